@@ -1,0 +1,49 @@
+"""Kompas: the Flask app. `create_app` builds everything; nothing is built at import."""
+from __future__ import annotations
+
+import os
+from typing import Any, Mapping
+
+from flask import Flask, jsonify
+
+from .config import load_config
+from .db import make_database
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """The app: defaults → KOMPAS_* environment → `config` (tests pass a mapping)."""
+    app = Flask(__name__, instance_relative_config=True,
+                instance_path=os.environ.get("KOMPAS_INSTANCE_PATH") or None)
+    os.makedirs(app.instance_path, exist_ok=True)
+    app.config.update(load_config(os.environ, app.instance_path))
+    if config:
+        app.config.update(config)
+    if app.config["SQLITE_SYNCHRONOUS"] not in {"FULL", "NORMAL", "EXTRA"}:
+        raise ValueError("KOMPAS_SQLITE_SYNCHRONOUS must be FULL, NORMAL or EXTRA")
+    register_extensions(app)
+    register_blueprints(app)
+    register_errorhandlers(app)
+    return app
+
+
+def register_extensions(app: Flask) -> None:
+    app.extensions["kompas.db"] = make_database(app.config["DATABASE_URL"],
+                                                sqlite_synchronous=app.config["SQLITE_SYNCHRONOUS"])
+
+
+def register_blueprints(app: Flask) -> None:
+    from webhooks.receiver import bp as webhooks_bp  # inside the factory: no import cycle
+
+    app.register_blueprint(webhooks_bp)
+
+    @app.get("/healthz")
+    def healthz():  # noqa: ANN202
+        return jsonify(status="ok")
+
+
+def register_errorhandlers(app: Flask) -> None:
+    from werkzeug.exceptions import HTTPException
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):  # noqa: ANN202
+        return jsonify(error=exc.description), exc.code

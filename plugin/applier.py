@@ -1,0 +1,189 @@
+"""Applies stored deliveries: the queue is the deliveries table itself.
+
+A delivery is committed with status "received" before the platform gets its 2xx; applying it turns
+its payload into entity states (the platform adapter) and hands them to `plugin.ingest.apply`.
+Deliveries are applied in batches, one transaction per batch, one savepoint per delivery, so a
+broken payload fails alone (status "failed", error kept, `kompas replay` applies it again) while
+the counter upserts of the whole batch go out at once.
+
+Two appliers may run at once (the server's worker and `kompas drain`, or several instances):
+PostgreSQL hands out rows with FOR UPDATE SKIP LOCKED and serializes appliers per shop with a
+transaction-level advisory lock; SQLite serializes all writers (BEGIN IMMEDIATE).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import time
+import traceback
+from collections import Counter
+from datetime import datetime, timezone
+
+from sqlalchemy import func, select, text, update
+from sqlalchemy.orm import Session
+
+from webhooks.platforms.base import Context, PayloadError
+from webhooks.registry import ADAPTERS
+
+from . import counters, ingest
+from .db import Database
+from .kpi.booking import InstantError, parse_instant
+from .models import Delivery, Shop
+
+log = logging.getLogger(__name__)
+
+RECEIVED, PROCESSED, IGNORED, FAILED = "received", "processed", "ignored", "failed"
+_ADVISORY_NAMESPACE = 0x4B4F  # "KO": keeps our advisory lock ids apart from other users'
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _aware(value: datetime) -> datetime:
+    # SQLite hands DateTime(timezone=True) back naive; every stored time is UTC.
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+def _triggered_at(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return parse_instant(value)
+    except InstantError:
+        return None
+
+
+def apply_delivery(session: Session, delivery: Delivery, shop: Shop, into: Counter) -> str:
+    """Apply one delivery inside the caller's transaction; returns its new status.
+
+    Raises PayloadError for a body that does not fit its topic (the caller records it).
+    """
+    adapter = ADAPTERS[delivery.platform]
+    handler = adapter.TOPICS.get(delivery.topic)
+    if handler is None:
+        return IGNORED
+    payload = json.loads(delivery.body)
+    ctx = Context(received_at=_aware(delivery.received_at),
+                  triggered_at=_triggered_at(delivery.triggered_at),
+                  customer_hash_key=shop.customer_hash_key)
+    states = handler(payload, ctx)
+    if not states and hasattr(adapter, "is_rest_error") and adapter.is_rest_error(payload):
+        delivery.error = "body is a REST error object, not an order"
+        return IGNORED
+    ingest.apply(session, ingest.ShopContext.of(shop), states, into=into)
+    return PROCESSED
+
+
+def _claim(session: Session, db: Database, limit: int, shop_id: int | None) -> list[Delivery]:
+    query = select(Delivery).where(Delivery.status == RECEIVED).order_by(Delivery.id).limit(limit)
+    if shop_id is not None:
+        query = query.where(Delivery.shop_id == shop_id)
+    if db.dialect == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    return list(session.scalars(query))
+
+
+def apply_batch(db: Database, limit: int = 200, shop_id: int | None = None) -> int:
+    """Apply up to `limit` received deliveries in one transaction; returns how many were taken."""
+    with db.transaction() as session:
+        deliveries = _claim(session, db, limit, shop_id)
+        _apply_claimed(session, db, deliveries)
+        return len(deliveries)
+
+
+def apply_one(db: Database, delivery_id: int) -> str:
+    """Apply one received delivery now (the receiver's inline mode); returns its status."""
+    with db.transaction() as session:
+        query = select(Delivery).where(Delivery.id == delivery_id, Delivery.status == RECEIVED)
+        if db.dialect == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        delivery = session.scalar(query)
+        if delivery is None:  # a worker or drain took it first
+            return RECEIVED
+        _apply_claimed(session, db, [delivery])
+        return delivery.status
+
+
+def _apply_claimed(session: Session, db: Database, deliveries: list[Delivery]) -> None:
+    if not deliveries:
+        return
+    shop_ids = sorted({d.shop_id for d in deliveries})
+    if db.dialect == "postgresql":
+        for sid in shop_ids:  # sorted: two appliers never wait on each other in a cycle
+            session.execute(text("SELECT pg_advisory_xact_lock(:ns, :id)"),
+                            {"ns": _ADVISORY_NAMESPACE, "id": sid})
+    shops = {s.id: s for s in session.scalars(select(Shop).where(Shop.id.in_(shop_ids)))}
+    pending: dict[int, Counter] = {sid: Counter() for sid in shop_ids}
+    now = utcnow()
+    for delivery in deliveries:
+        delivery.attempts = (delivery.attempts or 0) + 1
+        local: Counter = Counter()
+        try:
+            with session.begin_nested():
+                status = apply_delivery(session, delivery, shops[delivery.shop_id], local)
+        except (PayloadError, ValueError) as exc:
+            status, delivery.error = FAILED, f"{type(exc).__name__}: {exc}"
+            log.warning("applier.payload_error", extra={"delivery": delivery.id, "error": str(exc)})
+        except Exception:  # noqa: BLE001 - kept with its traceback for `kompas replay`
+            status, delivery.error = FAILED, traceback.format_exc(limit=20)
+            log.exception("applier.failed", extra={"delivery": delivery.id})
+        else:
+            pending[delivery.shop_id].update(local)
+            if status == PROCESSED:
+                delivery.error = None
+        delivery.status = status
+        delivery.applied_at = now
+    for sid, cells in pending.items():
+        counters.add(session, sid, Counter({k: v for k, v in cells.items() if v}))
+
+
+def pending_count(db: Database, shop_id: int | None = None) -> int:
+    with db.reading() as session:
+        query = select(func.count()).select_from(Delivery).where(Delivery.status == RECEIVED)
+        if shop_id is not None:
+            query = query.where(Delivery.shop_id == shop_id)
+        return session.execute(query).scalar_one()
+
+
+def drain(db: Database, batch: int = 200, shop_id: int | None = None, timeout: float | None = None) -> int:
+    """Apply received deliveries until none is left; returns how many this call applied.
+
+    Batches another applier holds locked (PostgreSQL) are not seen as pending by this call's
+    claim, so after applying what it can, drain waits until the count of received rows is zero.
+    """
+    done = 0
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        taken = apply_batch(db, batch, shop_id)
+        done += taken
+        if taken:
+            continue
+        if pending_count(db, shop_id) == 0:
+            return done
+        if deadline is not None and time.monotonic() > deadline:
+            raise TimeoutError("deliveries still pending")
+        time.sleep(0.05)
+
+
+def requeue(db: Database, *, shop_id: int | None = None, statuses: tuple[str, ...] = (FAILED,),
+            delivery_ids: list[int] | None = None) -> int:
+    """Mark deliveries as received again so that they are applied anew (kompas replay)."""
+    with db.transaction() as session:
+        stmt = update(Delivery).where(Delivery.status.in_(statuses))
+        if shop_id is not None:
+            stmt = stmt.where(Delivery.shop_id == shop_id)
+        if delivery_ids:
+            stmt = stmt.where(Delivery.id.in_(delivery_ids))
+        return session.execute(stmt.values(status=RECEIVED)).rowcount
+
+
+def run_worker(db: Database, poll_seconds: float = 0.2, stop=None) -> None:  # noqa: ANN001
+    """Apply deliveries as they arrive until `stop()` is true (the server's worker process)."""
+    while stop is None or not stop():
+        try:
+            if apply_batch(db) == 0:
+                time.sleep(poll_seconds)
+        except Exception:  # noqa: BLE001 - a database hiccup must not end the worker
+            log.exception("applier.batch_failed")
+            time.sleep(1.0)

@@ -1,0 +1,233 @@
+"""The `kompas` command (section 7 of kpi-definitions.md is its contract).
+
+Every error is one line on stderr and a non-zero exit (click's ClickException).
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from typing import Any
+
+import click
+
+from . import applier, create_app, ingest, report
+from .shops import ShopError, add_shop, find_shop
+
+
+def _app():  # noqa: ANN202
+    try:
+        return create_app()
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+def _db(app) -> Any:  # noqa: ANN001
+    return app.extensions["kompas.db"]
+
+
+@click.group()
+def main() -> None:
+    """Kompas: KPI counters for Shopify and WooCommerce shops."""
+
+
+# --- database ----------------------------------------------------------------------------------
+
+@main.group()
+def db() -> None:
+    """The database schema."""
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Bring KOMPAS_DATABASE_URL's database to the newest schema."""
+    from .migrate import upgrade
+
+    app = _app()
+    upgrade(app.config["DATABASE_URL"])
+    click.echo("database is at the newest schema")
+
+
+# --- shops -------------------------------------------------------------------------------------
+
+@main.group()
+def shop() -> None:
+    """Shops."""
+
+
+@shop.command("add")
+@click.option("--platform", type=click.Choice(["shopify", "woocommerce"]), required=True)
+@click.option("--domain", required=True, help="*.myshopify.com domain, or the WooCommerce site URL")
+@click.option("--timezone", "timezone_name", required=True, help="IANA zone, e.g. Europe/Amsterdam")
+@click.option("--currency", required=True, help="ISO 4217 code, e.g. EUR")
+@click.option("--webhook-secret", default=None, help="WooCommerce: the secret of the shop's webhooks")
+@click.option("--name", default=None)
+def shop_add(platform: str, domain: str, timezone_name: str, currency: str, webhook_secret: str | None,
+             name: str | None) -> None:
+    """Register a shop without an install (self-hosting, tests, demos)."""
+    app = _app()
+    try:
+        with _db(app).transaction() as session:
+            created = add_shop(session, platform=platform, domain=domain, timezone_name=timezone_name,
+                               currency=currency, webhook_secret=webhook_secret, name=name)
+            key = created.domain
+    except ShopError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"shop {key} added")
+
+
+# --- deliveries --------------------------------------------------------------------------------
+
+@main.command()
+@click.option("--timeout", type=float, default=None, help="give up after this many seconds")
+def drain(timeout: float | None) -> None:
+    """Apply every received delivery; returns when none is left unapplied."""
+    app = _app()
+    try:
+        done = applier.drain(_db(app), timeout=timeout)
+    except TimeoutError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"applied {done} deliveries; none pending", err=True)
+
+
+@main.command()
+@click.option("--shop", "shop_key", default=None, help="only this shop's deliveries")
+@click.option("--all", "everything", is_flag=True, help="every delivery, not only the failed ones")
+@click.option("--delivery", "delivery_ids", type=int, multiple=True, help="only these delivery ids")
+def replay(shop_key: str | None, everything: bool, delivery_ids: tuple[int, ...]) -> None:
+    """Apply stored deliveries again (failed ones by default); state versions make it safe."""
+    app = _app()
+    db_ = _db(app)
+    shop_id = _shop_id(db_, shop_key) if shop_key else None
+    statuses = (applier.FAILED, applier.PROCESSED, applier.IGNORED) if everything else (applier.FAILED,)
+    queued = applier.requeue(db_, shop_id=shop_id, statuses=statuses, delivery_ids=list(delivery_ids))
+    applier.drain(db_, shop_id=shop_id)
+    click.echo(f"replayed {queued} deliveries")
+
+
+@main.command()
+def worker() -> None:
+    """Apply deliveries as they arrive (started by `kompas serve`)."""
+    app = _app()
+    stopping = []
+    signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
+    applier.run_worker(_db(app), stop=lambda: bool(stopping))
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1")
+@click.option("--port", default=8000, type=int)
+@click.option("--workers", default=2, type=int, help="gunicorn worker processes")
+@click.option("--threads", default=8, type=int, help="threads per worker process")
+@click.option("--no-worker", is_flag=True, help="do not start the delivery applier")
+def serve(host: str, port: int, workers: int, threads: int, no_worker: bool) -> None:
+    """Serve the app with gunicorn, plus a worker that applies deliveries."""
+    _app()  # fail early on bad settings
+    gunicorn = [sys.executable, "-m", "gunicorn", "--bind", f"{host}:{port}", "--workers", str(workers),
+                "--threads", str(threads), "--worker-class", "gthread", "--access-logfile", "-",
+                "--graceful-timeout", "10", "plugin.wsgi:app"]
+    children = [subprocess.Popen(gunicorn)]
+    if not no_worker:
+        children.append(subprocess.Popen([sys.executable, "-m", "plugin.cli", "worker"]))
+
+    def stop(*_: Any) -> None:
+        for child in children:
+            if child.poll() is None:
+                child.terminate()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    try:
+        code = children[0].wait()
+    finally:
+        stop()
+        for child in children:
+            child.wait()
+    sys.exit(code)
+
+
+# --- figures -----------------------------------------------------------------------------------
+
+def _shop_id(db_, key: str) -> int:  # noqa: ANN001
+    with db_.reading() as session:
+        try:
+            return find_shop(session, key).id
+        except ShopError as exc:
+            raise click.ClickException(str(exc)) from exc
+
+
+@main.command("report")
+@click.option("--shop", "shop_key", required=True)
+@click.option("--from", "start", required=True, help="first shop-local date, YYYY-MM-DD")
+@click.option("--to", "end", required=True, help="last shop-local date, YYYY-MM-DD (included)")
+@click.option("--json", "as_json", is_flag=True, help="print the report object as JSON")
+def report_cmd(shop_key: str, start: str, end: str, as_json: bool) -> None:
+    """The KPI report of a shop for a date range (section 7)."""
+    app = _app()
+    try:
+        first, last = report.parse_day(start, "--from"), report.parse_day(end, "--to")
+        with _db(app).reading() as session:
+            result = report.build(session, find_shop(session, shop_key), first, last)
+    except (ShopError, report.ReportError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+        return
+    click.echo(f"{result['shop']}  {result['from']} … {result['to']}  ({result['currency']})")
+    for key, value in result["kpis"].items():
+        click.echo(f"  {key:28} {'no data' if value is None else value}")
+
+
+@main.command()
+@click.option("--shop", "shop_key", required=True)
+def verify(shop_key: str) -> None:
+    """Recompute every counter from the stored states; exit 1 on any difference."""
+    app = _app()
+    with _db(app).reading() as session:
+        try:
+            shop_ = find_shop(session, shop_key)
+        except ShopError as exc:
+            raise click.ClickException(str(exc)) from exc
+        diff = ingest.differences(session, ingest.ShopContext.of(shop_))
+    if diff:
+        for key, (running, expected) in sorted(diff.items(), key=lambda kv: (kv[0].name, kv[0].day))[:50]:
+            click.echo(f"{key.name} {key.day}{' ' + str(key.ref) if key.ref else ''}: "
+                       f"running {running}, recomputed {expected}", err=True)
+        raise click.ClickException(f"{len(diff)} counter(s) differ from the stored states")
+    click.echo("counters match the stored states")
+
+
+@main.command()
+@click.option("--shop", "shop_key", required=True)
+def rebuild(shop_key: str) -> None:
+    """Rewrite the shop's counters from its stored entity states."""
+    app = _app()
+    with _db(app).transaction() as session:
+        try:
+            shop_ = find_shop(session, shop_key)
+        except ShopError as exc:
+            raise click.ClickException(str(exc)) from exc
+        ingest.rebuild(session, ingest.ShopContext.of(shop_))
+    click.echo("counters rebuilt from the stored states")
+
+
+@main.command()
+@click.option("--domain", default="demo.myshopify.com")
+@click.option("--days", default=90, type=int)
+@click.option("--seed", default=7, type=int)
+def demo(domain: str, days: int, seed: int) -> None:
+    """Create a demo Shopify shop with DAYS days of orders, sent as signed webhooks."""
+    from .demo import load_demo
+
+    app = _app()
+    if not app.config["SHOPIFY_API_SECRETS"]:
+        raise click.ClickException("set KOMPAS_SHOPIFY_API_SECRET to sign the demo webhooks")
+    sent = load_demo(app, domain=domain, days=days, seed=seed)
+    applier.drain(_db(app))
+    click.echo(f"demo shop {domain}: {sent} webhooks sent through the receiver")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,29 @@
+"""Settings: defaults, then KOMPAS_* environment variables, then an explicit mapping (tests).
+
+Read only inside create_app, never at import.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any, Mapping
+
+TRUE = {"1", "true", "yes", "on"}
+
+
+def load_config(environ: Mapping[str, str], instance_path: str) -> dict[str, Any]:
+    """The app's settings from `environ`.
+
+    KOMPAS_DATABASE_URL        SQLAlchemy URL; unset: sqlite file kompas.sqlite3 in the instance folder
+    KOMPAS_SHOPIFY_API_SECRET  the Shopify app's client secret (signs every Shopify webhook)
+    KOMPAS_SHOPIFY_API_SECRET_OLD  the previous secret, accepted too during a rotation (up to an hour)
+    KOMPAS_APPLY_INLINE        "1": apply each delivery inside its request; default: a worker does
+    KOMPAS_SQLITE_SYNCHRONOUS  SQLite's synchronous pragma: FULL (default) or NORMAL
+    """
+    url = environ.get("KOMPAS_DATABASE_URL") or "sqlite:///" + os.path.join(instance_path, "kompas.sqlite3")
+    secrets = [environ.get("KOMPAS_SHOPIFY_API_SECRET", ""), environ.get("KOMPAS_SHOPIFY_API_SECRET_OLD", "")]
+    return {
+        "DATABASE_URL": url,
+        "SHOPIFY_API_SECRETS": [s for s in secrets if s],
+        "APPLY_INLINE": environ.get("KOMPAS_APPLY_INLINE", "").lower() in TRUE,
+        "SQLITE_SYNCHRONOUS": (environ.get("KOMPAS_SQLITE_SYNCHRONOUS") or "FULL").upper(),
+    }

@@ -1,0 +1,63 @@
+"""Instants and shop-local booking days.
+
+A timestamp's day is the shop-local calendar date of the instant it names (section 8), so a day
+can have 23 or 25 hours and a shop in Asia/Kathmandu (UTC+05:45) books 18:30 UTC on the next date.
+"""
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+class InstantError(ValueError):
+    """A timestamp in a payload could not be read."""
+
+
+def parse_instant(value: object, *, naive_is_utc: bool = False) -> datetime:
+    """Read an ISO-8601 timestamp as an aware datetime.
+
+    Shopify sends offsets ("2021-12-31T19:00:00-05:00", "...000Z"). WooCommerce's `*_gmt` fields
+    carry no offset and are UTC: pass `naive_is_utc=True` for them. Any other naive value is an error,
+    because guessing a zone would book orders on the wrong day.
+    """
+    if not isinstance(value, str) or not value:
+        raise InstantError(f"not a timestamp: {value!r}")
+    text = value.strip()
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise InstantError(f"not a timestamp: {value!r}") from exc
+    if parsed.tzinfo is None:
+        if not naive_is_utc:
+            raise InstantError(f"timestamp without a zone: {value!r}")
+        parsed = parsed.replace(tzinfo=timezone.utc)
+    return parsed
+
+
+def to_epoch_micros(instant: datetime) -> int:
+    """Microseconds since 1970-01-01 UTC: the comparable form of an instant (never compare strings)."""
+    delta = instant - EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def from_epoch_micros(micros: int) -> datetime:
+    from datetime import timedelta
+
+    return EPOCH + timedelta(microseconds=micros)
+
+
+def shop_zone(name: str) -> ZoneInfo:
+    """The shop's IANA zone; raises ValueError for an unknown name."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown time zone: {name!r}") from exc
+
+
+def local_day(instant: datetime, zone: ZoneInfo) -> date:
+    """The shop-local calendar date of `instant`."""
+    return instant.astimezone(zone).date()

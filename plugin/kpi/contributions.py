@@ -1,0 +1,199 @@
+"""What each entity contributes to the daily counters: contribution(state) -> {CounterKey: int}.
+
+A counter is a pure function of the latest state of each entity (section 1). Applying a new state
+therefore means: counters += contribution(new aggregate) − contribution(old aggregate). Money is
+contributed in integer micros (see money.py), counts as plain integers.
+
+Contributions are computed per *aggregate*, because some figures depend on more than one entity:
+- an order aggregate is the order with its refunds and the creation days of the cart and checkout
+  it names (a refund counts only while its order counts; a purchase needs its cart's day);
+- a customer aggregate is the list of booking days of one customer's counted orders
+  (customers, new customers and the returning-customer figures).
+"""
+from __future__ import annotations
+
+from collections import Counter
+from datetime import date
+from typing import Iterable, NamedTuple
+from zoneinfo import ZoneInfo
+
+from .booking import from_epoch_micros, local_day
+from .entities import CartState, OrderState, RefundState, ReturnState
+from .money import to_micros
+
+
+class CounterKey(NamedTuple):
+    """One counter cell: `name` on shop-local `day`; `ref` is the second day of a pair counter."""
+
+    name: str
+    day: date
+    ref: date | None = None
+
+
+# Money counters (stored in micros) and count counters, by their report names.
+MONEY_COUNTERS = ("gross_sales", "discounts", "returns", "shipping", "refunded_shipping", "taxes",
+                  "refunded_taxes", "refunds")
+COUNT_COUNTERS = ("orders", "items_sold", "items_returned", "orders_cancelled", "carts", "checkouts",
+                  "cart_purchases", "checkout_purchases", "customers", "new_customers",
+                  "returning_customers", "returns_requested", "returns_approved")
+DAILY_COUNTERS = MONEY_COUNTERS + COUNT_COUNTERS
+
+# Pair counters for range customer figures (see customer_contribution).
+CUSTOMER_VISIT = "customer_visit"          # (order day, previous order day of that customer)
+CUSTOMER_FIRST_SECOND = "customer_first_second"  # (first order day, second order day)
+PAIR_COUNTERS = (CUSTOMER_VISIT, CUSTOMER_FIRST_SECOND)
+# Stand-ins for "no previous order" and "no second order yet": before and after every real day.
+NO_DAY_BEFORE = date(1, 1, 1)
+NO_DAY_AFTER = date(9999, 12, 31)
+
+Contribution = Counter  # Counter[CounterKey] -> int
+
+
+def _day(instant_micros: int, zone: ZoneInfo) -> date:
+    return local_day(from_epoch_micros(instant_micros), zone)
+
+
+def order_contribution(order: OrderState | None, refunds: Iterable[RefundState],
+                       cart_created_at: int | None, checkout_created_at: int | None,
+                       zone: ZoneInfo) -> Contribution:
+    """Counters contributed by one order aggregate (sections 1, 2 and 4).
+
+    - At the order's day: orders 1, gross_sales, discounts, shipping, taxes, items_sold.
+    - At the cancellation's day: orders_cancelled 1; an order cancelled without captured payment
+      also books returns = gross_sales − discounts, refunded_shipping = shipping and
+      refunded_taxes = taxes, so its total sales net to zero while refunds stay 0.
+    - At each refund's own day: returns, refunded_shipping, refunded_taxes, refunds, items_returned.
+    - A purchase: cart_purchases (checkout_purchases) 1 at the order's day when the cart (checkout)
+      it names was created on that same shop-local day.
+    A missing, deleted or uncounted order contributes nothing, its refunds included.
+    """
+    out: Contribution = Counter()
+    if order is None or not order.counts:
+        return out
+    day = _day(order.booked_at, zone)  # type: ignore[arg-type]
+    out[CounterKey("orders", day)] += 1
+    out[CounterKey("items_sold", day)] += order.items_sold
+    out[CounterKey("gross_sales", day)] += to_micros(order.gross_sales)
+    out[CounterKey("discounts", day)] += to_micros(order.discounts)
+    out[CounterKey("shipping", day)] += to_micros(order.shipping)
+    out[CounterKey("taxes", day)] += to_micros(order.taxes)
+    if order.cancelled_at is not None:
+        cday = _day(order.cancelled_at, zone)
+        out[CounterKey("orders_cancelled", cday)] += 1
+        if order.cancel_reverses_sale:
+            out[CounterKey("returns", cday)] += to_micros(order.gross_sales - order.discounts)
+            out[CounterKey("refunded_shipping", cday)] += to_micros(order.shipping)
+            out[CounterKey("refunded_taxes", cday)] += to_micros(order.taxes)
+    if cart_created_at is not None and _day(cart_created_at, zone) == day:
+        out[CounterKey("cart_purchases", day)] += 1
+    if checkout_created_at is not None and _day(checkout_created_at, zone) == day:
+        out[CounterKey("checkout_purchases", day)] += 1
+    for refund in refunds:
+        rday = _day(refund.booked_at, zone)
+        out[CounterKey("returns", rday)] += to_micros(refund.returns)
+        out[CounterKey("refunded_shipping", rday)] += to_micros(refund.refunded_shipping)
+        out[CounterKey("refunded_taxes", rday)] += to_micros(refund.refunded_taxes)
+        out[CounterKey("refunds", rday)] += to_micros(refund.refunds)
+        out[CounterKey("items_returned", rday)] += refund.items_returned
+    return out
+
+
+def customer_contribution(order_days: Iterable[date]) -> Contribution:
+    """Counters contributed by one customer, from the days of their counted orders (section 3).
+
+    Daily (one-day figures, as `days` in the report shows them):
+    - customers 1 on each distinct day with an order;
+    - new_customers 1 on the day of the first order;
+    - returning_customers 1 on each distinct day on which the customer has at least two counted
+      orders booked on or before that day.
+    Pairs, for any range R = [a, b] (the range figures do not add up over days):
+    - customer_visit (d, previous distinct order day or NO_DAY_BEFORE) per distinct day d:
+      customers(R) = Σ customer_visit over d in [a, b] with previous day < a;
+    - customer_first_second (first order day, second order day or NO_DAY_AFTER):
+      customers of R with only one order up to b = Σ over first in [a, b] with second > b.
+    """
+    days = sorted(order_days)
+    out: Contribution = Counter()
+    if not days:
+        return out
+    first = days[0]
+    second = days[1] if len(days) > 1 else NO_DAY_AFTER
+    out[CounterKey("new_customers", first)] += 1
+    out[CounterKey(CUSTOMER_FIRST_SECOND, first, second)] += 1
+    previous = NO_DAY_BEFORE
+    seen = 0
+    for index, day in enumerate(days):
+        seen = index + 1
+        if index + 1 < len(days) and days[index + 1] == day:
+            continue  # count each distinct day once, after all of its orders
+        out[CounterKey("customers", day)] += 1
+        out[CounterKey(CUSTOMER_VISIT, day, previous)] += 1
+        if seen >= 2:
+            out[CounterKey("returning_customers", day)] += 1
+        previous = day
+    return out
+
+
+def cart_contribution(cart: CartState | None, zone: ZoneInfo) -> Contribution:
+    """carts (or checkouts) 1 on the shop-local day of the cart's `created_at`."""
+    out: Contribution = Counter()
+    if cart is not None:
+        name = "carts" if cart.cart_kind == "cart" else "checkouts"
+        out[CounterKey(name, _day(cart.created_at, zone))] += 1
+    return out
+
+
+def return_contribution(ret: ReturnState | None, zone: ZoneInfo) -> Contribution:
+    """returns_requested and returns_approved 1 on the day of that status change."""
+    out: Contribution = Counter()
+    if ret is None:
+        return out
+    if ret.requested_at is not None:
+        out[CounterKey("returns_requested", _day(ret.requested_at, zone))] += 1
+    if ret.approved_at is not None:
+        out[CounterKey("returns_approved", _day(ret.approved_at, zone))] += 1
+    return out
+
+
+def delta(old: Contribution, new: Contribution) -> Contribution:
+    """new − old, keeping only non-zero cells (a retraction is a negative cell)."""
+    out: Contribution = Counter()
+    for key in set(old) | set(new):
+        value = new.get(key, 0) - old.get(key, 0)
+        if value:
+            out[key] = value
+    return out
+
+
+def full_contribution(states: Iterable[object], zone: ZoneInfo) -> Contribution:
+    """Every counter of a shop recomputed from its stored entity states (kompas verify/rebuild).
+
+    This is the definition the running counters must equal at all times.
+    """
+    orders: dict[str, OrderState] = {}
+    refunds: dict[str, list[RefundState]] = {}
+    carts: dict[tuple[str, str], CartState] = {}
+    total: Contribution = Counter()
+    for state in states:
+        if isinstance(state, OrderState):
+            orders[state.order_id] = state
+        elif isinstance(state, RefundState):
+            refunds.setdefault(state.order_id, []).append(state)
+        elif isinstance(state, CartState):
+            carts[(state.cart_kind, state.token)] = state
+            total.update(cart_contribution(state, zone))
+        elif isinstance(state, ReturnState):
+            total.update(return_contribution(state, zone))
+    customer_days: dict[str, list[date]] = {}
+    for order in orders.values():
+        cart = carts.get(("cart", order.cart_token)) if order.cart_token else None
+        checkout = carts.get(("checkout", order.checkout_token)) if order.checkout_token else None
+        total.update(order_contribution(order, refunds.get(order.order_id, ()),
+                                        cart.created_at if cart else None,
+                                        checkout.created_at if checkout else None, zone))
+        if order.counts and order.customer_key:
+            customer_days.setdefault(order.customer_key, []).append(
+                _day(order.booked_at, zone))  # type: ignore[arg-type]
+    for days in customer_days.values():
+        total.update(customer_contribution(days))
+    return Counter({k: v for k, v in total.items() if v})

@@ -1,0 +1,182 @@
+"""Normalized entity states (section 1 of kpi-definitions.md) and the rule that picks the newer one.
+
+Platform adapters turn payloads into these frozen dataclasses; everything after that is platform-free.
+Instants are integers (microseconds since the epoch, UTC) so that they compare as instants and
+serialize exactly; money is `Decimal` in the shop's currency.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Union
+
+ZERO = Decimal(0)
+# Version of a Shopify orders/delete tombstone: "orders/delete is final" (section 8), so no later
+# payload of that order can ever be newer.
+FINAL_VERSION = 2**62
+
+
+@dataclass(frozen=True)
+class OrderState:
+    """The latest known state of one order.
+
+    `counted` says whether the order counts at all (not a test order, not an excluded status);
+    `booked_at` is the instant whose shop-local day books it. `cancelled_at` is the instant whose day
+    books the cancellation, and `cancel_reverses_sale` is true for an order cancelled without any
+    captured payment, whose sale is then reversed on that day (section 2).
+    """
+
+    order_id: str
+    version: int
+    deleted: bool = False
+    counted: bool = False
+    booked_at: int | None = None
+    gross_sales: Decimal = ZERO
+    discounts: Decimal = ZERO
+    shipping: Decimal = ZERO
+    taxes: Decimal = ZERO
+    items_sold: int = 0
+    customer_key: str | None = None
+    cart_token: str | None = None
+    checkout_token: str | None = None
+    cancelled_at: int | None = None
+    cancel_reverses_sale: bool = False
+    source: str | None = None
+
+    kind = "order"
+
+    @property
+    def key(self) -> str:
+        return self.order_id
+
+    @property
+    def counts(self) -> bool:
+        return self.counted and not self.deleted and self.booked_at is not None
+
+
+@dataclass(frozen=True)
+class RefundState:
+    """The latest known state of one refund, booked on its own day.
+
+    `detail` is 0 for a WooCommerce refund known only by its total (from an order's `refunds[]`)
+    and 1 once its details are known; details always replace a summary.
+    """
+
+    refund_id: str
+    order_id: str
+    version: int
+    booked_at: int
+    returns: Decimal = ZERO
+    refunded_shipping: Decimal = ZERO
+    refunded_taxes: Decimal = ZERO
+    refunds: Decimal = ZERO
+    items_returned: int = 0
+    detail: int = 1
+
+    kind = "refund"
+
+    @property
+    def key(self) -> str:
+        return self.refund_id
+
+
+@dataclass(frozen=True)
+class ReturnState:
+    """A return's status changes that the KPIs count: when it was requested and when approved."""
+
+    return_id: str
+    order_id: str | None
+    requested_at: int | None = None
+    approved_at: int | None = None
+
+    kind = "return"
+
+    @property
+    def key(self) -> str:
+        return self.return_id
+
+
+@dataclass(frozen=True)
+class CartState:
+    """A cart (`kind` "cart") or checkout (`kind` "checkout"), counted once per token on its creation day."""
+
+    cart_kind: str
+    token: str
+    version: int
+    created_at: int
+
+    @property
+    def kind(self) -> str:  # type: ignore[override]
+        return self.cart_kind
+
+    @property
+    def key(self) -> str:
+        return self.token
+
+
+State = Union[OrderState, RefundState, ReturnState, CartState]
+
+
+def _min_opt(a: int | None, b: int | None) -> int | None:
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return min(a, b)
+
+
+def reconcile(stored: State | None, incoming: State) -> State | None:
+    """The state to keep after `incoming` arrives, or None when nothing changes.
+
+    The contract that makes counters independent of delivery order and duplicates: the result
+    depends only on the set of states seen, never on their order.
+    - Orders and carts: the higher `version` (updated_at) wins; an equal version is the same state.
+    - Refunds: (detail, version) decides; for two summaries the booking instant is the earliest
+      seen (section 8: "the earliest date_modified_gmt among the order payloads that list it").
+    - Returns: each status change keeps its earliest time; the state is the union of what was seen.
+    """
+    if stored is None:
+        return incoming
+    if isinstance(incoming, ReturnState) and isinstance(stored, ReturnState):
+        merged = dataclasses.replace(
+            stored,
+            order_id=stored.order_id or incoming.order_id,
+            requested_at=_min_opt(stored.requested_at, incoming.requested_at),
+            approved_at=_min_opt(stored.approved_at, incoming.approved_at),
+        )
+        return None if merged == stored else merged
+    if isinstance(incoming, RefundState) and isinstance(stored, RefundState):
+        if incoming.detail == 0 and stored.detail == 0:
+            newer = incoming if incoming.version > stored.version else stored
+            merged = dataclasses.replace(newer, booked_at=min(stored.booked_at, incoming.booked_at))
+            return None if merged == stored else merged
+        if (incoming.detail, incoming.version) > (stored.detail, stored.version):
+            return incoming
+        return None
+    if incoming.version > stored.version:  # type: ignore[union-attr]
+        return incoming
+    return None
+
+
+# --- serialization for the entity tables -------------------------------------------------------
+
+_TYPES: dict[str, type] = {"order": OrderState, "refund": RefundState, "return": ReturnState,
+                           "cart": CartState, "checkout": CartState}
+_DECIMAL_FIELDS = {"gross_sales", "discounts", "shipping", "taxes", "returns", "refunded_shipping",
+                   "refunded_taxes", "refunds"}
+
+
+def state_to_json(state: State) -> dict[str, Any]:
+    """A JSON-ready dict of `state` (Decimals as strings), read back by `state_from_json`."""
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(state):
+        value = getattr(state, f.name)
+        out[f.name] = str(value) if isinstance(value, Decimal) else value
+    return out
+
+
+def state_from_json(kind: str, data: dict[str, Any]) -> State:
+    cls = _TYPES[kind]
+    kwargs = {k: (Decimal(v) if k in _DECIMAL_FIELDS else v) for k, v in data.items()}
+    return cls(**kwargs)

@@ -1,0 +1,120 @@
+"""The schema: shops, verified deliveries, entity states and counters (SQLAlchemy 2, ORM only).
+
+Writers: `webhooks.receiver` writes deliveries, `plugin.ingest` writes entity states and is the
+only caller of `plugin.counters`, which is the only writer of counter rows.
+"""
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import (JSON, BigInteger, Boolean, Date, DateTime, ForeignKey, Index, Integer,
+                        LargeBinary, MetaData, String, Text, UniqueConstraint)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class Shop(Base):
+    """A merchant's shop. `domain` is its key: a *.myshopify.com domain or a WooCommerce site URL
+    without trailing slash. `customer_hash_key` keys the HMAC of guest e-mail addresses."""
+
+    __tablename__ = "shops"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    platform: Mapped[str] = mapped_column(String(20))
+    domain: Mapped[str] = mapped_column(String(255), unique=True)
+    name: Mapped[str | None] = mapped_column(String(255))
+    currency: Mapped[str] = mapped_column(String(3))
+    timezone: Mapped[str] = mapped_column(String(64))
+    webhook_secret: Mapped[str | None] = mapped_column(String(255))
+    customer_hash_key: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Delivery(Base):
+    """One verified webhook delivery, stored before it is acknowledged (dj-stripe's trigger row).
+
+    `status`: received (waiting to be applied) → processed | ignored | failed. `dedupe_key` is
+    Shopify's X-Shopify-Webhook-Id; WooCommerce's delivery id is not unique, so it has none.
+    """
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        UniqueConstraint("shop_id", "dedupe_key", name="uq_deliveries_shop_dedupe"),
+        Index("ix_deliveries_status_id", "status", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"), index=True)
+    platform: Mapped[str] = mapped_column(String(20))
+    topic: Mapped[str] = mapped_column(String(100))
+    delivery_id: Mapped[str | None] = mapped_column(String(255))
+    dedupe_key: Mapped[str | None] = mapped_column(String(255))
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    triggered_at: Mapped[str | None] = mapped_column(String(64))
+    body: Mapped[bytes] = mapped_column(LargeBinary)
+    status: Mapped[str] = mapped_column(String(20))
+    error: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    applied_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class EntityState(Base):
+    """The latest known state of one entity (order, refund, return, cart, checkout) of a shop.
+
+    `data` is the normalized state (plugin.kpi.entities, as JSON). The other columns copy the
+    fields that aggregates are looked up by.
+    """
+
+    __tablename__ = "entity_states"
+    __table_args__ = (
+        Index("ix_entity_states_parent", "shop_id", "kind", "parent_key"),
+        Index("ix_entity_states_customer", "shop_id", "customer_key"),
+        Index("ix_entity_states_cart", "shop_id", "cart_token"),
+        Index("ix_entity_states_checkout", "shop_id", "checkout_token"),
+    )
+
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger)
+    parent_key: Mapped[str | None] = mapped_column(String(255))
+    customer_key: Mapped[str | None] = mapped_column(String(255))
+    cart_token: Mapped[str | None] = mapped_column(String(255))
+    checkout_token: Mapped[str | None] = mapped_column(String(255))
+    counts: Mapped[bool] = mapped_column(Boolean, default=False)
+    booked_at: Mapped[int | None] = mapped_column(BigInteger)
+    data: Mapped[dict] = mapped_column(JSON)
+
+
+class DailyCounter(Base):
+    """Running counter `name` of a shop on a shop-local day. Money in micros (amount × 10^6)."""
+
+    __tablename__ = "daily_counters"
+
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger)
+
+
+class PairCounter(Base):
+    """Running counter over a pair of days (see plugin.kpi.contributions.customer_contribution)."""
+
+    __tablename__ = "pair_counters"
+
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"), primary_key=True)
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    ref_day: Mapped[date] = mapped_column(Date, primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger)

@@ -1,0 +1,61 @@
+"""What every inbound platform adapter provides, and the errors it raises."""
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Callable, Mapping, Protocol
+
+from plugin.kpi.entities import State
+
+
+class MissingHeaderError(Exception):
+    """A header the platform always sends is missing: the request is not a delivery we can read."""
+
+
+class PayloadError(ValueError):
+    """A verified delivery whose body does not have the shape its topic promises."""
+
+
+@dataclass(frozen=True)
+class DeliveryMeta:
+    """What the headers of a delivery say."""
+
+    topic: str
+    shop_domain: str
+    signature: str | None
+    delivery_id: str | None
+    dedupe_key: str | None  # unique per delivery where the platform guarantees it, else None
+    triggered_at: str | None
+
+
+@dataclass(frozen=True)
+class Context:
+    """What turning a payload into states needs beyond the payload itself."""
+
+    received_at: datetime
+    triggered_at: datetime | None
+    customer_hash_key: str
+
+    def customer_key(self, customer_id: Any, email: Any) -> str | None:
+        """Section 3: the platform customer id; else an HMAC of the lower-cased e-mail with the
+        shop's own key (no address is ever stored); else None (no customer)."""
+        if customer_id not in (None, "", 0, "0"):
+            return f"c:{customer_id}"
+        if isinstance(email, str) and email.strip():
+            digest = hmac.new(self.customer_hash_key.encode(), email.strip().lower().encode(),
+                              hashlib.sha256).hexdigest()
+            return f"e:{digest[:40]}"
+        return None
+
+
+TopicHandler = Callable[[Any, Context], list[State]]
+
+
+class PlatformAdapter(Protocol):
+    name: str
+    TOPICS: Mapping[str, TopicHandler]
+
+    def read_headers(self, headers: Mapping[str, str]) -> DeliveryMeta: ...
+    def shop_key(self, domain: str) -> str: ...

@@ -1,0 +1,239 @@
+"""Shopify inbound adapter: X-Shopify-* headers, topics, and REST payloads → entity states.
+
+Readings follow kpi-definitions.md section 8 ("Money, Shopify"). Amounts are taken from
+`*_set.shop_money` (the shop's currency), falling back to the plain field.
+"""
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any, Mapping
+
+from plugin.kpi.booking import InstantError, parse_instant, to_epoch_micros
+from plugin.kpi.entities import FINAL_VERSION, CartState, OrderState, RefundState, ReturnState, State
+from plugin.kpi.money import ZERO, MoneyError, to_decimal
+
+from .base import Context, DeliveryMeta, MissingHeaderError, PayloadError
+
+name = "shopify"
+
+# Cancelled without any captured payment: the sale is reversed on the cancellation day (section 2).
+_UNCAPTURED = {"voided", "pending", "expired"}
+
+
+def read_headers(headers: Mapping[str, str]) -> DeliveryMeta:
+    missing = [h for h in ("X-Shopify-Topic", "X-Shopify-Shop-Domain", "X-Shopify-Webhook-Id")
+               if not headers.get(h)]
+    if missing:
+        raise MissingHeaderError("missing header(s): " + ", ".join(missing))
+    webhook_id = headers["X-Shopify-Webhook-Id"].strip()
+    return DeliveryMeta(
+        topic=headers["X-Shopify-Topic"].strip(),
+        shop_domain=headers["X-Shopify-Shop-Domain"].strip().lower(),
+        signature=headers.get("X-Shopify-Hmac-Sha256"),
+        delivery_id=webhook_id,
+        dedupe_key=webhook_id,  # "unique composite key per delivery": the dedupe key (section 8)
+        triggered_at=headers.get("X-Shopify-Triggered-At"),
+    )
+
+
+def shop_key(domain: str) -> str:
+    return domain.strip().lower()
+
+
+# --- payload readers ---------------------------------------------------------------------------
+
+def _obj(payload: Any) -> dict:
+    if not isinstance(payload, dict):
+        raise PayloadError("body is not a JSON object")
+    return payload
+
+
+def _id(obj: Mapping, field: str = "id") -> str:
+    value = obj.get(field)
+    if value in (None, "") or isinstance(value, (bool, dict, list)):
+        raise PayloadError(f"missing {field}")
+    return str(value)
+
+
+def _instant(obj: Mapping, *fields: str, required: bool = True) -> int | None:
+    for field in fields:
+        value = obj.get(field)
+        if value:
+            try:
+                return to_epoch_micros(parse_instant(value))
+            except InstantError as exc:
+                raise PayloadError(f"{field}: {exc}") from exc
+    if required:
+        raise PayloadError(f"missing {' or '.join(fields)}")
+    return None
+
+
+def _money(obj: Mapping, set_field: str, plain_field: str | None = None) -> Decimal:
+    try:
+        money_set = obj.get(set_field)
+        if isinstance(money_set, dict) and isinstance(money_set.get("shop_money"), dict):
+            return to_decimal(money_set["shop_money"].get("amount"))
+        return to_decimal(obj.get(plain_field)) if plain_field else ZERO
+    except MoneyError as exc:
+        raise PayloadError(f"{set_field}: {exc}") from exc
+
+
+def _int(value: Any) -> int:
+    try:
+        return int(value or 0)
+    except (TypeError, ValueError) as exc:
+        raise PayloadError(f"not a quantity: {value!r}") from exc
+
+
+def order_state(payload: Any, ctx: Context) -> OrderState:
+    """The state of an order from a REST Order body (orders/create, updated, paid, cancelled)."""
+    o = _obj(payload)
+    gross, items = ZERO, 0
+    for line in o.get("line_items") or []:
+        if line.get("gift_card"):
+            continue  # gift cards are not sales (section 2)
+        quantity = _int(line.get("quantity"))
+        gross += _money(line, "price_set", "price") * quantity
+        items += quantity
+    customer = o.get("customer") if isinstance(o.get("customer"), dict) else {}
+    cancelled_at = _instant(o, "cancelled_at", required=False)
+    return OrderState(
+        order_id=_id(o),
+        version=_instant(o, "updated_at", "created_at"),  # type: ignore[arg-type]
+        counted=not o.get("test", False),
+        booked_at=_instant(o, "processed_at", "created_at"),
+        gross_sales=gross,
+        discounts=_money(o, "total_discounts_set", "total_discounts"),
+        shipping=_money(o, "total_shipping_price_set"),
+        taxes=_money(o, "total_tax_set", "total_tax"),
+        items_sold=items,
+        customer_key=ctx.customer_key(customer.get("id"), o.get("email") or o.get("contact_email")),
+        cart_token=o.get("cart_token") or None,
+        checkout_token=o.get("checkout_token") or None,
+        cancelled_at=cancelled_at,
+        cancel_reverses_sale=cancelled_at is not None and o.get("financial_status") in _UNCAPTURED,
+        source=o.get("source_name"),
+    )
+
+
+def refund_state(payload: Any, version: int | None = None, order_id: str | None = None) -> RefundState:
+    """The state of a refund (refunds/create body, or an entry of an order's `refunds[]`).
+
+    Refunds carry no updated_at. A refunds/create body is versioned by its latest own timestamp;
+    one inside an order payload by that order's updated_at, which is never earlier.
+    """
+    r = _obj(payload)
+    lines = r.get("refund_line_items") or []
+    refunded_shipping = sum((_money(s, "subtotal_amount_set", "subtotal_amount")
+                             for s in r.get("refund_shipping_lines") or []), ZERO)
+    refunded_taxes = sum((_money(li, "total_tax_set", "total_tax") for li in lines), ZERO)
+    money = ZERO
+    latest = _instant(r, "processed_at", "created_at")
+    for t in r.get("transactions") or []:
+        if t.get("kind") == "refund" and t.get("status") == "success":
+            money += _money(t, "amount_set", "amount")
+        stamp = _instant(t, "processed_at", "created_at", required=False)
+        if stamp is not None and latest is not None:
+            latest = max(latest, stamp)
+    if lines:
+        returns = sum((_money(li, "subtotal_set", "subtotal") for li in lines), ZERO)
+    else:  # a goodwill amount: its money without the refunded shipping and tax (section 8)
+        returns = money - refunded_shipping - refunded_taxes
+    return RefundState(
+        refund_id=_id(r),
+        order_id=order_id or _id(r, "order_id"),
+        version=version if version is not None else latest,  # type: ignore[arg-type]
+        booked_at=_instant(r, "processed_at", "created_at"),  # type: ignore[arg-type]
+        returns=returns,
+        refunded_shipping=refunded_shipping,
+        refunded_taxes=refunded_taxes,
+        refunds=money,
+        items_returned=sum(_int(li.get("quantity")) for li in lines if li.get("restock_type") != "cancel"),
+    )
+
+
+def on_order(payload: Any, ctx: Context) -> list[State]:
+    order = order_state(payload, ctx)
+    refunds = [refund_state(r, version=order.version, order_id=order.order_id)
+               for r in payload.get("refunds") or []]
+    return [order, *refunds]
+
+
+def on_order_delete(payload: Any, ctx: Context) -> list[State]:
+    # orders/delete is final (section 8): a tombstone no later payload can be newer than.
+    return [OrderState(order_id=_id(_obj(payload)), version=FINAL_VERSION, deleted=True)]
+
+
+def on_order_edited(payload: Any, ctx: Context) -> list[State]:
+    # The body is a diff ({order_edit: {...}}); Shopify follows every edit with orders/updated
+    # carrying the whole order, which is the state we apply. Checked for shape, recorded, no state.
+    if not isinstance(_obj(payload).get("order_edit"), dict):
+        raise PayloadError("missing order_edit")
+    return []
+
+
+def on_refund(payload: Any, ctx: Context) -> list[State]:
+    return [refund_state(payload)]
+
+
+def _event_time(ctx: Context) -> int:
+    # Return payloads carry no timestamp: the status change happened when Shopify triggered the
+    # delivery (X-Shopify-Triggered-At), or, without that header, when we received it.
+    return to_epoch_micros(ctx.triggered_at or ctx.received_at)
+
+
+def _return_order_id(r: dict) -> str | None:
+    order = r.get("order")
+    if isinstance(order, dict) and order.get("id") is not None:
+        return str(order["id"])
+    return str(r["order_id"]) if r.get("order_id") is not None else None
+
+
+def on_return_request(payload: Any, ctx: Context) -> list[State]:
+    r = _obj(payload)
+    return [ReturnState(return_id=_id(r), order_id=_return_order_id(r), requested_at=_event_time(ctx))]
+
+
+def on_return_approve(payload: Any, ctx: Context) -> list[State]:
+    r = _obj(payload)
+    return [ReturnState(return_id=_id(r), order_id=_return_order_id(r), approved_at=_event_time(ctx))]
+
+
+def on_return_other(payload: Any, ctx: Context) -> list[State]:
+    # decline, cancel, close, reopen: recorded; the KPIs count requests and approvals only.
+    _id(_obj(payload))
+    return []
+
+
+def _cart(kind: str):  # noqa: ANN202
+    def handler(payload: Any, ctx: Context) -> list[State]:
+        c = _obj(payload)
+        token = c.get("token") or c.get("id")
+        if not token:
+            raise PayloadError("missing token")
+        created = _instant(c, "created_at")
+        return [CartState(cart_kind=kind, token=str(token),
+                          version=_instant(c, "updated_at", "created_at"),  # type: ignore[arg-type]
+                          created_at=created)]  # type: ignore[arg-type]
+    return handler
+
+
+TOPICS = {
+    "orders/create": on_order,
+    "orders/updated": on_order,
+    "orders/paid": on_order,
+    "orders/cancelled": on_order,
+    "orders/edited": on_order_edited,
+    "orders/delete": on_order_delete,
+    "refunds/create": on_refund,
+    "returns/request": on_return_request,
+    "returns/approve": on_return_approve,
+    "returns/decline": on_return_other,
+    "returns/cancel": on_return_other,
+    "returns/close": on_return_other,
+    "returns/reopen": on_return_other,
+    "carts/create": _cart("cart"),
+    "carts/update": _cart("cart"),
+    "checkouts/create": _cart("checkout"),
+    "checkouts/update": _cart("checkout"),
+}

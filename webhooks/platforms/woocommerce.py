@@ -1,0 +1,190 @@
+"""WooCommerce inbound adapter: X-WC-Webhook-* headers, topics, and REST v3 bodies → entity states.
+
+Readings follow kpi-definitions.md sections 1, 2 and 8 ("Money, WooCommerce"). All times are the
+`*_gmt` fields, read as UTC.
+"""
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+from typing import Any, Mapping
+
+from plugin.kpi.booking import InstantError, parse_instant, to_epoch_micros
+from plugin.kpi.entities import OrderState, RefundState, State
+from plugin.kpi.money import ZERO, MoneyError, to_decimal
+
+from .base import Context, DeliveryMeta, MissingHeaderError, PayloadError
+
+name = "woocommerce"
+
+# WooCommerce Analytics' default exclusions (section 1); "draft" and "new" are never delivered.
+EXCLUDED_STATUSES = {"pending", "failed", "checkout-draft", "auto-draft", "trash", "draft", "new"}
+# Where the Kompas WordPress plugin stores the cart token on the order at checkout.
+CART_TOKEN_META = "_kompas_cart_token"
+_PING = re.compile(rb"^webhook_id=\d+$")
+
+
+def is_ping(headers: Mapping[str, str], raw: bytes) -> bool:
+    """WooCommerce's ping on webhook creation: form body `webhook_id=N`, no X-WC headers, no
+    signature; it succeeds only on a 200."""
+    return not headers.get("X-WC-Webhook-Signature") and bool(_PING.match(raw.strip()))
+
+
+def shop_key(domain: str) -> str:
+    """A site URL as the shop's key: X-WC-Webhook-Source is home_url('/'), with a trailing slash."""
+    return domain.strip().rstrip("/").lower()
+
+
+def read_headers(headers: Mapping[str, str]) -> DeliveryMeta:
+    missing = [h for h in ("X-WC-Webhook-Topic", "X-WC-Webhook-Source") if not headers.get(h)]
+    if missing:
+        raise MissingHeaderError("missing header(s): " + ", ".join(missing))
+    return DeliveryMeta(
+        topic=headers["X-WC-Webhook-Topic"].strip(),
+        shop_domain=shop_key(headers["X-WC-Webhook-Source"]),
+        signature=headers.get("X-WC-Webhook-Signature"),
+        delivery_id=headers.get("X-WC-Webhook-Delivery-ID"),
+        # Not unique: a bulk action in one second repeats it for different bodies (section 8).
+        dedupe_key=None,
+        triggered_at=None,
+    )
+
+
+def _obj(payload: Any) -> dict:
+    if not isinstance(payload, dict):
+        raise PayloadError("body is not a JSON object")
+    return payload
+
+
+def _gmt(obj: Mapping, field: str, required: bool = True) -> int | None:
+    value = obj.get(field)
+    if not value:
+        if required:
+            raise PayloadError(f"missing {field}")
+        return None
+    try:
+        return to_epoch_micros(parse_instant(value, naive_is_utc=True))
+    except InstantError as exc:
+        raise PayloadError(f"{field}: {exc}") from exc
+
+
+def _dec(value: Any, field: str) -> Decimal:
+    try:
+        return to_decimal(value)
+    except MoneyError as exc:
+        raise PayloadError(f"{field}: {exc}") from exc
+
+
+def _int(value: Any) -> int:
+    try:
+        return int(value or 0)
+    except (TypeError, ValueError) as exc:
+        raise PayloadError(f"not a quantity: {value!r}") from exc
+
+
+def is_rest_error(payload: Any) -> bool:
+    """A body that is a REST error object instead of an order (woocommerce PR #68698)."""
+    return isinstance(payload, dict) and "id" not in payload and "code" in payload and "message" in payload
+
+
+def _meta(o: Mapping, key: str) -> Any:
+    for entry in o.get("meta_data") or []:
+        if isinstance(entry, dict) and entry.get("key") == key:
+            return entry.get("value")
+    return None
+
+
+def order_state(payload: Any, ctx: Context) -> OrderState:
+    o = _obj(payload)
+    if o.get("id") in (None, ""):
+        raise PayloadError("missing id")
+    status = str(o.get("status") or "")
+    paid = bool(o.get("date_paid_gmt"))
+    # A cancelled order counts only when it was paid; it then also counts once in
+    # orders_cancelled, on its own day (section 1).
+    counted = status not in EXCLUDED_STATUSES and (status != "cancelled" or paid)
+    booked_at = _gmt(o, "date_created_gmt")
+    lines = o.get("line_items") or []
+    billing = o.get("billing") if isinstance(o.get("billing"), dict) else {}
+    return OrderState(
+        order_id=str(o["id"]),
+        version=_gmt(o, "date_modified_gmt") or booked_at,  # type: ignore[arg-type]
+        counted=counted,
+        booked_at=booked_at,
+        gross_sales=sum((_dec(li.get("subtotal"), "subtotal") for li in lines), ZERO),
+        discounts=_dec(o.get("discount_total"), "discount_total"),
+        shipping=_dec(o.get("shipping_total"), "shipping_total"),
+        taxes=_dec(o.get("total_tax"), "total_tax"),
+        items_sold=sum(_int(li.get("quantity")) for li in lines),
+        customer_key=ctx.customer_key(o.get("customer_id"), billing.get("email")),
+        cart_token=_meta(o, CART_TOKEN_META) or None,
+        checkout_token=None,
+        cancelled_at=booked_at if status == "cancelled" and counted else None,
+        source=_meta(o, "_wc_order_attribution_utm_source") or _meta(o, "_wc_order_attribution_source_type"),
+    )
+
+
+def summary_refunds(order: OrderState, payload: Mapping) -> list[RefundState]:
+    """Refunds known only by their total, from an order's `refunds[]` ({id, reason, total: "-10.00"}).
+
+    Booked whole as returns and refunds, on the day of this payload's date_modified_gmt (reconcile
+    keeps the earliest one seen), until the refund's details correct them.
+    """
+    out = []
+    for entry in payload.get("refunds") or []:
+        if not isinstance(entry, dict) or entry.get("id") is None:
+            raise PayloadError("refund without id")
+        amount = -_dec(entry.get("total"), "refunds[].total")
+        out.append(RefundState(refund_id=str(entry["id"]), order_id=order.order_id, version=order.version,
+                               booked_at=order.version, returns=amount, refunds=amount, detail=0))
+    return out
+
+
+def refund_state(order_id: str, payload: Any) -> RefundState:
+    """A refund's details (GET /wc/v3/orders/<id>/refunds/<rid>, or the store plugin).
+
+    returns = Σ refunded line totals without tax (positive); a refund without line amounts
+    counts its amount less refunded shipping and tax; refunds = `amount`; items_returned =
+    Σ refunded quantities (negative in the payload).
+    """
+    r = _obj(payload)
+    if r.get("id") is None:
+        raise PayloadError("missing id")
+    lines = r.get("line_items") or []
+    shipping_lines = r.get("shipping_lines") or []
+    amount = _dec(r.get("amount"), "amount")
+    refunded_shipping = -sum((_dec(s.get("total"), "total") for s in shipping_lines), ZERO)
+    refunded_taxes = -(sum((_dec(li.get("total_tax"), "total_tax") for li in lines), ZERO)
+                       + sum((_dec(s.get("total_tax"), "total_tax") for s in shipping_lines), ZERO))
+    line_total = -sum((_dec(li.get("total"), "total") for li in lines), ZERO)
+    booked_at = _gmt(r, "date_created_gmt")
+    return RefundState(
+        refund_id=str(r["id"]), order_id=str(order_id), version=booked_at,  # type: ignore[arg-type]
+        booked_at=booked_at,  # type: ignore[arg-type]
+        returns=line_total if lines else amount - refunded_shipping - refunded_taxes,
+        refunded_shipping=refunded_shipping, refunded_taxes=refunded_taxes, refunds=amount,
+        items_returned=-sum(_int(li.get("quantity")) for li in lines), detail=1)
+
+
+def on_order(payload: Any, ctx: Context) -> list[State]:
+    if is_rest_error(payload):
+        return []  # nothing to apply; the delivery is kept as ignored by the receiver
+    order = order_state(payload, ctx)
+    return [order, *summary_refunds(order, payload)]
+
+
+def on_order_deleted(payload: Any, ctx: Context) -> list[State]:
+    # Trash: the body is only {"id"}. order.restored undoes it with a full body whose
+    # date_modified_gmt is later than the moment we received the deletion.
+    o = _obj(payload)
+    if o.get("id") in (None, ""):
+        raise PayloadError("missing id")
+    return [OrderState(order_id=str(o["id"]), version=to_epoch_micros(ctx.received_at), deleted=True)]
+
+
+TOPICS = {
+    "order.created": on_order,
+    "order.updated": on_order,
+    "order.restored": on_order,
+    "order.deleted": on_order_deleted,
+}
