@@ -18,10 +18,15 @@ from .shops import ShopError, add_shop, find_shop
 
 
 def _app():  # noqa: ANN202
+    """The app for one command; its database connections are closed when the command ends."""
     try:
-        return create_app()
+        app = create_app()
     except ValueError as exc:
         raise click.ClickException(str(exc)) from exc
+    context = click.get_current_context(silent=True)
+    if context is not None:
+        context.call_on_close(app.extensions["kompas.db"].dispose)
+    return app
 
 
 def _db(app) -> Any:  # noqa: ANN001

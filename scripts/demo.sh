@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs Kompas, fills an SQLite database in ./instance with a demo shop (about 90 days of
+# orders, refunds, cancellations, returns and carts, sent as signed webhooks through the real
+# receiver) and serves it. Ctrl-C stops the server.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install.sh
+export KOMPAS_SHOPIFY_API_SECRET="${KOMPAS_SHOPIFY_API_SECRET:-demo-secret-change-me}"
+export KOMPAS_INSTANCE_PATH="${KOMPAS_INSTANCE_PATH:-$PWD/instance}"
+HOST="${KOMPAS_HOST:-127.0.0.1}"
+PORT="${KOMPAS_PORT:-8000}"
+.venv/bin/kompas db upgrade
+if ! .venv/bin/kompas report --shop demo.myshopify.com --from 2000-01-01 --to 2000-01-01 >/dev/null 2>&1; then
+  echo "Sending 90 days of demo webhooks through the receiver (about a minute)..."
+  .venv/bin/kompas demo --domain demo.myshopify.com --days 90
+fi
+TODAY=$(date +%F)
+FROM=$(date -d "-29 days" +%F)
+echo
+echo "Kompas is running with the demo shop demo.myshopify.com."
+echo "  Panel:   http://$HOST:$PORT/panel/demo?shop=demo.myshopify.com"
+echo "  Report:  .venv/bin/kompas report --shop demo.myshopify.com --from $FROM --to $TODAY --json"
+echo
+exec .venv/bin/kompas serve --host "$HOST" --port "$PORT"

@@ -1,0 +1,220 @@
+"""Entity states through the real receiver into counters: duplicates, order, deletion, refunds."""
+from datetime import date
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+import pytest
+from datetime import datetime
+
+from plugin import ingest, report
+from plugin.demo import cart_payload, checkout_payload, order_payload, refund_payload
+from plugin.shops import find_shop
+from tests.helpers import SHOP, WOO_SITE, payload
+
+AMS = ZoneInfo("Europe/Amsterdam")
+
+
+def kpis(db, start, end, shop=SHOP):
+    with db.reading() as s:
+        return report.build(s, find_shop(s, shop), date.fromisoformat(start), date.fromisoformat(end))
+
+
+def verify_clean(db, shop=SHOP):
+    with db.reading() as s:
+        assert ingest.differences(s, ingest.ShopContext.of(find_shop(s, shop))) == {}
+
+
+def t(day, hour=12, minute=0):
+    return datetime(2026, 3, day, hour, minute, tzinfo=AMS)
+
+
+def an_order(order_id=1, day=2, updated=None, **kw):
+    kw.setdefault("lines", [("Sjaal", Decimal("40.00"), 2)])
+    return order_payload(order_id, created=t(day), updated=updated or t(day), zone=AMS, **kw)
+
+
+def test_one_order_gives_the_expected_report(send, db, shopify_shop):
+    send("shopify", "orders/create", an_order(customer_id=1))
+    k = kpis(db, "2026-03-01", "2026-03-31")["kpis"]
+    # 80 gross, shipping 0 (≥ 50), tax 21 % of 80
+    assert (k["orders"], k["gross_sales"], k["shipping"], k["taxes"], k["total_sales"]) == (1, "80.00", "0.00", "16.80", "96.80")
+    assert (k["customers"], k["new_customers"], k["returning_customer_rate"]) == (1, 1, "0.00")
+    verify_clean(db)
+
+
+def test_duplicates_and_replays_change_nothing(send, db, shopify_shop):
+    order = an_order()
+    for _ in range(3):
+        send("shopify", "orders/create", order)
+    send("shopify", "orders/paid", order)
+    assert kpis(db, "2026-03-02", "2026-03-02")["kpis"]["orders"] == 1
+    verify_clean(db)
+
+
+def test_a_newer_state_replaces_the_old_contribution_on_another_day(send, db, shopify_shop):
+    send("shopify", "orders/create", an_order(day=2))
+    moved = an_order(day=5, updated=t(6))  # processed_at changed (an import corrected it)
+    send("shopify", "orders/updated", moved)
+    r = kpis(db, "2026-03-01", "2026-03-31")
+    assert r["kpis"]["orders"] == 1
+    assert [d["date"] for d in r["days"] if d["orders"]] == ["2026-03-05"]
+    verify_clean(db)
+
+
+def test_out_of_order_delivery_keeps_the_newest_state(send, db, shopify_shop):
+    new = an_order(updated=t(3), lines=[("Sjaal", Decimal("40.00"), 3)])
+    old = an_order(updated=t(2))
+    send("shopify", "orders/updated", new)
+    send("shopify", "orders/create", old)
+    assert kpis(db, "2026-03-01", "2026-03-31")["kpis"]["items_sold"] == 3
+
+
+def test_refund_seen_twice_counts_once_whichever_comes_first(send, db, shopify_shop):
+    order = an_order()
+    refund = refund_payload(900, order, at=t(4), zone=AMS)
+    with_refund = dict(order, updated_at=t(4, 12, 1).isoformat(), refunds=[refund])
+    send("shopify", "orders/updated", with_refund)
+    send("shopify", "refunds/create", refund)
+    send("shopify", "orders/create", order)  # stale
+    k = kpis(db, "2026-03-01", "2026-03-31")["kpis"]
+    assert (k["returns"], k["refunds"], k["refunded_taxes"], k["items_returned"]) == ("40.00", "48.40", "8.40", 1)
+    assert kpis(db, "2026-03-04", "2026-03-04")["kpis"]["refunds"] == "48.40"  # on the refund's own day
+    verify_clean(db)
+
+
+def test_refund_before_its_order_counts_once_the_order_arrives(send, db, shopify_shop):
+    order = an_order()
+    send("shopify", "refunds/create", refund_payload(900, order, at=t(4), zone=AMS))
+    assert kpis(db, "2026-03-01", "2026-03-31")["kpis"]["refunds"] == "0.00"
+    send("shopify", "orders/create", order)
+    assert kpis(db, "2026-03-01", "2026-03-31")["kpis"]["refunds"] == "48.40"
+    verify_clean(db)
+
+
+def test_shopify_delete_retracts_everything_and_is_final(send, db, shopify_shop):
+    order = an_order(customer_id=7)
+    send("shopify", "orders/create", order)
+    send("shopify", "refunds/create", refund_payload(900, order, at=t(4), zone=AMS))
+    send("shopify", "orders/delete", {"id": order["id"]})
+    later = dict(order, updated_at=t(9).isoformat())
+    send("shopify", "orders/updated", later)  # arrives after the deletion: changes nothing
+    k = kpis(db, "2026-03-01", "2026-03-31")["kpis"]
+    assert (k["orders"], k["refunds"], k["customers"], k["gross_sales"]) == (0, "0.00", 0, "0.00")
+    verify_clean(db)
+
+
+def test_shopify_delete_before_the_order_itself(send, db, shopify_shop):
+    order = an_order()
+    send("shopify", "orders/delete", {"id": order["id"]})
+    send("shopify", "orders/create", order)
+    assert kpis(db, "2026-03-01", "2026-03-31")["kpis"]["orders"] == 0
+
+
+def test_unpaid_cancellation_nets_total_sales_to_zero(send, db, shopify_shop):
+    order = an_order(financial_status="pending")
+    send("shopify", "orders/create", order)
+    cancelled = dict(order, cancelled_at=t(3).isoformat(), updated_at=t(3).isoformat(), financial_status="voided")
+    send("shopify", "orders/cancelled", cancelled)
+    k = kpis(db, "2026-03-01", "2026-03-31")["kpis"]
+    assert (k["orders"], k["orders_cancelled"], k["total_sales"], k["refunds"], k["cancellation_rate"]) == (1, 1, "0.00", "0.00", "100.00")
+    day2 = kpis(db, "2026-03-02", "2026-03-02")["kpis"]
+    assert day2["orders"] == 1 and day2["orders_cancelled"] == 0   # the order stays on its own day
+    verify_clean(db)
+
+
+def test_cart_abandonment_counts_purchases_from_same_day_carts(send, db, shopify_shop):
+    send("shopify", "carts/create", cart_payload("c1", created=t(2, 9), updated=t(2, 9), zone=AMS))
+    send("shopify", "carts/create", cart_payload("c2", created=t(2, 10), updated=t(2, 10), zone=AMS))
+    send("shopify", "carts/update", cart_payload("c2", created=t(2, 10), updated=t(2, 11), zone=AMS))
+    send("shopify", "checkouts/create", checkout_payload("k1", "c1", created=t(2, 11), updated=t(2, 11), zone=AMS))
+    send("shopify", "orders/create", an_order(cart_token="c1", checkout_token="k1"))
+    k = kpis(db, "2026-03-02", "2026-03-02")["kpis"]
+    assert (k["carts"], k["checkouts"], k["cart_abandonment_rate"], k["checkout_abandonment_rate"]) == (2, 1, "50.00", "0.00")
+    verify_clean(db)
+
+
+def test_cart_arriving_after_its_order_still_links(send, db, shopify_shop):
+    send("shopify", "orders/create", an_order(cart_token="late"))
+    send("shopify", "carts/create", cart_payload("late", created=t(2, 9), updated=t(2, 9), zone=AMS))
+    assert kpis(db, "2026-03-02", "2026-03-02")["kpis"]["cart_abandonment_rate"] == "0.00"
+    verify_clean(db)
+
+
+def test_returning_customers_over_a_range_and_per_day(send, db, shopify_shop):
+    send("shopify", "orders/create", an_order(1, day=1, customer_id=10))
+    send("shopify", "orders/create", an_order(2, day=3, customer_id=10))   # returning on day 3
+    send("shopify", "orders/create", an_order(3, day=3, customer_id=11))   # new
+    send("shopify", "orders/create", an_order(4, day=4, customer_id=None, email="Gast@Example.nl"))
+    send("shopify", "orders/create", an_order(5, day=4, customer_id=None, email="gast@example.nl"))
+    r = kpis(db, "2026-03-02", "2026-03-04")
+    k = r["kpis"]
+    # customers 10, 11 and the guest; 10 has two orders ≤ Mar 4, the guest two on Mar 4
+    assert (k["customers"], k["new_customers"], k["returning_customer_rate"]) == (3, 2, "66.67")
+    day3 = next(d for d in r["days"] if d["date"] == "2026-03-03")
+    assert (day3["customers"], day3["new_customers"], day3["returning_customer_rate"]) == (2, 1, "50.00")
+    verify_clean(db)
+
+
+def test_returns_requested_and_approved_per_day(send, db, shopify_shop):
+    ret = payload("shopify", "returns-request")
+    send("shopify", "returns/request", ret, triggered_at="2026-03-05T10:00:00Z")
+    send("shopify", "returns/request", ret, triggered_at="2026-03-05T10:00:00Z")
+    send("shopify", "returns/approve", payload("shopify", "returns-approve"), triggered_at="2026-03-06T10:00:00Z")
+    r = kpis(db, "2026-03-05", "2026-03-06")
+    assert [(d["returns_requested"], d["returns_approved"]) for d in r["days"]] == [(1, 0), (0, 1)]
+
+
+def test_woocommerce_order_with_summary_refund_then_details(send, db, woo_shop):
+    data = payload("woocommerce", "order.updated")
+    data.update(status="completed", date_paid_gmt="2022-11-30T20:18:00")
+    send("woocommerce", "order.updated", data)
+    k = kpis(db, "2022-11-30", "2022-11-30", WOO_SITE)["kpis"]
+    assert (k["orders"], k["gross_sales"], k["returns"], k["refunds"], k["net_sales"]) == (1, "90.00", "10.00", "10.00", "80.00")
+    # the details arrive (REST or the store plugin): a newer state of the same refund
+    from plugin.applier import utcnow
+    from webhooks.platforms import woocommerce
+    refund = woocommerce.refund_state("45", payload("woocommerce", "order_refund__airbyte"))
+    with db.transaction() as s:
+        ingest.apply(s, ingest.ShopContext.of(find_shop(s, WOO_SITE)), [refund])
+    assert utcnow()  # (clock only used for deliveries)
+    k = kpis(db, "2022-11-30", "2022-11-30", WOO_SITE)["kpis"]
+    assert (k["returns"], k["refunds"]) == ("10.00", "10.00")
+    # a later order payload still listing the summary does not undo the details
+    send("woocommerce", "order.updated", dict(data, date_modified_gmt="2022-12-01T08:00:00"))
+    assert kpis(db, "2022-11-30", "2022-11-30", WOO_SITE)["kpis"]["refunds"] == "10.00"
+    verify_clean(db, WOO_SITE)
+
+
+def test_woocommerce_summary_refund_books_on_the_earliest_listing_payload(send, db, woo_shop):
+    data = payload("woocommerce", "order.updated")
+    data.update(status="processing", date_paid_gmt=None)
+    later = dict(data, date_modified_gmt="2022-12-02T09:00:00")
+    send("woocommerce", "order.updated", later)
+    send("woocommerce", "order.updated", data)  # older payload, first to list refund 60
+    r = kpis(db, "2022-11-30", "2022-12-02", WOO_SITE)
+    assert [d["refunds"] for d in r["days"]] == ["10.00", "0.00", "0.00"]
+    verify_clean(db, WOO_SITE)
+
+
+def test_woocommerce_trash_and_restore(send, db, woo_shop):
+    data = payload("woocommerce", "order.updated")
+    data.update(status="processing", date_modified_gmt="2022-11-30T20:19:01")
+    send("woocommerce", "order.created", data)
+    send("woocommerce", "order.deleted", {"id": 45})
+    assert kpis(db, "2022-11-30", "2022-11-30", WOO_SITE)["kpis"]["orders"] == 0
+    restored = dict(data, date_modified_gmt="2099-01-01T00:00:00")  # restoring modifies the order
+    send("woocommerce", "order.restored", restored)
+    assert kpis(db, "2022-11-30", "2022-11-30", WOO_SITE)["kpis"]["orders"] == 1
+    verify_clean(db, WOO_SITE)
+
+
+@pytest.mark.parametrize("currency, expected", [("JPY", "1200"), ("KWD", "3.250")])
+def test_currencies_keep_their_minor_units(send, db, currency, expected):
+    from plugin.shops import add_shop
+    with db.transaction() as s:
+        add_shop(s, platform="shopify", domain=SHOP, timezone_name="Asia/Kathmandu", currency=currency)
+    price = Decimal(expected)
+    order = order_payload(1, created=t(2), updated=t(2), zone=AMS, currency=currency, lines=[("x", price, 1)])
+    order["total_shipping_price_set"] = None
+    send("shopify", "orders/create", order)
+    assert kpis(db, "2026-03-02", "2026-03-02")["kpis"]["gross_sales"] == expected

@@ -1,0 +1,44 @@
+"""The Alembic migrations build exactly the schema the models describe."""
+import os
+import uuid
+
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import create_engine, inspect, text
+from sqlalchemy.engine import make_url
+
+from plugin.migrate import upgrade
+from plugin.models import Base
+
+
+def _empty_database_url(tmp_path):
+    url = os.environ.get("KOMPAS_TEST_DATABASE_URL", "")
+    if url.startswith("postgresql"):
+        base = make_url(url).set(drivername="postgresql+psycopg")
+        name = f"kompas_mig_{uuid.uuid4().hex[:8]}"
+        admin = create_engine(base, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        admin.dispose()
+        return base.set(database=name).render_as_string(hide_password=False), (base, name)
+    return f"sqlite:///{tmp_path / 'empty.sqlite3'}", None
+
+
+def test_upgrade_of_an_empty_database_matches_the_models(tmp_path):
+    url, cleanup = _empty_database_url(tmp_path)
+    try:
+        upgrade(url)
+        engine = create_engine(url)
+        with engine.connect() as conn:
+            diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata)
+            tables = set(inspect(conn).get_table_names())
+        engine.dispose()
+        assert diff == [], diff
+        assert {"shops", "deliveries", "entity_states", "daily_counters", "pair_counters", "alembic_version"} <= tables
+    finally:
+        if cleanup:
+            base, name = cleanup
+            admin = create_engine(base, isolation_level="AUTOCOMMIT")
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            admin.dispose()

@@ -1,0 +1,132 @@
+from collections import Counter
+from datetime import date, datetime, timezone
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from plugin.kpi.booking import to_epoch_micros
+from plugin.kpi.contributions import (CUSTOMER_FIRST_SECOND, CUSTOMER_VISIT, NO_DAY_AFTER, NO_DAY_BEFORE,
+                                      CounterKey, cart_contribution, customer_contribution, delta,
+                                      full_contribution, order_contribution)
+from plugin.kpi.entities import CartState, OrderState, RefundState
+
+AMS = ZoneInfo("Europe/Amsterdam")
+M = 1_000_000
+
+
+def at(y, m, d, h=12):
+    return to_epoch_micros(datetime(y, m, d, h, tzinfo=timezone.utc))
+
+
+def order(**kw):
+    base = dict(order_id="1", version=1, counted=True, booked_at=at(2026, 3, 1), gross_sales=Decimal("100"),
+                discounts=Decimal("10"), shipping=Decimal("5"), taxes=Decimal("19.95"), items_sold=2)
+    base.update(kw)
+    return OrderState(**base)
+
+
+def test_an_order_books_its_sales_on_its_own_day():
+    c = order_contribution(order(), [], None, None, AMS)
+    d = date(2026, 3, 1)
+    assert c == Counter({CounterKey("orders", d): 1, CounterKey("items_sold", d): 2,
+                         CounterKey("gross_sales", d): 100 * M, CounterKey("discounts", d): 10 * M,
+                         CounterKey("shipping", d): 5 * M, CounterKey("taxes", d): 19_950_000})
+
+
+def test_test_deleted_and_missing_orders_contribute_nothing_refunds_included():
+    refund = RefundState("r", "1", 1, at(2026, 3, 5), returns=Decimal(10), refunds=Decimal(12))
+    assert order_contribution(order(counted=False), [refund], None, None, AMS) == Counter()
+    assert order_contribution(order(deleted=True), [refund], None, None, AMS) == Counter()
+    assert order_contribution(None, [refund], None, None, AMS) == Counter()
+
+
+def test_refunds_book_on_their_own_day():
+    refund = RefundState("r", "1", 1, at(2026, 3, 5), returns=Decimal("40"), refunded_shipping=Decimal("5"),
+                         refunded_taxes=Decimal("8.40"), refunds=Decimal("53.40"), items_returned=1)
+    c = order_contribution(order(), [refund], None, None, AMS)
+    d = date(2026, 3, 5)
+    assert c[CounterKey("returns", d)] == 40 * M
+    assert c[CounterKey("refunds", d)] == 53_400_000
+    assert c[CounterKey("refunded_taxes", d)] == 8_400_000
+    assert c[CounterKey("items_returned", d)] == 1
+    assert c[CounterKey("orders", date(2026, 3, 1))] == 1
+
+
+def test_unpaid_cancellation_reverses_the_sale_on_the_cancel_day_and_moves_no_money():
+    o = order(cancelled_at=at(2026, 3, 3), cancel_reverses_sale=True)
+    c = order_contribution(o, [], None, None, AMS)
+    d = date(2026, 3, 3)
+    assert c[CounterKey("orders_cancelled", d)] == 1
+    assert c[CounterKey("returns", d)] == 90 * M          # gross − discounts
+    assert c[CounterKey("refunded_shipping", d)] == 5 * M
+    assert c[CounterKey("refunded_taxes", d)] == 19_950_000
+    assert c[CounterKey("refunds", d)] == 0
+    # total sales over both days nets to zero
+    net = (c[CounterKey("gross_sales", date(2026, 3, 1))] - c[CounterKey("discounts", date(2026, 3, 1))]
+           - c[CounterKey("returns", d)] + c[CounterKey("shipping", date(2026, 3, 1))]
+           - c[CounterKey("refunded_shipping", d)] + c[CounterKey("taxes", date(2026, 3, 1))]
+           - c[CounterKey("refunded_taxes", d)])
+    assert net == 0
+
+
+def test_paid_cancellation_only_counts_the_cancellation():
+    c = order_contribution(order(cancelled_at=at(2026, 3, 3)), [], None, None, AMS)
+    assert c[CounterKey("orders_cancelled", date(2026, 3, 3))] == 1
+    assert c[CounterKey("returns", date(2026, 3, 3))] == 0
+
+
+def test_a_purchase_needs_its_cart_created_on_the_same_shop_local_day():
+    same_day = at(2026, 3, 1, 9)
+    c = order_contribution(order(cart_token="t"), [], same_day, None, AMS)
+    assert c[CounterKey("cart_purchases", date(2026, 3, 1))] == 1
+    # cart at 23:50 local on Feb 28, order next day: abandoned on its own day
+    before_midnight = to_epoch_micros(datetime(2026, 2, 28, 22, 50, tzinfo=timezone.utc))
+    c = order_contribution(order(cart_token="t"), [], before_midnight, None, AMS)
+    assert c[CounterKey("cart_purchases", date(2026, 3, 1))] == 0
+
+
+def test_customer_days_give_new_returning_and_range_pairs():
+    d1, d2, d3 = date(2026, 1, 5), date(2026, 2, 1), date(2026, 2, 1)
+    c = customer_contribution([d2, d1, d3])  # two orders on Feb 1
+    assert c[CounterKey("new_customers", d1)] == 1
+    assert c[CounterKey("customers", d1)] == 1 and c[CounterKey("customers", d2)] == 1
+    assert c[CounterKey("returning_customers", d1)] == 0
+    assert c[CounterKey("returning_customers", d2)] == 1
+    assert c[CounterKey(CUSTOMER_VISIT, d1, NO_DAY_BEFORE)] == 1
+    assert c[CounterKey(CUSTOMER_VISIT, d2, d1)] == 1
+    assert c[CounterKey(CUSTOMER_FIRST_SECOND, d1, d2)] == 1
+
+
+def test_two_orders_on_the_first_day_make_a_returning_customer_that_day():
+    d = date(2026, 1, 5)
+    c = customer_contribution([d, d])
+    assert c[CounterKey("returning_customers", d)] == 1
+    assert c[CounterKey("customers", d)] == 1
+    assert c[CounterKey(CUSTOMER_FIRST_SECOND, d, d)] == 1
+
+
+def test_single_order_customer_has_no_second_day():
+    c = customer_contribution([date(2026, 1, 5)])
+    assert c[CounterKey(CUSTOMER_FIRST_SECOND, date(2026, 1, 5), NO_DAY_AFTER)] == 1
+
+
+def test_delta_retracts_the_old_and_adds_the_new():
+    old = Counter({CounterKey("orders", date(2026, 1, 1)): 1})
+    new = Counter({CounterKey("orders", date(2026, 1, 2)): 1})
+    assert delta(old, new) == Counter({CounterKey("orders", date(2026, 1, 1)): -1,
+                                       CounterKey("orders", date(2026, 1, 2)): 1})
+    assert delta(old, old) == Counter()
+
+
+def test_carts_count_once_on_their_creation_day():
+    cart = CartState("cart", "tok", version=2, created_at=at(2026, 3, 1, 23))  # 00:00 local on Mar 2
+    assert cart_contribution(cart, AMS) == Counter({CounterKey("carts", date(2026, 3, 2)): 1})
+
+
+def test_full_contribution_joins_orders_refunds_carts_and_customers():
+    o = order(customer_key="c:1", cart_token="t")
+    cart = CartState("cart", "t", 1, at(2026, 3, 1, 8))
+    refund = RefundState("r", "1", 1, at(2026, 3, 2), returns=Decimal(10), refunds=Decimal(10))
+    c = full_contribution([refund, o, cart], AMS)
+    assert c[CounterKey("cart_purchases", date(2026, 3, 1))] == 1
+    assert c[CounterKey("refunds", date(2026, 3, 2))] == 10 * M
+    assert c[CounterKey("new_customers", date(2026, 3, 1))] == 1

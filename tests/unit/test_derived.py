@@ -1,0 +1,68 @@
+"""The KPI formulas, with the examples of kpi-definitions.md and its source articles."""
+from decimal import Decimal
+
+from plugin.kpi import derived
+from plugin.kpi.money import MICROS
+
+
+def micros(amount: str) -> int:
+    return int(Decimal(amount) * MICROS)
+
+
+def test_section_7_example_is_reproduced_exactly():
+    totals = {
+        "orders": 12, "items_sold": 30, "items_returned": 2, "orders_cancelled": 1,
+        "gross_sales": micros("1234.50"), "discounts": micros("20.00"), "returns": micros("45.00"),
+        "shipping": micros("59.40"), "refunded_shipping": 0, "taxes": micros("212.10"),
+        "refunded_taxes": micros("7.81"), "refunds": micros("52.81"),
+        "carts": 40, "cart_purchases": 10, "checkouts": 25, "checkout_purchases": 10,
+    }
+    kpis = derived.kpis(totals, customers=11, new_customers=9, returning=2, currency="EUR")
+    expected = {
+        "orders": 12, "items_sold": 30, "items_returned": 2, "orders_cancelled": 1,
+        "gross_sales": "1234.50", "discounts": "20.00", "returns": "45.00", "net_sales": "1169.50",
+        "shipping": "59.40", "refunded_shipping": "0.00", "taxes": "212.10", "refunded_taxes": "7.81",
+        "total_sales": "1433.19", "refunds": "52.81",
+        "average_order_value": "101.21", "return_rate": "6.67", "refund_rate": "3.55", "cancellation_rate": "8.33",
+        "customers": 11, "new_customers": 9, "returning_customer_rate": "18.18",
+        "carts": 40, "checkouts": 25, "cart_abandonment_rate": "75.00", "checkout_abandonment_rate": "60.00",
+    }
+    assert {k: kpis[k] for k in expected} == expected
+
+
+def test_return_rate_is_the_articles_items_returned_over_items_sold():
+    # "aantal geretourneerde producten / totaal aantal verkochte producten × 100"
+    assert derived.return_rate(5, 200) == Decimal("2.50")
+
+
+def test_cart_abandonment_is_the_articles_carts_minus_purchases_over_carts():
+    # "(mandjes − aankopen) / mandjes": 100 carts, 30 purchases → 70 %
+    assert derived.abandonment_rate(100, 30) == Decimal("70.00")
+
+
+def test_zero_denominators_are_no_data_never_zero():
+    kpis = derived.kpis({}, customers=0, new_customers=0, returning=0, currency="EUR")
+    for key in ("average_order_value", "return_rate", "refund_rate", "cancellation_rate",
+                "returning_customer_rate", "cart_abandonment_rate", "checkout_abandonment_rate"):
+        assert kpis[key] is None, key
+    assert kpis["gross_sales"] == "0.00" and kpis["orders"] == 0
+
+
+def test_rates_round_half_up_and_can_exceed_100():
+    assert derived.percentage(1, 8) == Decimal("12.50")
+    assert derived.percentage(2, 3) == Decimal("66.67")
+    assert derived.percentage(1, 200) == Decimal("0.50")
+    assert derived.percentage(3, 2) == Decimal("150.00")   # refunds of older orders in a quiet range
+
+
+def test_aov_rounds_only_at_the_end_in_the_currency():
+    totals = {"orders": 3, "gross_sales": micros("1000"), "discounts": 0}
+    assert derived.kpis(totals, 0, 0, 0, "EUR")["average_order_value"] == "333.33"
+    assert derived.kpis(totals, 0, 0, 0, "JPY")["average_order_value"] == "333"
+    assert derived.kpis(totals, 0, 0, 0, "KWD")["average_order_value"] == "333.333"
+
+
+def test_total_sales_is_net_plus_shipping_and_taxes_less_their_refunds():
+    net = derived.net_sales(Decimal("100"), Decimal("10"), Decimal("20"))
+    assert net == Decimal("70")
+    assert derived.total_sales(net, Decimal("5"), Decimal("1"), Decimal("21"), Decimal("4")) == Decimal("91")

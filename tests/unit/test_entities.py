@@ -1,0 +1,50 @@
+from decimal import Decimal
+
+from plugin.kpi.entities import (FINAL_VERSION, CartState, OrderState, RefundState, ReturnState, reconcile,
+                                 state_from_json, state_to_json)
+
+
+def test_newer_order_replaces_older_and_older_or_equal_changes_nothing():
+    old, new = OrderState("1", version=10), OrderState("1", version=20, counted=True)
+    assert reconcile(None, old) == old
+    assert reconcile(old, new) == new
+    assert reconcile(new, old) is None
+    assert reconcile(new, OrderState("1", version=20)) is None  # same updated_at: same state
+
+
+def test_shopify_deletion_is_final():
+    tomb = OrderState("1", version=FINAL_VERSION, deleted=True)
+    assert reconcile(OrderState("1", version=10), tomb) == tomb
+    assert reconcile(tomb, OrderState("1", version=10**15)) is None
+
+
+def test_refund_details_replace_a_summary_and_never_the_reverse():
+    summary = RefundState("60", "45", version=100, booked_at=100, returns=Decimal(10), refunds=Decimal(10), detail=0)
+    detail = RefundState("60", "45", version=50, booked_at=50, returns=Decimal(8), refunds=Decimal(10), detail=1)
+    assert reconcile(summary, detail) == detail
+    assert reconcile(detail, summary) is None
+
+
+def test_summary_refund_keeps_the_earliest_booking_instant_whatever_the_order():
+    early = RefundState("60", "45", version=100, booked_at=100, returns=Decimal(10), refunds=Decimal(10), detail=0)
+    late = RefundState("60", "45", version=300, booked_at=300, returns=Decimal(10), refunds=Decimal(10), detail=0)
+    forward = reconcile(reconcile(None, early), late)
+    backward = reconcile(late, early)
+    assert forward.booked_at == backward.booked_at == 100
+    assert forward.version == backward.version == 300
+
+
+def test_return_status_changes_are_a_union():
+    requested = ReturnState("r", "o", requested_at=5)
+    approved = ReturnState("r", "o", approved_at=9)
+    a = reconcile(reconcile(None, requested), approved)
+    b = reconcile(reconcile(None, approved), requested)
+    assert a == b == ReturnState("r", "o", requested_at=5, approved_at=9)
+    assert reconcile(a, requested) is None
+
+
+def test_states_round_trip_through_json():
+    for state in (OrderState("1", 2, counted=True, booked_at=3, gross_sales=Decimal("1.10"), customer_key="c:1"),
+                  RefundState("r", "1", 2, 3, returns=Decimal("0.333"), detail=0),
+                  ReturnState("r", None, requested_at=1), CartState("checkout", "t", 1, 1)):
+        assert state_from_json(state.kind, state_to_json(state)) == state
