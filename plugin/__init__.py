@@ -27,8 +27,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
 
 def register_extensions(app: Flask) -> None:
-    app.extensions["kompas.db"] = make_database(app.config["DATABASE_URL"],
-                                                sqlite_synchronous=app.config["SQLITE_SYNCHRONOUS"])
+    from webhooks.store import DeliveryStore
+
+    db = make_database(app.config["DATABASE_URL"], sqlite_synchronous=app.config["SQLITE_SYNCHRONOUS"])
+    app.extensions["kompas.db"] = db
+    app.extensions["kompas.deliveries"] = DeliveryStore(db)
 
 
 def register_blueprints(app: Flask) -> None:

@@ -178,11 +178,15 @@ def requeue(db: Database, *, shop_id: int | None = None, statuses: tuple[str, ..
         return session.execute(stmt.values(status=RECEIVED)).rowcount
 
 
-def run_worker(db: Database, poll_seconds: float = 0.2, stop=None) -> None:  # noqa: ANN001
-    """Apply deliveries as they arrive until `stop()` is true (the server's worker process)."""
+def run_worker(db: Database, poll_seconds: float = 0.2, stop=None, batch: int = 25) -> None:  # noqa: ANN001
+    """Apply deliveries as they arrive until `stop()` is true (the server's worker process).
+
+    Small batches keep each write transaction short, so that on SQLite the receivers, which share
+    the one write lock, never wait long behind the applier.
+    """
     while stop is None or not stop():
         try:
-            if apply_batch(db) == 0:
+            if apply_batch(db, limit=batch) == 0:
                 time.sleep(poll_seconds)
         except Exception:  # noqa: BLE001 - a database hiccup must not end the worker
             log.exception("applier.batch_failed")

@@ -118,6 +118,9 @@ def worker() -> None:
     app = _app()
     stopping = []
     signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
+    # Acknowledging deliveries fast matters more than applying them at once: under a burst the
+    # receivers get the CPU, and the worker catches up when it is quiet (`kompas drain` waits).
+    os.nice(10)
     applier.run_worker(_db(app), stop=lambda: bool(stopping))
 
 

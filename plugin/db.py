@@ -8,9 +8,12 @@ PostgreSQL: one engine through psycopg 3.
 """
 from __future__ import annotations
 
-from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import Iterator
+import fcntl
+import os
+import threading
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass, field
+from typing import ContextManager, Iterator
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
@@ -19,21 +22,58 @@ from sqlalchemy.orm import Session, sessionmaker
 SQLITE_BUSY_TIMEOUT_MS = 60_000
 
 
+class SqliteWriteLock:
+    """A fair, cross-process lock that every SQLite writer takes before BEGIN IMMEDIATE.
+
+    SQLite's own busy handler makes waiting writers poll with sleeps of up to 100 ms, so under load
+    a writer can wait a second for a lock that was free most of that time. flock(2) queues waiters
+    in the kernel and wakes one the moment the lock is released. Re-entrant within a thread.
+    """
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+        self._thread_lock = threading.RLock()
+        self._depth = 0
+        self._fd: int | None = None
+        self._pid = 0
+
+    @contextmanager
+    def hold(self) -> Iterator[None]:
+        with self._thread_lock:
+            if self._depth == 0:
+                if self._fd is None or self._pid != os.getpid():  # a forked child needs its own
+                    self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
+                    self._pid = os.getpid()
+                fcntl.flock(self._fd, fcntl.LOCK_EX)
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+                if self._depth == 0:
+                    fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+
 @dataclass
 class Database:
     write_engine: Engine
     read_engine: Engine
     write_sessions: sessionmaker[Session]
     read_sessions: sessionmaker[Session]
+    sqlite_lock: SqliteWriteLock | None = field(default=None)
 
     @property
     def dialect(self) -> str:
         return self.write_engine.dialect.name
 
+    def write_lock(self) -> ContextManager[None]:
+        """Held around every write transaction on SQLite; nothing on PostgreSQL."""
+        return self.sqlite_lock.hold() if self.sqlite_lock else nullcontext()
+
     @contextmanager
     def transaction(self) -> Iterator[Session]:
         """One write transaction: committed on success, rolled back on any exception."""
-        with self.write_sessions() as session, session.begin():
+        with self.write_lock(), self.write_sessions() as session, session.begin():
             yield session
 
     @contextmanager
@@ -71,9 +111,13 @@ def _sqlite_engine(url: str, *, immediate: bool, synchronous: str) -> Engine:
 def make_database(url: str, *, sqlite_synchronous: str = "FULL") -> Database:
     """Engines and session factories for `url` (a SQLAlchemy URL)."""
     parsed = make_url(url)
+    lock = None
     if parsed.get_backend_name() == "sqlite":
+        if not parsed.database or parsed.database == ":memory:":
+            raise ValueError("Kompas needs an SQLite file, not an in-memory database")
         write = _sqlite_engine(url, immediate=True, synchronous=sqlite_synchronous)
         read = _sqlite_engine(url, immediate=False, synchronous=sqlite_synchronous)
+        lock = SqliteWriteLock(parsed.database + ".writelock")
     else:
         if parsed.drivername == "postgresql":
             url = parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
@@ -83,4 +127,5 @@ def make_database(url: str, *, sqlite_synchronous: str = "FULL") -> Database:
         read_engine=read,
         write_sessions=sessionmaker(write, expire_on_commit=False),
         read_sessions=sessionmaker(read, expire_on_commit=False),
+        sqlite_lock=lock,
     )

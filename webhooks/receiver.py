@@ -14,15 +14,13 @@ import json
 import logging
 
 from flask import Blueprint, current_app, jsonify, request
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 
-from plugin.applier import FAILED, IGNORED, RECEIVED, apply_one, utcnow
-from plugin.models import Delivery, Shop
+from plugin.applier import FAILED, IGNORED, RECEIVED, apply_one
 
 from .platforms.base import MissingHeaderError, PayloadError
 from .registry import ADAPTERS
 from .signatures import SignatureError, verify_hmac_sha256_base64
+from .store import DUPLICATE, UNKNOWN_SHOP, shop_secret
 
 log = logging.getLogger(__name__)
 bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
@@ -63,16 +61,16 @@ def receive(platform: str):  # noqa: ANN201
     if platform == "shopify" and not _shopify_signed(raw, config):
         log.warning("webhooks.invalid_signature", extra={"platform": platform, "shop": meta.shop_domain})
         return _error("invalid signature", 401)
-    with db.reading() as session:
-        shop = session.scalar(select(Shop).where(Shop.domain == adapter.shop_key(meta.shop_domain)))
-    if shop is None or shop.platform != platform:
-        log.warning("webhooks.unknown_shop", extra={"platform": platform, "shop": meta.shop_domain})
-        return _error(f"unknown shop {meta.shop_domain!r}", 404)
+    domain = adapter.shop_key(meta.shop_domain)
     if platform == "woocommerce":
+        # The secret is the shop's own: find the shop before verifying.
+        found = shop_secret(db, platform, domain)
+        if found is None:
+            return _unknown_shop(platform, meta.shop_domain)
         try:
-            verify_hmac_sha256_base64(raw, meta.signature, [shop.webhook_secret or ""])
+            verify_hmac_sha256_base64(raw, meta.signature, [found[1] or ""])
         except SignatureError as exc:
-            log.warning("webhooks.invalid_signature", extra={"platform": platform, "shop": shop.domain,
+            log.warning("webhooks.invalid_signature", extra={"platform": platform, "shop": domain,
                                                              "reason": str(exc)})
             return _error("invalid signature", 401)
 
@@ -83,25 +81,30 @@ def receive(platform: str):  # noqa: ANN201
     except ValueError as exc:  # includes UnicodeDecodeError
         broken = f"body is not JSON: {exc}"
     known = meta.topic in adapter.TOPICS
-    status = FAILED if broken else (RECEIVED if known else IGNORED)
-    delivery = Delivery(shop_id=shop.id, platform=platform, topic=meta.topic, delivery_id=meta.delivery_id,
-                        dedupe_key=meta.dedupe_key, received_at=utcnow(), triggered_at=meta.triggered_at,
-                        body=raw, status=status, error=broken, attempts=0)
-    try:
-        with db.transaction() as session:
-            session.add(delivery)
-    except IntegrityError:
+    stored = current_app.extensions["kompas.deliveries"].store(
+        platform=platform, domain=domain, topic=meta.topic, delivery_id=meta.delivery_id,
+        dedupe_key=meta.dedupe_key, triggered_at=meta.triggered_at, body=raw,
+        status=FAILED if broken else (RECEIVED if known else IGNORED), error=broken)
+    if stored.outcome == UNKNOWN_SHOP:
+        return _unknown_shop(platform, meta.shop_domain)
+    if stored.outcome == DUPLICATE:
         log.info("webhooks.duplicate", extra={"platform": platform, "delivery_id": meta.delivery_id})
         return _answer("duplicate")
+    delivery_id = stored.delivery_id
     if broken:
-        log.warning("webhooks.unreadable_body", extra={"platform": platform, "delivery": delivery.id})
+        log.warning("webhooks.unreadable_body", extra={"platform": platform, "delivery": delivery_id})
         return _error(broken, 400)
     if not known:
         log.info("webhooks.unknown_topic", extra={"platform": platform, "topic": meta.topic})
-        return _answer("ignored", delivery=delivery.id)
+        return _answer("ignored", delivery=delivery_id)
     if not config["APPLY_INLINE"]:
-        return _answer("accepted", delivery=delivery.id)
-    return _answer(_apply_now(db, delivery.id), delivery=delivery.id)
+        return _answer("accepted", delivery=delivery_id)
+    return _answer(apply_one(db, delivery_id), delivery=delivery_id)
+
+
+def _unknown_shop(platform: str, shop: str):  # noqa: ANN202
+    log.warning("webhooks.unknown_shop", extra={"platform": platform, "shop": shop})
+    return _error(f"unknown shop {shop!r}", 404)
 
 
 def _shopify_signed(raw: bytes, config) -> bool:  # noqa: ANN001
@@ -111,8 +114,3 @@ def _shopify_signed(raw: bytes, config) -> bool:  # noqa: ANN001
     except SignatureError:
         return False
     return True
-
-
-def _apply_now(db, delivery_id: int) -> str:  # noqa: ANN001
-    """Apply a just-stored delivery in the request (APPLY_INLINE). A failure stays on the row."""
-    return apply_one(db, delivery_id)

@@ -184,7 +184,7 @@ def test_a_database_failure_before_commit_is_a_5xx(make_app, shopify_shop, monke
 
     def broken():
         raise RuntimeError("database is gone")
-    monkeypatch.setattr(db, "transaction", broken)
+    monkeypatch.setattr(db.write_engine, "raw_connection", broken)
     app.config["PROPAGATE_EXCEPTIONS"] = False
     raw = order_body()
     r = app.test_client().post("/webhooks/shopify", data=raw, headers=shopify_headers("orders/create", raw))

@@ -1,0 +1,185 @@
+"""Ingestion benchmark (issue 3): `kompas serve` as in production (gunicorn, 2 workers) against a
+bare Flask app that only answers 200, in the same run, both driven by wrk with 16 connections.
+
+    .venv/bin/python benchmarks/ingest.py --db sqlite
+    .venv/bin/python benchmarks/ingest.py --db postgres
+
+Prints requests/s, p50, p99 and errors of both, the ratio kompas/bare, and checks that every
+acknowledged delivery is stored and counted in `kompas report` after `kompas drain`.
+Needs wrk (Debian package `wrk`; installed by this script when missing and running as root).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from datetime import datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from plugin.demo import CATALOGUE, order_payload  # noqa: E402
+from webhooks.signatures import sign  # noqa: E402
+
+SECRET = "bench-secret"
+SHOP = "bench.myshopify.com"
+AMS = ZoneInfo("Europe/Amsterdam")
+PY = str(ROOT / ".venv" / "bin" / "python") if (ROOT / ".venv" / "bin" / "python").exists() else sys.executable
+KOMPAS = [PY, "-m", "plugin.cli"]
+
+
+def ensure_wrk() -> str:
+    path = shutil.which("wrk")
+    if path:
+        return path
+    if os.geteuid() == 0:
+        subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=True, stdout=subprocess.DEVNULL)
+        return shutil.which("wrk") or sys.exit("wrk could not be installed")
+    sys.exit("wrk is needed: apt-get install wrk")
+
+
+def make_requests(path: Path, count: int) -> int:
+    """`count` distinct orders/create bodies of about 3 KB, signed; returns the body size."""
+    start = datetime(2026, 6, 1, 9, tzinfo=AMS)
+    size = 0
+    with path.open("w") as out:
+        for n in range(count):
+            created = start + timedelta(seconds=n * 7)
+            lines = [(title, Decimal(price), 1 + (n + i) % 3) for i, (title, price) in enumerate(CATALOGUE[:3])]
+            body = order_payload(10_000_000 + n, created=created, updated=created, zone=AMS, lines=lines,
+                                 customer_id=500 + n % 4000, email=f"klant{n % 4000}@example.nl")
+            raw = json.dumps(body, separators=(",", ":")).encode()
+            size = len(raw)
+            out.write(f"{uuid.uuid4()}\t{sign(raw, SECRET)}\t{raw.decode()}\n")
+    return size
+
+
+def wait_ready(port: int, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"server on port {port} did not start")
+
+
+def run_wrk(wrk: str, port: int, requests_file: Path, seconds: int, connections: int) -> dict:
+    script = ROOT / "benchmarks" / "wrk_signed.lua"
+    out = subprocess.run([wrk, "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script),
+                          f"http://127.0.0.1:{port}", "--", str(requests_file), SHOP, "2"],
+                         capture_output=True, text=True, check=True).stdout
+
+    def latency(label: str) -> float:
+        m = re.search(rf"^\s*{label}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
+        value, unit = float(m.group(1)), m.group(2)
+        return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
+
+    total = int(re.search(r"(\d+) requests in", out).group(1))
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    errors = int(non2xx.group(1)) if non2xx else 0
+    if socket_errors:
+        errors += sum(int(g) for g in socket_errors.groups())
+    return {"requests": total, "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+            "p50_ms": latency("50"), "p99_ms": latency("99"), "errors": errors}
+
+
+def serve(cmd: list[str], env: dict, port: int) -> subprocess.Popen:
+    proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    wait_ready(port)
+    return proc
+
+
+def stop(proc: subprocess.Popen) -> None:
+    os.killpg(proc.pid, signal.SIGTERM)
+    proc.wait(timeout=30)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--pg-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    args = parser.parse_args()
+    wrk = ensure_wrk()
+    work = Path(tempfile.mkdtemp(prefix="kompas-bench-"))
+    env = dict(os.environ, KOMPAS_SHOPIFY_API_SECRET=SECRET, KOMPAS_INSTANCE_PATH=str(work), PYTHONPATH=str(ROOT))
+    env.pop("KOMPAS_APPLY_INLINE", None)
+    pg_name = None
+    if args.db == "postgres":
+        import psycopg
+        pg_name = f"kompas_bench_{uuid.uuid4().hex[:8]}"
+        with psycopg.connect(args.pg_url, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{pg_name}"')
+            synchronous = conn.execute("SHOW synchronous_commit").fetchone()[0]
+        env["KOMPAS_DATABASE_URL"] = args.pg_url.rsplit("/", 1)[0] + "/" + pg_name
+    else:
+        synchronous = env.get("KOMPAS_SQLITE_SYNCHRONOUS", "FULL")
+    try:
+        subprocess.run(KOMPAS + ["db", "upgrade"], env=env, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(KOMPAS + ["shop", "add", "--platform", "shopify", "--domain", SHOP, "--timezone",
+                                 "Europe/Amsterdam", "--currency", "EUR"], env=env, cwd=ROOT, check=True,
+                       stdout=subprocess.DEVNULL)
+        requests_file = work / "requests.tsv"
+        body_size = make_requests(requests_file, 60_000)
+
+        bare = serve([PY, "-m", "gunicorn", "--bind", "127.0.0.1:8601", "--workers", "2", "--threads", "8",
+                      "--worker-class", "gthread", "benchmarks.bare_app:app"], env, 8601)
+        try:
+            bare_result = run_wrk(wrk, 8601, requests_file, args.seconds, args.connections)
+        finally:
+            stop(bare)
+
+        kompas = serve(KOMPAS + ["serve", "--port", "8602"], env, 8602)
+        try:
+            kompas_result = run_wrk(wrk, 8602, requests_file, args.seconds, args.connections)
+        finally:
+            stop(kompas)
+        t0 = time.monotonic()
+        subprocess.run(KOMPAS + ["drain"], env=env, cwd=ROOT, check=True, stderr=subprocess.DEVNULL)
+        drain_seconds = time.monotonic() - t0
+        report = json.loads(subprocess.run(KOMPAS + ["report", "--shop", SHOP, "--from", "2026-01-01", "--to",
+                                                     "2027-12-31", "--json"], env=env, cwd=ROOT, check=True,
+                                           capture_output=True, text=True).stdout)
+        acked = kompas_result["requests"] - kompas_result["errors"]
+        # wrk counts the requests it saw answered; up to one per connection was still in flight
+        # when it stopped and was stored and counted too.
+        low, high = min(acked, 60_000), min(acked + args.connections, 60_000)
+        ratio = kompas_result["rps"] / bare_result["rps"]
+        print(f"ingestion benchmark, {args.db} (synchronous {synchronous}), {args.connections} connections, "
+              f"{args.seconds} s, orders/create bodies of {body_size} bytes")
+        for name, r in (("bare flask", bare_result), ("kompas serve", kompas_result)):
+            print(f"  {name:13} {r['rps']:9.1f} req/s   p50 {r['p50_ms']:7.2f} ms   p99 {r['p99_ms']:7.2f} ms   "
+                  f"errors {r['errors']}")
+        print(f"  ratio kompas/bare: {ratio:.2f}   (target ≥ 0.50)")
+        print(f"  acknowledged {acked}; orders in report after drain: {report['kpis']['orders']} "
+              f"(expected {low}…{high}); drain took {drain_seconds:.1f} s after the run")
+        print(f"  reproduce: .venv/bin/python benchmarks/ingest.py --db {args.db}")
+        if not low <= report["kpis"]["orders"] <= high or kompas_result["errors"]:
+            sys.exit("FAILED: lost or refused deliveries")
+    finally:
+        if pg_name:
+            import psycopg
+            with psycopg.connect(args.pg_url, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)')
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
