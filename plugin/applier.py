@@ -54,15 +54,15 @@ def _triggered_at(value: str | None) -> datetime | None:
         return None
 
 
-def apply_delivery(session: Session, delivery: Delivery, shop: Shop, into: Counter) -> str:
-    """Apply one delivery inside the caller's transaction; returns its new status.
+def states_of(delivery: Delivery, shop: Shop) -> tuple[str, list]:
+    """(status, entity states) of one delivery: PROCESSED with its states, or IGNORED.
 
-    Raises PayloadError for a body that does not fit its topic (the caller records it).
+    Raises PayloadError (or ValueError) for a body that does not fit its topic.
     """
     adapter = ADAPTERS[delivery.platform]
     handler = adapter.TOPICS.get(delivery.topic)
     if handler is None:
-        return IGNORED
+        return IGNORED, []
     payload = json.loads(delivery.body)
     ctx = Context(received_at=_aware(delivery.received_at),
                   triggered_at=_triggered_at(delivery.triggered_at),
@@ -70,9 +70,8 @@ def apply_delivery(session: Session, delivery: Delivery, shop: Shop, into: Count
     states = handler(payload, ctx)
     if not states and hasattr(adapter, "is_rest_error") and adapter.is_rest_error(payload):
         delivery.error = "body is a REST error object, not an order"
-        return IGNORED
-    ingest.apply(session, ingest.ShopContext.of(shop), states, into=into)
-    return PROCESSED
+        return IGNORED, []
+    return PROCESSED, states
 
 
 def _claim(session: Session, db: Database, limit: int, shop_id: int | None) -> list[Delivery]:
@@ -106,6 +105,12 @@ def apply_one(db: Database, delivery_id: int) -> str:
 
 
 def _apply_claimed(session: Session, db: Database, deliveries: list[Delivery]) -> None:
+    """Apply claimed deliveries: each shop's deliveries through one working set, in id order.
+
+    A body that does not fit its topic fails alone. Should applying a batch raise (a bug), the
+    batch is applied again one delivery at a time, so only the delivery that raises is kept as
+    failed, with its traceback, for `kompas replay`.
+    """
     if not deliveries:
         return
     shop_ids = sorted({d.shop_id for d in deliveries})
@@ -114,28 +119,47 @@ def _apply_claimed(session: Session, db: Database, deliveries: list[Delivery]) -
             session.execute(text("SELECT pg_advisory_xact_lock(:ns, :id)"),
                             {"ns": _ADVISORY_NAMESPACE, "id": sid})
     shops = {s.id: s for s in session.scalars(select(Shop).where(Shop.id.in_(shop_ids)))}
-    pending: dict[int, Counter] = {sid: Counter() for sid in shop_ids}
     now = utcnow()
+    parsed: dict[int, list[tuple[Delivery, list]]] = {sid: [] for sid in shop_ids}
     for delivery in deliveries:
         delivery.attempts = (delivery.attempts or 0) + 1
-        local: Counter = Counter()
+        delivery.applied_at = now
+        try:
+            status, states = states_of(delivery, shops[delivery.shop_id])
+        except (PayloadError, ValueError) as exc:
+            delivery.status, delivery.error = FAILED, f"{type(exc).__name__}: {exc}"
+            log.warning("applier.payload_error", extra={"delivery": delivery.id, "error": str(exc)})
+            continue
+        delivery.status = status
+        if status == PROCESSED:
+            delivery.error = None
+            parsed[delivery.shop_id].append((delivery, states))
+    for sid, items in parsed.items():
+        if not items:
+            continue
+        context = ingest.ShopContext.of(shops[sid])
         try:
             with session.begin_nested():
-                status = apply_delivery(session, delivery, shops[delivery.shop_id], local)
-        except (PayloadError, ValueError) as exc:
-            status, delivery.error = FAILED, f"{type(exc).__name__}: {exc}"
-            log.warning("applier.payload_error", extra={"delivery": delivery.id, "error": str(exc)})
-        except Exception:  # noqa: BLE001 - kept with its traceback for `kompas replay`
-            status, delivery.error = FAILED, traceback.format_exc(limit=20)
-            log.exception("applier.failed", extra={"delivery": delivery.id})
-        else:
-            pending[delivery.shop_id].update(local)
-            if status == PROCESSED:
-                delivery.error = None
-        delivery.status = status
-        delivery.applied_at = now
-    for sid, cells in pending.items():
-        counters.add(session, sid, Counter({k: v for k, v in cells.items() if v}))
+                _apply_items(session, context, items)
+        except Exception:  # noqa: BLE001 - isolate the delivery that raises
+            log.exception("applier.batch_failed", extra={"shop": sid})
+            for item in items:
+                try:
+                    with session.begin_nested():
+                        _apply_items(session, context, [item])
+                except Exception:  # noqa: BLE001 - kept with its traceback for `kompas replay`
+                    item[0].status, item[0].error = FAILED, traceback.format_exc(limit=20)
+                    log.exception("applier.failed", extra={"delivery": item[0].id})
+
+
+def _apply_items(session: Session, shop: ingest.ShopContext, items: list[tuple[Delivery, list]]) -> None:
+    ws = ingest.WorkingSet(session, shop)
+    ws.prefetch([state for _, states in items for state in states])
+    pending: Counter = Counter()
+    for _, states in items:
+        ingest.apply_states(ws, states, pending)
+    ws.flush()
+    counters.add(session, shop.id, Counter({k: v for k, v in pending.items() if v}))
 
 
 def pending_count(db: Database, shop_id: int | None = None) -> int:
@@ -178,16 +202,23 @@ def requeue(db: Database, *, shop_id: int | None = None, statuses: tuple[str, ..
         return session.execute(stmt.values(status=RECEIVED)).rowcount
 
 
-def run_worker(db: Database, poll_seconds: float = 0.2, stop=None, batch: int = 25) -> None:  # noqa: ANN001
+def run_worker(db: Database, poll_seconds: float = 0.2, stop=None, batch: int = 50,  # noqa: ANN001
+               duty: float = 0.3) -> None:
     """Apply deliveries as they arrive until `stop()` is true (the server's worker process).
 
-    Small batches keep each write transaction short, so that on SQLite the receivers, which share
-    the one write lock, never wait long behind the applier.
+    Acknowledging deliveries quickly matters more than applying them at once, so during a burst
+    the worker applies for at most `duty` of the time and rests the remainder, leaving the CPU and
+    (on SQLite) the one write lock to the receivers; it catches up when the burst is over.
+    `kompas drain` waits until it has.
     """
     while stop is None or not stop():
         try:
-            if apply_batch(db, limit=batch) == 0:
+            started = time.monotonic()
+            taken = apply_batch(db, limit=batch)
+            if taken == 0:
                 time.sleep(poll_seconds)
+            elif taken == batch:
+                time.sleep((time.monotonic() - started) * (1 / duty - 1))
         except Exception:  # noqa: BLE001 - a database hiccup must not end the worker
             log.exception("applier.batch_failed")
             time.sleep(1.0)

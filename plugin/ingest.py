@@ -4,22 +4,23 @@ and backfill alike.
 Order of operations for each state, inside the caller's transaction (Cosmic Python's service
 layer, dj-stripe's "process in one transaction"):
   load the stored state → reconcile (an older or equal state stops here: "stale"/"duplicate")
-  → contribution of every aggregate the entity belongs to, before → store the new state
+  → contribution of every aggregate the entity belongs to, before → keep the new state
   → the same contributions after → counters += after − before.
 Duplicates, replays and any delivery order therefore converge by construction.
 
-Callers must not apply states of one shop in two transactions at once (see plugin.applier, which
-serializes per shop); SQLite serializes all writers anyway.
+A `WorkingSet` holds the stored states one batch touches: loaded in bulk (a few IN queries for a
+whole batch of deliveries or a backfill page), changed in memory, written back once. Callers must
+not apply states of one shop in two transactions at once (plugin.applier serializes per shop;
+SQLite serializes all writers anyway).
 """
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, defaultdict
 from dataclasses import dataclass
-from datetime import date
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, Sequence
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -32,6 +33,7 @@ from .kpi.entities import (CartState, OrderState, RefundState, ReturnState, Stat
 from .models import EntityState, Shop
 
 _STATES = EntityState.__table__
+_CHUNK = 500
 
 
 @dataclass(frozen=True)
@@ -61,13 +63,29 @@ class Dropped:
 
 Outcome = Applied | Dropped
 
+# Prebuilt statements: building SQLAlchemy statements per entity costs more than running them.
+_BY_KEYS = (select(_STATES.c.kind, _STATES.c.key, _STATES.c.data)
+            .where(_STATES.c.shop_id == bindparam("shop_id"), _STATES.c.kind == bindparam("kind"),
+                   _STATES.c.key.in_(bindparam("keys", expanding=True))))
+_REFUNDS_OF = (select(_STATES.c.key, _STATES.c.parent_key, _STATES.c.data)
+               .where(_STATES.c.shop_id == bindparam("shop_id"), _STATES.c.kind == "refund",
+                      _STATES.c.parent_key.in_(bindparam("keys", expanding=True))))
+_ORDERS_OF_CUSTOMERS = (select(_STATES.c.customer_key, _STATES.c.key, _STATES.c.booked_at)
+                        .where(_STATES.c.shop_id == bindparam("shop_id"), _STATES.c.kind == "order",
+                               _STATES.c.counts.is_(True),
+                               _STATES.c.customer_key.in_(bindparam("keys", expanding=True))))
+_ORDERS_WITH_CART = (select(_STATES.c.key, _STATES.c.cart_token, _STATES.c.data)
+                     .where(_STATES.c.shop_id == bindparam("shop_id"), _STATES.c.kind == "order",
+                            _STATES.c.cart_token.in_(bindparam("keys", expanding=True))))
+_ORDERS_WITH_CHECKOUT = (select(_STATES.c.key, _STATES.c.checkout_token, _STATES.c.data)
+                         .where(_STATES.c.shop_id == bindparam("shop_id"), _STATES.c.kind == "order",
+                                _STATES.c.checkout_token.in_(bindparam("keys", expanding=True))))
 
-# --- entity store ------------------------------------------------------------------------------
 
-def load(session: Session, shop_id: int, kind: str, key: str) -> State | None:
-    data = session.execute(select(_STATES.c.data).where(
-        _STATES.c.shop_id == shop_id, _STATES.c.kind == kind, _STATES.c.key == key)).scalar_one_or_none()
-    return None if data is None else state_from_json(kind, data)
+def _chunks(items: Sequence[str]) -> Iterator[list[str]]:
+    items = list(items)
+    for i in range(0, len(items), _CHUNK):
+        yield items[i:i + _CHUNK]
 
 
 def _row(shop_id: int, state: State) -> dict:
@@ -82,87 +100,209 @@ def _row(shop_id: int, state: State) -> dict:
     return row
 
 
-def save(session: Session, shop_id: int, state: State) -> None:
-    """Insert or replace the stored state of `state`'s entity."""
-    row = _row(shop_id, state)
-    dialect = session.get_bind().dialect.name
-    stmt = (postgresql.insert(_STATES) if dialect == "postgresql" else sqlite.insert(_STATES)).values(row)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["shop_id", "kind", "key"],
-        set_={k: stmt.excluded[k] for k in row if k not in ("shop_id", "kind", "key")})
-    session.execute(stmt)
+class WorkingSet:
+    """The stored states of one shop that a batch reads and changes, cached for the batch.
+
+    Every lookup goes through the cache; what is not cached yet is loaded from the database (in
+    bulk by `prefetch`). Changed states are written back by `flush`.
+    """
+
+    def __init__(self, session: Session, shop: ShopContext) -> None:
+        self.session = session
+        self.shop = shop
+        self._states: dict[tuple[str, str], State | None] = {}
+        self._refunds: dict[str, dict[str, RefundState]] = {}          # order id → refunds
+        self._customers: dict[str, dict[str, int]] = {}               # customer → {order id: booked_at}
+        self._token_orders: dict[tuple[str, str], set[str]] = {}      # (cart|checkout, token) → orders
+        self._dirty: dict[tuple[str, str], State] = {}
+
+    # -- loading ---------------------------------------------------------------------------------
+    def _load_keys(self, kind: str, keys: Iterable[str]) -> None:
+        missing = sorted({k for k in keys if (kind, k) not in self._states})
+        for chunk in _chunks(missing):
+            for k in chunk:
+                self._states[(kind, k)] = None
+            for _, key, data in self.session.execute(_BY_KEYS, {"shop_id": self.shop.id, "kind": kind, "keys": chunk}):
+                self._states[(kind, key)] = state_from_json(kind, data)
+
+    def _load_refunds(self, order_ids: Iterable[str]) -> None:
+        missing = sorted({o for o in order_ids if o not in self._refunds})
+        for chunk in _chunks(missing):
+            for o in chunk:
+                self._refunds[o] = {}
+            for key, parent, data in self.session.execute(_REFUNDS_OF, {"shop_id": self.shop.id, "keys": chunk}):
+                if ("refund", key) in self._dirty:
+                    continue  # changed in this batch: the memory copy is newer
+                state = state_from_json("refund", data)
+                self._states[("refund", key)] = state
+                self._refunds[parent][key] = state  # type: ignore[assignment]
+            for (kind, key), state in self._dirty.items():  # refunds new in this batch
+                if kind == "refund" and isinstance(state, RefundState) and state.order_id in chunk:
+                    self._refunds[state.order_id][key] = state
+
+    def _load_customers(self, customer_keys: Iterable[str]) -> None:
+        missing = sorted({c for c in customer_keys if c not in self._customers})
+        for chunk in _chunks(missing):
+            for c in chunk:
+                self._customers[c] = {}
+            for customer, key, booked_at in self.session.execute(
+                    _ORDERS_OF_CUSTOMERS, {"shop_id": self.shop.id, "keys": chunk}):
+                if ("order", key) in self._dirty:
+                    continue
+                self._customers[customer][key] = booked_at
+            # orders changed in this batch before the customer was loaded
+            for (kind, key), state in self._dirty.items():
+                if kind == "order" and isinstance(state, OrderState) and state.counts and state.customer_key in chunk:
+                    self._customers[state.customer_key][key] = state.booked_at  # type: ignore[index]
+
+    def _load_token_orders(self, kind: str, tokens: Iterable[str]) -> None:
+        missing = sorted({t for t in tokens if (kind, t) not in self._token_orders})
+        statement = _ORDERS_WITH_CART if kind == "cart" else _ORDERS_WITH_CHECKOUT
+        for chunk in _chunks(missing):
+            for t in chunk:
+                self._token_orders[(kind, t)] = set()
+            for key, token, data in self.session.execute(statement, {"shop_id": self.shop.id, "keys": chunk}):
+                if ("order", key) in self._dirty:
+                    continue  # its token may have changed in this batch; added below
+                if ("order", key) not in self._states:
+                    self._states[("order", key)] = state_from_json("order", data)
+                self._token_orders[(kind, token)].add(key)
+            for (k, key), state in self._dirty.items():
+                if k == "order" and isinstance(state, OrderState):
+                    token = state.cart_token if kind == "cart" else state.checkout_token
+                    if token in chunk:
+                        self._token_orders[(kind, token)].add(key)  # type: ignore[index]
+
+    def prefetch(self, states: Sequence[State]) -> None:
+        """Load in bulk what applying `states` will read."""
+        by_kind: dict[str, set[str]] = defaultdict(set)
+        order_ids: set[str] = set()
+        for s in states:
+            by_kind[s.kind].add(s.key)
+            if isinstance(s, OrderState):
+                order_ids.add(s.order_id)
+            elif isinstance(s, RefundState):
+                order_ids.add(s.order_id)
+        for kind, keys in by_kind.items():
+            self._load_keys(kind, keys)
+        self._load_keys("order", order_ids)
+        self._load_refunds(order_ids)
+        customers, carts, checkouts = set(), set(), set()
+        for o in order_ids:
+            for s in (self._states.get(("order", o)),):
+                if isinstance(s, OrderState):
+                    if s.customer_key:
+                        customers.add(s.customer_key)
+                    if s.cart_token:
+                        carts.add(s.cart_token)
+                    if s.checkout_token:
+                        checkouts.add(s.checkout_token)
+        for s in states:
+            if isinstance(s, OrderState):
+                for value, bucket in ((s.customer_key, customers), (s.cart_token, carts), (s.checkout_token, checkouts)):
+                    if value:
+                        bucket.add(value)
+        self._load_customers(customers)
+        self._load_keys("cart", carts)
+        self._load_keys("checkout", checkouts)
+        self._load_token_orders("cart", by_kind.get("cart", ()))
+        self._load_token_orders("checkout", by_kind.get("checkout", ()))
+
+    # -- reading ---------------------------------------------------------------------------------
+    def get(self, kind: str, key: str) -> State | None:
+        if (kind, key) not in self._states:
+            self._load_keys(kind, [key])
+        return self._states[(kind, key)]
+
+    def refunds_of(self, order_id: str) -> list[RefundState]:
+        if order_id not in self._refunds:
+            self._load_refunds([order_id])
+        return list(self._refunds[order_id].values())
+
+    def customer_order_instants(self, customer_key: str) -> list[int]:
+        if customer_key not in self._customers:
+            self._load_customers([customer_key])
+        return list(self._customers[customer_key].values())
+
+    def orders_with_token(self, kind: str, token: str) -> set[str]:
+        if (kind, token) not in self._token_orders:
+            self._load_token_orders(kind, [token])
+        return set(self._token_orders[(kind, token)])
+
+    # -- changing --------------------------------------------------------------------------------
+    def put(self, state: State) -> None:
+        old = self._states.get((state.kind, state.key))
+        if isinstance(state, OrderState):
+            # keep the indexes of this working set in step with the new state
+            for previous in (old,):
+                if isinstance(previous, OrderState):
+                    if previous.customer_key in self._customers:
+                        self._customers[previous.customer_key].pop(previous.order_id, None)
+                    for kind, token in (("cart", previous.cart_token), ("checkout", previous.checkout_token)):
+                        if token and (kind, token) in self._token_orders:
+                            self._token_orders[(kind, token)].discard(previous.order_id)
+            if state.counts and state.customer_key and state.customer_key in self._customers:
+                self._customers[state.customer_key][state.order_id] = state.booked_at  # type: ignore[assignment]
+            for kind, token in (("cart", state.cart_token), ("checkout", state.checkout_token)):
+                if token and (kind, token) in self._token_orders:
+                    self._token_orders[(kind, token)].add(state.order_id)
+        elif isinstance(state, RefundState):
+            if isinstance(old, RefundState) and old.order_id in self._refunds:
+                self._refunds[old.order_id].pop(old.refund_id, None)
+            if state.order_id in self._refunds:
+                self._refunds[state.order_id][state.refund_id] = state
+        self._states[(state.kind, state.key)] = state
+        self._dirty[(state.kind, state.key)] = state
+
+    def flush(self) -> None:
+        """Write every changed state back (one upsert statement for all of them)."""
+        if not self._dirty:
+            return
+        rows = [_row(self.shop.id, s) for _, s in sorted(self._dirty.items())]
+        dialect = self.session.get_bind().dialect.name
+        stmt = postgresql.insert(_STATES) if dialect == "postgresql" else sqlite.insert(_STATES)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["shop_id", "kind", "key"],
+            set_={k: stmt.excluded[k] for k in rows[0] if k not in ("shop_id", "kind", "key")})
+        self.session.execute(stmt, rows)
+        self._dirty.clear()
+
+    # -- aggregates ------------------------------------------------------------------------------
+    def order_aggregate(self, order_id: str) -> Contribution:
+        order = self.get("order", order_id)
+        if not isinstance(order, OrderState) or not order.counts:
+            return Counter()
+        cart = self.get("cart", order.cart_token) if order.cart_token else None
+        checkout = self.get("checkout", order.checkout_token) if order.checkout_token else None
+        return order_contribution(order, self.refunds_of(order_id),
+                                  cart.created_at if isinstance(cart, CartState) else None,
+                                  checkout.created_at if isinstance(checkout, CartState) else None,
+                                  self.shop.zone)
+
+    def customer_aggregate(self, customer_key: str) -> Contribution:
+        zone = self.shop.zone
+        return customer_contribution(local_day(from_epoch_micros(i), zone)
+                                     for i in self.customer_order_instants(customer_key))
 
 
-def all_states(session: Session, shop_id: int) -> Iterator[State]:
-    rows = session.execute(select(_STATES.c.kind, _STATES.c.data).where(_STATES.c.shop_id == shop_id)
-                           .execution_options(yield_per=2000))
-    for kind, data in rows:
-        yield state_from_json(kind, data)
-
-
-# --- aggregates --------------------------------------------------------------------------------
-
-def _created_at(session: Session, shop_id: int, kind: str, token: str | None) -> int | None:
-    if not token:
-        return None
-    state = load(session, shop_id, kind, token)
-    return state.created_at if isinstance(state, CartState) else None
-
-
-def _order_aggregate(session: Session, shop: ShopContext, order_id: str) -> Contribution:
-    order = load(session, shop.id, "order", order_id)
-    if not isinstance(order, OrderState) or not order.counts:
-        return Counter()
-    refunds = [state_from_json("refund", data) for data in session.execute(
-        select(_STATES.c.data).where(_STATES.c.shop_id == shop.id, _STATES.c.kind == "refund",
-                                     _STATES.c.parent_key == order_id)).scalars()]
-    return order_contribution(order, refunds,  # type: ignore[arg-type]
-                              _created_at(session, shop.id, "cart", order.cart_token),
-                              _created_at(session, shop.id, "checkout", order.checkout_token),
-                              shop.zone)
-
-
-def _customer_aggregate(session: Session, shop: ShopContext, customer_key: str) -> Contribution:
-    instants = session.execute(select(_STATES.c.booked_at).where(
-        _STATES.c.shop_id == shop.id, _STATES.c.customer_key == customer_key,
-        _STATES.c.kind == "order", _STATES.c.counts.is_(True))).scalars()
-    days: list[date] = [local_day(from_epoch_micros(i), shop.zone) for i in instants]
-    return customer_contribution(days)
-
-
-def _orders_with_token(session: Session, shop_id: int, kind: str, token: str) -> list[str]:
-    column = _STATES.c.cart_token if kind == "cart" else _STATES.c.checkout_token
-    return list(session.execute(select(_STATES.c.key).where(
-        _STATES.c.shop_id == shop_id, _STATES.c.kind == "order", column == token)).scalars())
-
-
-def _contribution(session: Session, shop: ShopContext, orders: set[str], customers: set[str],
-                  own: State | None) -> Contribution:
+def _contribution(ws: WorkingSet, orders: set[str], customers: set[str], own: State | None) -> Contribution:
     total: Contribution = Counter()
     for order_id in sorted(orders):
-        total.update(_order_aggregate(session, shop, order_id))
+        total.update(ws.order_aggregate(order_id))
     for customer_key in sorted(customers):
-        total.update(_customer_aggregate(session, shop, customer_key))
+        total.update(ws.customer_aggregate(customer_key))
     if isinstance(own, CartState):
-        total.update(cart_contribution(own, shop.zone))
+        total.update(cart_contribution(own, ws.shop.zone))
     elif isinstance(own, ReturnState):
-        total.update(return_contribution(own, shop.zone))
+        total.update(return_contribution(own, ws.shop.zone))
     return total
 
 
-# --- the one entry -----------------------------------------------------------------------------
-
-def apply(session: Session, shop: ShopContext, states: Iterable[State],
-          into: Contribution | None = None) -> list[Outcome]:
-    """Apply new entity states of one shop; returns what happened to each.
-
-    Counter changes are written in the caller's transaction, or, when `into` is given, added to
-    it for the caller to write with `counters.add` (batching many deliveries into one upsert).
-    """
-    pending: Contribution = Counter() if into is None else into
+def apply_states(ws: WorkingSet, states: Iterable[State], into: Contribution) -> list[Outcome]:
+    """Apply `states` in order to the working set, adding the counter changes to `into`."""
     outcomes: list[Outcome] = []
     for state in states:
-        stored = load(session, shop.id, state.kind, state.key)
+        stored = ws.get(state.kind, state.key)
         new = reconcile(stored, state)
         if new is None:
             same = stored is not None and getattr(stored, "version", None) == getattr(state, "version", None)
@@ -180,15 +320,38 @@ def apply(session: Session, shop: ShopContext, states: Iterable[State],
             if isinstance(stored, RefundState):
                 orders.add(stored.order_id)
         elif isinstance(new, CartState):
-            orders.update(_orders_with_token(session, shop.id, new.cart_kind, new.token))
-        before = _contribution(session, shop, orders, customers, stored)
-        save(session, shop.id, new)
-        after = _contribution(session, shop, orders, customers, new)
-        pending.update(delta(before, after))
+            orders.update(ws.orders_with_token(new.cart_kind, new.token))
+        before = _contribution(ws, orders, customers, stored)
+        ws.put(new)
+        after = _contribution(ws, orders, customers, new)
+        into.update(delta(before, after))
         outcomes.append(Applied(new.kind, new.key))
+    return outcomes
+
+
+def apply(session: Session, shop: ShopContext, states: Iterable[State],
+          into: Contribution | None = None) -> list[Outcome]:
+    """Apply new entity states of one shop in the caller's transaction; returns what happened.
+
+    Counter changes are written now, or, when `into` is given, added to it for the caller to
+    write with `counters.add` (batching many deliveries into one upsert).
+    """
+    states = list(states)
+    ws = WorkingSet(session, shop)
+    ws.prefetch(states)
+    pending: Contribution = Counter() if into is None else into
+    outcomes = apply_states(ws, states, pending)
+    ws.flush()
     if into is None:
         counters.add(session, shop.id, Counter({k: v for k, v in pending.items() if v}))
     return outcomes
+
+
+def all_states(session: Session, shop_id: int) -> Iterator[State]:
+    rows = session.execute(select(_STATES.c.kind, _STATES.c.data).where(_STATES.c.shop_id == shop_id)
+                           .execution_options(yield_per=2000))
+    for kind, data in rows:
+        yield state_from_json(kind, data)
 
 
 def recompute(session: Session, shop: ShopContext) -> Contribution:

@@ -26,14 +26,22 @@ _COLUMNS = ("platform", "topic", "delivery_id", "dedupe_key", "received_at", "tr
             "error", "attempts")
 
 
+_PG_TYPES = {"platform": "varchar", "topic": "varchar", "delivery_id": "varchar", "dedupe_key": "varchar",
+             "received_at": "timestamptz", "triggered_at": "varchar", "body": "bytea", "status": "varchar",
+             "error": "text", "attempts": "integer", "domain": "varchar"}
+
+
 def _sql(param: str) -> tuple[str, str]:
-    values = ", ".join(param.format(c) for c in _COLUMNS)
+    if param.startswith("%"):  # psycopg: the same parameter in two places needs one explicit type
+        param_of = lambda c: f"CAST(%({c})s AS {_PG_TYPES[c]})"  # noqa: E731
+    else:
+        param_of = lambda c: f":{c}"  # noqa: E731
+    values = ", ".join(param_of(c) for c in _COLUMNS)
     insert = (f"INSERT INTO deliveries (shop_id, {', '.join(_COLUMNS)}) "
-              f"SELECT id, {values} FROM shops WHERE domain = {param.format('domain')} "
-              f"AND platform = {param.format('platform')} "
+              f"SELECT id, {values} FROM shops WHERE domain = {param_of('domain')} "
+              f"AND platform = {param_of('platform')} "
               f"ON CONFLICT (shop_id, dedupe_key) DO NOTHING RETURNING id")
-    exists = (f"SELECT 1 FROM shops WHERE domain = {param.format('domain')} "
-              f"AND platform = {param.format('platform')}")
+    exists = f"SELECT 1 FROM shops WHERE domain = {param_of('domain')} AND platform = {param_of('platform')}"
     return insert, exists
 
 

@@ -189,5 +189,6 @@ def test_a_database_failure_before_commit_is_a_5xx(make_app, shopify_shop, monke
     raw = order_body()
     r = app.test_client().post("/webhooks/shopify", data=raw, headers=shopify_headers("orders/create", raw))
     assert r.status_code == 500
+    monkeypatch.undo()
     with db.reading() as s:
         assert s.scalar(select(func.count()).select_from(Delivery)) == 0
