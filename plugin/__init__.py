@@ -31,7 +31,15 @@ def register_extensions(app: Flask) -> None:
 
     db = make_database(app.config["DATABASE_URL"], sqlite_synchronous=app.config["SQLITE_SYNCHRONOUS"])
     app.extensions["kompas.db"] = db
-    app.extensions["kompas.deliveries"] = DeliveryStore(db)
+    store = DeliveryStore(db)
+    app.extensions["kompas.deliveries"] = store
+
+    def close() -> None:
+        """Close every database connection this app holds (CLI commands and tests call it)."""
+        store.close()
+        db.dispose()
+
+    app.extensions["kompas.close"] = close
 
 
 def register_blueprints(app: Flask) -> None:

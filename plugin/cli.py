@@ -25,7 +25,7 @@ def _app():  # noqa: ANN202
         raise click.ClickException(str(exc)) from exc
     context = click.get_current_context(silent=True)
     if context is not None:
-        context.call_on_close(app.extensions["kompas.db"].dispose)
+        context.call_on_close(app.extensions["kompas.close"])
     return app
 
 
@@ -134,7 +134,7 @@ def serve(host: str, port: int, workers: int, threads: int, no_worker: bool) -> 
     """Serve the app with gunicorn, plus a worker that applies deliveries."""
     _app()  # fail early on bad settings
     gunicorn = [sys.executable, "-m", "gunicorn", "--bind", f"{host}:{port}", "--workers", str(workers),
-                "--threads", str(threads), "--worker-class", "gthread", "--access-logfile", "-",
+                "--threads", str(threads), "--worker-class", "gthread",
                 "--graceful-timeout", "10", "plugin.wsgi:app"]
     children = [subprocess.Popen(gunicorn)]
     if not no_worker:

@@ -64,7 +64,7 @@ def make_app(database_url, tmp_path):  # noqa: ANN001, ANN201
 
     yield factory
     for app in apps:
-        app.extensions["kompas.db"].dispose()
+        app.extensions["kompas.close"]()
 
 
 @pytest.fixture

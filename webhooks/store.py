@@ -14,6 +14,7 @@ that also resolves the shop by its key, so a delivery costs one round trip.
 """
 from __future__ import annotations
 
+import os
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -69,6 +70,10 @@ class DeliveryStore:
         self._pending: list[_Ticket] = []
         self._pending_lock = threading.Lock()
         self._commit_lock = threading.Lock()
+        # Only the holder of the commit lock writes, so one connection per process is enough; it
+        # is kept between requests (a connection, not state) and replaced after any error.
+        self._connection = None
+        self._pid = 0
 
     def store(self, *, platform: str, domain: str, topic: str, delivery_id: str | None, dedupe_key: str | None,
               triggered_at: str | None, body: bytes, status: str, error: str | None = None) -> Stored:
@@ -92,9 +97,23 @@ class DeliveryStore:
         assert ticket.result is not None
         return ticket.result
 
+    def _connect(self):  # noqa: ANN202
+        if self._connection is None or self._pid != os.getpid():
+            self._connection = self._db.write_engine.raw_connection()
+            self._pid = os.getpid()
+        return self._connection
+
+    def _discard(self) -> None:
+        if self._connection is not None:
+            try:
+                self._connection.invalidate()
+            except Exception:  # noqa: BLE001 - it is being thrown away
+                pass
+        self._connection = None
+
     def _commit(self, batch: list[_Ticket]) -> None:
-        connection = self._db.write_engine.raw_connection()
         try:
+            connection = self._connect()
             cursor = connection.cursor()
             if self._sqlite:
                 cursor.execute("BEGIN IMMEDIATE")
@@ -110,16 +129,18 @@ class DeliveryStore:
             cursor.close()
             connection.commit()  # sqlite3 commits an open BEGIN even with isolation_level None
         except BaseException as exc:  # noqa: BLE001 - handed to every waiting request
-            try:
-                connection.rollback()
-            except Exception:  # noqa: BLE001 - the original error is the one to report
-                pass
+            self._discard()
             for ticket in batch:
                 ticket.error, ticket.result = exc, None
         finally:
-            connection.close()
             for ticket in batch:
                 ticket.done = True
+
+    def close(self) -> None:
+        with self._commit_lock:
+            if self._connection is not None:
+                self._connection.close()
+            self._connection = None
 
 
 def shop_secret(db: Database, platform: str, domain: str) -> tuple[int, str | None] | None:
