@@ -43,9 +43,10 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    from webhooks.receiver import bp as webhooks_bp  # inside the factory: no import cycle
+    from webhooks.receiver import WebhookIntake  # inside the factory: no import cycle
 
-    app.register_blueprint(webhooks_bp)
+    # POST /webhooks/<platform> is answered in front of Flask (see webhooks.receiver).
+    app.wsgi_app = WebhookIntake(app, app.wsgi_app)  # type: ignore[method-assign]
 
     @app.get("/healthz")
     def healthz():  # noqa: ANN202

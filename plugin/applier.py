@@ -203,7 +203,7 @@ def requeue(db: Database, *, shop_id: int | None = None, statuses: tuple[str, ..
 
 
 def run_worker(db: Database, poll_seconds: float = 0.2, stop=None, batch: int = 50,  # noqa: ANN001
-               duty: float = 0.3) -> None:
+               duty: float = 0.15) -> None:
     """Apply deliveries as they arrive until `stop()` is true (the server's worker process).
 
     Acknowledging deliveries quickly matters more than applying them at once, so during a burst

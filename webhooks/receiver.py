@@ -1,66 +1,77 @@
 """POST /webhooks/<platform>: the guard-clause ladder, then store, then (maybe) apply.
 
 Each rung answers with its own status and log event:
-  unknown platform 404 · WooCommerce ping 200 · missing or bad signature 401 (nothing stored)
-  · unreadable headers 400 · unknown shop 404 · broken JSON 400 (stored as failed, to look at)
-  · duplicate 200 · unknown topic 200 (stored as ignored) · accepted/processed/stale 200.
+  unknown platform 404 · wrong method 405 · WooCommerce ping 200 · missing or bad signature 401
+  (nothing stored) · unreadable headers 400 · unknown shop 404 · broken JSON 400 (stored as
+  failed, to look at) · duplicate 200 · unknown topic 200 (stored as ignored) · accepted 200.
 A 5xx means Kompas itself failed before the delivery was committed, so the platform's retry is
 the copy that is not lost. Once committed, a delivery is never answered with an error: a failure
 while applying it is kept on the row for `kompas replay` (WooCommerce never retries anyway).
+
+The receiver is a thin WSGI layer in front of the Flask app (`WebhookIntake`) rather than a
+Flask view: deliveries are the one path whose volume the shops, not people, decide, and Flask's
+per-request machinery (request and app contexts, routing, response objects) cost more CPU than
+verifying and storing a delivery. Everything else about the app stays Flask.
 """
 from __future__ import annotations
 
 import json
 import logging
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Mapping
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from werkzeug.datastructures import EnvironHeaders
 
 from plugin.applier import FAILED, IGNORED, RECEIVED, apply_one
 
-from .platforms.base import MissingHeaderError, PayloadError
+from .platforms.base import MissingHeaderError
 from .registry import ADAPTERS
 from .signatures import SignatureError, verify_hmac_sha256_base64
 from .store import DUPLICATE, UNKNOWN_SHOP, shop_secret
 
 log = logging.getLogger(__name__)
-bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
+PREFIX = "/webhooks/"
+MAX_BODY = 10 * 1024 * 1024  # Shopify's largest orders are far below this
 
 
-def _answer(status: str, delivery: int | None = None):  # noqa: ANN202
-    # Written by hand rather than with jsonify: this is every delivery's answer, and it is tiny.
-    text = f'{{"status":"{status}"}}' if delivery is None else f'{{"status":"{status}","delivery":{delivery}}}'
-    return Response(text, 200, mimetype="application/json")
+@dataclass(frozen=True)
+class Answer:
+    code: int
+    body: dict[str, Any]
 
 
-def _error(message: str, code: int):  # noqa: ANN202
-    return jsonify(error=message), code
+def _ok(status: str, delivery: int | None = None) -> Answer:
+    return Answer(200, {"status": status} if delivery is None else {"status": status, "delivery": delivery})
 
 
-@bp.post("/<platform>")
-def receive(platform: str):  # noqa: ANN201
+def _error(message: str, code: int) -> Answer:
+    return Answer(code, {"error": message})
+
+
+def receive(app, platform: str, headers: Mapping[str, str], raw: bytes) -> Answer:  # noqa: ANN001
+    """Answer one delivery to POST /webhooks/<platform>."""
     adapter = ADAPTERS.get(platform)
     if adapter is None:
         return _error(f"unknown platform {platform!r}", 404)
-    raw = request.get_data(cache=False)
-    if platform == "woocommerce" and adapter.is_ping(request.headers, raw):
+    if platform == "woocommerce" and adapter.is_ping(headers, raw):
         log.info("webhooks.ping", extra={"platform": platform})
-        return _answer("ping")
-    if not request.headers.get("X-Shopify-Hmac-Sha256" if platform == "shopify" else "X-WC-Webhook-Signature"):
+        return _ok("ping")
+    if not headers.get("X-Shopify-Hmac-Sha256" if platform == "shopify" else "X-WC-Webhook-Signature"):
         log.warning("webhooks.missing_signature", extra={"platform": platform})
         return _error("missing signature", 401)
-    db = current_app.extensions["kompas.db"]
-    config = current_app.config
+    db = app.extensions["kompas.db"]
+    config = app.config
     try:
-        meta = adapter.read_headers(request.headers)
+        meta = adapter.read_headers(headers)
     except MissingHeaderError as exc:
         # Shopify's app secret is shop-independent: check it before saying anything about headers.
-        if platform == "shopify" and not _shopify_signed(raw, config):
+        if platform == "shopify" and not _shopify_signed(raw, headers, config):
             log.warning("webhooks.invalid_signature", extra={"platform": platform})
             return _error("invalid signature", 401)
         log.warning("webhooks.bad_headers", extra={"platform": platform, "error": str(exc)})
         return _error(str(exc), 400)
 
-    if platform == "shopify" and not _shopify_signed(raw, config):
+    if platform == "shopify" and not _shopify_signed(raw, headers, config):
         log.warning("webhooks.invalid_signature", extra={"platform": platform, "shop": meta.shop_domain})
         return _error("invalid signature", 401)
     domain = adapter.shop_key(meta.shop_domain)
@@ -83,7 +94,7 @@ def receive(platform: str):  # noqa: ANN201
     except ValueError as exc:  # includes UnicodeDecodeError
         broken = f"body is not JSON: {exc}"
     known = meta.topic in adapter.TOPICS
-    stored = current_app.extensions["kompas.deliveries"].store(
+    stored = app.extensions["kompas.deliveries"].store(
         platform=platform, domain=domain, topic=meta.topic, delivery_id=meta.delivery_id,
         dedupe_key=meta.dedupe_key, triggered_at=meta.triggered_at, body=raw,
         status=FAILED if broken else (RECEIVED if known else IGNORED), error=broken)
@@ -91,28 +102,75 @@ def receive(platform: str):  # noqa: ANN201
         return _unknown_shop(platform, meta.shop_domain)
     if stored.outcome == DUPLICATE:
         log.info("webhooks.duplicate", extra={"platform": platform, "delivery_id": meta.delivery_id})
-        return _answer("duplicate")
+        return _ok("duplicate")
     delivery_id = stored.delivery_id
     if broken:
         log.warning("webhooks.unreadable_body", extra={"platform": platform, "delivery": delivery_id})
         return _error(broken, 400)
     if not known:
         log.info("webhooks.unknown_topic", extra={"platform": platform, "topic": meta.topic})
-        return _answer("ignored", delivery=delivery_id)
+        return _ok("ignored", delivery_id)
     if not config["APPLY_INLINE"]:
-        return _answer("accepted", delivery=delivery_id)
-    return _answer(apply_one(db, delivery_id), delivery=delivery_id)
+        return _ok("accepted", delivery_id)
+    return _ok(apply_one(db, delivery_id), delivery_id)
 
 
-def _unknown_shop(platform: str, shop: str):  # noqa: ANN202
+def _unknown_shop(platform: str, shop: str) -> Answer:
     log.warning("webhooks.unknown_shop", extra={"platform": platform, "shop": shop})
     return _error(f"unknown shop {shop!r}", 404)
 
 
-def _shopify_signed(raw: bytes, config) -> bool:  # noqa: ANN001
+def _shopify_signed(raw: bytes, headers: Mapping[str, str], config) -> bool:  # noqa: ANN001
     try:
-        verify_hmac_sha256_base64(raw, request.headers.get("X-Shopify-Hmac-Sha256"),
-                                  config["SHOPIFY_API_SECRETS"])
+        verify_hmac_sha256_base64(raw, headers.get("X-Shopify-Hmac-Sha256"), config["SHOPIFY_API_SECRETS"])
     except SignatureError:
         return False
     return True
+
+
+_REASONS = {200: "200 OK", 400: "400 Bad Request", 401: "401 Unauthorized", 404: "404 Not Found",
+            405: "405 Method Not Allowed", 413: "413 Payload Too Large", 500: "500 Internal Server Error"}
+
+
+class WebhookIntake:
+    """WSGI middleware: requests under /webhooks/ are answered by `receive`, all others by Flask."""
+
+    def __init__(self, app, wsgi_app: Callable) -> None:  # noqa: ANN001
+        self.app = app
+        self.wsgi_app = wsgi_app
+
+    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        if not path.startswith(PREFIX):
+            return self.wsgi_app(environ, start_response)
+        platform = path[len(PREFIX):].strip("/")
+        try:
+            if environ.get("REQUEST_METHOD") != "POST":
+                answer = _error("use POST", 405)
+            else:
+                raw = self._body(environ)
+                if raw is None:
+                    answer = _error("body too large", 413)
+                else:
+                    answer = receive(self.app, platform, EnvironHeaders(environ), raw)
+        except Exception:  # noqa: BLE001 - our own failure: 500, the platform retries
+            log.exception("webhooks.internal_error", extra={"platform": platform})
+            answer = _error("internal error", 500)
+        body = json.dumps(answer.body, separators=(",", ":")).encode()
+        headers = [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
+        if answer.code == 405:
+            headers.append(("Allow", "POST"))
+        start_response(_REASONS[answer.code], headers)
+        return [body]
+
+    @staticmethod
+    def _body(environ: dict) -> bytes | None:
+        """The raw body, or None when it is larger than MAX_BODY."""
+        stream = environ["wsgi.input"]
+        if environ.get("CONTENT_LENGTH"):
+            length = int(environ["CONTENT_LENGTH"])
+            return None if length > MAX_BODY else stream.read(length)
+        if "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower():  # the server de-chunks
+            raw = stream.read(MAX_BODY + 1)
+            return None if len(raw) > MAX_BODY else raw
+        return b""

@@ -192,3 +192,8 @@ def test_a_database_failure_before_commit_is_a_5xx(make_app, shopify_shop, monke
     monkeypatch.undo()
     with db.reading() as s:
         assert s.scalar(select(func.count()).select_from(Delivery)) == 0
+
+
+def test_other_methods_are_405(client):
+    r = client.get("/webhooks/shopify")
+    assert r.status_code == 405 and r.headers["Allow"] == "POST"
