@@ -1,5 +1,6 @@
 -- wrk script: POSTs pre-signed Shopify deliveries read from a file (one per line:
--- webhook_id TAB base64 signature TAB body). Each wrk thread takes its own slice of the lines, so
+-- webhook_id TAB base64 signature TAB body), lines first..last-1 of it (arguments 4 and 5; each
+-- benchmark round gets its own range). Each wrk thread takes its own slice of the lines, so
 -- no webhook id is sent twice; past the end, lines repeat with a new webhook id (a redelivery of
 -- the same order state, which must change no figure).
 local counter = 0
@@ -13,10 +14,11 @@ end
 
 function init(args)
   path, shop, nthreads = args[1], args[2], tonumber(args[3])
+  first, last = tonumber(args[4] or 0), tonumber(args[5] or 1e12)
   reqs, n, i, round = {}, 0, 0, 0
   local k = 0
   for line in io.lines(path) do
-    if k % nthreads == tid then
+    if k >= first and k < last and k % nthreads == tid then
       local id, sig, body = line:match("^([^\t]*)\t([^\t]*)\t(.*)$")
       n = n + 1
       reqs[n] = { id, sig, body }

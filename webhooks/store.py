@@ -68,8 +68,8 @@ class DeliveryStore:
         self._sqlite = db.dialect == "sqlite"
         self._insert, self._exists = _sql(":{}" if self._sqlite else "%({})s")
         self._pending: list[_Ticket] = []
-        self._pending_lock = threading.Lock()
-        self._commit_lock = threading.Lock()
+        self._changed = threading.Condition()
+        self._committing = False
         # Only the holder of the commit lock writes, so one connection per process is enough; it
         # is kept between requests (a connection, not state) and replaced after any error.
         self._connection = None
@@ -84,14 +84,23 @@ class DeliveryStore:
         ticket = _Ticket(dict(platform=platform, domain=domain, topic=topic, delivery_id=delivery_id,
                               dedupe_key=dedupe_key, received_at=received, triggered_at=triggered_at,
                               body=body, status=status, error=error, attempts=0))
-        with self._pending_lock:
+        with self._changed:
             self._pending.append(ticket)
-        with self._commit_lock:
-            if not ticket.done:
-                with self._pending_lock:
-                    batch, self._pending = self._pending, []
+            while not ticket.done and self._committing:
+                self._changed.wait()
+            if ticket.done:
+                batch = None
+            else:  # no commit under way: this thread commits everything waiting, its own row included
+                self._committing = True
+                batch, self._pending = self._pending, []
+        if batch is not None:
+            try:
                 with self._db.write_lock():
                     self._commit(batch)
+            finally:
+                with self._changed:
+                    self._committing = False
+                    self._changed.notify_all()
         if ticket.error is not None:
             raise ticket.error
         assert ticket.result is not None
@@ -137,7 +146,9 @@ class DeliveryStore:
                 ticket.done = True
 
     def close(self) -> None:
-        with self._commit_lock:
+        with self._changed:
+            while self._committing:
+                self._changed.wait()
             if self._connection is not None:
                 self._connection.close()
             self._connection = None
