@@ -200,9 +200,9 @@ def verify(shop_key: str) -> None:
             raise click.ClickException(str(exc)) from exc
         diff = ingest.differences(session, ingest.ShopContext.of(shop_))
     if diff:
-        for key, (running, expected) in sorted(diff.items(), key=lambda kv: (kv[0].name, kv[0].day))[:50]:
-            click.echo(f"{key.name} {key.day}{' ' + str(key.ref) if key.ref else ''}: "
-                       f"running {running}, recomputed {expected}", err=True)
+        for key, (running, expected) in sorted(diff.items(), key=lambda kv: tuple(map(str, kv[0])))[:50]:
+            where = f"{key[0]} {key[1]}" + (f" gap {key[2]}" if len(key) > 2 else "")
+            click.echo(f"{where}: running {running}, recomputed {expected}", err=True)
         raise click.ClickException(f"{len(diff)} counter(s) differ from the stored states")
     click.echo("counters match the stored states")
 

@@ -1,98 +1,169 @@
 """The only module that writes counter rows, and the one that reads them back for a date range.
 
-Writes are additive upserts (INSERT … ON CONFLICT DO UPDATE SET value = value + excluded.value) in
-the caller's transaction, with the keys sorted so that two writers never lock rows in opposite
-orders. Money is in micros, see plugin.kpi.money.
+Two kinds of rows:
+- daily counters (`daily_counters`): value per (day, name); money in micros (plugin.kpi.money);
+- day histograms (`day_histograms`): per (name, day) an array of counts by gap in days, for the
+  customer pair counters of plugin.kpi.contributions (customer_visit, customer_first_second).
+
+Writes are additive, in the caller's transaction, with keys sorted so that two writers never lock
+rows in opposite orders (appliers of one shop are serialized anyway, see plugin.applier).
 """
 from __future__ import annotations
 
+from array import array
 from collections import defaultdict
 from datetime import date
-from typing import Mapping
+from typing import Iterable, Mapping
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import bindparam, delete, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from .kpi.contributions import CUSTOMER_FIRST_SECOND, CUSTOMER_VISIT, CounterKey
-from .models import DailyCounter, PairCounter
+from .kpi.contributions import CUSTOMER_FIRST_SECOND, CUSTOMER_VISIT, NO_DAY_AFTER, NO_DAY_BEFORE, CounterKey
+from .models import DailyCounter, DayHistogram
 
 _DAILY = DailyCounter.__table__
-_PAIR = PairCounter.__table__
+_HIST = DayHistogram.__table__
 
 
 def _insert(session: Session, table):  # noqa: ANN001
     dialect = session.get_bind().dialect.name
-    return (postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table))
+    return postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
+
+
+def _decode(data: bytes | None) -> array:
+    counts = array("i")
+    if data:
+        counts.frombytes(data)
+    return counts
+
+
+def _encode(counts: array) -> bytes:
+    while counts and counts[-1] == 0:  # keep rows short: trailing zeros say nothing
+        counts.pop()
+    return counts.tobytes()
+
+
+def histogram_cells(cells: Mapping[CounterKey, int]) -> dict[tuple[str, date], dict[int, int]]:
+    """Pair cells as histogram increments {(name, day): {gap: delta}}.
+
+    A visit with no previous order day, and a first order with no second yet, have no gap: the
+    range formulas never subtract them, so they are not stored.
+    """
+    out: dict[tuple[str, date], dict[int, int]] = defaultdict(lambda: defaultdict(int))
+    for key, value in cells.items():
+        if key.ref is None or not value:
+            continue
+        if key.ref in (NO_DAY_BEFORE, NO_DAY_AFTER):
+            continue
+        gap = abs((key.day - key.ref).days)
+        out[(key.name, key.day)][gap] += value
+    return out
 
 
 def add(session: Session, shop_id: int, cells: Mapping[CounterKey, int]) -> None:
     """counters[shop_id][key] += value for every cell, in the caller's transaction."""
-    daily, pairs = [], []
-    for key in sorted(cells, key=lambda k: (k.name, k.day, k.ref or k.day)):
-        value = cells[key]
-        if not value:
-            continue
-        if key.ref is None:
-            daily.append({"shop_id": shop_id, "day": key.day, "name": key.name, "value": value})
-        else:
-            pairs.append({"shop_id": shop_id, "name": key.name, "day": key.day, "ref_day": key.ref,
-                          "value": value})
-    for table, rows, keys in ((_DAILY, daily, ["shop_id", "day", "name"]),
-                              (_PAIR, pairs, ["shop_id", "name", "day", "ref_day"])):
-        if not rows:
-            continue
-        stmt = _insert(session, table)
-        stmt = stmt.on_conflict_do_update(index_elements=keys,
-                                          set_={"value": table.c.value + stmt.excluded.value})
-        session.execute(stmt, rows)
+    daily = [{"shop_id": shop_id, "day": k.day, "name": k.name, "value": v}
+             for k, v in sorted(cells.items(), key=lambda kv: (kv[0].day, kv[0].name))
+             if v and k.ref is None]
+    if daily:
+        stmt = _insert(session, _DAILY)
+        stmt = stmt.on_conflict_do_update(index_elements=["shop_id", "day", "name"],
+                                          set_={"value": _DAILY.c.value + stmt.excluded.value})
+        session.execute(stmt, daily)
+    _add_histograms(session, shop_id, histogram_cells(cells))
+
+
+def _add_histograms(session: Session, shop_id: int, increments: dict[tuple[str, date], dict[int, int]]) -> None:
+    if not increments:
+        return
+    keys = sorted(increments)
+    current: dict[tuple[str, date], bytes] = {}
+    for i in range(0, len(keys), 500):
+        chunk = keys[i:i + 500]
+        rows = session.execute(select(_HIST.c.name, _HIST.c.day, _HIST.c.data).where(
+            _HIST.c.shop_id == shop_id, tuple_(_HIST.c.name, _HIST.c.day).in_(chunk)))
+        current.update({(name, day): data for name, day, data in rows})
+    upserts = []
+    for key in keys:
+        counts = _decode(current.get(key))
+        for gap, value in increments[key].items():
+            if gap >= len(counts):
+                counts.extend([0] * (gap + 1 - len(counts)))
+            counts[gap] += value
+        upserts.append({"shop_id": shop_id, "name": key[0], "day": key[1], "data": _encode(counts)})
+    stmt = _insert(session, _HIST)
+    stmt = stmt.on_conflict_do_update(index_elements=["shop_id", "name", "day"], set_={"data": stmt.excluded.data})
+    session.execute(stmt, upserts)
 
 
 def replace_all(session: Session, shop_id: int, cells: Mapping[CounterKey, int]) -> None:
     """Rewrite every counter of a shop from `cells` (kompas rebuild)."""
     session.execute(delete(_DAILY).where(_DAILY.c.shop_id == shop_id))
-    session.execute(delete(_PAIR).where(_PAIR.c.shop_id == shop_id))
+    session.execute(delete(_HIST).where(_HIST.c.shop_id == shop_id))
     add(session, shop_id, cells)
 
 
-def read_all(session: Session, shop_id: int) -> dict[CounterKey, int]:
-    """Every non-zero counter cell of a shop (kompas verify)."""
-    out: dict[CounterKey, int] = {}
+def comparable(cells: Mapping[CounterKey, int]) -> dict[tuple, int]:
+    """Cells in the form they are stored in, so that stored and recomputed counters compare."""
+    out: dict[tuple, int] = {(k.name, k.day): v for k, v in cells.items() if k.ref is None and v}
+    for (name, day), gaps in histogram_cells(cells).items():
+        for gap, value in gaps.items():
+            if value:
+                out[(name, day, gap)] = value
+    return out
+
+
+def read_all(session: Session, shop_id: int) -> dict[tuple, int]:
+    """Every non-zero stored cell of a shop, in `comparable` form (kompas verify)."""
+    out: dict[tuple, int] = {}
     for day, name, value in session.execute(
             select(_DAILY.c.day, _DAILY.c.name, _DAILY.c.value).where(_DAILY.c.shop_id == shop_id)):
         if value:
-            out[CounterKey(name, day)] = value
-    for name, day, ref, value in session.execute(
-            select(_PAIR.c.name, _PAIR.c.day, _PAIR.c.ref_day, _PAIR.c.value)
-            .where(_PAIR.c.shop_id == shop_id)):
-        if value:
-            out[CounterKey(name, day, ref)] = value
+            out[(name, day)] = value
+    for name, day, data in session.execute(
+            select(_HIST.c.name, _HIST.c.day, _HIST.c.data).where(_HIST.c.shop_id == shop_id)):
+        for gap, value in enumerate(_decode(data)):
+            if value:
+                out[(name, day, gap)] = value
     return out
+
+
+_RANGE = (select(_DAILY.c.day, _DAILY.c.name, _DAILY.c.value)
+          .where(_DAILY.c.shop_id == bindparam("shop_id"), _DAILY.c.day >= bindparam("start"),
+                 _DAILY.c.day <= bindparam("end")))
+_HIST_RANGE = (select(_HIST.c.name, _HIST.c.day, _HIST.c.data)
+               .where(_HIST.c.shop_id == bindparam("shop_id"), _HIST.c.day >= bindparam("start"),
+                      _HIST.c.day <= bindparam("end")))
 
 
 def daily_in_range(session: Session, shop_id: int, start: date, end: date) -> dict[date, dict[str, int]]:
     """{day: {counter: value}} for start ≤ day ≤ end (both shop-local, included)."""
     out: dict[date, dict[str, int]] = defaultdict(dict)
-    rows = session.execute(
-        select(_DAILY.c.day, _DAILY.c.name, _DAILY.c.value)
-        .where(_DAILY.c.shop_id == shop_id, _DAILY.c.day >= start, _DAILY.c.day <= end))
-    for day, name, value in rows:
+    for day, name, value in session.execute(_RANGE, {"shop_id": shop_id, "start": start, "end": end}):
         out[day][name] = value
     return out
 
 
-def customers_in_range(session: Session, shop_id: int, start: date, end: date) -> tuple[int, int]:
-    """(customers(R), customers of R with only one counted order up to R's last day).
+def customers_in_range(session: Session, shop_id: int, start: date, end: date,
+                       daily: Mapping[date, Mapping[str, int]]) -> tuple[int, int]:
+    """(customers(R), customers of R with only one counted order up to R's last day), R = [start, end].
 
-    customers(R) = Σ customer_visit(d, previous) over start ≤ d ≤ end with previous < start;
-    single-order customers = Σ customer_first_second(first, second) over first in R, second > end.
+    customers(R) = Σ_d customers(d) − Σ_d visits on d whose previous order day is ≥ start,
+                   i.e. whose gap ≤ d − start;
+    singles(R)   = Σ_d new_customers(d) − Σ_d customers first ordering on d whose second order
+                   is ≤ end, i.e. whose gap ≤ end − d.
+    `daily` is daily_in_range's answer for the same range. The work is one histogram row per
+    day and name, each summed up to a gap bounded by the range's length.
     """
-    visits = session.execute(
-        select(func.coalesce(func.sum(_PAIR.c.value), 0)).where(
-            _PAIR.c.shop_id == shop_id, _PAIR.c.name == CUSTOMER_VISIT,
-            _PAIR.c.day >= start, _PAIR.c.day <= end, _PAIR.c.ref_day < start)).scalar_one()
-    singles = session.execute(
-        select(func.coalesce(func.sum(_PAIR.c.value), 0)).where(
-            _PAIR.c.shop_id == shop_id, _PAIR.c.name == CUSTOMER_FIRST_SECOND,
-            _PAIR.c.day >= start, _PAIR.c.day <= end, _PAIR.c.ref_day > end)).scalar_one()
-    return int(visits), int(singles)
+    customers = sum(cells.get("customers", 0) for cells in daily.values())
+    singles = sum(cells.get("new_customers", 0) for cells in daily.values())
+    for name, day, data in session.execute(_HIST_RANGE, {"shop_id": shop_id, "start": start, "end": end}):
+        counts = _decode(data)
+        if name == CUSTOMER_VISIT:
+            customers -= sum(counts[1:(day - start).days + 1])
+        elif name == CUSTOMER_FIRST_SECOND:
+            singles -= sum(counts[:(end - day).days + 1])
+    return customers, singles
+
+

@@ -360,8 +360,8 @@ def recompute(session: Session, shop: ShopContext) -> Contribution:
 
 
 def differences(session: Session, shop: ShopContext) -> dict:
-    """{counter key: (running, recomputed)} for every cell where the two differ."""
-    expected = recompute(session, shop)
+    """{stored cell: (running, recomputed)} for every cell where the two differ."""
+    expected = counters.comparable(recompute(session, shop))
     running = counters.read_all(session, shop.id)
     return {k: (running.get(k, 0), expected.get(k, 0))
             for k in set(expected) | set(running) if running.get(k, 0) != expected.get(k, 0)}

@@ -108,13 +108,18 @@ class DailyCounter(Base):
     value: Mapped[int] = mapped_column(BigInteger)
 
 
-class PairCounter(Base):
-    """Running counter over a pair of days (see plugin.kpi.contributions.customer_contribution)."""
+class DayHistogram(Base):
+    """Per shop-local day, a count per gap in days, as little-endian int32s (index = gap).
 
-    __tablename__ = "pair_counters"
+    "customer_visit": customers ordering on `day` whose previous order day was gap days earlier;
+    "customer_first_second": customers whose first order is on `day` and second gap days later.
+    They answer the range customer figures in time that grows with days, not orders (see
+    plugin.counters.customers_in_range).
+    """
+
+    __tablename__ = "day_histograms"
 
     shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"), primary_key=True)
     name: Mapped[str] = mapped_column(String(40), primary_key=True)
     day: Mapped[date] = mapped_column(Date, primary_key=True)
-    ref_day: Mapped[date] = mapped_column(Date, primary_key=True)
-    value: Mapped[int] = mapped_column(BigInteger)
+    data: Mapped[bytes] = mapped_column(LargeBinary)

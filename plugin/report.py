@@ -49,7 +49,7 @@ def build(session: Session, shop: Shop, start: date, end: date) -> dict[str, Any
                                   cells.get("returning_customers", 0), shop.currency))
         days.append(entry)
         day += timedelta(days=1)
-    customers, singles = counters.customers_in_range(session, shop.id, start, end)
+    customers, singles = counters.customers_in_range(session, shop.id, start, end, by_day)
     return {
         "shop": shop.domain,
         "currency": shop.currency,
