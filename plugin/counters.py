@@ -140,7 +140,7 @@ _HIST_RANGE = (select(_HIST.c.name, _HIST.c.day, _HIST.c.data)
 def daily_in_range(session: Session, shop_id: int, start: date, end: date) -> dict[date, dict[str, int]]:
     """{day: {counter: value}} for start ≤ day ≤ end (both shop-local, included)."""
     out: dict[date, dict[str, int]] = defaultdict(dict)
-    for day, name, value in session.execute(_RANGE, {"shop_id": shop_id, "start": start, "end": end}):
+    for day, name, value in session.execute(_RANGE, {"shop_id": shop_id, "start": start, "end": end}).all():
         out[day][name] = value
     return out
 

@@ -1,77 +1,96 @@
 """Derived KPIs (sections 2 to 4) and the report's `kpis` object (section 7).
 
-Inputs are counter sums over a range: money in micros, counts as ints. A ratio whose denominator
-is zero is None ("no data"), never 0. Rounding happens only here, at the very end.
+Inputs are counter sums over a range: money in integer micros (amount × 10^6), counts as ints.
+Everything is exact integer arithmetic; rounding (half-up, away from zero at .5) happens once,
+at the very end. A ratio whose denominator is zero is None ("no data"), never 0.
 """
 from __future__ import annotations
 
-from decimal import ROUND_HALF_UP, Decimal
 from typing import Mapping
 
-from .money import MICROS, format_money, round_money
-
-HUNDRED = Decimal(100)
-TWO_PLACES = Decimal("0.01")
+from .money import MICROS, minor_units
 
 
-def _money(totals: Mapping[str, int], name: str) -> Decimal:
-    return Decimal(totals.get(name, 0)) / MICROS
+def _round_div(numerator: int, denominator: int) -> int:
+    """numerator / denominator rounded half-up (away from zero at .5); denominator > 0."""
+    q, r = divmod(abs(numerator), denominator)
+    if 2 * r >= denominator:
+        q += 1
+    return -q if numerator < 0 else q
 
 
-def net_sales(gross_sales: Decimal, discounts: Decimal, returns: Decimal) -> Decimal:
+def _fixed(value: int, decimals: int) -> str:
+    """An integer number of 10^-decimals units as text: 1250, 2 → "12.50"; never "-0.00"."""
+    sign = "-" if value < 0 else ""
+    digits = str(abs(value))
+    if decimals == 0:
+        return sign + digits
+    digits = digits.rjust(decimals + 1, "0")
+    return f"{sign}{digits[:-decimals]}.{digits[-decimals:]}"
+
+
+def money(micros: int, currency: str) -> str:
+    """An amount as the report prints it, in the currency's minor units ("12.50", JPY "1200")."""
+    return _money(micros, minor_units(currency))
+
+
+def _money(micros: int, units: int) -> str:
+    return _fixed(_round_div(micros, MICROS // 10**units), units)
+
+
+def net_sales(gross_sales: int, discounts: int, returns: int) -> int:
     """net_sales = gross_sales − discounts − returns (Shopify's "Net sales")."""
     return gross_sales - discounts - returns
 
 
-def total_sales(net: Decimal, shipping: Decimal, refunded_shipping: Decimal, taxes: Decimal,
-                refunded_taxes: Decimal) -> Decimal:
+def total_sales(net: int, shipping: int, refunded_shipping: int, taxes: int, refunded_taxes: int) -> int:
     """total_sales = net_sales + shipping − refunded_shipping + taxes − refunded_taxes."""
     return net + shipping - refunded_shipping + taxes - refunded_taxes
 
 
-def average_order_value(gross_sales: Decimal, discounts: Decimal, orders: int) -> Decimal | None:
-    """AOV = (gross_sales − discounts) / orders, unrounded; None without orders."""
+def average_order_value(gross_sales: int, discounts: int, orders: int, currency: str) -> str | None:
+    """AOV = (gross_sales − discounts) / orders, the orders' own days, rounded to the currency."""
     if orders == 0:
         return None
-    return (gross_sales - discounts) / Decimal(orders)
+    units = minor_units(currency)
+    return _fixed(_round_div(gross_sales - discounts, orders * (MICROS // 10**units)), units)
 
 
-def percentage(numerator: Decimal | int, denominator: Decimal | int) -> Decimal | None:
-    """numerator / denominator × 100, rounded half-up to two decimals; None for a zero denominator."""
+def percentage(numerator: int, denominator: int) -> str | None:
+    """numerator / denominator × 100, rounded half-up to two decimals; None for a zero denominator.
+
+    Numerator and denominator are in the same unit (both counts, or both money in micros).
+    """
     if denominator == 0:
         return None
-    value = Decimal(numerator) * HUNDRED / Decimal(denominator)
-    return value.quantize(TWO_PLACES, rounding=ROUND_HALF_UP)
+    if denominator < 0:
+        numerator, denominator = -numerator, -denominator
+    return _fixed(_round_div(numerator * 10_000, denominator), 2)
 
 
-def refund_rate(refunds: Decimal, gross_sales: Decimal, discounts: Decimal, shipping: Decimal,
-                taxes: Decimal) -> Decimal | None:
+def refund_rate(refunds: int, gross_sales: int, discounts: int, shipping: int, taxes: int) -> str | None:
     """Refund rate = refunds / (gross_sales − discounts + shipping + taxes) × 100, money."""
     return percentage(refunds, gross_sales - discounts + shipping + taxes)
 
 
-def return_rate(items_returned: int, items_sold: int) -> Decimal | None:
+def return_rate(items_returned: int, items_sold: int) -> str | None:
     """Return rate = items_returned / items_sold × 100 (the article's formula)."""
     return percentage(items_returned, items_sold)
 
 
-def cancellation_rate(orders_cancelled: int, orders: int) -> Decimal | None:
+def cancellation_rate(orders_cancelled: int, orders: int) -> str | None:
     """Cancellation rate = orders_cancelled / orders × 100."""
     return percentage(orders_cancelled, orders)
 
 
-def abandonment_rate(started: int, purchases: int) -> Decimal | None:
+def abandonment_rate(started: int, purchases: int) -> str | None:
     """(carts − purchases) / carts × 100, the article's "(mandjes − aankopen) / mandjes"."""
     return percentage(started - purchases, started)
 
 
-def returning_customer_rate(returning: int, customers: int) -> Decimal | None:
+def returning_customer_rate(returning: int, customers: int) -> str | None:
     """Customers in R with at least two counted orders up to R's last day / customers(R) × 100."""
     return percentage(returning, customers)
-
-
-def _rate(value: Decimal | None) -> str | None:
-    return None if value is None else f"{value:f}"
 
 
 def kpis(totals: Mapping[str, int], customers: int, new_customers: int, returning: int,
@@ -81,45 +100,40 @@ def kpis(totals: Mapping[str, int], customers: int, new_customers: int, returnin
     `customers`, `new_customers` and `returning` are the range's customer figures, which do not
     add up over days and are therefore passed in rather than read from `totals`.
     """
-    gross = _money(totals, "gross_sales")
-    disc = _money(totals, "discounts")
-    rets = _money(totals, "returns")
-    ship = _money(totals, "shipping")
-    rship = _money(totals, "refunded_shipping")
-    tax = _money(totals, "taxes")
-    rtax = _money(totals, "refunded_taxes")
-    refs = _money(totals, "refunds")
-    orders = totals.get("orders", 0)
+    get = totals.get
+    gross, disc, rets = get("gross_sales", 0), get("discounts", 0), get("returns", 0)
+    ship, rship, tax, rtax = get("shipping", 0), get("refunded_shipping", 0), get("taxes", 0), get("refunded_taxes", 0)
+    refs, orders = get("refunds", 0), get("orders", 0)
+    items_sold, items_returned, cancelled = get("items_sold", 0), get("items_returned", 0), get("orders_cancelled", 0)
+    carts, checkouts = get("carts", 0), get("checkouts", 0)
     net = net_sales(gross, disc, rets)
-    aov = average_order_value(gross, disc, orders)
-    carts = totals.get("carts", 0)
-    checkouts = totals.get("checkouts", 0)
+    units = minor_units(currency)
     return {
         "orders": orders,
-        "items_sold": totals.get("items_sold", 0),
-        "items_returned": totals.get("items_returned", 0),
-        "orders_cancelled": totals.get("orders_cancelled", 0),
-        "gross_sales": format_money(gross, currency),
-        "discounts": format_money(disc, currency),
-        "returns": format_money(rets, currency),
-        "net_sales": format_money(net, currency),
-        "shipping": format_money(ship, currency),
-        "refunded_shipping": format_money(rship, currency),
-        "taxes": format_money(tax, currency),
-        "refunded_taxes": format_money(rtax, currency),
-        "total_sales": format_money(total_sales(net, ship, rship, tax, rtax), currency),
-        "refunds": format_money(refs, currency),
-        "average_order_value": None if aov is None else format_money(round_money(aov, currency), currency),
-        "return_rate": _rate(return_rate(totals.get("items_returned", 0), totals.get("items_sold", 0))),
-        "refund_rate": _rate(refund_rate(refs, gross, disc, ship, tax)),
-        "cancellation_rate": _rate(cancellation_rate(totals.get("orders_cancelled", 0), orders)),
+        "items_sold": items_sold,
+        "items_returned": items_returned,
+        "orders_cancelled": cancelled,
+        "gross_sales": _money(gross, units),
+        "discounts": _money(disc, units),
+        "returns": _money(rets, units),
+        "net_sales": _money(net, units),
+        "shipping": _money(ship, units),
+        "refunded_shipping": _money(rship, units),
+        "taxes": _money(tax, units),
+        "refunded_taxes": _money(rtax, units),
+        "total_sales": _money(total_sales(net, ship, rship, tax, rtax), units),
+        "refunds": _money(refs, units),
+        "average_order_value": average_order_value(gross, disc, orders, currency),
+        "return_rate": return_rate(items_returned, items_sold),
+        "refund_rate": refund_rate(refs, gross, disc, ship, tax),
+        "cancellation_rate": cancellation_rate(cancelled, orders),
         "customers": customers,
         "new_customers": new_customers,
-        "returning_customer_rate": _rate(returning_customer_rate(returning, customers)),
+        "returning_customer_rate": returning_customer_rate(returning, customers),
         "carts": carts,
         "checkouts": checkouts,
-        "cart_abandonment_rate": _rate(abandonment_rate(carts, totals.get("cart_purchases", 0))),
-        "checkout_abandonment_rate": _rate(abandonment_rate(checkouts, totals.get("checkout_purchases", 0))),
-        "returns_requested": totals.get("returns_requested", 0),
-        "returns_approved": totals.get("returns_approved", 0),
+        "cart_abandonment_rate": abandonment_rate(carts, get("cart_purchases", 0)),
+        "checkout_abandonment_rate": abandonment_rate(checkouts, get("checkout_purchases", 0)),
+        "returns_requested": get("returns_requested", 0),
+        "returns_approved": get("returns_approved", 0),
     }

@@ -2,11 +2,11 @@
 
 Amounts are `Decimal` in the shop's currency from the moment they leave a payload. Counters store
 money as integer *micros* (amount × 10^6) so that SQLite, which has no decimal type, sums exactly.
-Rounding happens only in `format_money`, for output.
+Rounding happens only in plugin.kpi.derived.money, for output.
 """
 from __future__ import annotations
 
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation
 
 MICROS = 10**6
 
@@ -61,22 +61,3 @@ def to_micros(amount: Decimal) -> int:
     if scaled != scaled.to_integral_value():
         raise MoneyError(f"amount {amount} has more than 6 decimals")
     return int(scaled)
-
-
-def from_micros(micros: int) -> Decimal:
-    return Decimal(micros) / MICROS
-
-
-def round_money(amount: Decimal, currency: str) -> Decimal:
-    """Round half-up to the currency's minor units (for output only)."""
-    quantum = Decimal(1).scaleb(-minor_units(currency))
-    rounded = amount.quantize(quantum, rounding=ROUND_HALF_UP)
-    return rounded + 0 if rounded == 0 else rounded  # "+ 0" turns -0.00 into 0.00
-
-
-def format_money(amount: Decimal, currency: str) -> str:
-    """Money as the report prints it: "12.50", JPY "1200", KWD "3.250", never "-0.00"."""
-    rounded = round_money(amount, currency)
-    if rounded == 0:
-        rounded = abs(rounded)
-    return f"{rounded:f}"

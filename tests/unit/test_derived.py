@@ -32,12 +32,22 @@ def test_section_7_example_is_reproduced_exactly():
 
 def test_return_rate_is_the_articles_items_returned_over_items_sold():
     # "aantal geretourneerde producten / totaal aantal verkochte producten × 100"
-    assert derived.return_rate(5, 200) == Decimal("2.50")
+    assert derived.return_rate(5, 200) == "2.50"
 
 
 def test_cart_abandonment_is_the_articles_carts_minus_purchases_over_carts():
     # "(mandjes − aankopen) / mandjes": 100 carts, 30 purchases → 70 %
-    assert derived.abandonment_rate(100, 30) == Decimal("70.00")
+    assert derived.abandonment_rate(100, 30) == "70.00"
+
+
+def test_refund_rate_is_money_back_over_what_was_charged():
+    # 52.81 back of 1234.50 − 20.00 + 59.40 + 212.10 = 1486.00 charged
+    assert derived.refund_rate(micros("52.81"), micros("1234.50"), micros("20.00"), micros("59.40"),
+                               micros("212.10")) == "3.55"
+
+
+def test_cancellation_rate_is_cancelled_over_orders():
+    assert derived.cancellation_rate(1, 12) == "8.33"
 
 
 def test_zero_denominators_are_no_data_never_zero():
@@ -49,10 +59,22 @@ def test_zero_denominators_are_no_data_never_zero():
 
 
 def test_rates_round_half_up_and_can_exceed_100():
-    assert derived.percentage(1, 8) == Decimal("12.50")
-    assert derived.percentage(2, 3) == Decimal("66.67")
-    assert derived.percentage(1, 200) == Decimal("0.50")
-    assert derived.percentage(3, 2) == Decimal("150.00")   # refunds of older orders in a quiet range
+    assert derived.percentage(1, 8) == "12.50"
+    assert derived.percentage(2, 3) == "66.67"
+    assert derived.percentage(1, 200) == "0.50"
+    assert derived.percentage(1, 80000) == "0.00"
+    assert derived.percentage(1, 40000) == "0.00"          # 0.0025 → 0.00
+    assert derived.percentage(1, 20000) == "0.01"          # 0.005 → 0.01 (half-up)
+    assert derived.percentage(3, 2) == "150.00"   # refunds of older orders in a quiet range
+    assert derived.percentage(-1, 3) == "-33.33"   # more purchases than carts
+
+
+def test_money_is_rounded_half_up_away_from_zero_and_never_minus_zero():
+    assert derived.money(micros("-11.655"), "EUR") == "-11.66"
+    assert derived.money(micros("-0.004"), "EUR") == "0.00"
+    assert derived.money(micros("2.675"), "EUR") == "2.68"
+    assert derived.money(micros("1199.5"), "JPY") == "1200"
+    assert derived.money(micros("3.25"), "KWD") == "3.250"
 
 
 def test_aov_rounds_only_at_the_end_in_the_currency():
@@ -63,6 +85,6 @@ def test_aov_rounds_only_at_the_end_in_the_currency():
 
 
 def test_total_sales_is_net_plus_shipping_and_taxes_less_their_refunds():
-    net = derived.net_sales(Decimal("100"), Decimal("10"), Decimal("20"))
-    assert net == Decimal("70")
-    assert derived.total_sales(net, Decimal("5"), Decimal("1"), Decimal("21"), Decimal("4")) == Decimal("91")
+    net = derived.net_sales(100, 10, 20)
+    assert net == 70
+    assert derived.total_sales(net, 5, 1, 21, 4) == 91

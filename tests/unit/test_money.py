@@ -2,7 +2,8 @@ from decimal import Decimal
 
 import pytest
 
-from plugin.kpi.money import MoneyError, format_money, minor_units, to_decimal, to_micros
+from plugin.kpi.derived import money
+from plugin.kpi.money import MoneyError, minor_units, to_decimal, to_micros
 
 
 @pytest.mark.parametrize("currency, units", [("EUR", 2), ("JPY", 0), ("VND", 0), ("KWD", 3), ("usd", 2)])
@@ -15,7 +16,7 @@ def test_minor_units_follow_iso_4217(currency, units):
     ("0.005", "EUR", "0.01"), ("-0.004", "EUR", "0.00"), ("-11.655", "EUR", "-11.66"), ("2.675", "EUR", "2.68"),
 ])
 def test_format_money_rounds_half_up_to_the_currency_and_never_prints_minus_zero(amount, currency, text):
-    assert format_money(Decimal(amount), currency) == text
+    assert money(to_micros(Decimal(amount)), currency) == text
 
 
 def test_json_numbers_are_read_as_the_decimal_the_platform_wrote():
