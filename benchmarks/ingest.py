@@ -123,6 +123,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--no-worker", action="store_true",
+                        help="diagnostic: serve without the delivery worker (drain applies everything after)")
     parser.add_argument("--pg-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
     args = parser.parse_args()
     wrk = ensure_wrk()
@@ -151,7 +153,7 @@ def main() -> None:
         # shared machine hits both alike. The figures are the medians over the rounds.
         bare = serve([PY, "-m", "gunicorn", "--bind", "127.0.0.1:8601", "--workers", "2", "--threads", "8",
                       "--worker-class", "gthread", "benchmarks.bare_app:app"], env, 8601)
-        kompas = serve(KOMPAS + ["serve", "--port", "8602"], env, 8602)
+        kompas = serve(KOMPAS + ["serve", "--port", "8602"] + (["--no-worker"] if args.no_worker else []), env, 8602)
         bare_runs, kompas_runs = [], []
         try:
             for r in range(args.rounds):

@@ -93,10 +93,10 @@ def main() -> None:
         print(f"  stored {args.count:,} deliveries in {time.monotonic() - t0:.1f} s", file=sys.stderr)
         gc.collect()
         samples: list[tuple[int, float]] = []
-        done, t0 = 0, time.monotonic()
+        done, t0, cursor = 0, time.monotonic(), 0
         next_sample = 10_000
         while True:
-            taken = applier.apply_batch(db, limit=500)
+            taken, cursor = applier.apply_batch(db, 500, after_id=cursor)
             if not taken:
                 break
             done += taken

@@ -17,9 +17,11 @@ import logging
 import time
 import traceback
 from collections import Counter
+from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import NamedTuple
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import bindparam, func, select, text, update
 from sqlalchemy.orm import Session
 
 from webhooks.platforms.base import Context, PayloadError
@@ -54,7 +56,26 @@ def _triggered_at(value: str | None) -> datetime | None:
         return None
 
 
-def states_of(delivery: Delivery, shop: Shop) -> tuple[str, list]:
+@dataclass
+class Claimed:
+    """A delivery taken for applying, and what became of it (written back in bulk)."""
+
+    id: int
+    shop_id: int
+    platform: str
+    topic: str
+    body: bytes
+    received_at: datetime
+    triggered_at: str | None
+    status: str = RECEIVED
+    error: str | None = None
+
+
+_D = Delivery.__table__
+_CLAIM_COLUMNS = (_D.c.id, _D.c.shop_id, _D.c.platform, _D.c.topic, _D.c.body, _D.c.received_at, _D.c.triggered_at)
+
+
+def states_of(delivery: Claimed, shop: Shop) -> tuple[str, list]:
     """(status, entity states) of one delivery: PROCESSED with its states, or IGNORED.
 
     Raises PayloadError (or ValueError) for a body that does not fit its topic.
@@ -74,37 +95,67 @@ def states_of(delivery: Delivery, shop: Shop) -> tuple[str, list]:
     return PROCESSED, states
 
 
-def _claim(session: Session, db: Database, limit: int, shop_id: int | None) -> list[Delivery]:
-    query = select(Delivery).where(Delivery.status == RECEIVED).order_by(Delivery.id).limit(limit)
+def _claim(session: Session, db: Database, limit: int, shop_id: int | None, after_id: int,
+           delivery_id: int | None = None) -> list[Claimed]:
+    # `after_id` lets a loop start where its previous batch ended: on PostgreSQL the index entries
+    # of applied deliveries linger until vacuum, and a scan from the start would step over all of
+    # them on every claim.
+    query = select(*_CLAIM_COLUMNS).where(_D.c.status == RECEIVED)
+    if delivery_id is not None:
+        query = query.where(_D.c.id == delivery_id)
+    else:
+        query = query.where(_D.c.id > after_id).order_by(_D.c.id).limit(limit)
     if shop_id is not None:
-        query = query.where(Delivery.shop_id == shop_id)
+        query = query.where(_D.c.shop_id == shop_id)
     if db.dialect == "postgresql":
         query = query.with_for_update(skip_locked=True)
-    return list(session.scalars(query))
+    return [Claimed(*row) for row in session.execute(query)]
 
 
-def apply_batch(db: Database, limit: int = 200, shop_id: int | None = None) -> int:
-    """Apply up to `limit` received deliveries in one transaction; returns how many were taken."""
+def _record(session: Session, deliveries: list[Claimed], now: datetime) -> None:
+    """Write back each delivery's status and error: one UPDATE per status for the clean ones."""
+    clean: dict[str, list[int]] = {}
+    with_error = []
+    for d in deliveries:
+        if d.error is None:
+            clean.setdefault(d.status, []).append(d.id)
+        else:
+            with_error.append({"b_id": d.id, "b_status": d.status, "b_error": d.error})
+    for status, ids in clean.items():
+        session.execute(update(_D).where(_D.c.id.in_(ids))
+                        .values(status=status, error=None, attempts=_D.c.attempts + 1, applied_at=now))
+    if with_error:
+        session.execute(update(_D).where(_D.c.id == bindparam("b_id"))
+                        .values(status=bindparam("b_status"), error=bindparam("b_error"),
+                                attempts=_D.c.attempts + 1, applied_at=now), with_error)
+
+
+class Batch(NamedTuple):
+    taken: int     # deliveries applied (or failed) by this batch
+    last_id: int   # the highest delivery id it took: where the next claim may start
+
+
+def apply_batch(db: Database, limit: int = 200, shop_id: int | None = None, after_id: int = 0) -> Batch:
+    """Apply up to `limit` received deliveries with ids above `after_id`, in one transaction."""
     with db.transaction() as session:
-        deliveries = _claim(session, db, limit, shop_id)
+        deliveries = _claim(session, db, limit, shop_id, after_id)
         _apply_claimed(session, db, deliveries)
-        return len(deliveries)
+        _record(session, deliveries, utcnow())
+        return Batch(len(deliveries), max((d.id for d in deliveries), default=after_id))
 
 
 def apply_one(db: Database, delivery_id: int) -> str:
     """Apply one received delivery now (the receiver's inline mode); returns its status."""
     with db.transaction() as session:
-        query = select(Delivery).where(Delivery.id == delivery_id, Delivery.status == RECEIVED)
-        if db.dialect == "postgresql":
-            query = query.with_for_update(skip_locked=True)
-        delivery = session.scalar(query)
-        if delivery is None:  # a worker or drain took it first
+        claimed = _claim(session, db, 1, None, 0, delivery_id=delivery_id)
+        if not claimed:  # a worker or drain took it first
             return RECEIVED
-        _apply_claimed(session, db, [delivery])
-        return delivery.status
+        _apply_claimed(session, db, claimed)
+        _record(session, claimed, utcnow())
+        return claimed[0].status
 
 
-def _apply_claimed(session: Session, db: Database, deliveries: list[Delivery]) -> None:
+def _apply_claimed(session: Session, db: Database, deliveries: list[Claimed]) -> None:
     """Apply claimed deliveries: each shop's deliveries through one working set, in id order.
 
     A body that does not fit its topic fails alone. Should applying a batch raise (a bug), the
@@ -119,11 +170,8 @@ def _apply_claimed(session: Session, db: Database, deliveries: list[Delivery]) -
             session.execute(text("SELECT pg_advisory_xact_lock(:ns, :id)"),
                             {"ns": _ADVISORY_NAMESPACE, "id": sid})
     shops = {s.id: s for s in session.scalars(select(Shop).where(Shop.id.in_(shop_ids)))}
-    now = utcnow()
-    parsed: dict[int, list[tuple[Delivery, list]]] = {sid: [] for sid in shop_ids}
+    parsed: dict[int, list[tuple[Claimed, list]]] = {sid: [] for sid in shop_ids}
     for delivery in deliveries:
-        delivery.attempts = (delivery.attempts or 0) + 1
-        delivery.applied_at = now
         try:
             status, states = states_of(delivery, shops[delivery.shop_id])
         except (PayloadError, ValueError) as exc:
@@ -152,7 +200,7 @@ def _apply_claimed(session: Session, db: Database, deliveries: list[Delivery]) -
                     log.exception("applier.failed", extra={"delivery": item[0].id})
 
 
-def _apply_items(session: Session, shop: ingest.ShopContext, items: list[tuple[Delivery, list]]) -> None:
+def _apply_items(session: Session, shop: ingest.ShopContext, items: list[tuple[Claimed, list]]) -> None:
     ws = ingest.WorkingSet(session, shop)
     ws.prefetch([state for _, states in items for state in states])
     pending: Counter = Counter()
@@ -176,13 +224,14 @@ def drain(db: Database, batch: int = 200, shop_id: int | None = None, timeout: f
     Batches another applier holds locked (PostgreSQL) are not seen as pending by this call's
     claim, so after applying what it can, drain waits until the count of received rows is zero.
     """
-    done = 0
+    done, cursor = 0, 0
     deadline = None if timeout is None else time.monotonic() + timeout
     while True:
-        taken = apply_batch(db, batch, shop_id)
+        taken, cursor = apply_batch(db, batch, shop_id, cursor)
         done += taken
         if taken:
             continue
+        cursor = 0  # start over once: a delivery below the cursor may have been requeued
         if pending_count(db, shop_id) == 0:
             return done
         if deadline is not None and time.monotonic() > deadline:
@@ -211,11 +260,13 @@ def run_worker(db: Database, poll_seconds: float = 0.2, stop=None, batch: int = 
     (on SQLite) the one write lock to the receivers; it catches up when the burst is over.
     `kompas drain` waits until it has.
     """
+    cursor = 0
     while stop is None or not stop():
         try:
             started = time.monotonic()
-            taken = apply_batch(db, limit=batch)
+            taken, cursor = apply_batch(db, batch, after_id=cursor)
             if taken == 0:
+                cursor = 0  # look from the start again: replays requeue old deliveries
                 time.sleep(poll_seconds)
             elif taken == batch:
                 time.sleep((time.monotonic() - started) * (1 / duty - 1))

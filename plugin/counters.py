@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from .kpi.contributions import CUSTOMER_FIRST_SECOND, CUSTOMER_VISIT, NO_DAY_AFTER, NO_DAY_BEFORE, CounterKey
 from .models import DailyCounter, DayHistogram
 
+_CHUNK = 500  # rows per multi-row statement (SQLite allows 32,766 parameters in one)
 _DAILY = DailyCounter.__table__
 _HIST = DayHistogram.__table__
 
@@ -66,11 +67,11 @@ def add(session: Session, shop_id: int, cells: Mapping[CounterKey, int]) -> None
     daily = [{"shop_id": shop_id, "day": k.day, "name": k.name, "value": v}
              for k, v in sorted(cells.items(), key=lambda kv: (kv[0].day, kv[0].name))
              if v and k.ref is None]
-    if daily:
-        stmt = _insert(session, _DAILY)
+    for i in range(0, len(daily), _CHUNK):  # one multi-row statement per chunk
+        stmt = _insert(session, _DAILY).values(daily[i:i + _CHUNK])
         stmt = stmt.on_conflict_do_update(index_elements=["shop_id", "day", "name"],
                                           set_={"value": _DAILY.c.value + stmt.excluded.value})
-        session.execute(stmt, daily)
+        session.execute(stmt)
     _add_histograms(session, shop_id, histogram_cells(cells))
 
 
@@ -92,9 +93,10 @@ def _add_histograms(session: Session, shop_id: int, increments: dict[tuple[str, 
                 counts.extend([0] * (gap + 1 - len(counts)))
             counts[gap] += value
         upserts.append({"shop_id": shop_id, "name": key[0], "day": key[1], "data": _encode(counts)})
-    stmt = _insert(session, _HIST)
-    stmt = stmt.on_conflict_do_update(index_elements=["shop_id", "name", "day"], set_={"data": stmt.excluded.data})
-    session.execute(stmt, upserts)
+    for i in range(0, len(upserts), _CHUNK):
+        stmt = _insert(session, _HIST).values(upserts[i:i + _CHUNK])
+        stmt = stmt.on_conflict_do_update(index_elements=["shop_id", "name", "day"], set_={"data": stmt.excluded.data})
+        session.execute(stmt)
 
 
 def replace_all(session: Session, shop_id: int, cells: Mapping[CounterKey, int]) -> None:

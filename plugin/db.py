@@ -121,7 +121,10 @@ def make_database(url: str, *, sqlite_synchronous: str = "FULL") -> Database:
     else:
         if parsed.drivername == "postgresql":
             url = parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
-        write = read = create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+        # No server-side prepared statements: after five runs PostgreSQL would switch the
+        # statements with long IN lists to a generic plan that filters every row of a shop.
+        write = read = create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True,
+                                     connect_args={"prepare_threshold": None})
     return Database(
         write_engine=write,
         read_engine=read,

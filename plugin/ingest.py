@@ -68,17 +68,18 @@ _BY_KEYS = (select(_STATES.c.kind, _STATES.c.key, _STATES.c.data)
             .where(_STATES.c.shop_id == bindparam("shop_id"), _STATES.c.kind == bindparam("kind"),
                    _STATES.c.key.in_(bindparam("keys", expanding=True))))
 _REFUNDS_OF = (select(_STATES.c.key, _STATES.c.parent_key, _STATES.c.data)
-               .where(_STATES.c.shop_id == bindparam("shop_id"), _STATES.c.kind == "refund",
-                      _STATES.c.parent_key.in_(bindparam("keys", expanding=True))))
+               .where(_STATES.c.shop_id == bindparam("shop_id"),
+                      _STATES.c.parent_key.in_(bindparam("keys", expanding=True)),
+                      _STATES.c.kind == "refund"))
+# Only order rows carry customer_key, cart_token and checkout_token (see models.EntityState).
 _ORDERS_OF_CUSTOMERS = (select(_STATES.c.customer_key, _STATES.c.key, _STATES.c.booked_at)
-                        .where(_STATES.c.shop_id == bindparam("shop_id"), _STATES.c.kind == "order",
-                               _STATES.c.counts.is_(True),
+                        .where(_STATES.c.shop_id == bindparam("shop_id"), _STATES.c.counts.is_(True),
                                _STATES.c.customer_key.in_(bindparam("keys", expanding=True))))
 _ORDERS_WITH_CART = (select(_STATES.c.key, _STATES.c.cart_token, _STATES.c.data)
-                     .where(_STATES.c.shop_id == bindparam("shop_id"), _STATES.c.kind == "order",
+                     .where(_STATES.c.shop_id == bindparam("shop_id"),
                             _STATES.c.cart_token.in_(bindparam("keys", expanding=True))))
 _ORDERS_WITH_CHECKOUT = (select(_STATES.c.key, _STATES.c.checkout_token, _STATES.c.data)
-                         .where(_STATES.c.shop_id == bindparam("shop_id"), _STATES.c.kind == "order",
+                         .where(_STATES.c.shop_id == bindparam("shop_id"),
                                 _STATES.c.checkout_token.in_(bindparam("keys", expanding=True))))
 
 
@@ -260,11 +261,13 @@ class WorkingSet:
             return
         rows = [_row(self.shop.id, s) for _, s in sorted(self._dirty.items())]
         dialect = self.session.get_bind().dialect.name
-        stmt = postgresql.insert(_STATES) if dialect == "postgresql" else sqlite.insert(_STATES)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["shop_id", "kind", "key"],
-            set_={k: stmt.excluded[k] for k in rows[0] if k not in ("shop_id", "kind", "key")})
-        self.session.execute(stmt, rows)
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        for i in range(0, len(rows), _CHUNK):  # one multi-row statement per chunk, not one per row
+            stmt = insert(_STATES).values(rows[i:i + _CHUNK])
+            stmt = stmt.on_conflict_do_update(
+                index_elements=["shop_id", "kind", "key"],
+                set_={k: stmt.excluded[k] for k in rows[0] if k not in ("shop_id", "kind", "key")})
+            self.session.execute(stmt)
         self._dirty.clear()
 
     # -- aggregates ------------------------------------------------------------------------------

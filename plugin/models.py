@@ -77,8 +77,12 @@ class EntityState(Base):
     """
 
     __tablename__ = "entity_states"
+    # Every lookup must match more leading columns of its own index than of any other: with
+    # fresh or stale statistics PostgreSQL's planner otherwise picks an index that filters a
+    # whole shop's orders per query. Only orders carry customer_key and the tokens, so their
+    # lookups need no kind column; refunds and returns share parent_key, hence kind in third place.
     __table_args__ = (
-        Index("ix_entity_states_parent", "shop_id", "kind", "parent_key"),
+        Index("ix_entity_states_parent", "shop_id", "parent_key", "kind"),
         Index("ix_entity_states_customer", "shop_id", "customer_key"),
         Index("ix_entity_states_cart", "shop_id", "cart_token"),
         Index("ix_entity_states_checkout", "shop_id", "checkout_token"),

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 17:29:34.699901
+Create Date: 2026-11-23 17:51:25.243978
 """
 from typing import Sequence, Union
 
@@ -88,7 +88,7 @@ def upgrade() -> None:
         batch_op.create_index('ix_entity_states_cart', ['shop_id', 'cart_token'], unique=False)
         batch_op.create_index('ix_entity_states_checkout', ['shop_id', 'checkout_token'], unique=False)
         batch_op.create_index('ix_entity_states_customer', ['shop_id', 'customer_key'], unique=False)
-        batch_op.create_index('ix_entity_states_parent', ['shop_id', 'kind', 'parent_key'], unique=False)
+        batch_op.create_index('ix_entity_states_parent', ['shop_id', 'parent_key', 'kind'], unique=False)
 
     # ### end Alembic commands ###
 
