@@ -218,3 +218,37 @@ def test_currencies_keep_their_minor_units(send, db, currency, expected):
     order["total_shipping_price_set"] = None
     send("shopify", "orders/create", order)
     assert kpis(db, "2026-03-02", "2026-03-02")["kpis"]["gross_sales"] == expected
+
+
+def test_a_delivery_that_makes_applying_raise_fails_alone_and_replays_later(make_app, db, shopify_shop, monkeypatch):
+    """A bug met by one delivery must not hold back the rest of its batch, and the delivery is
+    kept, with its traceback, to be applied again once the bug is fixed."""
+    from sqlalchemy import select
+
+    from plugin import applier
+    from plugin.models import Delivery
+    from tests.helpers import body, shopify_headers
+    app = make_app(APPLY_INLINE=False)
+    client = app.test_client()
+    for n in (1, 2, 3):
+        raw = body(an_order(order_id=n))
+        client.post("/webhooks/shopify", data=raw, headers=shopify_headers("orders/create", raw))
+    real = ingest.apply_states
+
+    def buggy(ws, states, into):
+        if any(s.key == "2" for s in states):
+            raise RuntimeError("a bug")
+        return real(ws, states, into)
+
+    monkeypatch.setattr(ingest, "apply_states", buggy)
+    applier.drain(db)
+    with db.reading() as s:
+        rows = {d.id: (d.status, d.error) for d in s.scalars(select(Delivery).order_by(Delivery.id))}
+    assert [status for status, _ in rows.values()] == ["processed", "failed", "processed"]
+    assert "RuntimeError: a bug" in list(rows.values())[1][1]
+    assert kpis(db, "2026-03-02", "2026-03-02")["kpis"]["orders"] == 2
+    monkeypatch.setattr(ingest, "apply_states", real)   # the fix is deployed
+    applier.requeue(db)
+    applier.drain(db)
+    assert kpis(db, "2026-03-02", "2026-03-02")["kpis"]["orders"] == 3
+    verify_clean(db)
