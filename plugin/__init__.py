@@ -45,6 +45,10 @@ def register_extensions(app: Flask) -> None:
 def register_blueprints(app: Flask) -> None:
     from webhooks.receiver import WebhookIntake  # inside the factory: no import cycle
 
+    from .panel import api, bp as panel_bp
+
+    app.register_blueprint(panel_bp)
+    app.register_blueprint(api)
     # POST /webhooks/<platform> is answered in front of Flask (see webhooks.receiver).
     app.wsgi_app = WebhookIntake(app, app.wsgi_app)  # type: ignore[method-assign]
 

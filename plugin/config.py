@@ -16,7 +16,9 @@ def load_config(environ: Mapping[str, str], instance_path: str) -> dict[str, Any
     KOMPAS_DATABASE_URL        SQLAlchemy URL; unset: sqlite file kompas.sqlite3 in the instance folder
     KOMPAS_SHOPIFY_API_SECRET  the Shopify app's client secret (signs every Shopify webhook)
     KOMPAS_SHOPIFY_API_SECRET_OLD  the previous secret, accepted too during a rotation (up to an hour)
+    KOMPAS_SHOPIFY_API_KEY     the Shopify app's client id (the `aud` of session tokens)
     KOMPAS_APPLY_INLINE        "1": apply each delivery inside its request; default: a worker does
+    KOMPAS_DEMO_PANEL          "1": /panel/demo opens the panel without Shopify admin (never in production)
     KOMPAS_SQLITE_SYNCHRONOUS  SQLite's synchronous pragma: FULL (default) or NORMAL
     """
     url = environ.get("KOMPAS_DATABASE_URL") or "sqlite:///" + os.path.join(instance_path, "kompas.sqlite3")
@@ -24,6 +26,9 @@ def load_config(environ: Mapping[str, str], instance_path: str) -> dict[str, Any
     return {
         "DATABASE_URL": url,
         "SHOPIFY_API_SECRETS": [s for s in secrets if s],
+        "SHOPIFY_API_KEY": environ.get("KOMPAS_SHOPIFY_API_KEY", ""),
         "APPLY_INLINE": environ.get("KOMPAS_APPLY_INLINE", "").lower() in TRUE,
+        "DEMO_PANEL": environ.get("KOMPAS_DEMO_PANEL", "").lower() in TRUE,
+        "PANEL_EXTRA_FRAME_ANCESTORS": [],
         "SQLITE_SYNCHRONOUS": (environ.get("KOMPAS_SQLITE_SYNCHRONOUS") or "FULL").upper(),
     }

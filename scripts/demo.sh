@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install.sh
-export KOMPAS_SHOPIFY_API_SECRET="${KOMPAS_SHOPIFY_API_SECRET:-demo-secret-change-me}"
+export KOMPAS_SHOPIFY_API_SECRET="${KOMPAS_SHOPIFY_API_SECRET:-shpss_demo_secret_change_me_0123456789}"
 export KOMPAS_INSTANCE_PATH="${KOMPAS_INSTANCE_PATH:-$PWD/instance}"
 HOST="${KOMPAS_HOST:-127.0.0.1}"
 PORT="${KOMPAS_PORT:-8000}"

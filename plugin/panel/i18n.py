@@ -1,0 +1,127 @@
+"""What the panel says, in Dutch and English, and numbers, money and dates formatted for the
+merchant's locale through Babel (CLDR data), never by hand."""
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+
+from babel import Locale
+from babel.dates import format_date, format_datetime
+from babel.numbers import format_currency, format_decimal, format_percent
+
+LANGUAGES = {"nl": "nl_NL", "en": "en_US"}
+DEFAULT = "en"
+
+STRINGS: dict[str, dict[str, str]] = {
+    "title": {"nl": "Kompas", "en": "Kompas"},
+    "range": {"nl": "Periode", "en": "Date range"},
+    "compare": {"nl": "Vergelijk met", "en": "Compare with"},
+    "compare.previous": {"nl": "Vorige periode", "en": "Previous period"},
+    "compare.last_year": {"nl": "Zelfde periode vorig jaar", "en": "Same period last year"},
+    "range.today": {"nl": "Vandaag", "en": "Today"},
+    "range.yesterday": {"nl": "Gisteren", "en": "Yesterday"},
+    "range.last7": {"nl": "Laatste 7 dagen", "en": "Last 7 days"},
+    "range.last30": {"nl": "Laatste 30 dagen", "en": "Last 30 days"},
+    "range.last90": {"nl": "Laatste 90 dagen", "en": "Last 90 days"},
+    "range.this_month": {"nl": "Deze maand", "en": "This month"},
+    "range.last_month": {"nl": "Vorige maand", "en": "Last month"},
+    "range.this_year": {"nl": "Dit jaar", "en": "This year"},
+    "range.custom": {"nl": "Aangepast", "en": "Custom"},
+    "from": {"nl": "Van", "en": "From"},
+    "to": {"nl": "Tot en met", "en": "To"},
+    "apply": {"nl": "Toepassen", "en": "Apply"},
+    "language": {"nl": "Taal", "en": "Language"},
+    "no_data": {"nl": "Geen gegevens", "en": "No data"},
+    "vs": {"nl": "t.o.v.", "en": "vs"},
+    "export": {"nl": "CSV downloaden", "en": "Download CSV"},
+    "loading": {"nl": "Cijfers laden…", "en": "Loading figures…"},
+    "empty": {"nl": "Nog geen bestellingen in deze periode. Zodra je winkel bestellingen ontvangt, verschijnen ze hier.",
+              "en": "No orders in this period yet. As soon as your shop receives orders, they appear here."},
+    "fresh.last": {"nl": "Laatste webhook ontvangen: {when}", "en": "Last webhook received: {when}"},
+    "fresh.never": {"nl": "Nog geen webhooks ontvangen.", "en": "No webhooks received yet."},
+    "fresh.stale": {"nl": "Al lang geen webhook ontvangen: controleer of je winkel bereikbaar is.",
+                    "en": "No webhook for an unusually long time: check that your shop is reachable."},
+    "chart": {"nl": "Verloop per dag", "en": "By day"},
+    "error": {"nl": "De cijfers konden niet worden geladen.", "en": "The figures could not be loaded."},
+    "kpi.net_sales": {"nl": "Netto-omzet", "en": "Net sales"},
+    "kpi.orders": {"nl": "Bestellingen", "en": "Orders"},
+    "kpi.average_order_value": {"nl": "Gemiddelde orderwaarde", "en": "Average order value"},
+    "kpi.checkout_conversion": {"nl": "Checkout-conversie", "en": "Checkout conversion"},
+    "kpi.cart_abandonment_rate": {"nl": "Verlaten winkelwagens", "en": "Cart abandonment"},
+    "kpi.checkout_abandonment_rate": {"nl": "Verlaten checkouts", "en": "Checkout abandonment"},
+    "kpi.return_rate": {"nl": "Retourpercentage", "en": "Return rate"},
+    "kpi.refund_rate": {"nl": "Terugbetalingspercentage", "en": "Refund rate"},
+    "kpi.cancellation_rate": {"nl": "Annuleringspercentage", "en": "Cancellation rate"},
+    "kpi.customers": {"nl": "Klanten", "en": "Customers"},
+    "kpi.new_customers": {"nl": "Nieuwe klanten", "en": "New customers"},
+    "kpi.returning_customer_rate": {"nl": "Terugkerende klanten", "en": "Returning customer rate"},
+    "info.net_sales": {"nl": "Brutoverkoop min kortingen en retouren, zonder verzendkosten en btw.",
+                       "en": "Gross sales minus discounts and returns, without shipping and taxes."},
+    "info.orders": {"nl": "Bestellingen geplaatst in de periode (geen testbestellingen).",
+                    "en": "Orders placed in the period (test orders excluded)."},
+    "info.average_order_value": {"nl": "Brutoverkoop min kortingen, gedeeld door het aantal bestellingen.",
+                                 "en": "Gross sales minus discounts, divided by the number of orders."},
+    "info.checkout_conversion": {"nl": "Deel van de gestarte checkouts dat dezelfde dag een bestelling werd.",
+                                 "en": "Share of started checkouts that became an order the same day."},
+    "info.cart_abandonment_rate": {"nl": "(Winkelwagens − aankopen) / winkelwagens: hoeveel mandjes niet werden afgerekend.",
+                                   "en": "(Carts − purchases) / carts: how many carts were never checked out."},
+    "info.checkout_abandonment_rate": {"nl": "Deel van de gestarte checkouts dat niet werd afgerond.",
+                                       "en": "Share of started checkouts that were not completed."},
+    "info.return_rate": {"nl": "Geretourneerde producten / verkochte producten × 100.",
+                         "en": "Items returned / items sold × 100."},
+    "info.refund_rate": {"nl": "Terugbetaald geld als deel van wat klanten betaalden.",
+                         "en": "Money refunded as a share of what customers were charged."},
+    "info.cancellation_rate": {"nl": "Geannuleerde bestellingen / bestellingen.",
+                               "en": "Cancelled orders / orders."},
+    "info.customers": {"nl": "Verschillende klanten die in de periode bestelden.",
+                       "en": "Distinct customers who ordered in the period."},
+    "info.new_customers": {"nl": "Klanten van wie de eerste bestelling in de periode valt.",
+                           "en": "Customers whose first order falls in the period."},
+    "info.returning_customer_rate": {"nl": "Klanten met minstens twee bestellingen, als deel van alle klanten in de periode.",
+                                     "en": "Customers with at least two orders, as a share of the period's customers."},
+}
+
+
+def language_of(value: str | None) -> str:
+    """"nl" or "en" from a locale such as Shopify's `locale` parameter ("nl-NL", "en", "nl_BE")."""
+    prefix = (value or "").replace("_", "-").split("-")[0].lower()
+    return prefix if prefix in LANGUAGES else DEFAULT
+
+
+def t(key: str, language: str, **values: object) -> str:
+    text = STRINGS[key][language]
+    return text.format(**values) if values else text
+
+
+def catalogue(language: str) -> dict[str, str]:
+    return {key: texts[language] for key, texts in STRINGS.items()}
+
+
+def money(amount: Decimal | str, currency: str, language: str) -> str:
+    """€ 1.234,56 in Dutch, €1,234.56 in English."""
+    return format_currency(Decimal(amount), currency, locale=LANGUAGES[language])
+
+
+def number(value: int | Decimal, language: str) -> str:
+    return format_decimal(value, locale=LANGUAGES[language])
+
+
+def percent(value: Decimal | str, language: str, signed: bool = False) -> str:
+    """A percentage given in percent units ("6.67" → 6,67% in Dutch)."""
+    fraction = Decimal(value) / 100
+    text = format_percent(fraction, format="#,##0.0#%", locale=LANGUAGES[language])
+    if signed and fraction > 0:
+        text = "+" + text
+    return text
+
+
+def day(value: date, language: str, form: str = "medium") -> str:
+    return format_date(value, format=form, locale=LANGUAGES[language])
+
+
+def moment(value: datetime, zone: str, language: str) -> str:
+    return format_datetime(value, format="medium", tzinfo=zone, locale=LANGUAGES[language])
+
+
+def locale_name(language: str) -> str:
+    return Locale.parse(LANGUAGES[language]).get_display_name(LANGUAGES[language])

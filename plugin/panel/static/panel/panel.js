@@ -1,0 +1,178 @@
+// The Kompas panel: reads /panel/view.json for the range in the URL and draws tiles and a chart.
+// Every figure and every formatted text comes from the server (Babel); this file only draws.
+(function () {
+  "use strict";
+  const root = document.getElementById("panel");
+  const strings = JSON.parse(document.getElementById("strings").textContent);
+  const demo = root.dataset.demo === "1";
+  let token = root.dataset.token;
+  let view = null;
+  const $ = (id) => document.getElementById(id);
+  const SVG = "http://www.w3.org/2000/svg";
+
+  // A fresh session token for every request: App Bridge inside Shopify admin, the demo endpoint
+  // outside it.
+  async function sessionToken() {
+    if (window.shopify && window.shopify.idToken) return window.shopify.idToken();
+    if (demo) {
+      const r = await fetch("/panel/demo/token", { headers: { Authorization: "Bearer " + token } });
+      if (r.ok) token = (await r.json()).token;
+    }
+    return token;
+  }
+
+  function state() {
+    const p = new URLSearchParams(window.location.search);
+    return {
+      range: p.get("range") || "last30", from: p.get("from") || "", to: p.get("to") || "",
+      compare: p.get("compare") || "previous", lang: p.get("lang") || root.dataset.language,
+      kpi: p.get("kpi") || "net_sales",
+    };
+  }
+
+  function setState(changes, reload) {
+    const p = new URLSearchParams(window.location.search);
+    for (const [k, v] of Object.entries(changes)) { if (v) p.set(k, v); else p.delete(k); }
+    p.delete("id_token");  // never keep a token in a shared link
+    const url = window.location.pathname + "?" + p.toString();
+    if (reload) { p.set("id_token", token); window.location.assign(window.location.pathname + "?" + p.toString()); return; }
+    window.history.replaceState(null, "", url);
+  }
+
+  function query(s) {
+    const p = new URLSearchParams({ range: s.range, compare: s.compare, lang: s.lang });
+    if (s.range === "custom") { p.set("from", s.from); p.set("to", s.to); }
+    return p;
+  }
+
+  async function load() {
+    const s = state();
+    $("range").value = s.range; $("compare").value = s.compare;
+    $("custom").hidden = s.range !== "custom";
+    if (s.range === "custom") { $("from").value = s.from; $("to").value = s.to; }
+    try {
+      const r = await fetch("/panel/view.json?" + query(s), { headers: { Authorization: "Bearer " + await sessionToken() } });
+      if (!r.ok) throw new Error((await r.json()).error || r.status);
+      view = await r.json();
+    } catch (e) {
+      $("state").hidden = false; $("state").textContent = strings["error"] + " (" + e.message + ")";
+      return;
+    }
+    render(s);
+  }
+
+  function render(s) {
+    $("period").textContent = view.range_text + " " + strings["vs"] + " " + view.compare_text;
+    const fresh = $("freshness");
+    fresh.textContent = view.freshness.stale ? view.freshness.stale_text + " " + view.freshness.text : view.freshness.text;
+    fresh.classList.toggle("stale", !!view.freshness.stale);
+    $("state").hidden = !view.empty;
+    if (view.empty) $("state").textContent = strings["empty"];
+    const tiles = $("tiles");
+    tiles.replaceChildren(...view.tiles.map((t) => tile(t, s)));
+    chart(view.tiles.find((t) => t.key === s.kpi) || view.tiles[0], s);
+  }
+
+  function tile(t, s) {
+    const card = document.createElement("div");
+    card.className = "card tile"; card.tabIndex = 0; card.setAttribute("role", "button");
+    card.dataset.kpi = t.key; card.setAttribute("aria-pressed", String(t.key === s.kpi));
+    const head = document.createElement("div"); head.className = "tile-head";
+    const label = document.createElement("span"); label.className = "tile-label"; label.textContent = t.label;
+    const info = document.createElement("button"); info.type = "button"; info.className = "info"; info.textContent = "i";
+    info.setAttribute("aria-label", t.label + ": " + t.info); info.setAttribute("aria-expanded", "false");
+    const pop = document.createElement("div"); pop.className = "popover"; pop.hidden = true; pop.textContent = t.info;
+    info.addEventListener("click", (e) => {
+      e.stopPropagation(); pop.hidden = !pop.hidden; info.setAttribute("aria-expanded", String(!pop.hidden));
+    });
+    head.append(label, info);
+    const value = document.createElement("div"); value.className = "tile-value"; value.textContent = t.text;
+    const line = document.createElement("div"); line.className = "compare-line";
+    if (t.change_text) {
+      const badge = document.createElement("span");
+      badge.className = "badge " + (t.good === true ? "good" : t.good === false ? "bad" : "");
+      const rising = t.change && !t.change.startsWith("-") && Number(t.change) !== 0;
+      badge.textContent = (rising ? "▲ " : Number(t.change) === 0 ? "" : "▼ ") + t.change_text;
+      line.append(badge, " " + strings["vs"] + " " + t.compare_text);
+    } else {
+      line.textContent = strings["vs"] + " " + t.compare_text;
+    }
+    card.append(head, value, line, sparkline(t.series), pop);
+    const select = () => { setState({ kpi: t.key }); for (const c of document.querySelectorAll(".tile")) c.setAttribute("aria-pressed", String(c === card)); chart(t, state()); };
+    card.addEventListener("click", select);
+    card.addEventListener("keydown", (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); select(); } });
+    return card;
+  }
+
+  function points(series, width, height, pad, lo, hi) {
+    const n = series.length;
+    return series.map((v, i) => v === null ? null : [
+      pad + (n === 1 ? (width - 2 * pad) / 2 : i * (width - 2 * pad) / (n - 1)),
+      height - pad - (hi === lo ? 0.5 : (v - lo) / (hi - lo)) * (height - 2 * pad)]);
+  }
+
+  function path(pts) {
+    let d = "", pen = false;
+    for (const p of pts) { if (!p) { pen = false; continue; } d += (pen ? "L" : "M") + p[0].toFixed(1) + " " + p[1].toFixed(1); pen = true; }
+    return d;
+  }
+
+  function sparkline(series) {
+    const svg = document.createElementNS(SVG, "svg"); svg.setAttribute("class", "spark");
+    svg.setAttribute("viewBox", "0 0 200 36"); svg.setAttribute("preserveAspectRatio", "none"); svg.setAttribute("aria-hidden", "true");
+    const vals = series.filter((v) => v !== null);
+    if (vals.length) {
+      const p = document.createElementNS(SVG, "path");
+      p.setAttribute("d", path(points(series, 200, 36, 3, Math.min(...vals), Math.max(...vals))));
+      p.setAttribute("fill", "none"); p.setAttribute("stroke", "#005bd3"); p.setAttribute("stroke-width", "1.5");
+      svg.append(p);
+    }
+    return svg;
+  }
+
+  function chart(t, s) {
+    $("chart-card").hidden = false;
+    $("chart-title").textContent = t.label + " · " + strings["chart"];
+    const p = query(s); p.set("kpi", t.key); p.set("id_token", token);
+    $("export").href = "/panel/export.csv?" + p;
+    const W = 800, H = 260, PAD = 36;
+    const all = t.series.concat(t.compare_series).filter((v) => v !== null);
+    const lo = Math.min(0, ...all), hi = Math.max(1, ...all);
+    const svg = document.createElementNS(SVG, "svg"); svg.setAttribute("viewBox", `0 0 ${W} ${H}`);
+    svg.setAttribute("role", "img"); svg.setAttribute("aria-label", t.label);
+    const cmp = document.createElementNS(SVG, "path");
+    cmp.setAttribute("d", path(points(t.compare_series, W, H, PAD, lo, hi)));
+    cmp.setAttribute("fill", "none"); cmp.setAttribute("stroke", "#8a8a8a"); cmp.setAttribute("stroke-dasharray", "4 4"); cmp.setAttribute("stroke-width", "1.5");
+    const pts = points(t.series, W, H, PAD, lo, hi);
+    const cur = document.createElementNS(SVG, "path");
+    cur.setAttribute("d", path(pts)); cur.setAttribute("fill", "none"); cur.setAttribute("stroke", "#005bd3"); cur.setAttribute("stroke-width", "2");
+    const label = (x, y, text, anchor) => { const e = document.createElementNS(SVG, "text"); e.setAttribute("x", x); e.setAttribute("y", y); e.setAttribute("class", "axis"); e.setAttribute("text-anchor", anchor); e.textContent = text; return e; };
+    const n = view.date_texts.length;
+    svg.append(cmp, cur, label(PAD, H - 8, view.date_texts[0], "start"), label(W - PAD, H - 8, view.date_texts[n - 1], "end"));
+    const maxIdx = t.series.indexOf(Math.max(...t.series.filter((v) => v !== null)));
+    if (maxIdx >= 0) svg.append(label(PAD - 4, pts[maxIdx][1] + 4, t.series_text[maxIdx], "end"));
+    const box = $("chart"); box.replaceChildren(svg);
+    const tip = document.createElement("div"); tip.className = "tip"; tip.hidden = true; box.append(tip);
+    svg.addEventListener("pointermove", (e) => {
+      const r = svg.getBoundingClientRect();
+      const x = (e.clientX - r.left) / r.width * W;
+      const i = Math.max(0, Math.min(n - 1, Math.round((x - PAD) / ((W - 2 * PAD) / Math.max(1, n - 1)))));
+      if (!pts[i]) { tip.hidden = true; return; }
+      tip.hidden = false; tip.textContent = view.date_texts[i] + ": " + t.series_text[i];
+      tip.style.left = (pts[i][0] / W * r.width) + "px"; tip.style.top = (pts[i][1] / H * r.height) + "px";
+    });
+    svg.addEventListener("pointerleave", () => { tip.hidden = true; });
+  }
+
+  $("range").addEventListener("change", () => {
+    const range = $("range").value;
+    $("custom").hidden = range !== "custom";
+    if (range !== "custom") { setState({ range, from: "", to: "" }); load(); }
+  });
+  $("apply").addEventListener("click", () => { setState({ range: "custom", from: $("from").value, to: $("to").value }); load(); });
+  $("compare").addEventListener("change", () => { setState({ compare: $("compare").value }); load(); });
+  $("language").addEventListener("change", () => setState({ lang: $("language").value }, true));
+  document.addEventListener("click", () => { for (const p of document.querySelectorAll(".popover")) p.hidden = true; });
+  load();
+  setInterval(load, 60000);  // new orders show up without a reload
+})();

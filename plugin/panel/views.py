@@ -1,0 +1,318 @@
+"""Panel documents, the data the panel draws, the CSV export, and GET /api/kpis.
+
+Views are thin: authenticate, resolve the range in the shop's calendar, read the report (the
+same plugin.report.build that `kompas report` prints), and format it for the merchant's locale.
+"""
+from __future__ import annotations
+
+import csv
+import io
+from datetime import date, datetime, timezone
+from decimal import Decimal
+from functools import wraps
+from typing import Any, Callable
+from urllib.parse import urlencode
+
+from flask import Response, current_app, g, jsonify, redirect, render_template, request
+from sqlalchemy import select
+
+from .. import report
+from ..kpi.booking import shop_zone
+from ..models import Delivery, Shop
+from ..shops import ShopError, find_shop
+from . import api, bp, i18n
+from .auth import SessionTokenError, mint_session_token, verify_session_token
+from .ranges import COMPARISONS, PRESETS, RangeError, comparison, resolve
+
+# (report key, kind, whether a rise is good). The tiles of issue 5 that section 7 already counts.
+TILES: list[tuple[str, str, bool]] = [
+    ("net_sales", "money", True), ("orders", "count", True), ("average_order_value", "money", True),
+    ("checkout_conversion", "rate", True), ("cart_abandonment_rate", "rate", False),
+    ("checkout_abandonment_rate", "rate", False), ("return_rate", "rate", False), ("refund_rate", "rate", False),
+    ("cancellation_rate", "rate", False), ("customers", "count", True), ("new_customers", "count", True),
+    ("returning_customer_rate", "rate", True),
+]
+TILE_KEYS = [key for key, _, _ in TILES]
+STALE_AFTER_HOURS = 12
+
+
+# --- authentication ----------------------------------------------------------------------------
+
+def _token_from_request() -> str | None:
+    header = request.headers.get("Authorization", "")
+    if header.lower().startswith("bearer "):
+        return header[7:].strip()
+    return request.args.get("id_token")
+
+
+def _verify(token: str | None):  # noqa: ANN202
+    config = current_app.config
+    return verify_session_token(token, api_key=config["SHOPIFY_API_KEY"], secrets=config["SHOPIFY_API_SECRETS"])
+
+
+def authenticated(view: Callable) -> Callable:
+    """API views: a valid session token or 401 with Shopify's retry header (App Bridge retries)."""
+    @wraps(view)
+    def wrapper(*args: Any, **kwargs: Any):  # noqa: ANN202
+        try:
+            g.session = _verify(_token_from_request())
+        except SessionTokenError as exc:
+            response = jsonify(error=f"invalid session token: {exc}")
+            response.status_code = 401
+            response.headers["X-Shopify-Retry-Invalid-Session-Request"] = "1"
+            return response
+        return view(*args, **kwargs)
+    return wrapper
+
+
+def _frame_ancestors(shop: str) -> str:
+    extra = " ".join(current_app.config.get("PANEL_EXTRA_FRAME_ANCESTORS") or [])
+    return f"frame-ancestors https://{shop} https://admin.shopify.com{' ' + extra if extra else ''};"
+
+
+def _shop_or_404(domain: str) -> Shop:
+    with current_app.extensions["kompas.db"].reading() as session:
+        try:
+            return find_shop(session, domain)
+        except ShopError:
+            return None  # type: ignore[return-value]
+
+
+def _language() -> str:
+    return i18n.language_of(request.args.get("lang") or request.args.get("locale")
+                            or request.accept_languages.best_match(["nl", "en"]))
+
+
+# --- documents ---------------------------------------------------------------------------------
+
+@bp.get("/")
+def index():  # noqa: ANN201
+    """The panel page. Shopify loads it with `id_token`; without a valid one it bounces through
+    App Bridge, which comes back with a fresh token."""
+    language = _language()
+    config = current_app.config
+    try:
+        session = _verify(request.args.get("id_token"))
+    except SessionTokenError:
+        response = Response(render_template("panel/bounce.html", api_key=config["SHOPIFY_API_KEY"]))
+        response.headers["Content-Security-Policy"] = "frame-ancestors https://admin.shopify.com https://*.myshopify.com;"
+        return response
+    shop = _shop_or_404(session.shop)
+    if shop is None:
+        return Response(render_template("panel/unknown_shop.html", shop=session.shop, strings=i18n.catalogue(language)), 404)
+    response = Response(render_template(
+        "panel/index.html", shop=shop, language=language, strings=i18n.catalogue(language),
+        api_key=config["SHOPIFY_API_KEY"], token=request.args.get("id_token"),
+        demo=bool(config.get("DEMO_PANEL")), presets=PRESETS, comparisons=COMPARISONS, tiles=TILE_KEYS))
+    response.headers["Content-Security-Policy"] = _frame_ancestors(shop.domain)
+    return response
+
+
+@bp.get("/demo")
+def demo():  # noqa: ANN201
+    """Outside Shopify admin (KOMPAS_DEMO_PANEL=1 only): mint a session token and open the panel."""
+    config = current_app.config
+    if not config.get("DEMO_PANEL"):
+        return jsonify(error="the demo panel is off (KOMPAS_DEMO_PANEL)"), 404
+    shop = _shop_or_404(request.args.get("shop", ""))
+    if shop is None:
+        return jsonify(error="unknown shop"), 404
+    token = mint_session_token(shop.domain, api_key=config["SHOPIFY_API_KEY"], secret=config["SHOPIFY_API_SECRETS"][0])
+    params = {"shop": shop.domain, "id_token": token, "lang": _language()}
+    return redirect("/panel/?" + urlencode(params))
+
+
+@bp.get("/demo/token")
+def demo_token():  # noqa: ANN201
+    """A fresh session token for the demo panel (what App Bridge's shopify.idToken() gives)."""
+    config = current_app.config
+    if not config.get("DEMO_PANEL"):
+        return jsonify(error="the demo panel is off (KOMPAS_DEMO_PANEL)"), 404
+    try:
+        session = _verify(_token_from_request())  # only a holder of a still valid token gets a new one
+    except SessionTokenError as exc:
+        return jsonify(error=str(exc)), 401
+    return jsonify(token=mint_session_token(session.shop, api_key=config["SHOPIFY_API_KEY"],
+                                            secret=config["SHOPIFY_API_SECRETS"][0]))
+
+
+# --- data --------------------------------------------------------------------------------------
+
+def _report(shop: Shop, first: date, last: date) -> dict[str, Any]:
+    with current_app.extensions["kompas.db"].reading() as session:
+        return report.build(session, shop, first, last)
+
+
+def _today(shop: Shop) -> date:
+    return datetime.now(shop_zone(shop.timezone)).date()
+
+
+def _tile_value(kpis: dict[str, Any], key: str) -> str | int | None:
+    if key == "checkout_conversion":  # until visits are measured (section 4)
+        abandonment = kpis["checkout_abandonment_rate"]
+        return None if abandonment is None else f"{Decimal(100) - Decimal(abandonment):.2f}"
+    return kpis[key]
+
+
+def _format(value: str | int | None, kind: str, currency: str, language: str) -> str:
+    if value is None:
+        return i18n.t("no_data", language)
+    if kind == "money":
+        return i18n.money(value, currency, language)
+    if kind == "rate":
+        return i18n.percent(value, language)
+    return i18n.number(int(value), language)
+
+
+def _change(current: str | int | None, previous: str | int | None) -> Decimal | None:
+    if current is None or previous is None or Decimal(previous) == 0:
+        return None
+    return (Decimal(current) - Decimal(previous)) / abs(Decimal(previous)) * 100
+
+
+def _freshness(shop: Shop, language: str) -> dict[str, Any]:
+    with current_app.extensions["kompas.db"].reading() as session:
+        last = session.scalar(select(Delivery.received_at).where(Delivery.shop_id == shop.id)
+                              .order_by(Delivery.id.desc()).limit(1))
+    if last is None:
+        return {"text": i18n.t("fresh.never", language), "stale": False, "last": None}
+    last = last if last.tzinfo else last.replace(tzinfo=timezone.utc)
+    stale = (datetime.now(timezone.utc) - last).total_seconds() > STALE_AFTER_HOURS * 3600
+    return {"text": i18n.t("fresh.last", language, when=i18n.moment(last, shop.timezone, language)),
+            "stale": stale, "stale_text": i18n.t("fresh.stale", language), "last": last.isoformat()}
+
+
+def _range_args(shop: Shop) -> tuple[date, date, date, date, str]:
+    preset = request.args.get("range", "last30")
+    first, last = resolve(preset, _today(shop), request.args.get("from"), request.args.get("to"))
+    if (last - first).days + 1 > report.MAX_DAYS:
+        raise RangeError(f"a range can be at most {report.MAX_DAYS} days")
+    mode = request.args.get("compare", "previous")
+    cfirst, clast = comparison(first, last, mode)
+    return first, last, cfirst, clast, mode
+
+
+@bp.get("/view.json")
+@authenticated
+def view():  # noqa: ANN201
+    """What the panel draws for a range and comparison, formatted for the merchant's language."""
+    language = _language()
+    shop = _shop_or_404(g.session.shop)
+    if shop is None:
+        return jsonify(error="unknown shop"), 404
+    try:
+        first, last, cfirst, clast, mode = _range_args(shop)
+    except RangeError as exc:
+        return jsonify(error=str(exc)), 400
+    current, previous = _report(shop, first, last), _report(shop, cfirst, clast)
+    tiles = []
+    for key, kind, rise_is_good in TILES:
+        value, before = _tile_value(current["kpis"], key), _tile_value(previous["kpis"], key)
+        change = _change(value, before)
+        series = [_tile_value(d, key) for d in current["days"]]
+        tiles.append({
+            "key": key, "kind": kind, "label": i18n.t(f"kpi.{key}", language), "info": i18n.t(f"info.{key}", language),
+            "value": value, "text": _format(value, kind, shop.currency, language),
+            "compare_text": _format(before, kind, shop.currency, language),
+            "change": None if change is None else f"{change:.1f}",
+            "change_text": None if change is None else i18n.percent(f"{change:.2f}", language, signed=True),
+            "good": None if change is None or change == 0 else (change > 0) == rise_is_good,
+            "series": [None if v is None else float(v) for v in series],
+            "series_text": [_format(v, kind, shop.currency, language) for v in series],
+            "compare_series": [None if (v := _tile_value(d, key)) is None else float(v) for d in previous["days"]],
+        })
+    return jsonify({
+        "shop": shop.domain, "currency": shop.currency, "timezone": shop.timezone, "language": language,
+        "from": first.isoformat(), "to": last.isoformat(), "compare": mode,
+        "compare_from": cfirst.isoformat(), "compare_to": clast.isoformat(),
+        "range_text": f"{i18n.day(first, language)} – {i18n.day(last, language)}",
+        "compare_text": f"{i18n.day(cfirst, language)} – {i18n.day(clast, language)}",
+        "dates": [d["date"] for d in current["days"]],
+        "date_texts": [i18n.day(date.fromisoformat(d["date"]), language) for d in current["days"]],
+        "empty": current["kpis"]["orders"] == 0 and previous["kpis"]["orders"] == 0,
+        "freshness": _freshness(shop, language),
+        "tiles": tiles,
+    })
+
+
+@bp.get("/export.csv")
+@authenticated
+def export_csv():  # noqa: ANN201
+    """A tile's daily series for the range, as the report gives it (CSV, dot decimals)."""
+    shop = _shop_or_404(g.session.shop)
+    if shop is None:
+        return jsonify(error="unknown shop"), 404
+    key = request.args.get("kpi", "orders")
+    if key not in TILE_KEYS:
+        return jsonify(error=f"unknown kpi {key!r}; one of {', '.join(TILE_KEYS)}"), 400
+    try:
+        first, last, *_ = _range_args(shop)
+    except RangeError as exc:
+        return jsonify(error=str(exc)), 400
+    result = _report(shop, first, last)
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["date", key])
+    for day in result["days"]:
+        value = _tile_value(day, key)
+        writer.writerow([day["date"], "" if value is None else value])
+    writer.writerow(["total", "" if (v := _tile_value(result["kpis"], key)) is None else v])
+    filename = f"kompas-{key}-{first.isoformat()}-{last.isoformat()}.csv"
+    return Response(out.getvalue(), mimetype="text/csv",
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+# --- the JSON API ------------------------------------------------------------------------------
+
+@api.get("/kpis")
+@authenticated
+def kpis():  # noqa: ANN201
+    """Section 7's report object for from..to, plus `compare`: the same object for the period
+    compared with (previous, the default, or last_year)."""
+    shop = _shop_or_404(g.session.shop)
+    if shop is None:
+        return jsonify(error="unknown shop"), 404
+    try:
+        first = report.parse_day(request.args.get("from", ""), "from")
+        last = report.parse_day(request.args.get("to", ""), "to")
+        cfirst, clast = comparison(first, last, request.args.get("compare", "previous"))
+        body = _report(shop, first, last)
+        body["compare"] = _report(shop, cfirst, clast)
+    except (RangeError, report.ReportError) as exc:
+        return jsonify(error=str(exc)), 400
+    return jsonify(body)
+
+
+@api.get("/openapi.json")
+def openapi():  # noqa: ANN201
+    """The OpenAPI document of the JSON API."""
+    kpi_object = {"type": "object", "description": "kpi-definitions.md section 7: counts as integers, money "
+                  "as strings in the currency's minor units, rates as strings with two decimals or null"}
+    report_schema = {"type": "object", "required": ["shop", "currency", "timezone", "from", "to", "kpis", "days"],
+                     "properties": {"shop": {"type": "string"}, "currency": {"type": "string"},
+                                    "timezone": {"type": "string"}, "from": {"type": "string", "format": "date"},
+                                    "to": {"type": "string", "format": "date"}, "kpis": kpi_object,
+                                    "days": {"type": "array", "items": kpi_object}}}
+    return jsonify({
+        "openapi": "3.1.0",
+        "info": {"title": "Kompas API", "version": "1"},
+        "components": {"securitySchemes": {"sessionToken": {
+            "type": "http", "scheme": "bearer", "bearerFormat": "JWT",
+            "description": "Shopify session token (App Bridge): HS256, aud = the app's client id"}},
+            "schemas": {"Report": report_schema}},
+        "security": [{"sessionToken": []}],
+        "paths": {"/api/kpis": {"get": {
+            "summary": "KPIs of the session's shop for a date range, with a comparison period",
+            "parameters": [
+                {"name": "from", "in": "query", "required": True, "schema": {"type": "string", "format": "date"}},
+                {"name": "to", "in": "query", "required": True, "schema": {"type": "string", "format": "date"}},
+                {"name": "compare", "in": "query", "schema": {"type": "string", "enum": list(COMPARISONS)}}],
+            "responses": {
+                "200": {"description": "the report and `compare`, a report of the same shape",
+                        "content": {"application/json": {"schema": {"allOf": [
+                            {"$ref": "#/components/schemas/Report"},
+                            {"type": "object", "properties": {"compare": {"$ref": "#/components/schemas/Report"}}}]}}}},
+                "400": {"description": "bad dates"},
+                "401": {"description": "missing or invalid session token; header X-Shopify-Retry-Invalid-Session-Request: 1"},
+                "404": {"description": "the token's shop is not known"}}}}},
+    })

@@ -1,0 +1,120 @@
+"""The panel's documents and JSON through the test client: auth, CSP, the API contract, CSV."""
+import csv
+import io
+from datetime import date, datetime
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from plugin import report
+from plugin.demo import order_payload
+from plugin.panel.auth import mint_session_token
+from plugin.shops import find_shop
+from tests.helpers import SHOP, SHOPIFY_SECRET
+
+AMS = ZoneInfo("Europe/Amsterdam")
+API_KEY = "kompas-test-client-id"
+
+
+@pytest.fixture
+def panel_app(make_app, app):
+    return make_app(SHOPIFY_API_KEY=API_KEY)
+
+
+@pytest.fixture
+def panel(panel_app):
+    return panel_app.test_client()
+
+
+def bearer(shop=SHOP):
+    return {"Authorization": "Bearer " + mint_session_token(shop, api_key=API_KEY, secret=SHOPIFY_SECRET)}
+
+
+@pytest.fixture
+def orders(send, shopify_shop):
+    for n, (day, price, customer) in enumerate([(1, "50.00", 1), (1, "30.00", 2), (2, "20.00", 1), (9, "99.00", 3)]):
+        created = datetime(2026, 3, day, 12, tzinfo=AMS)
+        send("shopify", "orders/create", order_payload(n + 1, created=created, updated=created, zone=AMS,
+                                                        lines=[("x", Decimal(price), 1)], customer_id=customer))
+
+
+def test_panel_document_sends_frame_ancestors_for_that_shop_only(panel, shopify_shop):
+    token = mint_session_token(SHOP, api_key=API_KEY, secret=SHOPIFY_SECRET)
+    r = panel.get(f"/panel/?id_token={token}&lang=nl")
+    assert r.status_code == 200
+    assert r.headers["Content-Security-Policy"] == "frame-ancestors https://demo.myshopify.com https://admin.shopify.com;"
+    html = r.get_data(as_text=True)
+    assert 'src="https://cdn.shopify.com/shopifycloud/app-bridge.js"' in html
+    assert f'<meta name="shopify-api-key" content="{API_KEY}">' in html and 'lang="nl"' in html
+
+
+def test_panel_document_without_a_valid_token_bounces_through_app_bridge(panel, shopify_shop):
+    r = panel.get("/panel/?shop=demo.myshopify.com")
+    assert r.status_code == 200 and "shopify.idToken()" in r.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer nonsense"},
+                                     {"Authorization": "Bearer " + mint_session_token(SHOP, api_key="other-app",
+                                                                                        secret=SHOPIFY_SECRET)}])
+def test_api_without_a_valid_token_is_401_with_shopifys_retry_header(panel, shopify_shop, headers):
+    r = panel.get("/api/kpis?from=2026-03-01&to=2026-03-31", headers=headers)
+    assert r.status_code == 401
+    assert r.headers["X-Shopify-Retry-Invalid-Session-Request"] == "1"
+
+
+def test_api_kpis_is_the_report_plus_a_compare_report_of_the_same_shape(panel, db, orders):
+    r = panel.get("/api/kpis?from=2026-03-08&to=2026-03-14&compare=previous", headers=bearer())
+    assert r.status_code == 200
+    body = r.get_json()
+    with db.reading() as s:
+        shop = find_shop(s, SHOP)
+        assert {k: v for k, v in body.items() if k != "compare"} == report.build(s, shop, date(2026, 3, 8), date(2026, 3, 14))
+        assert body["compare"] == report.build(s, shop, date(2026, 3, 1), date(2026, 3, 7))
+    assert body["kpis"]["orders"] == 1 and body["compare"]["kpis"]["orders"] == 3
+
+
+def test_api_kpis_bad_dates_are_400_and_an_unknown_shop_404(panel, shopify_shop):
+    assert panel.get("/api/kpis?from=2026-03-08&to=nope", headers=bearer()).status_code == 400
+    assert panel.get("/api/kpis?from=2026-03-08&to=2026-03-01", headers=bearer()).status_code == 400
+    assert panel.get("/api/kpis?from=2026-03-01&to=2026-03-08&compare=sometime", headers=bearer()).status_code == 400
+    assert panel.get("/api/kpis?from=2026-03-01&to=2026-03-08",
+                     headers=bearer("elsewhere.myshopify.com")).status_code == 404
+
+
+def test_view_formats_for_the_language_and_colours_changes_by_what_is_good(panel, orders):
+    r = panel.get("/panel/view.json?range=custom&from=2026-03-01&to=2026-03-07&compare=previous&lang=nl",
+                  headers=bearer())
+    view = r.get_json()
+    tiles = {t["key"]: t for t in view["tiles"]}
+    assert tiles["net_sales"]["text"] == "€\u00a0100,00" and tiles["orders"]["text"] == "3"
+    assert tiles["net_sales"]["label"] == "Netto-omzet"
+    assert tiles["orders"]["change_text"] is None        # nothing to compare with: no data, not +∞
+    assert tiles["returning_customer_rate"]["text"] == "50,0%"
+    r = panel.get("/panel/view.json?range=custom&from=2026-03-08&to=2026-03-14&compare=previous&lang=en",
+                  headers=bearer())
+    tiles = {t["key"]: t for t in r.get_json()["tiles"]}
+    assert tiles["orders"]["change_text"] == "-66.67%" and tiles["orders"]["good"] is False
+    assert tiles["average_order_value"]["good"] is True    # 99.00 against 33.33
+    assert tiles["return_rate"]["text"] == "No data"
+
+
+def test_csv_export_equals_the_report(panel, db, orders):
+    r = panel.get("/panel/export.csv?kpi=net_sales&range=custom&from=2026-03-01&to=2026-03-10", headers=bearer())
+    assert r.status_code == 200 and r.mimetype == "text/csv"
+    rows = list(csv.reader(io.StringIO(r.get_data(as_text=True))))
+    with db.reading() as s:
+        expected = report.build(s, find_shop(s, SHOP), date(2026, 3, 1), date(2026, 3, 10))
+    assert rows[0] == ["date", "net_sales"]
+    assert rows[1:-1] == [[d["date"], d["net_sales"]] for d in expected["days"]]
+    assert rows[-1] == ["total", expected["kpis"]["net_sales"]]
+    assert panel.get("/panel/export.csv?kpi=secret", headers=bearer()).status_code == 400
+
+
+def test_openapi_document_describes_the_api(panel):
+    spec = panel.get("/api/openapi.json").get_json()
+    assert spec["openapi"].startswith("3.") and "/api/kpis" in spec["paths"]
+
+
+def test_demo_panel_is_off_unless_asked_for(panel, shopify_shop):
+    assert panel.get("/panel/demo?shop=demo.myshopify.com").status_code == 404
