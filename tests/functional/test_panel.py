@@ -96,7 +96,8 @@ def test_view_formats_for_the_language_and_colours_changes_by_what_is_good(panel
     tiles = {t["key"]: t for t in r.get_json()["tiles"]}
     assert tiles["orders"]["change_text"] == "-66.67%" and tiles["orders"]["good"] is False
     assert tiles["average_order_value"]["good"] is True    # 99.00 against 33.33
-    assert tiles["return_rate"]["text"] == "No data"
+    assert tiles["return_rate"]["text"] == "0.0%"                # items sold, none returned
+    assert tiles["cart_abandonment_rate"]["text"] == "No data"   # no carts: no denominator
 
 
 def test_csv_export_equals_the_report(panel, db, orders):
