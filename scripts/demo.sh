@@ -6,7 +6,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install.sh
 export KOMPAS_SHOPIFY_API_SECRET="${KOMPAS_SHOPIFY_API_SECRET:-shpss_demo_secret_change_me_0123456789}"
+export KOMPAS_SHOPIFY_API_KEY="${KOMPAS_SHOPIFY_API_KEY:-kompas-demo-client-id}"
 export KOMPAS_INSTANCE_PATH="${KOMPAS_INSTANCE_PATH:-$PWD/instance}"
+# Outside Shopify admin there is no App Bridge to hand out session tokens: the demo panel mints
+# them itself. Never set this in production.
+export KOMPAS_DEMO_PANEL=1
 HOST="${KOMPAS_HOST:-127.0.0.1}"
 PORT="${KOMPAS_PORT:-8000}"
 .venv/bin/kompas db upgrade
@@ -18,7 +22,7 @@ TODAY=$(date +%F)
 FROM=$(date -d "-29 days" +%F)
 echo
 echo "Kompas is running with the demo shop demo.myshopify.com."
-echo "  Panel:   http://$HOST:$PORT/panel/demo?shop=demo.myshopify.com"
+echo "  Panel:   http://$HOST:$PORT/panel/demo?shop=demo.myshopify.com&lang=nl   (lang=en for English)"
 echo "  Report:  .venv/bin/kompas report --shop demo.myshopify.com --from $FROM --to $TODAY --json"
 echo
 exec .venv/bin/kompas serve --host "$HOST" --port "$PORT"
