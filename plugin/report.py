@@ -59,3 +59,26 @@ def build(session: Session, shop: Shop, start: date, end: date) -> dict[str, Any
         "kpis": derived.kpis(totals, customers, totals["new_customers"], customers - singles, shop.currency),
         "days": days,
     }
+
+
+RETENTION_WINDOW_DAYS = 365  # W of section 3: a customer is active while their last order is this recent
+
+
+def retention(session: Session, shop: Shop, start: date, end: date,
+              window: int = RETENTION_WINDOW_DAYS) -> dict[str, Any]:
+    """Customer retention and churn over start..end (section 3), by shop-local days.
+
+    Active at the start of R: an order on one of the W days before `start`; active at its end:
+    an order on one of the W days up to and including `end`. Each is a distinct-customer count
+    over a W-day range, read like any report's customers.
+    """
+    def active(first: date, last: date) -> int:
+        daily = counters.daily_in_range(session, shop.id, first, last)
+        return counters.customers_in_range(session, shop.id, first, last, daily)[0]
+
+    at_start = active(start - timedelta(days=window), start - timedelta(days=1))
+    at_end = active(end - timedelta(days=window - 1), end)
+    new = sum(cells.get("new_customers", 0) for cells in counters.daily_in_range(session, shop.id, start, end).values())
+    rate = derived.customer_retention_rate(at_end, new, at_start)
+    return {"active_at_start": at_start, "active_at_end": at_end, "new_customers": new,
+            "customer_retention_rate": rate, "churn_rate": derived.churn_rate(rate)}

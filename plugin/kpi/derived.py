@@ -93,6 +93,17 @@ def returning_customer_rate(returning: int, customers: int) -> str | None:
     return percentage(returning, customers)
 
 
+def customer_retention_rate(active_at_end: int, new_customers: int, active_at_start: int) -> str | None:
+    """CRR = ((E − N) / S) × 100 (section 3): E and S active customers at the end and start of
+    the range, N its new customers. The article's example: (220 − 40) / 200 = 90 %."""
+    return percentage(active_at_end - new_customers, active_at_start)
+
+
+def churn_rate(retention: str | None) -> str | None:
+    """Churn rate = 100 − CRR."""
+    return None if retention is None else _fixed(10_000 - int(retention.replace(".", "")), 2)
+
+
 def kpis(totals: Mapping[str, int], customers: int, new_customers: int, returning: int,
          currency: str) -> dict[str, object]:
     """The section-7 `kpis` object for counter sums over one range.

@@ -30,8 +30,10 @@ TILES: list[tuple[str, str, bool]] = [
     ("checkout_conversion", "rate", True), ("cart_abandonment_rate", "rate", False),
     ("checkout_abandonment_rate", "rate", False), ("return_rate", "rate", False), ("refund_rate", "rate", False),
     ("cancellation_rate", "rate", False), ("customers", "count", True), ("new_customers", "count", True),
-    ("returning_customer_rate", "rate", True),
+    ("returning_customer_rate", "rate", True), ("customer_retention_rate", "rate", True),
+    ("churn_rate", "rate", False),
 ]
+RETENTION_TILES = {"customer_retention_rate", "churn_rate"}
 TILE_KEYS = [key for key, _, _ in TILES]
 STALE_AFTER_HOURS = 12
 
@@ -138,9 +140,13 @@ def demo_token():  # noqa: ANN201
 
 # --- data --------------------------------------------------------------------------------------
 
-def _report(shop: Shop, first: date, last: date) -> dict[str, Any]:
+def _report(shop: Shop, first: date, last: date, with_retention: bool = False) -> dict[str, Any]:
     with current_app.extensions["kompas.db"].reading() as session:
-        return report.build(session, shop, first, last)
+        result = report.build(session, shop, first, last)
+        if with_retention:  # panel only: section 3's retention is not part of section 7's object
+            result["kpis"].update({k: v for k, v in report.retention(session, shop, first, last).items()
+                                   if k in RETENTION_TILES})
+        return result
 
 
 def _today(shop: Shop) -> date:
@@ -204,12 +210,13 @@ def view():  # noqa: ANN201
         first, last, cfirst, clast, mode = _range_args(shop)
     except RangeError as exc:
         return jsonify(error=str(exc)), 400
-    current, previous = _report(shop, first, last), _report(shop, cfirst, clast)
+    current, previous = _report(shop, first, last, True), _report(shop, cfirst, clast, True)
     tiles = []
     for key, kind, rise_is_good in TILES:
         value, before = _tile_value(current["kpis"], key), _tile_value(previous["kpis"], key)
         change = _change(value, before)
-        series = [_tile_value(d, key) for d in current["days"]]
+        # retention over a single day says little; its tile shows the range figure only
+        series = [] if key in RETENTION_TILES else [_tile_value(d, key) for d in current["days"]]
         tiles.append({
             "key": key, "kind": kind, "label": i18n.t(f"kpi.{key}", language), "info": i18n.t(f"info.{key}", language),
             "value": value, "text": _format(value, kind, shop.currency, language),
@@ -219,7 +226,8 @@ def view():  # noqa: ANN201
             "good": None if change is None or change == 0 else (change > 0) == rise_is_good,
             "series": [None if v is None else float(v) for v in series],
             "series_text": [_format(v, kind, shop.currency, language) for v in series],
-            "compare_series": [None if (v := _tile_value(d, key)) is None else float(v) for d in previous["days"]],
+            "compare_series": [] if key in RETENTION_TILES else
+            [None if (v := _tile_value(d, key)) is None else float(v) for d in previous["days"]],
         })
     return jsonify({
         "shop": shop.domain, "currency": shop.currency, "timezone": shop.timezone, "language": language,
@@ -243,7 +251,7 @@ def export_csv():  # noqa: ANN201
     if shop is None:
         return jsonify(error="unknown shop"), 404
     key = request.args.get("kpi", "orders")
-    if key not in TILE_KEYS:
+    if key not in TILE_KEYS or key in RETENTION_TILES:
         return jsonify(error=f"unknown kpi {key!r}; one of {', '.join(TILE_KEYS)}"), 400
     try:
         first, last, *_ = _range_args(shop)

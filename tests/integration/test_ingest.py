@@ -252,3 +252,19 @@ def test_a_delivery_that_makes_applying_raise_fails_alone_and_replays_later(make
     applier.drain(db)
     assert kpis(db, "2026-03-02", "2026-03-02")["kpis"]["orders"] == 3
     verify_clean(db)
+
+
+def test_customer_retention_follows_section_3(send, db, shopify_shop):
+    """Active = an order in the 365 days before; R = March 2026.
+    A ordered 2025-04-15 (active at both ends), B 2025-03-20 (active at the start, lapsed by the
+    end), C is new in R, D ordered 2024-12-01 (never active in this window).
+    S = {A, B} = 2, E = {A, C} = 2, N = {C} = 1 → CRR = (2 − 1) / 2 = 50 %, churn 50 %."""
+    for n, (when, customer) in enumerate([((2025, 4, 15), 1), ((2025, 3, 20), 2), ((2026, 3, 5), 3),
+                                          ((2024, 12, 1), 4)]):
+        created = datetime(*when, 12, tzinfo=AMS)
+        send("shopify", "orders/create", order_payload(n + 1, created=created, updated=created, zone=AMS,
+                                                       lines=[("x", Decimal("10.00"), 1)], customer_id=customer))
+    with db.reading() as s:
+        r = report.retention(s, find_shop(s, SHOP), date(2026, 3, 1), date(2026, 3, 31))
+    assert r == {"active_at_start": 2, "active_at_end": 2, "new_customers": 1,
+                 "customer_retention_rate": "50.00", "churn_rate": "50.00"}

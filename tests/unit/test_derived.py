@@ -88,3 +88,11 @@ def test_total_sales_is_net_plus_shipping_and_taxes_less_their_refunds():
     net = derived.net_sales(100, 10, 20)
     assert net == 70
     assert derived.total_sales(net, 5, 1, 21, 4) == 91
+
+
+def test_retention_is_the_articles_example():
+    # S = 200 active at the start, 20 lapse, 40 new, E = 220 → (220 − 40) / 200 = 90 %
+    assert derived.customer_retention_rate(220, 40, 200) == "90.00"
+    assert derived.churn_rate("90.00") == "10.00"
+    assert derived.customer_retention_rate(5, 0, 0) is None and derived.churn_rate(None) is None
+    assert derived.churn_rate("-12.50") == "112.50"

@@ -131,7 +131,8 @@
   }
 
   function chart(t, s) {
-    $("chart-card").hidden = false;
+    $("chart-card").hidden = !t.series.length;  // retention has a range figure, no daily series
+    if (!t.series.length) return;
     $("chart-title").textContent = t.label + " · " + strings["chart"];
     const p = query(s); p.set("kpi", t.key); p.set("id_token", token);
     $("export").href = "/panel/export.csv?" + p;
