@@ -14,7 +14,6 @@ import argparse
 import gc
 import json
 import sys
-import tempfile
 import time
 import uuid
 from datetime import datetime, timedelta
@@ -28,6 +27,7 @@ sys.path.insert(0, str(ROOT))
 from plugin import applier  # noqa: E402
 from plugin.db import make_database  # noqa: E402
 from plugin.demo import CATALOGUE, order_payload, refund_payload  # noqa: E402
+from benchmarks.scratch import PG_URL, scratch_database  # noqa: E402
 from plugin.migrate import upgrade  # noqa: E402
 from plugin.shops import add_shop  # noqa: E402
 from webhooks.store import DeliveryStore  # noqa: E402
@@ -67,18 +67,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
     parser.add_argument("--count", type=int, default=100_000)
-    parser.add_argument("--pg-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--pg-url", default=PG_URL)
     args = parser.parse_args()
-    pg_name = None
-    if args.db == "postgres":
-        import psycopg
-        pg_name = f"kompas_mbench_{uuid.uuid4().hex[:8]}"
-        with psycopg.connect(args.pg_url, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{pg_name}"')
-        url = args.pg_url.rsplit("/", 1)[0] + "/" + pg_name
-    else:
-        url = f"sqlite:///{tempfile.mkdtemp(prefix='kompas-mbench-')}/memory.sqlite3"
-    try:
+    with scratch_database(args.db, "mbench", args.pg_url) as url:
         upgrade(url)
         db = make_database(url)
         with db.transaction() as session:
@@ -112,11 +103,6 @@ def main() -> None:
         print(f"  growth from 10,000 to {done:,}: {samples[-1][1] - reference:+.1f} MiB")
         print(f"  reproduce: .venv/bin/python benchmarks/memory.py --db {args.db}")
         db.dispose()
-    finally:
-        if pg_name:
-            import psycopg
-            with psycopg.connect(args.pg_url, autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)')
 
 
 if __name__ == "__main__":

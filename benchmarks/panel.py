@@ -13,11 +13,9 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import tempfile
 import threading
 import time
 import urllib.request
-import uuid
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -30,6 +28,7 @@ from werkzeug.serving import make_server  # noqa: E402
 
 from benchmarks.report import END, build_shop  # noqa: E402
 from plugin import create_app  # noqa: E402
+from benchmarks.scratch import PG_URL, scratch_database  # noqa: E402
 from plugin.migrate import upgrade  # noqa: E402
 from plugin.panel.auth import mint_session_token  # noqa: E402
 
@@ -49,18 +48,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
     parser.add_argument("--orders", type=int, default=1_000_000)
-    parser.add_argument("--pg-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--pg-url", default=PG_URL)
     args = parser.parse_args()
-    pg_name = None
-    if args.db == "postgres":
-        import psycopg
-        pg_name = f"kompas_pbench_{uuid.uuid4().hex[:8]}"
-        with psycopg.connect(args.pg_url, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{pg_name}"')
-        url = args.pg_url.rsplit("/", 1)[0] + "/" + pg_name
-    else:
-        url = f"sqlite:///{tempfile.mkdtemp(prefix='kompas-pbench-')}/panel.sqlite3"
-    try:
+    with scratch_database(args.db, "pbench", args.pg_url) as url:
         upgrade(url)
         app = create_app({"DATABASE_URL": url, "SHOPIFY_API_KEY": KEY, "SHOPIFY_API_SECRETS": [SECRET]})
         t0 = time.monotonic()
@@ -88,11 +78,6 @@ def main() -> None:
         print(f"  GET /api/kpis (with compare)    {k:7.1f} ms   ({k / h:.0f} × the reference; target < 100 ms)")
         print(f"  first meaningful paint          {statistics.median(paints):7.0f} ms   (Chromium; target < 1000 ms)")
         print(f"  reproduce: .venv/bin/python benchmarks/panel.py --db {args.db}")
-    finally:
-        if pg_name:
-            import psycopg
-            with psycopg.connect(args.pg_url, autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)')
 
 
 def first_paints(url: str, loads: int = 5) -> list[float]:

@@ -16,9 +16,7 @@ import argparse
 import random
 import statistics
 import sys
-import tempfile
 import time
-import uuid
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
@@ -32,6 +30,7 @@ from plugin.db import make_database  # noqa: E402
 from plugin.kpi.booking import to_epoch_micros  # noqa: E402
 from plugin.kpi.contributions import full_contribution  # noqa: E402
 from plugin.kpi.entities import CartState, OrderState, RefundState  # noqa: E402
+from benchmarks.scratch import PG_URL, scratch_database  # noqa: E402
 from plugin.migrate import upgrade  # noqa: E402
 from plugin.shops import add_shop, find_shop  # noqa: E402
 
@@ -82,20 +81,11 @@ def time_report(db, domain: str, runs: int = 20) -> float:  # noqa: ANN001
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
-    parser.add_argument("--pg-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--pg-url", default=PG_URL)
     parser.add_argument("--sizes", default="1000,100000,1000000")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
-    pg_name = None
-    if args.db == "postgres":
-        import psycopg
-        pg_name = f"kompas_rbench_{uuid.uuid4().hex[:8]}"
-        with psycopg.connect(args.pg_url, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{pg_name}"')
-        url = args.pg_url.rsplit("/", 1)[0] + "/" + pg_name
-    else:
-        url = f"sqlite:///{tempfile.mkdtemp(prefix='kompas-rbench-')}/report.sqlite3"
-    try:
+    with scratch_database(args.db, "rbench", args.pg_url) as url:
         upgrade(url)
         db = make_database(url)
         for n in sizes:
@@ -114,11 +104,6 @@ def main() -> None:
             print(f"  1,000,000 vs 100,000 orders: {results[sizes[2]] / results[sizes[1]]:.2f} × (target ≤ 1, under 50 ms)")
         print(f"  reproduce: .venv/bin/python benchmarks/report.py --db {args.db}")
         db.dispose()
-    finally:
-        if pg_name:
-            import psycopg
-            with psycopg.connect(args.pg_url, autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)')
 
 
 if __name__ == "__main__":

@@ -178,6 +178,10 @@ def _apply_claimed(session: Session, db: Database, deliveries: list[Claimed]) ->
             delivery.status, delivery.error = FAILED, f"{type(exc).__name__}: {exc}"
             log.warning("applier.payload_error", extra={"delivery": delivery.id, "error": str(exc)})
             continue
+        except Exception:  # noqa: BLE001 - a bug in an adapter: this delivery fails, not its batch
+            delivery.status, delivery.error = FAILED, traceback.format_exc(limit=20)
+            log.exception("applier.failed", extra={"delivery": delivery.id})
+            continue
         delivery.status = status
         if status == PROCESSED:
             delivery.error = None

@@ -3,36 +3,27 @@ names one), emptied before every test; signed delivery helpers; the CLI runner."
 from __future__ import annotations
 
 import os
-import uuid
 
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import text
 
 from plugin import create_app
 from plugin.migrate import upgrade
 from plugin.models import Base
 from plugin.shops import add_shop
 
-from .helpers import SHOP, SHOPIFY_OLD_SECRET, SHOPIFY_SECRET, WOO_SECRET, WOO_SITE, body, shopify_headers, woo_headers
+from .helpers import create_postgres_database, SHOP, SHOPIFY_OLD_SECRET, SHOPIFY_SECRET, WOO_SECRET, WOO_SITE, body, shopify_headers, woo_headers
 
 
 @pytest.fixture(scope="session")
 def database_url(tmp_path_factory):  # noqa: ANN001, ANN201
     url = os.environ.get("KOMPAS_TEST_DATABASE_URL", "")
     if url.startswith("postgresql"):
-        base = make_url(url).set(drivername="postgresql+psycopg")
-        name = f"kompas_test_{uuid.uuid4().hex[:8]}"
-        admin = create_engine(base, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        test_url = base.set(database=name).render_as_string(hide_password=False)
+        test_url, drop = create_postgres_database(url, "kompas_test")
         upgrade(test_url)
         yield test_url
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+        drop()
     else:
         path = tmp_path_factory.mktemp("db") / "kompas-test.sqlite3"
         test_url = f"sqlite:///{path}"

@@ -58,3 +58,24 @@ def woo_headers(topic: str, raw: bytes, *, site: str = WOO_SITE, secret: str = W
 
 def body(data: Any) -> bytes:
     return json.dumps(data).encode()
+
+
+def create_postgres_database(url: str, prefix: str):  # noqa: ANN201
+    """(URL of a new empty PostgreSQL database next to `url`, a function that drops it)."""
+    import uuid as _uuid
+
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    base = make_url(url).set(drivername="postgresql+psycopg")
+    name = f"{prefix}_{_uuid.uuid4().hex[:8]}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+
+    def drop() -> None:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+    return base.set(database=name).render_as_string(hide_password=False), drop

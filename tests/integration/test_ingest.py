@@ -268,3 +268,29 @@ def test_customer_retention_follows_section_3(send, db, shopify_shop):
         r = report.retention(s, find_shop(s, SHOP), date(2026, 3, 1), date(2026, 3, 31))
     assert r == {"active_at_start": 2, "active_at_end": 2, "new_customers": 1,
                  "customer_retention_rate": "50.00", "churn_rate": "50.00"}
+
+
+def test_a_bug_in_a_platform_adapter_fails_that_delivery_only(make_app, db, shopify_shop, monkeypatch):
+    """An adapter that raises something unexpected must not make its batch fail forever."""
+    from sqlalchemy import select
+
+    from plugin import applier
+    from plugin.models import Delivery
+    from tests.helpers import body, shopify_headers
+    from webhooks.platforms import shopify
+
+    app = make_app(APPLY_INLINE=False)
+    client = app.test_client()
+    for topic, data in (("orders/create", an_order(order_id=1)), ("carts/create",
+                        cart_payload("c", created=t(2), updated=t(2), zone=AMS))):
+        raw = body(data)
+        client.post("/webhooks/shopify", data=raw, headers=shopify_headers(topic, raw))
+
+    def broken(payload, ctx):
+        raise KeyError("a bug")
+    monkeypatch.setitem(shopify.TOPICS, "carts/create", broken)
+    applier.drain(db)
+    with db.reading() as s:
+        statuses = [d.status for d in s.scalars(select(Delivery).order_by(Delivery.id))]
+    assert statuses == ["processed", "failed"]
+    assert kpis(db, "2026-03-02", "2026-03-02")["kpis"]["orders"] == 1

@@ -1,26 +1,19 @@
 """The Alembic migrations build exactly the schema the models describe."""
 import os
-import uuid
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import create_engine, inspect, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import create_engine, inspect
 
 from plugin.migrate import upgrade
 from plugin.models import Base
+from tests.helpers import create_postgres_database
 
 
 def _empty_database_url(tmp_path):
     url = os.environ.get("KOMPAS_TEST_DATABASE_URL", "")
     if url.startswith("postgresql"):
-        base = make_url(url).set(drivername="postgresql+psycopg")
-        name = f"kompas_mig_{uuid.uuid4().hex[:8]}"
-        admin = create_engine(base, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        admin.dispose()
-        return base.set(database=name).render_as_string(hide_password=False), (base, name)
+        return create_postgres_database(url, "kompas_mig")
     return f"sqlite:///{tmp_path / 'empty.sqlite3'}", None
 
 
@@ -37,8 +30,4 @@ def test_upgrade_of_an_empty_database_matches_the_models(tmp_path):
         assert {"shops", "deliveries", "entity_states", "daily_counters", "day_histograms", "alembic_version"} <= tables
     finally:
         if cleanup:
-            base, name = cleanup
-            admin = create_engine(base, isolation_level="AUTOCOMMIT")
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            admin.dispose()
+            cleanup()

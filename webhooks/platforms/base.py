@@ -53,6 +53,14 @@ class Context:
 TopicHandler = Callable[[Any, Context], list[State]]
 
 
+def quantity(value: Any) -> int:
+    """A line quantity from a payload (ints, or digits in a string); PayloadError otherwise."""
+    try:
+        return int(value or 0)
+    except (TypeError, ValueError) as exc:
+        raise PayloadError(f"not a quantity: {value!r}") from exc
+
+
 class PlatformAdapter(Protocol):
     name: str
     TOPICS: Mapping[str, TopicHandler]

@@ -12,7 +12,7 @@ from plugin.kpi.booking import InstantError, parse_instant, to_epoch_micros
 from plugin.kpi.entities import FINAL_VERSION, CartState, OrderState, RefundState, ReturnState, State
 from plugin.kpi.money import ZERO, MoneyError, to_decimal
 
-from .base import Context, DeliveryMeta, MissingHeaderError, PayloadError
+from .base import Context, DeliveryMeta, MissingHeaderError, PayloadError, quantity
 
 name = "shopify"
 
@@ -78,12 +78,6 @@ def _money(obj: Mapping, set_field: str, plain_field: str | None = None) -> Deci
         raise PayloadError(f"{set_field}: {exc}") from exc
 
 
-def _int(value: Any) -> int:
-    try:
-        return int(value or 0)
-    except (TypeError, ValueError) as exc:
-        raise PayloadError(f"not a quantity: {value!r}") from exc
-
 
 def order_state(payload: Any, ctx: Context) -> OrderState:
     """The state of an order from a REST Order body (orders/create, updated, paid, cancelled)."""
@@ -92,9 +86,9 @@ def order_state(payload: Any, ctx: Context) -> OrderState:
     for line in o.get("line_items") or []:
         if line.get("gift_card"):
             continue  # gift cards are not sales (section 2)
-        quantity = _int(line.get("quantity"))
-        gross += _money(line, "price_set", "price") * quantity
-        items += quantity
+        count = quantity(line.get("quantity"))
+        gross += _money(line, "price_set", "price") * count
+        items += count
     customer = o.get("customer") if isinstance(o.get("customer"), dict) else {}
     cancelled_at = _instant(o, "cancelled_at", required=False)
     return OrderState(
@@ -148,7 +142,7 @@ def refund_state(payload: Any, version: int | None = None, order_id: str | None 
         refunded_shipping=refunded_shipping,
         refunded_taxes=refunded_taxes,
         refunds=money,
-        items_returned=sum(_int(li.get("quantity")) for li in lines if li.get("restock_type") != "cancel"),
+        items_returned=sum(quantity(li.get("quantity")) for li in lines if li.get("restock_type") != "cancel"),
     )
 
 

@@ -13,7 +13,7 @@ from plugin.kpi.booking import InstantError, parse_instant, to_epoch_micros
 from plugin.kpi.entities import OrderState, RefundState, State
 from plugin.kpi.money import ZERO, MoneyError, to_decimal
 
-from .base import Context, DeliveryMeta, MissingHeaderError, PayloadError
+from .base import Context, DeliveryMeta, MissingHeaderError, PayloadError, quantity
 
 name = "woocommerce"
 
@@ -75,12 +75,6 @@ def _dec(value: Any, field: str) -> Decimal:
         raise PayloadError(f"{field}: {exc}") from exc
 
 
-def _int(value: Any) -> int:
-    try:
-        return int(value or 0)
-    except (TypeError, ValueError) as exc:
-        raise PayloadError(f"not a quantity: {value!r}") from exc
-
 
 def is_rest_error(payload: Any) -> bool:
     """A body that is a REST error object instead of an order (woocommerce PR #68698)."""
@@ -115,7 +109,7 @@ def order_state(payload: Any, ctx: Context) -> OrderState:
         discounts=_dec(o.get("discount_total"), "discount_total"),
         shipping=_dec(o.get("shipping_total"), "shipping_total"),
         taxes=_dec(o.get("total_tax"), "total_tax"),
-        items_sold=sum(_int(li.get("quantity")) for li in lines),
+        items_sold=sum(quantity(li.get("quantity")) for li in lines),
         customer_key=ctx.customer_key(o.get("customer_id"), billing.get("email")),
         cart_token=_meta(o, CART_TOKEN_META) or None,
         checkout_token=None,
@@ -163,7 +157,7 @@ def refund_state(order_id: str, payload: Any) -> RefundState:
         booked_at=booked_at,  # type: ignore[arg-type]
         returns=line_total if lines else amount - refunded_shipping - refunded_taxes,
         refunded_shipping=refunded_shipping, refunded_taxes=refunded_taxes, refunds=amount,
-        items_returned=-sum(_int(li.get("quantity")) for li in lines), detail=1)
+        items_returned=-sum(quantity(li.get("quantity")) for li in lines), detail=1)
 
 
 def on_order(payload: Any, ctx: Context) -> list[State]:
