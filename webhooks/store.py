@@ -3,9 +3,10 @@
 Every delivery is committed before it is acknowledged. Committing each one alone makes the
 database's commit (an fsync with PostgreSQL's synchronous_commit on, and SQLite's
 synchronous=FULL) the ceiling, and on SQLite it makes a crowd of request threads poll for the
-single write lock. Instead, the request threads of one process hand their rows to whichever of
-them holds the commit lock, which inserts everything waiting in one transaction; each thread then
-returns with its own row's result. Nothing is acknowledged before its commit, and a failed commit
+single write lock. Instead, the request threads of one process queue their rows; one of them at
+a time commits everything queued in one transaction, wakes the threads whose rows it committed,
+and hands the next commit to the first thread that queued meanwhile (group commit: each waiting
+thread is woken once). Nothing is acknowledged before its commit, and a failed commit
 fails every request in it (the platforms retry them): nothing accepted is lost.
 
 This path speaks SQL to the DB-API connection directly: building SQLAlchemy statements cost more
@@ -58,6 +59,7 @@ class _Ticket:
     result: Stored | None = None
     error: BaseException | None = None
     done: bool = False
+    woken: threading.Event = field(default_factory=threading.Event)
 
 
 class DeliveryStore:
@@ -68,9 +70,9 @@ class DeliveryStore:
         self._sqlite = db.dialect == "sqlite"
         self._insert, self._exists = _sql(":{}" if self._sqlite else "%({})s")
         self._pending: list[_Ticket] = []
-        self._changed = threading.Condition()
+        self._lock = threading.Lock()
         self._committing = False
-        # Only the holder of the commit lock writes, so one connection per process is enough; it
+        # Only the one committing thread writes, so one connection per process is enough; it
         # is kept between requests (a connection, not state) and replaced after any error.
         self._connection = None
         self._pid = 0
@@ -84,27 +86,36 @@ class DeliveryStore:
         ticket = _Ticket(dict(platform=platform, domain=domain, topic=topic, delivery_id=delivery_id,
                               dedupe_key=dedupe_key, received_at=received, triggered_at=triggered_at,
                               body=body, status=status, error=error, attempts=0))
-        with self._changed:
+        with self._lock:
             self._pending.append(ticket)
-            while not ticket.done and self._committing:
-                self._changed.wait()
-            if ticket.done:
-                batch = None
-            else:  # no commit under way: this thread commits everything waiting, its own row included
-                self._committing = True
-                batch, self._pending = self._pending, []
-        if batch is not None:
-            try:
-                with self._db.write_lock():
-                    self._commit(batch)
-            finally:
-                with self._changed:
-                    self._committing = False
-                    self._changed.notify_all()
+            leads = not self._committing
+            self._committing = True
+        if not leads:
+            ticket.woken.wait()  # set once: either its row is committed, or it is to commit
+        if not ticket.done:
+            self._lead()
         if ticket.error is not None:
             raise ticket.error
         assert ticket.result is not None
         return ticket.result
+
+    def _lead(self) -> None:
+        """Commit everything pending (this thread's row included), wake each thread whose row it
+        committed, and hand the next commit to the first thread that arrived meanwhile: every
+        waiting thread is woken exactly once."""
+        with self._lock:
+            batch, self._pending = self._pending, []
+        try:
+            with self._db.write_lock():
+                self._commit(batch)
+        finally:
+            with self._lock:
+                successor = self._pending[0] if self._pending else None
+                self._committing = successor is not None
+            for ticket in batch:
+                ticket.woken.set()
+            if successor is not None:  # woken while not done: it commits next
+                successor.woken.set()
 
     def _connect(self):  # noqa: ANN202
         if self._connection is None or self._pid != os.getpid():
@@ -146,9 +157,8 @@ class DeliveryStore:
                 ticket.done = True
 
     def close(self) -> None:
-        with self._changed:
-            while self._committing:
-                self._changed.wait()
+        """Close the kept connection (the app is shutting down: no request is being stored)."""
+        with self._lock:
             if self._connection is not None:
                 self._connection.close()
             self._connection = None
