@@ -138,7 +138,10 @@ class DeliveryStore:
             if self._sqlite:
                 cursor.execute("BEGIN IMMEDIATE")
             for ticket in batch:
-                cursor.execute(self._insert, ticket.params)
+                if self._sqlite:
+                    cursor.execute(self._insert, ticket.params)
+                else:  # the same statement every time: let PostgreSQL parse and plan it once
+                    cursor.execute(self._insert, ticket.params, prepare=True)
                 row = cursor.fetchone()
                 if row is not None:
                     ticket.result = Stored(STORED, row[0])
