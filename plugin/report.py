@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from . import counters
 from .kpi import derived
-from .kpi.contributions import DAILY_COUNTERS
+from .kpi.contributions import DAILY_COUNTERS, SOURCE_PREFIX
 from .models import Shop
 
 MAX_DAYS = 3700  # about ten years: a guard against a typo such as 0202-01-01
@@ -82,3 +82,25 @@ def retention(session: Session, shop: Shop, start: date, end: date,
     rate = derived.customer_retention_rate(at_end, new, at_start)
     return {"active_at_start": at_start, "active_at_end": at_end, "new_customers": new,
             "customer_retention_rate": rate, "churn_rate": derived.churn_rate(rate)}
+
+
+def sales_by_source(session: Session, shop: Shop, start: date, end: date) -> list[dict[str, Any]]:
+    """Orders and net sales per traffic source over start..end, biggest net sales first.
+
+    Net sales per source = its gross sales − discounts − returns (returns by refund day, as for
+    the shop's own net sales, so the sources add up to the shop's net sales).
+    """
+    sums: dict[str, dict[str, int]] = {}
+    for cells in counters.daily_in_range(session, shop.id, start, end).values():
+        for name, value in cells.items():
+            if name.startswith(SOURCE_PREFIX):
+                source, _, counter = name[len(SOURCE_PREFIX):].rpartition("|")
+                bucket = sums.setdefault(source, {})
+                bucket[counter] = bucket.get(counter, 0) + value
+    rows = [{"source": source, "orders": v.get("orders", 0),
+             "net_sales_micros": derived.net_sales(v.get("gross_sales", 0), v.get("discounts", 0), v.get("returns", 0)),
+             "net_sales": derived.money(derived.net_sales(v.get("gross_sales", 0), v.get("discounts", 0),
+                                                          v.get("returns", 0)), shop.currency)}
+            for source, v in sums.items()]
+    return sorted((r for r in rows if r["orders"] or r["net_sales_micros"]),
+                  key=lambda r: (-r["net_sales_micros"], r["source"]))

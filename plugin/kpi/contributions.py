@@ -48,6 +48,16 @@ NO_DAY_AFTER = date(9999, 12, 31)
 
 Contribution = Counter  # Counter[CounterKey] -> int
 
+# Sales by traffic source (section 4) are daily counters named "src:<source>|<counter>".
+SOURCE_PREFIX = "src:"
+SOURCE_COUNTERS = ("orders", "gross_sales", "discounts", "returns")
+_SOURCE_MAX = 40 - len(SOURCE_PREFIX) - len("|gross_sales")
+
+
+def source_counter(source: str | None, counter: str) -> str:
+    """The daily counter name of `counter` for orders from `source` ("direct" when unknown)."""
+    return f"{SOURCE_PREFIX}{(source or 'direct')[:_SOURCE_MAX]}|{counter}"
+
 
 def _day(instant_micros: int, zone: ZoneInfo) -> date:
     return local_day(from_epoch_micros(instant_micros), zone)
@@ -63,6 +73,8 @@ def order_contribution(order: OrderState | None, refunds: Iterable[RefundState],
       also books returns = gross_sales − discounts, refunded_shipping = shipping and
       refunded_taxes = taxes, so its total sales net to zero while refunds stay 0.
     - At each refund's own day: returns, refunded_shipping, refunded_taxes, refunds, items_returned.
+    - Per traffic source (section 4): orders, gross_sales, discounts and returns again under
+      source_counter(order.source, …), so that net sales can be split by source.
     - A purchase: cart_purchases (checkout_purchases) 1 at the order's day when the cart (checkout)
       it names was created on that same shop-local day.
     A missing, deleted or uncounted order contributes nothing, its refunds included.
@@ -77,11 +89,15 @@ def order_contribution(order: OrderState | None, refunds: Iterable[RefundState],
     out[CounterKey("discounts", day)] += to_micros(order.discounts)
     out[CounterKey("shipping", day)] += to_micros(order.shipping)
     out[CounterKey("taxes", day)] += to_micros(order.taxes)
+    out[CounterKey(source_counter(order.source, "orders"), day)] += 1
+    out[CounterKey(source_counter(order.source, "gross_sales"), day)] += to_micros(order.gross_sales)
+    out[CounterKey(source_counter(order.source, "discounts"), day)] += to_micros(order.discounts)
     if order.cancelled_at is not None:
         cday = _day(order.cancelled_at, zone)
         out[CounterKey("orders_cancelled", cday)] += 1
         if order.cancel_reverses_sale:
             out[CounterKey("returns", cday)] += to_micros(order.gross_sales - order.discounts)
+            out[CounterKey(source_counter(order.source, "returns"), cday)] += to_micros(order.gross_sales - order.discounts)
             out[CounterKey("refunded_shipping", cday)] += to_micros(order.shipping)
             out[CounterKey("refunded_taxes", cday)] += to_micros(order.taxes)
     if cart_created_at is not None and _day(cart_created_at, zone) == day:
@@ -91,6 +107,7 @@ def order_contribution(order: OrderState | None, refunds: Iterable[RefundState],
     for refund in refunds:
         rday = _day(refund.booked_at, zone)
         out[CounterKey("returns", rday)] += to_micros(refund.returns)
+        out[CounterKey(source_counter(order.source, "returns"), rday)] += to_micros(refund.returns)
         out[CounterKey("refunded_shipping", rday)] += to_micros(refund.refunded_shipping)
         out[CounterKey("refunded_taxes", rday)] += to_micros(refund.refunded_taxes)
         out[CounterKey("refunds", rday)] += to_micros(refund.refunds)

@@ -229,7 +229,12 @@ def view():  # noqa: ANN201
             "compare_series": [] if key in RETENTION_TILES else
             [None if (v := _tile_value(d, key)) is None else float(v) for d in previous["days"]],
         })
+    with current_app.extensions["kompas.db"].reading() as session:
+        sources = report.sales_by_source(session, shop, first, last)
     return jsonify({
+        "sources": [{"source": r["source"], "orders": r["orders"], "orders_text": i18n.number(r["orders"], language),
+                     "net_sales": r["net_sales"], "net_sales_text": i18n.money(r["net_sales"], shop.currency, language)}
+                    for r in sources],
         "shop": shop.domain, "currency": shop.currency, "timezone": shop.timezone, "language": language,
         "from": first.isoformat(), "to": last.isoformat(), "compare": mode,
         "compare_from": cfirst.isoformat(), "compare_to": clast.isoformat(),
@@ -250,22 +255,31 @@ def export_csv():  # noqa: ANN201
     shop = _shop_or_404(g.session.shop)
     if shop is None:
         return jsonify(error="unknown shop"), 404
-    key = request.args.get("kpi", "orders")
-    if key not in TILE_KEYS or key in RETENTION_TILES:
-        return jsonify(error=f"unknown kpi {key!r}; one of {', '.join(TILE_KEYS)}"), 400
     try:
         first, last, *_ = _range_args(shop)
     except RangeError as exc:
         return jsonify(error=str(exc)), 400
-    result = _report(shop, first, last)
     out = io.StringIO()
     writer = csv.writer(out)
+    if request.args.get("table") == "sources":
+        with current_app.extensions["kompas.db"].reading() as session:
+            rows = report.sales_by_source(session, shop, first, last)
+        writer.writerow(["source", "orders", "net_sales"])
+        writer.writerows([r["source"], r["orders"], r["net_sales"]] for r in rows)
+        return _csv(out, f"kompas-sources-{first.isoformat()}-{last.isoformat()}.csv")
+    key = request.args.get("kpi", "orders")
+    if key not in TILE_KEYS or key in RETENTION_TILES:
+        return jsonify(error=f"unknown kpi {key!r}; one of {', '.join(TILE_KEYS)}"), 400
+    result = _report(shop, first, last)
     writer.writerow(["date", key])
     for day in result["days"]:
         value = _tile_value(day, key)
         writer.writerow([day["date"], "" if value is None else value])
     writer.writerow(["total", "" if (v := _tile_value(result["kpis"], key)) is None else v])
-    filename = f"kompas-{key}-{first.isoformat()}-{last.isoformat()}.csv"
+    return _csv(out, f"kompas-{key}-{first.isoformat()}-{last.isoformat()}.csv")
+
+
+def _csv(out: io.StringIO, filename: str) -> Response:
     return Response(out.getvalue(), mimetype="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 

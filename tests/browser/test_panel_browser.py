@@ -136,6 +136,11 @@ def test_panel_in_an_iframe_switches_language_range_and_comparison_and_exports_t
         assert rows[0] == ["date", "orders"]
         assert rows[1:-1] == [[d["date"], str(d["orders"])] for d in expected["days"]]
 
+        # the sources table sorts by a column header
+        frame.locator('#sources th button[data-sort="source"]').click()
+        assert frame.locator("#sources th[aria-sort]").get_attribute("aria-sort") == "ascending"
+        assert frame.locator("#sources tbody tr").count() >= 1
+
         # Dutch: texts and formats follow
         frame.locator("#language").select_option("nl")
         frame.locator('.tile[data-kpi="net_sales"] .tile-label').filter(has_text="Netto-omzet").wait_for()

@@ -119,3 +119,11 @@ def test_openapi_document_describes_the_api(panel):
 
 def test_demo_panel_is_off_unless_asked_for(panel, shopify_shop):
     assert panel.get("/panel/demo?shop=demo.myshopify.com").status_code == 404
+
+
+def test_sources_table_and_its_csv(panel, orders):
+    view = panel.get("/panel/view.json?range=custom&from=2026-03-01&to=2026-03-31&lang=en", headers=bearer()).get_json()
+    assert [(r["source"], r["orders"], r["net_sales_text"]) for r in view["sources"]] == [("web", 4, "€199.00")]
+    r = panel.get("/panel/export.csv?table=sources&range=custom&from=2026-03-01&to=2026-03-31", headers=bearer())
+    assert list(csv.reader(io.StringIO(r.get_data(as_text=True)))) == [["source", "orders", "net_sales"],
+                                                                      ["web", "4", "199.00"]]

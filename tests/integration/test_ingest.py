@@ -294,3 +294,21 @@ def test_a_bug_in_a_platform_adapter_fails_that_delivery_only(make_app, db, shop
         statuses = [d.status for d in s.scalars(select(Delivery).order_by(Delivery.id))]
     assert statuses == ["processed", "failed"]
     assert kpis(db, "2026-03-02", "2026-03-02")["kpis"]["orders"] == 1
+
+
+def test_sales_by_source_add_up_to_the_shops_net_sales(send, db, shopify_shop):
+    first = an_order(order_id=1, customer_id=1)
+    first["landing_site"] = "/?utm_source=newsletter"
+    second = an_order(order_id=2, customer_id=2)
+    second["referring_site"] = "https://www.google.com/"
+    send("shopify", "orders/create", first)
+    send("shopify", "orders/create", second)
+    send("shopify", "orders/create", an_order(order_id=3, customer_id=3))
+    send("shopify", "refunds/create", refund_payload(900, first, at=t(4), zone=AMS))
+    with db.reading() as s:
+        rows = report.sales_by_source(s, find_shop(s, SHOP), date(2026, 3, 1), date(2026, 3, 31))
+    assert [(r["source"], r["orders"], r["net_sales"]) for r in rows] == [
+        ("google.com", 1, "80.00"), ("web", 1, "80.00"), ("newsletter", 1, "40.00")]
+    total = sum(Decimal(r["net_sales"]) for r in rows)
+    assert str(total) == kpis(db, "2026-03-01", "2026-03-31")["kpis"]["net_sales"]
+    verify_clean(db)

@@ -173,3 +173,24 @@ def test_woocommerce_ping_is_recognised_only_without_a_signature():
     assert woocommerce.is_ping({}, b"webhook_id=27")
     assert not woocommerce.is_ping({"X-WC-Webhook-Signature": "x"}, b"webhook_id=27")
     assert not woocommerce.is_ping({}, b'{"id": 27}')
+
+
+@pytest.mark.parametrize("landing, referrer, source_name, expected", [
+    ("/products/x?utm_source=Newsletter&utm_medium=email", "https://www.google.com/search", "web", "newsletter"),
+    ("/products/x", "https://www.google.com/search?q=sjaal", "web", "google.com"),
+    (None, None, "web", "web"),
+    (None, "", "", None),
+])
+def test_shopify_traffic_source_follows_section_4(landing, referrer, source_name, expected):
+    data = payload("shopify", "orders-create")
+    data.update(landing_site=landing, referring_site=referrer, source_name=source_name)
+    assert shopify.order_state(data, CTX).source == expected
+
+
+def test_woocommerce_traffic_source_from_order_attribution():
+    data = payload("woocommerce", "order.updated")
+    data["meta_data"] = [{"id": 1, "key": "_wc_order_attribution_source_type", "value": "referral"},
+                         {"id": 2, "key": "_wc_order_attribution_referrer", "value": "https://blog.example.nl/post"}]
+    assert woocommerce.order_state(data, CTX).source == "blog.example.nl"
+    data["meta_data"].append({"id": 3, "key": "_wc_order_attribution_utm_source", "value": "Instagram"})
+    assert woocommerce.order_state(data, CTX).source == "instagram"

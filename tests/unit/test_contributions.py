@@ -29,7 +29,17 @@ def test_an_order_books_its_sales_on_its_own_day():
     d = date(2026, 3, 1)
     assert c == Counter({CounterKey("orders", d): 1, CounterKey("items_sold", d): 2,
                          CounterKey("gross_sales", d): 100 * M, CounterKey("discounts", d): 10 * M,
-                         CounterKey("shipping", d): 5 * M, CounterKey("taxes", d): 19_950_000})
+                         CounterKey("shipping", d): 5 * M, CounterKey("taxes", d): 19_950_000,
+                         # the same sale again under its traffic source, "direct" when unknown
+                         CounterKey("src:direct|orders", d): 1, CounterKey("src:direct|gross_sales", d): 100 * M,
+                         CounterKey("src:direct|discounts", d): 10 * M})
+
+
+def test_returns_are_attributed_to_the_orders_source_on_the_refund_day():
+    refund = RefundState("r", "1", 1, at(2026, 3, 5), returns=Decimal("40"), refunds=Decimal("40"))
+    c = order_contribution(order(source="newsletter"), [refund], None, None, AMS)
+    assert c[CounterKey("src:newsletter|returns", date(2026, 3, 5))] == 40 * M
+    assert c[CounterKey("src:newsletter|orders", date(2026, 3, 1))] == 1
 
 
 def test_test_deleted_and_missing_orders_contribute_nothing_refunds_included():

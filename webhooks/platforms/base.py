@@ -53,6 +53,22 @@ class Context:
 TopicHandler = Callable[[Any, Context], list[State]]
 
 
+def traffic_source(utm_source: Any, referrer: Any, platform_source: Any) -> str | None:
+    """Section 4: the UTM source where present, else the referring site's domain, else the
+    platform's own source. Lower-cased; None when nothing is known."""
+    from urllib.parse import urlsplit
+
+    if isinstance(utm_source, str) and utm_source.strip():
+        return utm_source.strip().lower()
+    if isinstance(referrer, str) and referrer.strip():
+        host = urlsplit(referrer.strip() if "//" in referrer else "//" + referrer.strip()).hostname
+        if host:
+            return host.removeprefix("www.")
+    if platform_source not in (None, ""):
+        return str(platform_source).strip().lower()
+    return None
+
+
 def quantity(value: Any) -> int:
     """A line quantity from a payload (ints, or digits in a string); PayloadError otherwise."""
     try:

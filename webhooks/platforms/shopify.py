@@ -12,7 +12,7 @@ from plugin.kpi.booking import InstantError, parse_instant, to_epoch_micros
 from plugin.kpi.entities import FINAL_VERSION, CartState, OrderState, RefundState, ReturnState, State
 from plugin.kpi.money import ZERO, MoneyError, to_decimal
 
-from .base import Context, DeliveryMeta, MissingHeaderError, PayloadError, quantity
+from .base import Context, DeliveryMeta, MissingHeaderError, PayloadError, quantity, traffic_source
 
 name = "shopify"
 
@@ -79,6 +79,16 @@ def _money(obj: Mapping, set_field: str, plain_field: str | None = None) -> Deci
 
 
 
+def _utm_source(landing_site: Any) -> str | None:
+    """utm_source from the order's landing_site (a path with its query, e.g. "/?utm_source=x")."""
+    from urllib.parse import parse_qs, urlsplit
+
+    if not isinstance(landing_site, str) or "utm_source" not in landing_site:
+        return None
+    values = parse_qs(urlsplit(landing_site).query).get("utm_source")
+    return values[0] if values else None
+
+
 def order_state(payload: Any, ctx: Context) -> OrderState:
     """The state of an order from a REST Order body (orders/create, updated, paid, cancelled)."""
     o = _obj(payload)
@@ -106,7 +116,7 @@ def order_state(payload: Any, ctx: Context) -> OrderState:
         checkout_token=o.get("checkout_token") or None,
         cancelled_at=cancelled_at,
         cancel_reverses_sale=cancelled_at is not None and o.get("financial_status") in _UNCAPTURED,
-        source=o.get("source_name"),
+        source=traffic_source(_utm_source(o.get("landing_site")), o.get("referring_site"), o.get("source_name")),
     )
 
 

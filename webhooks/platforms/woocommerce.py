@@ -13,7 +13,7 @@ from plugin.kpi.booking import InstantError, parse_instant, to_epoch_micros
 from plugin.kpi.entities import OrderState, RefundState, State
 from plugin.kpi.money import ZERO, MoneyError, to_decimal
 
-from .base import Context, DeliveryMeta, MissingHeaderError, PayloadError, quantity
+from .base import Context, DeliveryMeta, MissingHeaderError, PayloadError, quantity, traffic_source
 
 name = "woocommerce"
 
@@ -114,7 +114,8 @@ def order_state(payload: Any, ctx: Context) -> OrderState:
         cart_token=_meta(o, CART_TOKEN_META) or None,
         checkout_token=None,
         cancelled_at=booked_at if status == "cancelled" and counted else None,
-        source=_meta(o, "_wc_order_attribution_utm_source") or _meta(o, "_wc_order_attribution_source_type"),
+        source=traffic_source(_meta(o, "_wc_order_attribution_utm_source"), _meta(o, "_wc_order_attribution_referrer"),
+                              _meta(o, "_wc_order_attribution_source_type")),
     )
 
 

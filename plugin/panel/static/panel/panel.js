@@ -71,6 +71,40 @@
     const tiles = $("tiles");
     tiles.replaceChildren(...view.tiles.map((t) => tile(t, s)));
     chart(view.tiles.find((t) => t.key === s.kpi) || view.tiles[0], s);
+    sources(s);
+  }
+
+  let sortBy = "net_sales", sortDown = true;
+  function sources(s) {
+    const p = query(s); p.set("table", "sources"); p.set("id_token", token);
+    $("export-sources").href = "/panel/export.csv?" + p;
+    const rows = view.sources.slice().sort((a, b) => {
+      const x = sortBy === "source" ? a.source : Number(a[sortBy]), y = sortBy === "source" ? b.source : Number(b[sortBy]);
+      return (x < y ? -1 : x > y ? 1 : 0) * (sortDown ? -1 : 1);
+    });
+    const body = $("sources").tBodies[0];
+    if (!rows.length) {
+      const tr = document.createElement("tr"); const td = document.createElement("td");
+      td.colSpan = 3; td.textContent = strings["sources.none"]; tr.append(td); body.replaceChildren(tr); return;
+    }
+    body.replaceChildren(...rows.map((r) => {
+      const tr = document.createElement("tr");
+      for (const [text, cls] of [[r.source, ""], [r.orders_text, "num"], [r.net_sales_text, "num"]]) {
+        const td = document.createElement("td"); td.textContent = text; if (cls) td.className = cls; tr.append(td);
+      }
+      return tr;
+    }));
+    for (const th of $("sources").tHead.rows[0].cells) {
+      const key = th.querySelector("button").dataset.sort;
+      if (key === sortBy) th.setAttribute("aria-sort", sortDown ? "descending" : "ascending"); else th.removeAttribute("aria-sort");
+    }
+  }
+  for (const button of document.querySelectorAll("#sources th button")) {
+    button.addEventListener("click", () => {
+      const key = button.dataset.sort;
+      sortDown = key === sortBy ? !sortDown : key !== "source"; sortBy = key;
+      if (view) sources(state());
+    });
   }
 
   function tile(t, s) {
