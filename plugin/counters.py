@@ -19,11 +19,13 @@ from sqlalchemy import bindparam, delete, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from .kpi.contributions import CUSTOMER_FIRST_SECOND, CUSTOMER_VISIT, NO_DAY_AFTER, NO_DAY_BEFORE, CounterKey
-from .models import DailyCounter, DayHistogram
+from .kpi.contributions import (CUSTOMER_FIRST_SECOND, CUSTOMER_VISIT, NO_DAY_AFTER, NO_DAY_BEFORE, SOURCE_PREFIX,
+                                CounterKey)
+from .models import DailyCounter, DayHistogram, SourceCounter
 
 _CHUNK = 500  # rows per multi-row statement (SQLite allows 32,766 parameters in one)
 _DAILY = DailyCounter.__table__
+_SOURCES = SourceCounter.__table__
 _HIST = DayHistogram.__table__
 
 
@@ -64,14 +66,16 @@ def histogram_cells(cells: Mapping[CounterKey, int]) -> dict[tuple[str, date], d
 
 def add(session: Session, shop_id: int, cells: Mapping[CounterKey, int]) -> None:
     """counters[shop_id][key] += value for every cell, in the caller's transaction."""
-    daily = [{"shop_id": shop_id, "day": k.day, "name": k.name, "value": v}
-             for k, v in sorted(cells.items(), key=lambda kv: (kv[0].day, kv[0].name))
-             if v and k.ref is None]
-    for i in range(0, len(daily), _CHUNK):  # one multi-row statement per chunk
-        stmt = _insert(session, _DAILY).values(daily[i:i + _CHUNK])
-        stmt = stmt.on_conflict_do_update(index_elements=["shop_id", "day", "name"],
-                                          set_={"value": _DAILY.c.value + stmt.excluded.value})
-        session.execute(stmt)
+    rows = [{"shop_id": shop_id, "day": k.day, "name": k.name, "value": v}
+            for k, v in sorted(cells.items(), key=lambda kv: (kv[0].day, kv[0].name))
+            if v and k.ref is None]
+    for table in (_DAILY, _SOURCES):
+        mine = [r for r in rows if r["name"].startswith(SOURCE_PREFIX) == (table is _SOURCES)]
+        for i in range(0, len(mine), _CHUNK):  # one multi-row statement per chunk
+            stmt = _insert(session, table).values(mine[i:i + _CHUNK])
+            stmt = stmt.on_conflict_do_update(index_elements=["shop_id", "day", "name"],
+                                              set_={"value": table.c.value + stmt.excluded.value})
+            session.execute(stmt)
     _add_histograms(session, shop_id, histogram_cells(cells))
 
 
@@ -101,8 +105,8 @@ def _add_histograms(session: Session, shop_id: int, increments: dict[tuple[str, 
 
 def replace_all(session: Session, shop_id: int, cells: Mapping[CounterKey, int]) -> None:
     """Rewrite every counter of a shop from `cells` (kompas rebuild)."""
-    session.execute(delete(_DAILY).where(_DAILY.c.shop_id == shop_id))
-    session.execute(delete(_HIST).where(_HIST.c.shop_id == shop_id))
+    for table in (_DAILY, _SOURCES, _HIST):
+        session.execute(delete(table).where(table.c.shop_id == shop_id))
     add(session, shop_id, cells)
 
 
@@ -119,10 +123,11 @@ def comparable(cells: Mapping[CounterKey, int]) -> dict[tuple, int]:
 def read_all(session: Session, shop_id: int) -> dict[tuple, int]:
     """Every non-zero stored cell of a shop, in `comparable` form (kompas verify)."""
     out: dict[tuple, int] = {}
-    for day, name, value in session.execute(
-            select(_DAILY.c.day, _DAILY.c.name, _DAILY.c.value).where(_DAILY.c.shop_id == shop_id)):
-        if value:
-            out[(name, day)] = value
+    for table in (_DAILY, _SOURCES):
+        for day, name, value in session.execute(
+                select(table.c.day, table.c.name, table.c.value).where(table.c.shop_id == shop_id)):
+            if value:
+                out[(name, day)] = value
     for name, day, data in session.execute(
             select(_HIST.c.name, _HIST.c.day, _HIST.c.data).where(_HIST.c.shop_id == shop_id)):
         for gap, value in enumerate(_decode(data)):
@@ -144,6 +149,16 @@ def daily_in_range(session: Session, shop_id: int, start: date, end: date) -> di
     out: dict[date, dict[str, int]] = defaultdict(dict)
     for day, name, value in session.execute(_RANGE, {"shop_id": shop_id, "start": start, "end": end}).all():
         out[day][name] = value
+    return out
+
+
+def sources_in_range(session: Session, shop_id: int, start: date, end: date) -> dict[str, int]:
+    """{"src:<source>|<counter>": sum over start..end} of the traffic-source counters."""
+    out: dict[str, int] = defaultdict(int)
+    for name, value in session.execute(
+            select(_SOURCES.c.name, _SOURCES.c.value).where(
+                _SOURCES.c.shop_id == shop_id, _SOURCES.c.day >= start, _SOURCES.c.day <= end)):
+        out[name] += value
     return out
 
 

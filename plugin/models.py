@@ -112,6 +112,21 @@ class DailyCounter(Base):
     value: Mapped[int] = mapped_column(BigInteger)
 
 
+class SourceCounter(Base):
+    """Daily counters split by traffic source, named "src:<source>|<counter>" (kpi.contributions).
+
+    Kept apart from DailyCounter so that a shop with many sources does not make every report
+    read more rows: only the sources table reads them.
+    """
+
+    __tablename__ = "source_counters"
+
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger)
+
+
 class DayHistogram(Base):
     """Per shop-local day, a count per gap in days, as little-endian int32s (index = gap).
 

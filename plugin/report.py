@@ -91,12 +91,9 @@ def sales_by_source(session: Session, shop: Shop, start: date, end: date) -> lis
     the shop's own net sales, so the sources add up to the shop's net sales).
     """
     sums: dict[str, dict[str, int]] = {}
-    for cells in counters.daily_in_range(session, shop.id, start, end).values():
-        for name, value in cells.items():
-            if name.startswith(SOURCE_PREFIX):
-                source, _, counter = name[len(SOURCE_PREFIX):].rpartition("|")
-                bucket = sums.setdefault(source, {})
-                bucket[counter] = bucket.get(counter, 0) + value
+    for name, value in counters.sources_in_range(session, shop.id, start, end).items():
+        source, _, counter = name[len(SOURCE_PREFIX):].rpartition("|")
+        sums.setdefault(source, {})[counter] = value
     rows = [{"source": source, "orders": v.get("orders", 0),
              "net_sales_micros": derived.net_sales(v.get("gross_sales", 0), v.get("discounts", 0), v.get("returns", 0)),
              "net_sales": derived.money(derived.net_sales(v.get("gross_sales", 0), v.get("discounts", 0),

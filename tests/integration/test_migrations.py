@@ -27,7 +27,7 @@ def test_upgrade_of_an_empty_database_matches_the_models(tmp_path):
             tables = set(inspect(conn).get_table_names())
         engine.dispose()
         assert diff == [], diff
-        assert {"shops", "deliveries", "entity_states", "daily_counters", "day_histograms", "alembic_version"} <= tables
+        assert {"shops", "deliveries", "entity_states", "daily_counters", "source_counters", "day_histograms", "alembic_version"} <= tables
     finally:
         if cleanup:
             cleanup()
