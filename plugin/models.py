@@ -142,3 +142,23 @@ class DayHistogram(Base):
     name: Mapped[str] = mapped_column(String(40), primary_key=True)
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class KpiTarget(Base):
+    """The merchant's target for one KPI (panel tiles show the progress towards it)."""
+
+    __tablename__ = "kpi_targets"
+
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"), primary_key=True)
+    kpi: Mapped[str] = mapped_column(String(40), primary_key=True)
+    value: Mapped[str] = mapped_column(String(40))  # as the report writes the KPI: "1234.50", "3.00", "12"
+
+
+class MarketingSpend(Base):
+    """The merchant's marketing spend of one calendar month, in micros of the shop's currency."""
+
+    __tablename__ = "marketing_spend"
+
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"), primary_key=True)
+    month: Mapped[str] = mapped_column(String(7), primary_key=True)  # YYYY-MM
+    amount: Mapped[int] = mapped_column(BigInteger)

@@ -6,6 +6,8 @@ at the very end. A ratio whose denominator is zero is None ("no data"), never 0.
 """
 from __future__ import annotations
 
+from datetime import date, timedelta
+from fractions import Fraction
 from typing import Mapping
 
 from .money import MICROS, minor_units
@@ -102,6 +104,43 @@ def customer_retention_rate(active_at_end: int, new_customers: int, active_at_st
 def churn_rate(retention: str | None) -> str | None:
     """Churn rate = 100 − CRR."""
     return None if retention is None else _fixed(10_000 - int(retention.replace(".", "")), 2)
+
+
+def spend_in_range(monthly_micros: Mapping[str, int], start: date, end: date) -> Fraction:
+    """Marketing spend over start..end: each month's amount spread evenly over its days (section 3)."""
+    total = Fraction(0)
+    day = start
+    while day <= end:
+        month_start = day.replace(day=1)
+        next_month = (month_start + timedelta(days=32)).replace(day=1)
+        last = min(end, next_month - timedelta(days=1))
+        days_in_month = (next_month - month_start).days
+        total += Fraction(monthly_micros.get(month_start.strftime("%Y-%m"), 0) * ((last - day).days + 1), days_in_month)
+        day = last + timedelta(days=1)
+    return total
+
+
+def acquisition_cost(spend_micros: Fraction, new_customers: int, currency: str) -> str | None:
+    """CAC = marketing spend in R / new_customers(R), in the currency's minor units; None without
+    new customers or without any spend entered."""
+    if new_customers == 0 or spend_micros == 0:
+        return None
+    units = minor_units(currency)
+    value = spend_micros / new_customers / (MICROS // 10**units)
+    return _fixed(_round_div(value.numerator, value.denominator), units)
+
+
+def target_progress(value: str | int | None, target: str | None, rise_is_good: bool) -> str | None:
+    """How far a KPI is towards its target, in percent: value / target (or target / value when a
+    lower figure is better), rounded to two decimals; None when either is missing or zero."""
+    if value is None or target is None:
+        return None
+    v, t = Fraction(str(value)), Fraction(str(target))
+    numerator, denominator = (v, t) if rise_is_good else (t, v)
+    if denominator == 0:
+        return None
+    ratio = numerator / denominator * 10_000
+    return _fixed(_round_div(ratio.numerator, ratio.denominator), 2)
 
 
 def kpis(totals: Mapping[str, int], customers: int, new_customers: int, returning: int,

@@ -16,7 +16,8 @@ from urllib.parse import urlencode
 from flask import Response, current_app, g, jsonify, redirect, render_template, request
 from sqlalchemy import select
 
-from .. import report
+from .. import report, settings
+from ..kpi import derived
 from ..kpi.booking import shop_zone
 from ..models import Delivery, Shop
 from ..shops import ShopError, find_shop
@@ -31,9 +32,9 @@ TILES: list[tuple[str, str, bool]] = [
     ("checkout_abandonment_rate", "rate", False), ("return_rate", "rate", False), ("refund_rate", "rate", False),
     ("cancellation_rate", "rate", False), ("customers", "count", True), ("new_customers", "count", True),
     ("returning_customer_rate", "rate", True), ("customer_retention_rate", "rate", True),
-    ("churn_rate", "rate", False),
+    ("churn_rate", "rate", False), ("acquisition_cost", "money", False),
 ]
-RETENTION_TILES = {"customer_retention_rate", "churn_rate"}
+RETENTION_TILES = {"customer_retention_rate", "churn_rate", "acquisition_cost"}  # range figures only
 TILE_KEYS = [key for key, _, _ in TILES]
 STALE_AFTER_HOURS = 12
 
@@ -143,9 +144,12 @@ def demo_token():  # noqa: ANN201
 def _report(shop: Shop, first: date, last: date, with_retention: bool = False) -> dict[str, Any]:
     with current_app.extensions["kompas.db"].reading() as session:
         result = report.build(session, shop, first, last)
-        if with_retention:  # panel only: section 3's retention is not part of section 7's object
+        if with_retention:  # panel only: section 3's customer KPIs are not part of section 7's object
             result["kpis"].update({k: v for k, v in report.retention(session, shop, first, last).items()
                                    if k in RETENTION_TILES})
+            spent = derived.spend_in_range(settings.spend(session, shop.id), first, last)
+            result["kpis"]["acquisition_cost"] = derived.acquisition_cost(
+                spent, result["kpis"]["new_customers"], shop.currency)
         return result
 
 
@@ -211,6 +215,9 @@ def view():  # noqa: ANN201
     except RangeError as exc:
         return jsonify(error=str(exc)), 400
     current, previous = _report(shop, first, last, True), _report(shop, cfirst, clast, True)
+    with current_app.extensions["kompas.db"].reading() as session:
+        goals = settings.targets(session, shop.id)
+        spent = settings.spend(session, shop.id)
     tiles = []
     for key, kind, rise_is_good in TILES:
         value, before = _tile_value(current["kpis"], key), _tile_value(previous["kpis"], key)
@@ -226,12 +233,18 @@ def view():  # noqa: ANN201
             "good": None if change is None or change == 0 else (change > 0) == rise_is_good,
             "series": [None if v is None else float(v) for v in series],
             "series_text": [_format(v, kind, shop.currency, language) for v in series],
+            "target": goals.get(key),
+            "target_text": None if key not in goals else _format(goals[key], kind, shop.currency, language),
+            "progress_text": None if (progress := derived.target_progress(value, goals.get(key), rise_is_good)) is None
+            else i18n.percent(progress, language),
             "compare_series": [] if key in RETENTION_TILES else
             [None if (v := _tile_value(d, key)) is None else float(v) for d in previous["days"]],
         })
     with current_app.extensions["kompas.db"].reading() as session:
         sources = report.sales_by_source(session, shop, first, last)
     return jsonify({
+        "spend": [{"month": m, "amount": derived.money(v, shop.currency),
+                   "text": i18n.money(derived.money(v, shop.currency), shop.currency, language)} for m, v in spent.items()],
         "sources": [{"source": r["source"], "orders": r["orders"], "orders_text": i18n.number(r["orders"], language),
                      "net_sales": r["net_sales"], "net_sales_text": i18n.money(r["net_sales"], shop.currency, language)}
                     for r in sources],
@@ -246,6 +259,38 @@ def view():  # noqa: ANN201
         "freshness": _freshness(shop, language),
         "tiles": tiles,
     })
+
+
+@bp.put("/targets")
+@authenticated
+def put_target():  # noqa: ANN201
+    """{"kpi": "...", "value": "1000" | null}: set or clear the target of a tile's KPI."""
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict) or body.get("kpi") not in TILE_KEYS:
+        return jsonify(error=f"send JSON {{kpi, value}} with kpi one of {', '.join(TILE_KEYS)}"), 400
+    return _save(lambda session, shop: settings.set_target(session, shop.id, body["kpi"], body.get("value")))
+
+
+@bp.put("/spend")
+@authenticated
+def put_spend():  # noqa: ANN201
+    """{"month": "YYYY-MM", "amount": "1500.00" | null}: the marketing spend of a month."""
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        return jsonify(error="send JSON {month, amount}"), 400
+    return _save(lambda session, shop: settings.set_spend(session, shop.id, body.get("month"), body.get("amount")))
+
+
+def _save(change: Callable) -> Any:
+    # The errors are caught outside the transaction, so that a refused change rolls back whole.
+    try:
+        with current_app.extensions["kompas.db"].transaction() as session:
+            change(session, find_shop(session, g.session.shop))
+    except ShopError:
+        return jsonify(error="unknown shop"), 404
+    except settings.SettingError as exc:
+        return jsonify(error=str(exc)), 400
+    return jsonify(status="saved")
 
 
 @bp.get("/export.csv")

@@ -136,6 +136,14 @@ def test_panel_in_an_iframe_switches_language_range_and_comparison_and_exports_t
         assert rows[0] == ["date", "orders"]
         assert rows[1:-1] == [[d["date"], str(d["orders"])] for d in expected["days"]]
 
+        # a target, set in the tile's popover, shows the progress towards it
+        frame.locator('.tile[data-kpi="net_sales"] .info').click()
+        frame.locator('.tile[data-kpi="net_sales"] input[name="target"]').fill("1000")
+        frame.locator('.tile[data-kpi="net_sales"] .target-form button').click()
+        progress = frame.locator('.tile[data-kpi="net_sales"] .target')
+        progress.wait_for()
+        assert "€1,000.00" in progress.inner_text()
+
         # the sources table sorts by a column header
         frame.locator('#sources th button[data-sort="source"]').click()
         assert frame.locator("#sources th[aria-sort]").get_attribute("aria-sort") == "ascending"

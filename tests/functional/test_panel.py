@@ -127,3 +127,22 @@ def test_sources_table_and_its_csv(panel, orders):
     r = panel.get("/panel/export.csv?table=sources&range=custom&from=2026-03-01&to=2026-03-31", headers=bearer())
     assert list(csv.reader(io.StringIO(r.get_data(as_text=True)))) == [["source", "orders", "net_sales"],
                                                                       ["web", "4", "199.00"]]
+
+
+def test_targets_and_marketing_spend_give_progress_and_acquisition_cost(panel, orders):
+    r = panel.put("/panel/targets", json={"kpi": "net_sales", "value": "400"}, headers=bearer())
+    assert r.status_code == 200
+    assert panel.put("/panel/targets", json={"kpi": "nope", "value": "1"}, headers=bearer()).status_code == 400
+    assert panel.put("/panel/targets", json={"kpi": "orders", "value": "lots"}, headers=bearer()).status_code == 400
+    # 310 spent in March (31 days): 100 over Mar 1–10, and 3 new customers in that range
+    assert panel.put("/panel/spend", json={"month": "2026-03", "amount": "310"}, headers=bearer()).status_code == 200
+    assert panel.put("/panel/spend", json={"month": "2026-13", "amount": "1"}, headers=bearer()).status_code == 400
+    assert panel.put("/panel/spend", json={"month": "2026-03", "amount": "-5"}, headers=bearer()).status_code == 400
+    view = panel.get("/panel/view.json?range=custom&from=2026-03-01&to=2026-03-10&lang=en", headers=bearer()).get_json()
+    tiles = {t["key"]: t for t in view["tiles"]}
+    assert tiles["net_sales"]["target_text"] == "€400.00" and tiles["net_sales"]["progress_text"] == "49.75%"
+    assert tiles["acquisition_cost"]["value"] == "33.33" and tiles["acquisition_cost"]["text"] == "€33.33"
+    assert view["spend"] == [{"month": "2026-03", "amount": "310.00", "text": "€310.00"}]
+    panel.put("/panel/targets", json={"kpi": "net_sales", "value": None}, headers=bearer())
+    view = panel.get("/panel/view.json?range=custom&from=2026-03-01&to=2026-03-10", headers=bearer()).get_json()
+    assert next(t for t in view["tiles"] if t["key"] == "net_sales")["target"] is None

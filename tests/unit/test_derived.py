@@ -96,3 +96,28 @@ def test_retention_is_the_articles_example():
     assert derived.churn_rate("90.00") == "10.00"
     assert derived.customer_retention_rate(5, 0, 0) is None and derived.churn_rate(None) is None
     assert derived.churn_rate("-12.50") == "112.50"
+
+
+def test_spend_is_spread_evenly_over_each_months_days():
+    from datetime import date
+    from fractions import Fraction
+    spend = {"2026-02": 280 * MICROS_PER, "2026-03": 310 * MICROS_PER}
+    # 14 of February's 28 days and 10 of March's 31
+    assert derived.spend_in_range(spend, date(2026, 2, 15), date(2026, 3, 10)) == Fraction(140 * MICROS_PER + 100 * MICROS_PER)
+
+
+def test_acquisition_cost_is_spend_over_new_customers():
+    from fractions import Fraction
+    assert derived.acquisition_cost(Fraction(1000 * MICROS_PER), 3, "EUR") == "333.33"
+    assert derived.acquisition_cost(Fraction(1000 * MICROS_PER), 0, "EUR") is None
+    assert derived.acquisition_cost(Fraction(0), 3, "EUR") is None
+
+
+def test_target_progress_respects_which_way_is_good():
+    assert derived.target_progress("800.00", "1000.00", True) == "80.00"
+    assert derived.target_progress("4.00", "2.00", False) == "50.00"      # return rate twice its target
+    assert derived.target_progress(None, "2.00", False) is None
+    assert derived.target_progress("0.00", "2.00", False) is None
+
+
+MICROS_PER = 1_000_000

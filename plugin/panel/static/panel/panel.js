@@ -72,7 +72,27 @@
     tiles.replaceChildren(...view.tiles.map((t) => tile(t, s)));
     chart(view.tiles.find((t) => t.key === s.kpi) || view.tiles[0], s);
     sources(s);
+    spendList();
   }
+
+  async function send(url, body) {
+    const r = await fetch(url, { method: "PUT", body: JSON.stringify(body),
+      headers: { "Content-Type": "application/json", Authorization: "Bearer " + await sessionToken() } });
+    if (!r.ok) { alert((await r.json()).error); return false; }
+    return true;
+  }
+
+  function spendList() {
+    $("spend-list").replaceChildren(...view.spend.map((m) => {
+      const li = document.createElement("li"); li.textContent = m.month + ": " + m.text; return li;
+    }));
+  }
+  $("spend-form").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    if (await send("/panel/spend", { month: $("spend-month").value, amount: $("spend-amount").value.trim() || null })) {
+      $("spend-status").textContent = strings["saved"]; load();
+    }
+  });
 
   let sortBy = "net_sales", sortDown = true;
   function sources(s) {
@@ -115,7 +135,22 @@
     const label = document.createElement("span"); label.className = "tile-label"; label.textContent = t.label;
     const info = document.createElement("button"); info.type = "button"; info.className = "info"; info.textContent = "i";
     info.setAttribute("aria-label", t.label + ": " + t.info); info.setAttribute("aria-expanded", "false");
-    const pop = document.createElement("div"); pop.className = "popover"; pop.hidden = true; pop.textContent = t.info;
+    const pop = document.createElement("div"); pop.className = "popover"; pop.hidden = true;
+    pop.addEventListener("click", (e) => e.stopPropagation());
+    pop.addEventListener("keydown", (e) => e.stopPropagation());
+    const text = document.createElement("p"); text.textContent = t.info;
+    const form = document.createElement("form"); form.className = "target-form";
+    const label2 = document.createElement("label"); label2.textContent = strings["target"] + " ";
+    const input = document.createElement("input"); input.inputMode = "decimal"; input.value = t.target || ""; input.name = "target";
+    label2.append(input);
+    const save = document.createElement("button"); save.type = "submit"; save.className = "button"; save.textContent = strings["target.save"];
+    form.append(label2, save);
+    form.addEventListener("submit", async (e) => {
+      e.preventDefault();
+      await send("/panel/targets", { kpi: t.key, value: input.value.trim() || null });
+      load();
+    });
+    pop.append(text, form);
     info.addEventListener("click", (e) => {
       e.stopPropagation(); pop.hidden = !pop.hidden; info.setAttribute("aria-expanded", String(!pop.hidden));
     });
@@ -131,7 +166,13 @@
     } else {
       line.textContent = strings["vs"] + " " + t.compare_text;
     }
-    card.append(head, value, line, sparkline(t.series), pop);
+    card.append(head, value, line);
+    if (t.progress_text) {
+      const goal = document.createElement("div"); goal.className = "compare-line target";
+      goal.textContent = strings["target.progress"].replace("{progress}", t.progress_text).replace("{target}", t.target_text);
+      card.append(goal);
+    }
+    card.append(sparkline(t.series), pop);
     const select = () => { setState({ kpi: t.key }); for (const c of document.querySelectorAll(".tile")) c.setAttribute("aria-pressed", String(c === card)); chart(t, state()); };
     card.addEventListener("click", select);
     card.addEventListener("keydown", (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); select(); } });
