@@ -13,7 +13,7 @@ from __future__ import annotations
 from array import array
 from collections import defaultdict
 from datetime import date
-from typing import Iterable, Mapping
+from typing import Mapping
 
 from sqlalchemy import bindparam, delete, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite

@@ -10,7 +10,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from .kpi.booking import shop_zone
-from .kpi.money import minor_units  # noqa: F401  (documents that any ISO code is accepted)
 from .models import Shop
 
 PLATFORMS = ("shopify", "woocommerce")

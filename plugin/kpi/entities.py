@@ -7,7 +7,7 @@ serialize exactly; money is `Decimal` in the shop's currency.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Union
 

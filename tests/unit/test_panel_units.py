@@ -1,7 +1,6 @@
 """Panel pieces that need no browser: formatting in both languages, ranges, session tokens."""
 import time
 from datetime import date
-from decimal import Decimal
 
 import jwt
 import pytest
