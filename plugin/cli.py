@@ -166,6 +166,13 @@ def _shop_id(db_, key: str) -> int:  # noqa: ANN001
             raise click.ClickException(str(exc)) from exc
 
 
+def _shop_context(session, key: str) -> ingest.ShopContext:  # noqa: ANN001
+    try:
+        return ingest.ShopContext.of(find_shop(session, key))
+    except ShopError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
 @main.command("report")
 @click.option("--shop", "shop_key", required=True)
 @click.option("--from", "start", required=True, help="first shop-local date, YYYY-MM-DD")
@@ -194,11 +201,7 @@ def verify(shop_key: str) -> None:
     """Recompute every counter from the stored states; exit 1 on any difference."""
     app = _app()
     with _db(app).reading() as session:
-        try:
-            shop_ = find_shop(session, shop_key)
-        except ShopError as exc:
-            raise click.ClickException(str(exc)) from exc
-        diff = ingest.differences(session, ingest.ShopContext.of(shop_))
+        diff = ingest.differences(session, _shop_context(session, shop_key))
     if diff:
         for key, (running, expected) in sorted(diff.items(), key=lambda kv: tuple(map(str, kv[0])))[:50]:
             where = f"{key[0]} {key[1]}" + (f" gap {key[2]}" if len(key) > 2 else "")
@@ -213,11 +216,7 @@ def rebuild(shop_key: str) -> None:
     """Rewrite the shop's counters from its stored entity states."""
     app = _app()
     with _db(app).transaction() as session:
-        try:
-            shop_ = find_shop(session, shop_key)
-        except ShopError as exc:
-            raise click.ClickException(str(exc)) from exc
-        ingest.rebuild(session, ingest.ShopContext.of(shop_))
+        ingest.rebuild(session, _shop_context(session, shop_key))
     click.echo("counters rebuilt from the stored states")
 
 
