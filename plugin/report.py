@@ -61,6 +61,25 @@ def build(session: Session, shop: Shop, start: date, end: date) -> dict[str, Any
     }
 
 
+def periods(session: Session, shop: Shop, spans: list[tuple[date, date]]) -> list[dict[str, Any]]:
+    """The `kpis` object of each (first, last) span, as `build` would give it for that range
+    (rates from the span's own sums, customers distinct within the span)."""
+    if not spans:
+        return []
+    by_day = counters.daily_in_range(session, shop.id, spans[0][0], spans[-1][1])
+    out = []
+    for first, last in spans:
+        daily = {d: cells for d, cells in by_day.items() if first <= d <= last}
+        totals: dict[str, int] = {}
+        for cells in daily.values():
+            for name, value in cells.items():
+                totals[name] = totals.get(name, 0) + value
+        customers, singles = counters.customers_in_range(session, shop.id, first, last, daily)
+        out.append(derived.kpis(totals, customers, totals.get("new_customers", 0), customers - singles,
+                                shop.currency))
+    return out
+
+
 RETENTION_WINDOW_DAYS = 365  # W of section 3: a customer is active while their last order is this recent
 
 

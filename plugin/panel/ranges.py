@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+GRAINS = ("day", "week", "month")
 PRESETS = ("today", "yesterday", "last7", "last30", "last90", "this_month", "last_month", "this_year", "custom")
 COMPARISONS = ("previous", "last_year")
 
@@ -53,3 +54,23 @@ def comparison(first: date, last: date, mode: str) -> tuple[date, date]:
     if mode == "last_year":
         return _year_earlier(first), _year_earlier(last)
     raise RangeError(f"unknown comparison {mode!r}")
+
+
+def buckets(first: date, last: date, grain: str) -> list[tuple[date, date]]:
+    """The periods a chart of first..last shows: days, ISO weeks (Monday to Sunday) or calendar
+    months, the first and last clipped to the range."""
+    if grain not in GRAINS:
+        raise RangeError(f"unknown grain {grain!r}")
+    out = []
+    start = first
+    while start <= last:
+        if grain == "day":
+            end = start
+        elif grain == "week":
+            end = start + timedelta(days=6 - start.weekday())
+        else:
+            end = (start.replace(day=1) + timedelta(days=32)).replace(day=1) - timedelta(days=1)
+        end = min(end, last)
+        out.append((start, end))
+        start = end + timedelta(days=1)
+    return out

@@ -23,7 +23,7 @@ from ..models import Delivery, Shop
 from ..shops import ShopError, find_shop
 from . import api, bp, i18n
 from .auth import SessionTokenError, mint_session_token, verify_session_token
-from .ranges import COMPARISONS, PRESETS, RangeError, comparison, resolve
+from .ranges import COMPARISONS, GRAINS, PRESETS, RangeError, buckets, comparison, resolve
 
 # (report key, kind, whether a rise is good). The tiles of issue 5 that section 7 already counts.
 TILES: list[tuple[str, str, bool]] = [
@@ -106,7 +106,8 @@ def index():  # noqa: ANN201
     response = Response(render_template(
         "panel/index.html", shop=shop, language=language, strings=i18n.catalogue(language),
         api_key=config["SHOPIFY_API_KEY"], token=request.args.get("id_token"),
-        demo=bool(config.get("DEMO_PANEL")), presets=PRESETS, comparisons=COMPARISONS, tiles=TILE_KEYS))
+        demo=bool(config.get("DEMO_PANEL")), presets=PRESETS, comparisons=COMPARISONS, grains=GRAINS,
+        tiles=TILE_KEYS))
     response.headers["Content-Security-Policy"] = _frame_ancestors(shop.domain)
     return response
 
@@ -180,6 +181,14 @@ def _change(current: str | int | None, previous: str | int | None) -> Decimal | 
     return (Decimal(current) - Decimal(previous)) / abs(Decimal(previous)) * 100
 
 
+def _span_text(first: date, last: date, grain: str, language: str) -> str:
+    if grain == "day":
+        return i18n.day(first, language)
+    if grain == "month":
+        return i18n.day(first, language, "MMM y")
+    return f"{i18n.day(first, language, 'd MMM')} – {i18n.day(last, language, 'd MMM y')}"
+
+
 def _freshness(shop: Shop, language: str) -> dict[str, Any]:
     with current_app.extensions["kompas.db"].reading() as session:
         last = session.scalar(select(Delivery.received_at).where(Delivery.shop_id == shop.id)
@@ -214,16 +223,24 @@ def view():  # noqa: ANN201
         first, last, cfirst, clast, mode = _range_args(shop)
     except RangeError as exc:
         return jsonify(error=str(exc)), 400
+    grain = request.args.get("grain", "day")
+    try:
+        spans, compare_spans = buckets(first, last, grain), buckets(cfirst, clast, grain)
+    except RangeError as exc:
+        return jsonify(error=str(exc)), 400
     current, previous = _report(shop, first, last, True), _report(shop, cfirst, clast, True)
     with current_app.extensions["kompas.db"].reading() as session:
         goals = settings.targets(session, shop.id)
         spent = settings.spend(session, shop.id)
+        # the chart's periods; by day these equal the report's `days`
+        chart = current["days"] if grain == "day" else report.periods(session, shop, spans)
+        compare_chart = previous["days"] if grain == "day" else report.periods(session, shop, compare_spans)
     tiles = []
     for key, kind, rise_is_good in TILES:
         value, before = _tile_value(current["kpis"], key), _tile_value(previous["kpis"], key)
         change = _change(value, before)
         # retention over a single day says little; its tile shows the range figure only
-        series = [] if key in RETENTION_TILES else [_tile_value(d, key) for d in current["days"]]
+        series = [] if key in RETENTION_TILES else [_tile_value(d, key) for d in chart]
         tiles.append({
             "key": key, "kind": kind, "label": i18n.t(f"kpi.{key}", language), "info": i18n.t(f"info.{key}", language),
             "value": value, "text": _format(value, kind, shop.currency, language),
@@ -238,7 +255,7 @@ def view():  # noqa: ANN201
             "progress_text": None if (progress := derived.target_progress(value, goals.get(key), rise_is_good)) is None
             else i18n.percent(progress, language),
             "compare_series": [] if key in RETENTION_TILES else
-            [None if (v := _tile_value(d, key)) is None else float(v) for d in previous["days"]],
+            [None if (v := _tile_value(d, key)) is None else float(v) for d in compare_chart],
         })
     with current_app.extensions["kompas.db"].reading() as session:
         sources = report.sales_by_source(session, shop, first, last)
@@ -253,8 +270,9 @@ def view():  # noqa: ANN201
         "compare_from": cfirst.isoformat(), "compare_to": clast.isoformat(),
         "range_text": f"{i18n.day(first, language)} – {i18n.day(last, language)}",
         "compare_text": f"{i18n.day(cfirst, language)} – {i18n.day(clast, language)}",
-        "dates": [d["date"] for d in current["days"]],
-        "date_texts": [i18n.day(date.fromisoformat(d["date"]), language) for d in current["days"]],
+        "grain": grain,
+        "dates": [a.isoformat() for a, _ in spans],
+        "date_texts": [_span_text(a, b, grain, language) for a, b in spans],
         "empty": current["kpis"]["orders"] == 0 and previous["kpis"]["orders"] == 0,
         "freshness": _freshness(shop, language),
         "tiles": tiles,

@@ -127,6 +127,11 @@ def test_panel_in_an_iframe_switches_language_range_and_comparison_and_exports_t
         frame.locator("#chart svg").hover(position={"x": 300, "y": 120})
         assert ":" in frame.locator("#chart .tip").inner_text()
 
+        # by week: the chart's periods follow, and so does the URL
+        frame.locator("#grain").select_option("week")
+        frame.locator("#chart .axis").filter(has_text="–").first.wait_for()
+        assert "grain=week" in next(f for f in page.frames if "/panel/" in f.url).url
+
         # the CSV of the chosen tile equals `kompas report` for the range
         with page.expect_download() as download:
             frame.locator("#export").click()

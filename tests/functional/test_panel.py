@@ -146,3 +146,20 @@ def test_targets_and_marketing_spend_give_progress_and_acquisition_cost(panel, o
     panel.put("/panel/targets", json={"kpi": "net_sales", "value": None}, headers=bearer())
     view = panel.get("/panel/view.json?range=custom&from=2026-03-01&to=2026-03-10", headers=bearer()).get_json()
     assert next(t for t in view["tiles"] if t["key"] == "net_sales")["target"] is None
+
+
+def test_weekly_chart_periods_equal_reports_of_those_weeks(panel, db, orders):
+    view = panel.get("/panel/view.json?range=custom&from=2026-03-01&to=2026-03-15&grain=week&lang=en",
+                     headers=bearer()).get_json()
+    # Sunday Mar 1 alone, then the ISO weeks Mar 2–8 and Mar 9–15
+    assert view["dates"] == ["2026-03-01", "2026-03-02", "2026-03-09"]
+    tiles = {t["key"]: t for t in view["tiles"]}
+    with db.reading() as s:
+        shop = find_shop(s, SHOP)
+        weeks = [report.build(s, shop, date(2026, 3, 1), date(2026, 3, 1))["kpis"],
+                 report.build(s, shop, date(2026, 3, 2), date(2026, 3, 8))["kpis"],
+                 report.build(s, shop, date(2026, 3, 9), date(2026, 3, 15))["kpis"]]
+    assert tiles["orders"]["series"] == [w["orders"] for w in weeks]
+    assert tiles["customers"]["series"] == [w["customers"] for w in weeks]
+    assert tiles["average_order_value"]["series"] == [float(w["average_order_value"]) for w in weeks]
+    assert panel.get("/panel/view.json?grain=hour", headers=bearer()).status_code == 400

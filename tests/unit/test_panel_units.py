@@ -7,7 +7,7 @@ import pytest
 
 from plugin.panel import i18n
 from plugin.panel.auth import SessionTokenError, mint_session_token, verify_session_token
-from plugin.panel.ranges import RangeError, comparison, resolve
+from plugin.panel.ranges import RangeError, buckets, comparison, resolve
 
 KEY, SECRET = "client-id-123", "shpss_0123456789abcdef0123456789abcdef"
 
@@ -93,3 +93,13 @@ def test_nbf_a_few_seconds_ahead_is_accepted():
 def test_invalid_tokens_are_refused(bad):
     with pytest.raises(SessionTokenError):
         verify_session_token(bad, api_key=KEY, secrets=[SECRET])
+
+
+def test_chart_periods_are_days_iso_weeks_or_months_clipped_to_the_range():
+    first, last = date(2026, 2, 26), date(2026, 3, 10)   # Thursday to Tuesday
+    assert len(buckets(first, last, "day")) == 13
+    assert buckets(first, last, "week") == [(date(2026, 2, 26), date(2026, 3, 1)), (date(2026, 3, 2), date(2026, 3, 8)),
+                                            (date(2026, 3, 9), date(2026, 3, 10))]
+    assert buckets(first, last, "month") == [(date(2026, 2, 26), date(2026, 2, 28)), (date(2026, 3, 1), date(2026, 3, 10))]
+    with pytest.raises(RangeError):
+        buckets(first, last, "hour")

@@ -26,7 +26,7 @@
     return {
       range: p.get("range") || "last30", from: p.get("from") || "", to: p.get("to") || "",
       compare: p.get("compare") || "previous", lang: p.get("lang") || root.dataset.language,
-      kpi: p.get("kpi") || "net_sales",
+      kpi: p.get("kpi") || "net_sales", grain: p.get("grain") || "day",
     };
   }
 
@@ -40,14 +40,14 @@
   }
 
   function query(s) {
-    const p = new URLSearchParams({ range: s.range, compare: s.compare, lang: s.lang });
+    const p = new URLSearchParams({ range: s.range, compare: s.compare, lang: s.lang, grain: s.grain });
     if (s.range === "custom") { p.set("from", s.from); p.set("to", s.to); }
     return p;
   }
 
   async function load() {
     const s = state();
-    $("range").value = s.range; $("compare").value = s.compare;
+    $("range").value = s.range; $("compare").value = s.compare; $("grain").value = s.grain;
     $("custom").hidden = s.range !== "custom";
     if (s.range === "custom") { $("from").value = s.from; $("to").value = s.to; }
     try {
@@ -247,6 +247,7 @@
   });
   $("apply").addEventListener("click", () => { setState({ range: "custom", from: $("from").value, to: $("to").value }); load(); });
   $("compare").addEventListener("change", () => { setState({ compare: $("compare").value }); load(); });
+  $("grain").addEventListener("change", () => { setState({ grain: $("grain").value }); load(); });
   $("language").addEventListener("change", () => setState({ lang: $("language").value }, true));
   document.addEventListener("click", () => { for (const p of document.querySelectorAll(".popover")) p.hidden = true; });
   load();
