@@ -179,6 +179,7 @@ def kpis(totals: Mapping[str, int], customers: int, new_customers: int, returnin
         "cancellation_rate": cancellation_rate(cancelled, orders),
         "customers": customers,
         "new_customers": new_customers,
+        "returning_customers": returning,
         "returning_customer_rate": returning_customer_rate(returning, customers),
         "carts": carts,
         "checkouts": checkouts,

@@ -259,7 +259,15 @@ def view():  # noqa: ANN201
         })
     with current_app.extensions["kompas.db"].reading() as session:
         sources = report.sales_by_source(session, shop, first, last)
+    k = current["kpis"]
+    customer_rows = [(i18n.t(label, language), count) for label, count in (
+        ("customers.new", k["new_customers"]), ("customers.returning", k["returning_customers"]),
+        ("customers.all", k["customers"]))]
     return jsonify({
+        "customer_mix": [{"label": label, "count": count, "count_text": i18n.number(count, language),
+                          "share_text": "" if not k["customers"] else
+                          i18n.percent(derived.percentage(count, k["customers"]), language)}
+                         for label, count in customer_rows],
         "spend": [{"month": m, "amount": derived.money(v, shop.currency),
                    "text": i18n.money(derived.money(v, shop.currency), shop.currency, language)} for m, v in spent.items()],
         "sources": [{"source": r["source"], "orders": r["orders"], "orders_text": i18n.number(r["orders"], language),

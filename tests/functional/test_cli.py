@@ -15,7 +15,7 @@ AMS = ZoneInfo("Europe/Amsterdam")
 KPI_KEYS = ["orders", "items_sold", "items_returned", "orders_cancelled", "gross_sales", "discounts", "returns",
             "net_sales", "shipping", "refunded_shipping", "taxes", "refunded_taxes", "total_sales", "refunds",
             "average_order_value", "return_rate", "refund_rate", "cancellation_rate", "customers", "new_customers",
-            "returning_customer_rate", "carts", "checkouts", "cart_abandonment_rate", "checkout_abandonment_rate"]
+            "returning_customers", "returning_customer_rate", "carts", "checkouts", "cart_abandonment_rate", "checkout_abandonment_rate"]
 
 
 def run(runner, *args):

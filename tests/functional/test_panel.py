@@ -163,3 +163,9 @@ def test_weekly_chart_periods_equal_reports_of_those_weeks(panel, db, orders):
     assert tiles["customers"]["series"] == [w["customers"] for w in weeks]
     assert tiles["average_order_value"]["series"] == [float(w["average_order_value"]) for w in weeks]
     assert panel.get("/panel/view.json?grain=hour", headers=bearer()).status_code == 400
+
+
+def test_new_and_returning_customers_table(panel, orders):
+    view = panel.get("/panel/view.json?range=custom&from=2026-03-01&to=2026-03-07&lang=en", headers=bearer()).get_json()
+    # customers 1 and 2 are new on Mar 1; customer 1 orders again on Mar 2
+    assert [(r["count"], r["share_text"]) for r in view["customer_mix"]] == [(2, "100.0%"), (1, "50.0%"), (2, "100.0%")]

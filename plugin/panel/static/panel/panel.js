@@ -73,6 +73,13 @@
     chart(view.tiles.find((t) => t.key === s.kpi) || view.tiles[0], s);
     sources(s);
     spendList();
+    $("mix").tBodies[0].replaceChildren(...view.customer_mix.map((r) => {
+      const tr = document.createElement("tr");
+      for (const [text, cls] of [[r.label, ""], [r.count_text, "num"], [r.share_text, "num"]]) {
+        const td = document.createElement("td"); td.textContent = text; if (cls) td.className = cls; tr.append(td);
+      }
+      return tr;
+    }));
   }
 
   async function send(url, body) {
