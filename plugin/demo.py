@@ -24,6 +24,10 @@ CATALOGUE = [
     ("Geurkaars", "19.95"), ("Zonnebril", "89.99"), ("Wandelsokken", "11.50"), ("Cadeaubon", "25.00"),
 ]
 TAX_RATE = Decimal("0.21")
+# (landing_site, referring_site) of a Dutch shop's visitors, weighted by repetition
+TRAFFIC = [(None, None)] * 5 + [(None, "https://www.google.com/")] * 6 + \
+    [("/?utm_source=nieuwsbrief&utm_medium=email", None)] * 3 + [("/?utm_source=instagram", "https://l.instagram.com/")] * 2 + \
+    [(None, "https://www.beslist.nl/")] + [("/?utm_source=facebook", "https://www.facebook.com/")]
 CENT = Decimal("0.01")
 
 
@@ -43,7 +47,8 @@ def order_payload(order_id: int, *, created: datetime, updated: datetime, zone: 
                   email: str | None = None, cart_token: str | None = None,
                   checkout_token: str | None = None, cancelled_at: datetime | None = None,
                   financial_status: str = "paid", refunds: list[dict] | None = None,
-                  source_name: str = "web", test: bool = False, gift_card_line: bool = False) -> dict[str, Any]:
+                  source_name: str = "web", test: bool = False, gift_card_line: bool = False,
+                  landing_site: str | None = None, referring_site: str | None = None) -> dict[str, Any]:
     """A Shopify REST Order body. `lines` are (title, unit price, quantity)."""
     subtotal = sum((price * qty for _, price, qty in lines), Decimal(0))
     discounts = (subtotal * discount_rate).quantize(CENT, ROUND_HALF_UP)
@@ -71,6 +76,7 @@ def order_payload(order_id: int, *, created: datetime, updated: datetime, zone: 
         "cancelled_at": _iso(cancelled_at, zone) if cancelled_at else None,
         "cancel_reason": "customer" if cancelled_at else None,
         "financial_status": financial_status, "source_name": source_name,
+        "landing_site": landing_site, "referring_site": referring_site,
         "email": email, "contact_email": email, "customer": customer,
         "cart_token": cart_token, "checkout_token": checkout_token,
         "line_items": line_items,
@@ -178,12 +184,14 @@ def generate_shop_history(*, days: int, end: date, zone: ZoneInfo, seed: int,
             lines = [(title, Decimal(price), rng.choice([1, 1, 1, 2, 3]))
                      for title, price in rng.sample(CATALOGUE, rng.choice([1, 1, 2, 2, 3]))]
             discount = Decimal("0.10") if rng.random() < 0.2 else Decimal(0)
+            landing, referrer = rng.choice(TRAFFIC)
             next_order += 1
             cancelled = rng.random() < 0.03
             order = order_payload(next_order, created=created, updated=created, zone=zone, lines=lines,
                                   discount_rate=discount, customer_id=customer_id, email=email,
                                   cart_token=cart_token, checkout_token=checkout_token,
-                                  financial_status="pending" if cancelled else "paid")
+                                  financial_status="pending" if cancelled else "paid",
+                                  landing_site=landing, referring_site=referrer)
             today.append((created, _delivery("orders/create", order)))
             today.append((created + timedelta(seconds=5), _delivery("orders/paid" if not cancelled else "orders/updated", order)))
             if cancelled:
@@ -240,6 +248,7 @@ def load_demo(app, *, domain: str, days: int, seed: int, timezone_name: str = "E
             add_shop(session, platform="shopify", domain=domain, timezone_name=timezone_name,
                      currency=currency, name="Demo Winkel")
     zone = ZoneInfo(timezone_name)
+    _enter_marketing_spend(db, domain, datetime.now(zone).date(), days)
     secret = app.config["SHOPIFY_API_SECRETS"][0]
     client = app.test_client()
     end = datetime.now(zone).date()
@@ -257,3 +266,17 @@ def load_demo(app, *, domain: str, days: int, seed: int, timezone_name: str = "E
                 raise RuntimeError(f"demo delivery refused: {response.status_code} {response.get_data(as_text=True)}")
             sent += 1
     return sent
+
+
+def _enter_marketing_spend(db, domain: str, today: date, days: int) -> None:  # noqa: ANN001
+    """What a merchant would type into the panel: € 1,200–1,800 of marketing a month."""
+    from .settings import set_spend
+    from .shops import find_shop
+
+    with db.transaction() as session:
+        shop = find_shop(session, domain)
+        day = today - timedelta(days=days)
+        while day <= today:
+            month = day.strftime("%Y-%m")
+            set_spend(session, shop.id, month, 1200 + 150 * (day.month % 5))
+            day = (day.replace(day=1) + timedelta(days=32)).replace(day=1)
