@@ -197,3 +197,18 @@ def test_a_database_failure_before_commit_is_a_5xx(make_app, shopify_shop, monke
 def test_other_methods_are_405(client):
     r = client.get("/webhooks/shopify")
     assert r.status_code == 405 and r.headers["Allow"] == "POST"
+
+
+def test_a_body_over_the_limit_is_413_and_not_stored(client, db, shopify_shop, monkeypatch):
+    from webhooks import receiver
+    monkeypatch.setattr(receiver, "MAX_BODY", 1000)
+    raw = order_body()
+    r = client.post("/webhooks/shopify", data=raw, headers=shopify_headers("orders/create", raw))
+    assert r.status_code == 413 and deliveries(db) == []
+
+
+def test_a_json_body_that_is_not_an_object_is_kept_as_failed(client, db, shopify_shop):
+    raw = b"[1, 2, 3]"
+    r = client.post("/webhooks/shopify", data=raw, headers=shopify_headers("orders/create", raw))
+    assert r.status_code == 200 and r.get_json()["status"] == "failed"
+    assert "not a JSON object" in deliveries(db)[0].error
