@@ -26,8 +26,9 @@ from sqlalchemy.orm import Session
 
 from . import counters
 from .kpi.booking import from_epoch_micros, local_day, shop_zone
-from .kpi.contributions import (Contribution, cart_contribution, customer_contribution, delta,
-                                full_contribution, order_contribution, return_contribution)
+from .kpi.contributions import (Contribution, cart_contribution, customer_contribution,
+                                customer_value_contribution, delta, full_contribution, order_contribution,
+                                return_contribution)
 from .kpi.entities import (CartState, OrderState, RefundState, ReturnState, State, reconcile,
                            state_from_json, state_to_json)
 from .models import EntityState, Shop
@@ -72,7 +73,7 @@ _REFUNDS_OF = (select(_STATES.c.key, _STATES.c.parent_key, _STATES.c.data)
                       _STATES.c.parent_key.in_(bindparam("keys", expanding=True)),
                       _STATES.c.kind == "refund"))
 # Only order rows carry customer_key, cart_token and checkout_token (see models.EntityState).
-_ORDERS_OF_CUSTOMERS = (select(_STATES.c.customer_key, _STATES.c.key, _STATES.c.booked_at)
+_ORDERS_OF_CUSTOMERS = (select(_STATES.c.customer_key, _STATES.c.key, _STATES.c.data)
                         .where(_STATES.c.shop_id == bindparam("shop_id"), _STATES.c.counts.is_(True),
                                _STATES.c.customer_key.in_(bindparam("keys", expanding=True))))
 _ORDERS_WITH_CART = (select(_STATES.c.key, _STATES.c.cart_token, _STATES.c.data)
@@ -113,7 +114,7 @@ class WorkingSet:
         self.shop = shop
         self._states: dict[tuple[str, str], State | None] = {}
         self._refunds: dict[str, dict[str, RefundState]] = {}          # order id → refunds
-        self._customers: dict[str, dict[str, int]] = {}               # customer → {order id: booked_at}
+        self._customers: dict[str, dict[str, OrderState]] = {}        # customer → {order id: counted order}
         self._token_orders: dict[tuple[str, str], set[str]] = {}      # (cart|checkout, token) → orders
         self._dirty: dict[tuple[str, str], State] = {}
 
@@ -146,15 +147,17 @@ class WorkingSet:
         for chunk in _chunks(missing):
             for c in chunk:
                 self._customers[c] = {}
-            for customer, key, booked_at in self.session.execute(
+            for customer, key, data in self.session.execute(
                     _ORDERS_OF_CUSTOMERS, {"shop_id": self.shop.id, "keys": chunk}):
                 if ("order", key) in self._dirty:
                     continue
-                self._customers[customer][key] = booked_at
+                order = state_from_json("order", data)
+                self._states.setdefault(("order", key), order)
+                self._customers[customer][key] = order  # type: ignore[assignment]
             # orders changed in this batch before the customer was loaded
             for (kind, key), state in self._dirty.items():
                 if kind == "order" and isinstance(state, OrderState) and state.counts and state.customer_key in chunk:
-                    self._customers[state.customer_key][key] = state.booked_at  # type: ignore[index]
+                    self._customers[state.customer_key][key] = state  # type: ignore[index]
 
     def _load_token_orders(self, kind: str, tokens: Iterable[str]) -> None:
         missing = sorted({t for t in tokens if (kind, t) not in self._token_orders})
@@ -220,7 +223,7 @@ class WorkingSet:
             self._load_refunds([order_id])
         return list(self._refunds[order_id].values())
 
-    def customer_order_instants(self, customer_key: str) -> list[int]:
+    def customer_orders(self, customer_key: str) -> list[OrderState]:
         if customer_key not in self._customers:
             self._load_customers([customer_key])
         return list(self._customers[customer_key].values())
@@ -243,7 +246,7 @@ class WorkingSet:
                         if token and (kind, token) in self._token_orders:
                             self._token_orders[(kind, token)].discard(previous.order_id)
             if state.counts and state.customer_key and state.customer_key in self._customers:
-                self._customers[state.customer_key][state.order_id] = state.booked_at  # type: ignore[assignment]
+                self._customers[state.customer_key][state.order_id] = state
             for kind, token in (("cart", state.cart_token), ("checkout", state.checkout_token)):
                 if token and (kind, token) in self._token_orders:
                     self._token_orders[(kind, token)].add(state.order_id)
@@ -284,8 +287,13 @@ class WorkingSet:
 
     def customer_aggregate(self, customer_key: str) -> Contribution:
         zone = self.shop.zone
-        return customer_contribution(local_day(from_epoch_micros(i), zone)
-                                     for i in self.customer_order_instants(customer_key))
+        orders = self.customer_orders(customer_key)
+        self._load_refunds(o.order_id for o in orders)
+        total = customer_contribution(local_day(from_epoch_micros(o.booked_at), zone)  # type: ignore[arg-type]
+                                      for o in orders)
+        total.update(customer_value_contribution(orders, {o.order_id: self.refunds_of(o.order_id) for o in orders},
+                                                 zone))
+        return total
 
 
 def _contribution(ws: WorkingSet, orders: set[str], customers: set[str], own: State | None) -> Contribution:
@@ -322,6 +330,10 @@ def apply_states(ws: WorkingSet, states: Iterable[State], into: Contribution) ->
             orders.add(new.order_id)
             if isinstance(stored, RefundState):
                 orders.add(stored.order_id)
+            for order_id in orders:  # a refund changes its customer's lifetime value
+                order = ws.get("order", order_id)
+                if isinstance(order, OrderState) and order.counts and order.customer_key:
+                    customers.add(order.customer_key)
         elif isinstance(new, CartState):
             orders.update(ws.orders_with_token(new.cart_kind, new.token))
         before = _contribution(ws, orders, customers, stored)

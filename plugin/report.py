@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from . import counters
 from .kpi import derived
-from .kpi.contributions import DAILY_COUNTERS, SOURCE_PREFIX
+from .kpi.contributions import CLV_WINDOW_DAYS, DAILY_COUNTERS, SOURCE_PREFIX
 from .models import Shop
 
 MAX_DAYS = 3700  # about ten years: a guard against a typo such as 0202-01-01
@@ -120,3 +120,14 @@ def sales_by_source(session: Session, shop: Shop, start: date, end: date) -> lis
             for source, v in sums.items()]
     return sorted((r for r in rows if r["orders"] or r["net_sales_micros"]),
                   key=lambda r: (-r["net_sales_micros"], r["source"]))
+
+
+def lifetime_value(session: Session, shop: Shop, start: date, end: date, today: date) -> dict[str, Any]:
+    """CLV (12 months) of the customers whose first order is in start..end (section 3), and how
+    much of their first year has been observed by `today` (365 = all of it)."""
+    daily = counters.daily_in_range(session, shop.id, start, end)
+    value = sum(cells.get("clv12_net_sales", 0) for cells in daily.values())
+    new = sum(cells.get("new_customers", 0) for cells in daily.values())
+    observed = max(0, min(CLV_WINDOW_DAYS, (today - end).days + 1))
+    return {"customer_lifetime_value": derived.lifetime_value(value, new, shop.currency),
+            "observed_days": observed}

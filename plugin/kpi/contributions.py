@@ -13,8 +13,8 @@ Contributions are computed per *aggregate*, because some figures depend on more 
 from __future__ import annotations
 
 from collections import Counter
-from datetime import date
-from typing import Iterable, NamedTuple
+from datetime import date, timedelta
+from typing import Iterable, Mapping, NamedTuple
 from zoneinfo import ZoneInfo
 
 from .booking import from_epoch_micros, local_day
@@ -32,7 +32,7 @@ class CounterKey(NamedTuple):
 
 # Money counters (stored in micros) and count counters, by their report names.
 MONEY_COUNTERS = ("gross_sales", "discounts", "returns", "shipping", "refunded_shipping", "taxes",
-                  "refunded_taxes", "refunds")
+                  "refunded_taxes", "refunds", "clv12_net_sales")
 COUNT_COUNTERS = ("orders", "items_sold", "items_returned", "orders_cancelled", "carts", "checkouts",
                   "cart_purchases", "checkout_purchases", "customers", "new_customers",
                   "returning_customers", "returns_requested", "returns_approved")
@@ -151,6 +151,38 @@ def customer_contribution(order_days: Iterable[date]) -> Contribution:
     return out
 
 
+CLV_WINDOW_DAYS = 365
+
+
+def customer_value_contribution(orders: Iterable[OrderState], refunds_of: Mapping[str, Iterable[RefundState]],
+                                zone: ZoneInfo) -> Contribution:
+    """clv12_net_sales on the day of a customer's first order: their net sales in the 365 days
+    from that day on (section 3, "customer lifetime value (12 months)").
+
+    Net sales as everywhere: gross sales − discounts of their counted orders booked in the window,
+    less the returns booked in the window (refunds, and unpaid cancellations). Summed over a range
+    and divided by the range's new customers, it is the range's CLV.
+    """
+    counted = [o for o in orders if o.counts]
+    out: Contribution = Counter()
+    if not counted:
+        return out
+    first = min(_day(o.booked_at, zone) for o in counted)  # type: ignore[arg-type]
+    limit = first + timedelta(days=CLV_WINDOW_DAYS)
+    total = 0
+    for order in counted:
+        sale = to_micros(order.gross_sales - order.discounts)
+        if _day(order.booked_at, zone) < limit:  # type: ignore[arg-type]
+            total += sale
+        if order.cancelled_at is not None and order.cancel_reverses_sale and _day(order.cancelled_at, zone) < limit:
+            total -= sale
+        for refund in refunds_of.get(order.order_id, ()):
+            if _day(refund.booked_at, zone) < limit:
+                total -= to_micros(refund.returns)
+    out[CounterKey("clv12_net_sales", first)] += total
+    return out
+
+
 def cart_contribution(cart: CartState | None, zone: ZoneInfo) -> Contribution:
     """carts (or checkouts) 1 on the shop-local day of the cart's `created_at`."""
     out: Contribution = Counter()
@@ -202,6 +234,7 @@ def full_contribution(states: Iterable[object], zone: ZoneInfo) -> Contribution:
         elif isinstance(state, ReturnState):
             total.update(return_contribution(state, zone))
     customer_days: dict[str, list[date]] = {}
+    customer_orders: dict[str, list[OrderState]] = {}
     for order in orders.values():
         cart = carts.get(("cart", order.cart_token)) if order.cart_token else None
         checkout = carts.get(("checkout", order.checkout_token)) if order.checkout_token else None
@@ -211,6 +244,8 @@ def full_contribution(states: Iterable[object], zone: ZoneInfo) -> Contribution:
         if order.counts and order.customer_key:
             customer_days.setdefault(order.customer_key, []).append(
                 _day(order.booked_at, zone))  # type: ignore[arg-type]
-    for days in customer_days.values():
+            customer_orders.setdefault(order.customer_key, []).append(order)
+    for key, days in customer_days.items():
         total.update(customer_contribution(days))
+        total.update(customer_value_contribution(customer_orders[key], refunds, zone))
     return Counter({k: v for k, v in total.items() if v})

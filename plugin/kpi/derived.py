@@ -130,6 +130,23 @@ def acquisition_cost(spend_micros: Fraction, new_customers: int, currency: str) 
     return _fixed(_round_div(value.numerator, value.denominator), units)
 
 
+def lifetime_value(clv_net_sales: int, new_customers: int, currency: str) -> str | None:
+    """CLV (12 months) = net sales in the year after their first order of the customers whose
+    first order is in R / their number (section 3), in the currency's minor units."""
+    if new_customers == 0:
+        return None
+    units = minor_units(currency)
+    return _fixed(_round_div(clv_net_sales, new_customers * (MICROS // 10**units)), units)
+
+
+def clv_to_cac(clv: str | None, cac: str | None) -> str | None:
+    """CLV : CAC as one number with two decimals (3.20 means 3.20 : 1)."""
+    if clv is None or cac is None or Fraction(cac) == 0:
+        return None
+    ratio = Fraction(clv) / Fraction(cac) * 100
+    return _fixed(_round_div(ratio.numerator, ratio.denominator), 2)
+
+
 def target_progress(value: str | int | None, target: str | None, rise_is_good: bool) -> str | None:
     """How far a KPI is towards its target, in percent: value / target (or target / value when a
     lower figure is better), rounded to two decimals; None when either is missing or zero."""

@@ -33,8 +33,10 @@ TILES: list[tuple[str, str, bool]] = [
     ("cancellation_rate", "rate", False), ("customers", "count", True), ("new_customers", "count", True),
     ("returning_customer_rate", "rate", True), ("customer_retention_rate", "rate", True),
     ("churn_rate", "rate", False), ("acquisition_cost", "money", False),
+    ("customer_lifetime_value", "money", True), ("clv_to_cac", "ratio", True),
 ]
-RETENTION_TILES = {"customer_retention_rate", "churn_rate", "acquisition_cost"}  # range figures only
+RETENTION_TILES = {"customer_retention_rate", "churn_rate", "acquisition_cost", "customer_lifetime_value",
+                   "clv_to_cac"}  # range figures only: no daily series
 TILE_KEYS = [key for key, _, _ in TILES]
 STALE_AFTER_HOURS = 12
 
@@ -151,6 +153,11 @@ def _report(shop: Shop, first: date, last: date, with_retention: bool = False) -
             spent = derived.spend_in_range(settings.spend(session, shop.id), first, last)
             result["kpis"]["acquisition_cost"] = derived.acquisition_cost(
                 spent, result["kpis"]["new_customers"], shop.currency)
+            clv = report.lifetime_value(session, shop, first, last, _today(shop))
+            result["kpis"]["customer_lifetime_value"] = clv["customer_lifetime_value"]
+            result["clv_observed_days"] = clv["observed_days"]
+            result["kpis"]["clv_to_cac"] = derived.clv_to_cac(clv["customer_lifetime_value"],
+                                                              result["kpis"]["acquisition_cost"])
         return result
 
 
@@ -172,6 +179,8 @@ def _format(value: str | int | None, kind: str, currency: str, language: str) ->
         return i18n.money(value, currency, language)
     if kind == "rate":
         return i18n.percent(value, language)
+    if kind == "ratio":
+        return i18n.number(Decimal(value), language) + " : 1"
     return i18n.number(int(value), language)
 
 
@@ -245,6 +254,8 @@ def view():  # noqa: ANN201
             "key": key, "kind": kind, "label": i18n.t(f"kpi.{key}", language), "info": i18n.t(f"info.{key}", language),
             "value": value, "text": _format(value, kind, shop.currency, language),
             "compare_text": _format(before, kind, shop.currency, language),
+            "note": i18n.t("clv.partial", language, days=current["clv_observed_days"])
+            if key == "customer_lifetime_value" and current["clv_observed_days"] < 365 else None,
             "change": None if change is None else f"{change:.1f}",
             "change_text": None if change is None else i18n.percent(f"{change:.2f}", language, signed=True),
             "good": None if change is None or change == 0 else (change > 0) == rise_is_good,

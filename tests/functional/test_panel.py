@@ -169,3 +169,15 @@ def test_new_and_returning_customers_table(panel, orders):
     view = panel.get("/panel/view.json?range=custom&from=2026-03-01&to=2026-03-07&lang=en", headers=bearer()).get_json()
     # customers 1 and 2 are new on Mar 1; customer 1 orders again on Mar 2
     assert [(r["count"], r["share_text"]) for r in view["customer_mix"]] == [(2, "100.0%"), (1, "50.0%"), (2, "100.0%")]
+
+
+def test_lifetime_value_and_its_ratio_to_acquisition_cost(panel, orders):
+    # new customers in Mar 1–10: 1 (50 + 20), 2 (30), 3 (99): (70 + 30 + 99) / 3 = 66.33
+    panel.put("/panel/spend", json={"month": "2026-03", "amount": "310"}, headers=bearer())
+    view = panel.get("/panel/view.json?range=custom&from=2026-03-01&to=2026-03-10&lang=en", headers=bearer()).get_json()
+    tiles = {t["key"]: t for t in view["tiles"]}
+    assert tiles["customer_lifetime_value"]["value"] == "66.33"
+    assert tiles["clv_to_cac"]["value"] == "1.99" and tiles["clv_to_cac"]["text"] == "1.99 : 1"
+    observed = min(365, (datetime.now(AMS).date() - date(2026, 3, 10)).days + 1)
+    expected_note = None if observed >= 365 else f"Only {observed} of the 365 days observed so far"
+    assert tiles["customer_lifetime_value"]["note"] == expected_note

@@ -140,3 +140,14 @@ def test_full_contribution_joins_orders_refunds_carts_and_customers():
     assert c[CounterKey("cart_purchases", date(2026, 3, 1))] == 1
     assert c[CounterKey("refunds", date(2026, 3, 2))] == 10 * M
     assert c[CounterKey("new_customers", date(2026, 3, 1))] == 1
+
+
+def test_lifetime_value_counts_the_year_after_the_first_order_less_its_returns():
+    from plugin.kpi.contributions import customer_value_contribution
+    first = order(order_id="1", booked_at=at(2025, 3, 1), gross_sales=Decimal(100), discounts=Decimal(10))
+    within = order(order_id="2", booked_at=at(2026, 2, 28), gross_sales=Decimal(50), discounts=Decimal(0))
+    after = order(order_id="3", booked_at=at(2026, 3, 2), gross_sales=Decimal(70), discounts=Decimal(0))
+    refunds = {"1": [RefundState("r1", "1", 1, at(2025, 3, 20), returns=Decimal(30))],
+               "2": [RefundState("r2", "2", 1, at(2026, 3, 5), returns=Decimal(50))]}   # outside the year
+    c = customer_value_contribution([after, within, first], refunds, AMS)
+    assert c == Counter({CounterKey("clv12_net_sales", date(2025, 3, 1)): (90 + 50 - 30) * M})

@@ -174,6 +174,7 @@
       line.textContent = strings["vs"] + " " + t.compare_text;
     }
     card.append(head, value, line);
+    if (t.note) { const note = document.createElement("div"); note.className = "compare-line"; note.textContent = t.note; card.append(note); }
     if (t.progress_text) {
       const goal = document.createElement("div"); goal.className = "compare-line target";
       goal.textContent = strings["target.progress"].replace("{progress}", t.progress_text).replace("{target}", t.target_text);
