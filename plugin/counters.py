@@ -19,13 +19,14 @@ from sqlalchemy import bindparam, delete, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from .kpi.contributions import (CUSTOMER_FIRST_SECOND, CUSTOMER_VISIT, NO_DAY_AFTER, NO_DAY_BEFORE, SOURCE_PREFIX,
-                                CounterKey)
+from .kpi.contributions import (CUSTOMER_FIRST_SECOND, CUSTOMER_VISIT, NO_DAY_AFTER, NO_DAY_BEFORE, PRODUCT_PREFIX,
+                                SOURCE_PREFIX, CounterKey)
 from .models import DailyCounter, DayHistogram, SourceCounter
 
 _CHUNK = 500  # rows per multi-row statement (SQLite allows 32,766 parameters in one)
 _DAILY = DailyCounter.__table__
-_SOURCES = SourceCounter.__table__
+_SOURCES = SourceCounter.__table__  # every breakdown counter: by traffic source and by product
+_BREAKDOWNS = (SOURCE_PREFIX, PRODUCT_PREFIX)
 _HIST = DayHistogram.__table__
 
 
@@ -70,7 +71,7 @@ def add(session: Session, shop_id: int, cells: Mapping[CounterKey, int]) -> None
             for k, v in sorted(cells.items(), key=lambda kv: (kv[0].day, kv[0].name))
             if v and k.ref is None]
     for table in (_DAILY, _SOURCES):
-        mine = [r for r in rows if r["name"].startswith(SOURCE_PREFIX) == (table is _SOURCES)]
+        mine = [r for r in rows if r["name"].startswith(_BREAKDOWNS) == (table is _SOURCES)]
         for i in range(0, len(mine), _CHUNK):  # one multi-row statement per chunk
             stmt = _insert(session, table).values(mine[i:i + _CHUNK])
             stmt = stmt.on_conflict_do_update(index_elements=["shop_id", "day", "name"],
@@ -152,12 +153,13 @@ def daily_in_range(session: Session, shop_id: int, start: date, end: date) -> di
     return out
 
 
-def sources_in_range(session: Session, shop_id: int, start: date, end: date) -> dict[str, int]:
-    """{"src:<source>|<counter>": sum over start..end} of the traffic-source counters."""
+def breakdown_in_range(session: Session, shop_id: int, start: date, end: date, prefix: str) -> dict[str, int]:
+    """{"<prefix><key>|<counter>": sum over start..end} of one breakdown's counters."""
     out: dict[str, int] = defaultdict(int)
     for name, value in session.execute(
             select(_SOURCES.c.name, _SOURCES.c.value).where(
-                _SOURCES.c.shop_id == shop_id, _SOURCES.c.day >= start, _SOURCES.c.day <= end)):
+                _SOURCES.c.shop_id == shop_id, _SOURCES.c.day >= start, _SOURCES.c.day <= end,
+                _SOURCES.c.name.startswith(prefix, autoescape=True))):
         out[name] += value
     return out
 

@@ -113,10 +113,11 @@ class DailyCounter(Base):
 
 
 class SourceCounter(Base):
-    """Daily counters split by traffic source, named "src:<source>|<counter>" (kpi.contributions).
+    """Breakdown counters per day: by traffic source ("src:<source>|<counter>") and by product
+    ("prod:<product>|<counter>"), see plugin.kpi.contributions.
 
-    Kept apart from DailyCounter so that a shop with many sources does not make every report
-    read more rows: only the sources table reads them.
+    Kept apart from DailyCounter so that a shop with many sources or products does not make every
+    report read more rows: only the breakdown tables read them.
     """
 
     __tablename__ = "source_counters"

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from . import counters
 from .kpi import derived
-from .kpi.contributions import CLV_WINDOW_DAYS, DAILY_COUNTERS, SOURCE_PREFIX
+from .kpi.contributions import CLV_WINDOW_DAYS, DAILY_COUNTERS, PRODUCT_PREFIX, SOURCE_PREFIX
 from .models import Shop
 
 MAX_DAYS = 3700  # about ten years: a guard against a typo such as 0202-01-01
@@ -110,7 +110,7 @@ def sales_by_source(session: Session, shop: Shop, start: date, end: date) -> lis
     the shop's own net sales, so the sources add up to the shop's net sales).
     """
     sums: dict[str, dict[str, int]] = {}
-    for name, value in counters.sources_in_range(session, shop.id, start, end).items():
+    for name, value in counters.breakdown_in_range(session, shop.id, start, end, SOURCE_PREFIX).items():
         source, _, counter = name[len(SOURCE_PREFIX):].rpartition("|")
         sums.setdefault(source, {})[counter] = value
     rows = [{"source": source, "orders": v.get("orders", 0),
@@ -131,3 +131,16 @@ def lifetime_value(session: Session, shop: Shop, start: date, end: date, today: 
     observed = max(0, min(CLV_WINDOW_DAYS, (today - end).days + 1))
     return {"customer_lifetime_value": derived.lifetime_value(value, new, shop.currency),
             "observed_days": observed}
+
+
+def returns_by_product(session: Session, shop: Shop, start: date, end: date) -> list[dict[str, Any]]:
+    """Returned items and returned goods value per product over start..end (refund days),
+    biggest value first. Refunds known only by their total name no product and are not here."""
+    sums: dict[str, dict[str, int]] = {}
+    for name, value in counters.breakdown_in_range(session, shop.id, start, end, PRODUCT_PREFIX).items():
+        product, _, counter = name[len(PRODUCT_PREFIX):].rpartition("|")
+        sums.setdefault(product, {})[counter] = value
+    rows = [{"product": product, "items_returned": v.get("items_returned", 0), "returns_micros": v.get("returns", 0),
+             "returns": derived.money(v.get("returns", 0), shop.currency)} for product, v in sums.items()]
+    return sorted((r for r in rows if r["items_returned"] or r["returns_micros"]),
+                  key=lambda r: (-r["returns_micros"], r["product"]))

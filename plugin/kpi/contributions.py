@@ -13,6 +13,7 @@ Contributions are computed per *aggregate*, because some figures depend on more 
 from __future__ import annotations
 
 from collections import Counter
+from decimal import Decimal
 from datetime import date, timedelta
 from typing import Iterable, Mapping, NamedTuple
 from zoneinfo import ZoneInfo
@@ -52,6 +53,16 @@ Contribution = Counter  # Counter[CounterKey] -> int
 SOURCE_PREFIX = "src:"
 SOURCE_COUNTERS = ("orders", "gross_sales", "discounts", "returns")
 _SOURCE_MAX = 40 - len(SOURCE_PREFIX) - len("|gross_sales")
+
+
+# Returns by product are kept the same way: "prod:<product>|returns" and "prod:<product>|items_returned".
+PRODUCT_PREFIX = "prod:"
+_PRODUCT_MAX = 40 - len(PRODUCT_PREFIX) - len("|items_returned")
+
+
+def product_counter(product: str, counter: str) -> str:
+    """The daily counter name of `counter` for one product (its title, cut to fit)."""
+    return f"{PRODUCT_PREFIX}{product[:_PRODUCT_MAX]}|{counter}"
 
 
 def source_counter(source: str | None, counter: str) -> str:
@@ -108,6 +119,9 @@ def order_contribution(order: OrderState | None, refunds: Iterable[RefundState],
         rday = _day(refund.booked_at, zone)
         out[CounterKey("returns", rday)] += to_micros(refund.returns)
         out[CounterKey(source_counter(order.source, "returns"), rday)] += to_micros(refund.returns)
+        for product, value, items in refund.products:
+            out[CounterKey(product_counter(product, "returns"), rday)] += to_micros(Decimal(value))
+            out[CounterKey(product_counter(product, "items_returned"), rday)] += items
         out[CounterKey("refunded_shipping", rday)] += to_micros(refund.refunded_shipping)
         out[CounterKey("refunded_taxes", rday)] += to_micros(refund.refunded_taxes)
         out[CounterKey("refunds", rday)] += to_micros(refund.refunds)

@@ -73,6 +73,9 @@ class RefundState:
     refunds: Decimal = ZERO
     items_returned: int = 0
     detail: int = 1
+    # (product, returned goods value as a decimal string, items) per refunded line, for the
+    # returns-by-product breakdown; empty when the platform did not say (a summary refund)
+    products: tuple[tuple[str, str, int], ...] = ()
 
     kind = "refund"
 
@@ -179,4 +182,6 @@ def state_to_json(state: State) -> dict[str, Any]:
 def state_from_json(kind: str, data: dict[str, Any]) -> State:
     cls = _TYPES[kind]
     kwargs = {k: (Decimal(v) if k in _DECIMAL_FIELDS else v) for k, v in data.items()}
+    if "products" in kwargs:  # JSON gives lists; states compare as tuples
+        kwargs["products"] = tuple(tuple(p) for p in kwargs["products"])
     return cls(**kwargs)

@@ -270,6 +270,7 @@ def view():  # noqa: ANN201
         })
     with current_app.extensions["kompas.db"].reading() as session:
         sources = report.sales_by_source(session, shop, first, last)
+        products = report.returns_by_product(session, shop, first, last)
     k = current["kpis"]
     customer_rows = [(i18n.t(label, language), count) for label, count in (
         ("customers.new", k["new_customers"]), ("customers.returning", k["returning_customers"]),
@@ -279,6 +280,9 @@ def view():  # noqa: ANN201
                           "share_text": "" if not k["customers"] else
                           i18n.percent(derived.percentage(count, k["customers"]), language)}
                          for label, count in customer_rows],
+        "products": [{"product": r["product"], "items_returned": r["items_returned"],
+                      "items_text": i18n.number(r["items_returned"], language), "returns": r["returns"],
+                      "returns_text": i18n.money(r["returns"], shop.currency, language)} for r in products],
         "spend": [{"month": m, "amount": derived.money(v, shop.currency),
                    "text": i18n.money(derived.money(v, shop.currency), shop.currency, language)} for m, v in spent.items()],
         "sources": [{"source": r["source"], "orders": r["orders"], "orders_text": i18n.number(r["orders"], language),
@@ -349,6 +353,12 @@ def export_csv():  # noqa: ANN201
         writer.writerow(["source", "orders", "net_sales"])
         writer.writerows([r["source"], r["orders"], r["net_sales"]] for r in rows)
         return _csv(out, f"kompas-sources-{first.isoformat()}-{last.isoformat()}.csv")
+    if request.args.get("table") == "products":
+        with current_app.extensions["kompas.db"].reading() as session:
+            rows = report.returns_by_product(session, shop, first, last)
+        writer.writerow(["product", "items_returned", "returns"])
+        writer.writerows([r["product"], r["items_returned"], r["returns"]] for r in rows)
+        return _csv(out, f"kompas-returns-by-product-{first.isoformat()}-{last.isoformat()}.csv")
     key = request.args.get("kpi", "orders")
     if key not in TILE_KEYS or key in RETENTION_TILES:
         return jsonify(error=f"unknown kpi {key!r}; one of {', '.join(TILE_KEYS)}"), 400

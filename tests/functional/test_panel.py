@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from plugin import report
-from plugin.demo import order_payload
+from plugin.demo import order_payload, refund_payload
 from plugin.panel.auth import mint_session_token
 from plugin.shops import find_shop
 from tests.helpers import SHOP, SHOPIFY_SECRET
@@ -181,3 +181,16 @@ def test_lifetime_value_and_its_ratio_to_acquisition_cost(panel, orders):
     observed = min(365, (datetime.now(AMS).date() - date(2026, 3, 10)).days + 1)
     expected_note = None if observed >= 365 else f"Only {observed} of the 365 days observed so far"
     assert tiles["customer_lifetime_value"]["note"] == expected_note
+
+
+def test_returns_by_product_table_and_csv(panel, send, shopify_shop):
+    created = datetime(2026, 3, 2, 12, tzinfo=AMS)
+    order = order_payload(77, created=created, updated=created, zone=AMS, lines=[("Sjaal", Decimal("40.00"), 2)])
+    send("shopify", "orders/create", order)
+    send("shopify", "refunds/create", refund_payload(500, order, at=datetime(2026, 3, 4, 12, tzinfo=AMS), zone=AMS,
+                                                     quantity=1))
+    view = panel.get("/panel/view.json?range=custom&from=2026-03-01&to=2026-03-31&lang=nl", headers=bearer()).get_json()
+    assert [(r["product"], r["items_text"], r["returns_text"]) for r in view["products"]] == [("Sjaal", "1", "€\u00a040,00")]
+    r = panel.get("/panel/export.csv?table=products&range=custom&from=2026-03-01&to=2026-03-31", headers=bearer())
+    assert list(csv.reader(io.StringIO(r.get_data(as_text=True)))) == [["product", "items_returned", "returns"],
+                                                                      ["Sjaal", "1", "40.00"]]

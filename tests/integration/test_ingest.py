@@ -312,3 +312,15 @@ def test_sales_by_source_add_up_to_the_shops_net_sales(send, db, shopify_shop):
     total = sum(Decimal(r["net_sales"]) for r in rows)
     assert str(total) == kpis(db, "2026-03-01", "2026-03-31")["kpis"]["net_sales"]
     verify_clean(db)
+
+
+def test_returns_by_product_follow_the_refunded_lines(send, db, shopify_shop):
+    order = an_order(lines=[("Sjaal", Decimal("40.00"), 2), ("Beker", Decimal("12.95"), 1)])
+    send("shopify", "orders/create", order)
+    send("shopify", "refunds/create", refund_payload(901, order, at=t(4), zone=AMS, line_index=0, quantity=2))
+    send("shopify", "refunds/create", refund_payload(902, order, at=t(5), zone=AMS, line_index=1, quantity=1))
+    with db.reading() as s:
+        rows = report.returns_by_product(s, find_shop(s, SHOP), date(2026, 3, 1), date(2026, 3, 31))
+    assert [(r["product"], r["items_returned"], r["returns"]) for r in rows] == [("Sjaal", 2, "80.00"),
+                                                                                  ("Beker", 1, "12.95")]
+    verify_clean(db)

@@ -60,7 +60,8 @@ def test_shopify_real_vnd_refund_with_cancel_restock():
     assert refund == RefundState(
         refund_id="1002961240349", order_id="6273085767965", version=micros("2024-08-20T11:19:18-04:00"),
         booked_at=micros("2024-08-20T11:19:18-04:00"), returns=Decimal("20"), refunded_shipping=Decimal(0),
-        refunded_taxes=Decimal("0"), refunds=Decimal("20"), items_returned=0)  # restock_type cancel
+        refunded_taxes=Decimal("0"), refunds=Decimal("20"), items_returned=0,  # restock_type cancel
+        products=(("T-shirt 1", "20", 0),))
 
 
 def test_shopify_doc_refund_without_successful_transaction_moves_no_money():
@@ -150,6 +151,7 @@ def test_woocommerce_refund_details_line_item_refund():
     refund = woocommerce.refund_state("560", payload("woocommerce", "order_refund__woocommerce-woocommerce-ios"))
     assert refund.returns == Decimal("27.00") and refund.refunds == Decimal("27.00")
     assert refund.items_returned == 1 and refund.detail == 1
+    assert refund.products == (("Ship Your Idea - Blue, XL", "27.00", 1),)
     assert refund.booked_at == micros("2019-10-01T19:33:46", naive_is_utc=True)
 
 

@@ -153,7 +153,15 @@ def refund_state(payload: Any, version: int | None = None, order_id: str | None 
         refunded_taxes=refunded_taxes,
         refunds=money,
         items_returned=sum(quantity(li.get("quantity")) for li in lines if li.get("restock_type") != "cancel"),
+        products=tuple((_product(li), str(_money(li, "subtotal_set", "subtotal")),
+                        quantity(li.get("quantity")) if li.get("restock_type") != "cancel" else 0) for li in lines),
     )
+
+
+def _product(refund_line: Mapping) -> str:
+    """A refunded line's product, by the title merchants know it by."""
+    item = refund_line.get("line_item") if isinstance(refund_line.get("line_item"), dict) else {}
+    return str(item.get("title") or item.get("name") or item.get("product_id") or refund_line.get("line_item_id") or "?")
 
 
 def on_order(payload: Any, ctx: Context) -> list[State]:

@@ -158,7 +158,9 @@ def refund_state(order_id: str, payload: Any) -> RefundState:
         booked_at=booked_at,  # type: ignore[arg-type]
         returns=line_total if lines else amount - refunded_shipping - refunded_taxes,
         refunded_shipping=refunded_shipping, refunded_taxes=refunded_taxes, refunds=amount,
-        items_returned=-sum(quantity(li.get("quantity")) for li in lines), detail=1)
+        items_returned=-sum(quantity(li.get("quantity")) for li in lines), detail=1,
+        products=tuple((str(li.get("name") or li.get("product_id") or "?"), str(-_dec(li.get("total"), "total")),
+                        -quantity(li.get("quantity"))) for li in lines))
 
 
 def on_order(payload: Any, ctx: Context) -> list[State]:

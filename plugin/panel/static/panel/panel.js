@@ -73,11 +73,22 @@
     chart(view.tiles.find((t) => t.key === s.kpi) || view.tiles[0], s);
     sources(s);
     spendList();
-    $("mix").tBodies[0].replaceChildren(...view.customer_mix.map((r) => {
+    const pp = query(s); pp.set("table", "products"); pp.set("id_token", token);
+    $("export-products").href = "/panel/export.csv?" + pp;
+    rows($("products"), view.products.map((r) => [[r.product, ""], [r.items_text, "num"], [r.returns_text, "num"]]),
+         strings["products.none"]);
+    rows($("mix"), view.customer_mix.map((r) => [[r.label, ""], [r.count_text, "num"], [r.share_text, "num"]]), "");
+  }
+
+  function rows(table, cells, empty) {
+    const body = table.tBodies[0];
+    if (!cells.length) {
+      const tr = document.createElement("tr"); const td = document.createElement("td");
+      td.colSpan = table.tHead.rows[0].cells.length; td.textContent = empty; tr.append(td); body.replaceChildren(tr); return;
+    }
+    body.replaceChildren(...cells.map((row) => {
       const tr = document.createElement("tr");
-      for (const [text, cls] of [[r.label, ""], [r.count_text, "num"], [r.share_text, "num"]]) {
-        const td = document.createElement("td"); td.textContent = text; if (cls) td.className = cls; tr.append(td);
-      }
+      for (const [text, cls] of row) { const td = document.createElement("td"); td.textContent = text; if (cls) td.className = cls; tr.append(td); }
       return tr;
     }));
   }
@@ -105,22 +116,12 @@
   function sources(s) {
     const p = query(s); p.set("table", "sources"); p.set("id_token", token);
     $("export-sources").href = "/panel/export.csv?" + p;
-    const rows = view.sources.slice().sort((a, b) => {
+    const sorted = view.sources.slice().sort((a, b) => {
       const x = sortBy === "source" ? a.source : Number(a[sortBy]), y = sortBy === "source" ? b.source : Number(b[sortBy]);
       return (x < y ? -1 : x > y ? 1 : 0) * (sortDown ? -1 : 1);
     });
-    const body = $("sources").tBodies[0];
-    if (!rows.length) {
-      const tr = document.createElement("tr"); const td = document.createElement("td");
-      td.colSpan = 3; td.textContent = strings["sources.none"]; tr.append(td); body.replaceChildren(tr); return;
-    }
-    body.replaceChildren(...rows.map((r) => {
-      const tr = document.createElement("tr");
-      for (const [text, cls] of [[r.source, ""], [r.orders_text, "num"], [r.net_sales_text, "num"]]) {
-        const td = document.createElement("td"); td.textContent = text; if (cls) td.className = cls; tr.append(td);
-      }
-      return tr;
-    }));
+    rows($("sources"), sorted.map((r) => [[r.source, ""], [r.orders_text, "num"], [r.net_sales_text, "num"]]),
+         strings["sources.none"]);
     for (const th of $("sources").tHead.rows[0].cells) {
       const key = th.querySelector("button").dataset.sort;
       if (key === sortBy) th.setAttribute("aria-sort", sortDown ? "descending" : "ascending"); else th.removeAttribute("aria-sort");
