@@ -39,6 +39,11 @@ RETENTION_TILES = {"customer_retention_rate", "churn_rate", "acquisition_cost", 
                    "clv_to_cac"}  # range figures only: no daily series
 TILE_KEYS = [key for key, _, _ in TILES]
 STALE_AFTER_HOURS = 12
+# The panel's tables that export as CSV: (reader, columns, file name)
+TABLES: dict[str, tuple[Callable, list[str], str]] = {
+    "sources": (report.sales_by_source, ["source", "orders", "net_sales"], "sources"),
+    "products": (report.returns_by_product, ["product", "items_returned", "returns"], "returns-by-product"),
+}
 
 
 # --- authentication ----------------------------------------------------------------------------
@@ -347,18 +352,14 @@ def export_csv():  # noqa: ANN201
         return jsonify(error=str(exc)), 400
     out = io.StringIO()
     writer = csv.writer(out)
-    if request.args.get("table") == "sources":
+    table = TABLES.get(request.args.get("table", ""))
+    if table is not None:
+        read, columns, name = table
         with current_app.extensions["kompas.db"].reading() as session:
-            rows = report.sales_by_source(session, shop, first, last)
-        writer.writerow(["source", "orders", "net_sales"])
-        writer.writerows([r["source"], r["orders"], r["net_sales"]] for r in rows)
-        return _csv(out, f"kompas-sources-{first.isoformat()}-{last.isoformat()}.csv")
-    if request.args.get("table") == "products":
-        with current_app.extensions["kompas.db"].reading() as session:
-            rows = report.returns_by_product(session, shop, first, last)
-        writer.writerow(["product", "items_returned", "returns"])
-        writer.writerows([r["product"], r["items_returned"], r["returns"]] for r in rows)
-        return _csv(out, f"kompas-returns-by-product-{first.isoformat()}-{last.isoformat()}.csv")
+            rows = read(session, shop, first, last)
+        writer.writerow(columns)
+        writer.writerows([r[c] for c in columns] for r in rows)
+        return _csv(out, f"kompas-{name}-{first.isoformat()}-{last.isoformat()}.csv")
     key = request.args.get("kpi", "orders")
     if key not in TILE_KEYS or key in RETENTION_TILES:
         return jsonify(error=f"unknown kpi {key!r}; one of {', '.join(TILE_KEYS)}"), 400
