@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Iterable, Iterator, Sequence
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import bindparam, delete, select
+from sqlalchemy import bindparam, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -183,25 +183,15 @@ class WorkingSet:
         order_ids: set[str] = set()
         for s in states:
             by_kind[s.kind].add(s.key)
-            if isinstance(s, OrderState):
-                order_ids.add(s.order_id)
-            elif isinstance(s, RefundState):
+            if isinstance(s, (OrderState, RefundState)):
                 order_ids.add(s.order_id)
         for kind, keys in by_kind.items():
             self._load_keys(kind, keys)
         self._load_keys("order", order_ids)
         self._load_refunds(order_ids)
         customers, carts, checkouts = set(), set(), set()
-        for o in order_ids:
-            for s in (self._states.get(("order", o)),):
-                if isinstance(s, OrderState):
-                    if s.customer_key:
-                        customers.add(s.customer_key)
-                    if s.cart_token:
-                        carts.add(s.cart_token)
-                    if s.checkout_token:
-                        checkouts.add(s.checkout_token)
-        for s in states:
+        # the stored orders and the incoming ones name the customers, carts and checkouts to load
+        for s in [self._states.get(("order", o)) for o in order_ids] + list(states):
             if isinstance(s, OrderState):
                 for value, bucket in ((s.customer_key, customers), (s.cart_token, carts), (s.checkout_token, checkouts)):
                     if value:
@@ -238,13 +228,12 @@ class WorkingSet:
         old = self._states.get((state.kind, state.key))
         if isinstance(state, OrderState):
             # keep the indexes of this working set in step with the new state
-            for previous in (old,):
-                if isinstance(previous, OrderState):
-                    if previous.customer_key in self._customers:
-                        self._customers[previous.customer_key].pop(previous.order_id, None)
-                    for kind, token in (("cart", previous.cart_token), ("checkout", previous.checkout_token)):
-                        if token and (kind, token) in self._token_orders:
-                            self._token_orders[(kind, token)].discard(previous.order_id)
+            if isinstance(old, OrderState):
+                if old.customer_key in self._customers:
+                    self._customers[old.customer_key].pop(old.order_id, None)
+                for kind, token in (("cart", old.cart_token), ("checkout", old.checkout_token)):
+                    if token and (kind, token) in self._token_orders:
+                        self._token_orders[(kind, token)].discard(old.order_id)
             if state.counts and state.customer_key and state.customer_key in self._customers:
                 self._customers[state.customer_key][state.order_id] = state
             for kind, token in (("cart", state.cart_token), ("checkout", state.checkout_token)):
@@ -386,6 +375,3 @@ def rebuild(session: Session, shop: ShopContext) -> None:
     """Rewrite the shop's counters from its stored entity states."""
     counters.replace_all(session, shop.id, recompute(session, shop))
 
-
-def forget_shop_states(session: Session, shop_id: int) -> None:
-    session.execute(delete(_STATES).where(_STATES.c.shop_id == shop_id))

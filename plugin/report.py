@@ -6,7 +6,7 @@ read of the daily counters plus two sums over the customer pair counters.
 from __future__ import annotations
 
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, Mapping
 
 from sqlalchemy.orm import Session
 
@@ -29,13 +29,19 @@ def parse_day(value: str, name: str) -> date:
         raise ReportError(f"{name} must be a date as YYYY-MM-DD, got {value!r}") from exc
 
 
-def build(session: Session, shop: Shop, start: date, end: date) -> dict[str, Any]:
-    """The report object for shop-local dates start..end, both included."""
+Daily = Mapping[date, Mapping[str, int]]
+
+
+def build(session: Session, shop: Shop, start: date, end: date, daily: Daily | None = None) -> dict[str, Any]:
+    """The report object for shop-local dates start..end, both included.
+
+    `daily` is counters.daily_in_range for the same range, when the caller has read it already.
+    """
     if end < start:
         raise ReportError(f"--to {end} is before --from {start}")
     if (end - start).days + 1 > MAX_DAYS:
         raise ReportError(f"a range can be at most {MAX_DAYS} days")
-    by_day = counters.daily_in_range(session, shop.id, start, end)
+    by_day = daily if daily is not None else counters.daily_in_range(session, shop.id, start, end)
     totals = {name: 0 for name in DAILY_COUNTERS}
     days = []
     day = start
@@ -83,7 +89,7 @@ def periods(session: Session, shop: Shop, spans: list[tuple[date, date]]) -> lis
 RETENTION_WINDOW_DAYS = 365  # W of section 3: a customer is active while their last order is this recent
 
 
-def retention(session: Session, shop: Shop, start: date, end: date,
+def retention(session: Session, shop: Shop, start: date, end: date, daily: Daily | None = None,
               window: int = RETENTION_WINDOW_DAYS) -> dict[str, Any]:
     """Customer retention and churn over start..end (section 3), by shop-local days.
 
@@ -97,7 +103,8 @@ def retention(session: Session, shop: Shop, start: date, end: date,
 
     at_start = active(start - timedelta(days=window), start - timedelta(days=1))
     at_end = active(end - timedelta(days=window - 1), end)
-    new = sum(cells.get("new_customers", 0) for cells in counters.daily_in_range(session, shop.id, start, end).values())
+    in_range = daily if daily is not None else counters.daily_in_range(session, shop.id, start, end)
+    new = sum(cells.get("new_customers", 0) for cells in in_range.values())
     rate = derived.customer_retention_rate(at_end, new, at_start)
     return {"active_at_start": at_start, "active_at_end": at_end, "new_customers": new,
             "customer_retention_rate": rate, "churn_rate": derived.churn_rate(rate)}
@@ -122,10 +129,12 @@ def sales_by_source(session: Session, shop: Shop, start: date, end: date) -> lis
                   key=lambda r: (-r["net_sales_micros"], r["source"]))
 
 
-def lifetime_value(session: Session, shop: Shop, start: date, end: date, today: date) -> dict[str, Any]:
+def lifetime_value(session: Session, shop: Shop, start: date, end: date, today: date,
+                   daily: Daily | None = None) -> dict[str, Any]:
     """CLV (12 months) of the customers whose first order is in start..end (section 3), and how
     much of their first year has been observed by `today` (365 = all of it)."""
-    daily = counters.daily_in_range(session, shop.id, start, end)
+    if daily is None:
+        daily = counters.daily_in_range(session, shop.id, start, end)
     value = sum(cells.get("clv12_net_sales", 0) for cells in daily.values())
     new = sum(cells.get("new_customers", 0) for cells in daily.values())
     observed = max(0, min(CLV_WINDOW_DAYS, (today - end).days + 1))

@@ -42,7 +42,6 @@ DAILY_COUNTERS = MONEY_COUNTERS + COUNT_COUNTERS
 # Pair counters for range customer figures (see customer_contribution).
 CUSTOMER_VISIT = "customer_visit"          # (order day, previous order day of that customer)
 CUSTOMER_FIRST_SECOND = "customer_first_second"  # (first order day, second order day)
-PAIR_COUNTERS = (CUSTOMER_VISIT, CUSTOMER_FIRST_SECOND)
 # Stand-ins for "no previous order" and "no second order yet": before and after every real day.
 NO_DAY_BEFORE = date(1, 1, 1)
 NO_DAY_AFTER = date(9999, 12, 31)

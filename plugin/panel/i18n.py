@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 
-from babel import Locale
 from babel.dates import format_date, format_datetime
 from babel.numbers import format_currency, format_decimal, format_percent
 
@@ -164,6 +163,3 @@ def day(value: date, language: str, form: str = "medium") -> str:
 def moment(value: datetime, zone: str, language: str) -> str:
     return format_datetime(value, format="medium", tzinfo=zone, locale=LANGUAGES[language])
 
-
-def locale_name(language: str) -> str:
-    return Locale.parse(LANGUAGES[language]).get_display_name(LANGUAGES[language])

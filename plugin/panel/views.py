@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 from flask import Response, current_app, g, jsonify, redirect, render_template, request
 from sqlalchemy import select
 
-from .. import report, settings
+from .. import counters, report, settings
 from ..kpi import derived
 from ..kpi.booking import shop_zone
 from ..models import Delivery, Shop
@@ -80,12 +80,13 @@ def _frame_ancestors(shop: str) -> str:
     return f"frame-ancestors https://{shop} https://admin.shopify.com{' ' + extra if extra else ''};"
 
 
-def _shop_or_404(domain: str) -> Shop:
+def _find_shop(domain: str) -> Shop | None:
+    """The shop, or None: each caller answers a missing one in its own way (404 JSON or page)."""
     with current_app.extensions["kompas.db"].reading() as session:
         try:
             return find_shop(session, domain)
         except ShopError:
-            return None  # type: ignore[return-value]
+            return None
 
 
 def _language() -> str:
@@ -107,14 +108,13 @@ def index():  # noqa: ANN201
         response = Response(render_template("panel/bounce.html", api_key=config["SHOPIFY_API_KEY"]))
         response.headers["Content-Security-Policy"] = "frame-ancestors https://admin.shopify.com https://*.myshopify.com;"
         return response
-    shop = _shop_or_404(session.shop)
+    shop = _find_shop(session.shop)
     if shop is None:
         return Response(render_template("panel/unknown_shop.html", shop=session.shop, strings=i18n.catalogue(language)), 404)
     response = Response(render_template(
         "panel/index.html", shop=shop, language=language, strings=i18n.catalogue(language),
         api_key=config["SHOPIFY_API_KEY"], token=request.args.get("id_token"),
-        demo=bool(config.get("DEMO_PANEL")), presets=PRESETS, comparisons=COMPARISONS, grains=GRAINS,
-        tiles=TILE_KEYS))
+        demo=bool(config.get("DEMO_PANEL")), presets=PRESETS, comparisons=COMPARISONS, grains=GRAINS))
     response.headers["Content-Security-Policy"] = _frame_ancestors(shop.domain)
     return response
 
@@ -125,7 +125,7 @@ def demo():  # noqa: ANN201
     config = current_app.config
     if not config.get("DEMO_PANEL"):
         return jsonify(error="the demo panel is off (KOMPAS_DEMO_PANEL)"), 404
-    shop = _shop_or_404(request.args.get("shop", ""))
+    shop = _find_shop(request.args.get("shop", ""))
     if shop is None:
         return jsonify(error="unknown shop"), 404
     token = mint_session_token(shop.domain, api_key=config["SHOPIFY_API_KEY"], secret=config["SHOPIFY_API_SECRETS"][0])
@@ -151,14 +151,15 @@ def demo_token():  # noqa: ANN201
 
 def _report(shop: Shop, first: date, last: date, with_retention: bool = False) -> dict[str, Any]:
     with current_app.extensions["kompas.db"].reading() as session:
-        result = report.build(session, shop, first, last)
+        daily = counters.daily_in_range(session, shop.id, first, last)  # read once, used by all below
+        result = report.build(session, shop, first, last, daily)
         if with_retention:  # panel only: section 3's customer KPIs are not part of section 7's object
-            result["kpis"].update({k: v for k, v in report.retention(session, shop, first, last).items()
+            result["kpis"].update({k: v for k, v in report.retention(session, shop, first, last, daily).items()
                                    if k in RETENTION_TILES})
             spent = derived.spend_in_range(settings.spend(session, shop.id), first, last)
             result["kpis"]["acquisition_cost"] = derived.acquisition_cost(
                 spent, result["kpis"]["new_customers"], shop.currency)
-            clv = report.lifetime_value(session, shop, first, last, _today(shop))
+            clv = report.lifetime_value(session, shop, first, last, _today(shop), daily)
             result["kpis"]["customer_lifetime_value"] = clv["customer_lifetime_value"]
             result["clv_observed_days"] = clv["observed_days"]
             result["kpis"]["clv_to_cac"] = derived.clv_to_cac(clv["customer_lifetime_value"],
@@ -230,7 +231,7 @@ def _range_args(shop: Shop) -> tuple[date, date, date, date, str]:
 def view():  # noqa: ANN201
     """What the panel draws for a range and comparison, formatted for the merchant's language."""
     language = _language()
-    shop = _shop_or_404(g.session.shop)
+    shop = _find_shop(g.session.shop)
     if shop is None:
         return jsonify(error="unknown shop"), 404
     try:
@@ -343,7 +344,7 @@ def _save(change: Callable) -> Any:
 @authenticated
 def export_csv():  # noqa: ANN201
     """A tile's daily series for the range, as the report gives it (CSV, dot decimals)."""
-    shop = _shop_or_404(g.session.shop)
+    shop = _find_shop(g.session.shop)
     if shop is None:
         return jsonify(error="unknown shop"), 404
     try:
@@ -384,7 +385,7 @@ def _csv(out: io.StringIO, filename: str) -> Response:
 def kpis():  # noqa: ANN201
     """Section 7's report object for from..to, plus `compare`: the same object for the period
     compared with (previous, the default, or last_year)."""
-    shop = _shop_or_404(g.session.shop)
+    shop = _find_shop(g.session.shop)
     if shop is None:
         return jsonify(error="unknown shop"), 404
     try:

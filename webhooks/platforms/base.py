@@ -6,6 +6,7 @@ import hmac
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Callable, Mapping, Protocol
+from urllib.parse import urlsplit
 
 from plugin.kpi.entities import State
 
@@ -56,8 +57,6 @@ TopicHandler = Callable[[Any, Context], list[State]]
 def traffic_source(utm_source: Any, referrer: Any, platform_source: Any) -> str | None:
     """Section 4: the UTM source where present, else the referring site's domain, else the
     platform's own source. Lower-cased; None when nothing is known."""
-    from urllib.parse import urlsplit
-
     if isinstance(utm_source, str) and utm_source.strip():
         return utm_source.strip().lower()
     if isinstance(referrer, str) and referrer.strip():

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 from typing import Any, Mapping
+from urllib.parse import parse_qs, urlsplit
 
 from plugin.kpi.booking import InstantError, parse_instant, to_epoch_micros
 from plugin.kpi.entities import FINAL_VERSION, CartState, OrderState, RefundState, ReturnState, State
@@ -81,8 +82,6 @@ def _money(obj: Mapping, set_field: str, plain_field: str | None = None) -> Deci
 
 def _utm_source(landing_site: Any) -> str | None:
     """utm_source from the order's landing_site (a path with its query, e.g. "/?utm_source=x")."""
-    from urllib.parse import parse_qs, urlsplit
-
     if not isinstance(landing_site, str) or "utm_source" not in landing_site:
         return None
     values = parse_qs(urlsplit(landing_site).query).get("utm_source")
