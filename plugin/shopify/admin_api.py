@@ -54,6 +54,11 @@ def _retry_after(response: requests.Response, attempt: int) -> float:
         return _backoff(attempt)
 
 
+def sleeper(app) -> Callable[[float], None]:  # noqa: ANN001
+    """How the app waits between retries: time.sleep, or what a test put in app.extensions."""
+    return app.extensions.get("kompas.sleep", time.sleep)
+
+
 class AdminApi:
     """One shop's GraphQL Admin API. `sleep` is injectable so tests never wait."""
 

@@ -18,7 +18,7 @@ from .. import backfill
 from ..credentials import SHOPIFY_OFFLINE, save_credential
 from ..models import Shop
 from ..shops import add_shop
-from .admin_api import AdminApi
+from .admin_api import AdminApi, sleeper
 from .tokens import OfflineToken
 
 log = logging.getLogger(__name__)
@@ -51,12 +51,10 @@ class _FixedToken:
         return self.token.access_token
 
 
-def install(app, domain: str, token: OfflineToken, http: requests.Session | None = None,  # noqa: ANN001
-            sleep=None) -> Shop:  # noqa: ANN001
+def install(app, domain: str, token: OfflineToken, http: requests.Session | None = None) -> Shop:  # noqa: ANN001
     """Create (or re-activate) the shop with its token and queue its history backfill."""
     http = http or requests.Session()
-    api = AdminApi(_FixedToken(domain, token, http), shopify_manifest()["api_version"], http,
-                   **({"sleep": sleep} if sleep else {}))
+    api = AdminApi(_FixedToken(domain, token, http), shopify_manifest()["api_version"], http, sleep=sleeper(app))
     facts = api.graphql(SHOP_QUERY).get("shop") or {}
     if not facts.get("currencyCode") or not facts.get("ianaTimezone"):
         raise ValueError(f"Shopify did not give the shop's currency and time zone: {facts}")

@@ -72,37 +72,55 @@ def handle(db, topic: str, domain: str, payload: Any, now: datetime | None = Non
         return _redact_customer(session, shop, customer, keys, orders)
 
 
+def _context(shop: Shop) -> Context:
+    return Context(received_at=datetime.now(timezone.utc), triggered_at=None, customer_hash_key=shop.customer_hash_key)
+
+
 def _customer_keys(shop: Shop, customer: dict) -> list[str]:
-    ctx = Context(received_at=datetime.now(timezone.utc), triggered_at=None,
-                  customer_hash_key=shop.customer_hash_key)
+    ctx = _context(shop)
     keys = [ctx.customer_key(customer.get("id"), None), ctx.customer_key(None, customer.get("email"))]
     return [k for k in keys if k]
 
 
+class _Pseudonyms:
+    """One random pseudonym per customer key, so that the orders of one key stay together and
+    two keys (an id and a guest e-mail) stay two customers, as they were counted."""
+
+    def __init__(self) -> None:
+        self.ids: dict[str | None, str] = {}
+
+    def id_for(self, key: str | None) -> str:
+        return self.ids.setdefault(key, "redacted-" + secrets.token_hex(8))
+
+    def key_for(self, key: str | None) -> str:
+        return "c:" + self.id_for(key)
+
+
 def _redact_customer(session, shop: Shop, customer: dict, keys: list[str], orders: set[str]) -> str:  # noqa: ANN001
-    pseudonym_id = "redacted-" + secrets.token_hex(8)
-    pseudonym = f"c:{pseudonym_id}"
+    pseudonyms = _Pseudonyms()
     states = 0
     if keys or orders:
-        rows = session.execute(select(EntityState.kind, EntityState.key, EntityState.data).where(
+        rows = session.execute(select(EntityState.key, EntityState.customer_key, EntityState.data).where(
             EntityState.shop_id == shop.id, EntityState.kind == "order",
             or_(EntityState.customer_key.in_(keys), EntityState.key.in_(orders)))).all()
-        for kind, key, data in rows:
+        for key, customer_key, data in rows:
+            pseudonym = pseudonyms.key_for(customer_key) if customer_key else None
             session.execute(update(EntityState).where(
-                EntityState.shop_id == shop.id, EntityState.kind == kind, EntityState.key == key)
+                EntityState.shop_id == shop.id, EntityState.kind == "order", EntityState.key == key)
                 .values(customer_key=pseudonym, data={**data, "customer_key": pseudonym}))
             states += 1
-    bodies = _redact_bodies(session, shop.id, customer, orders, pseudonym_id)
+    bodies = _redact_bodies(session, shop, customer, orders, pseudonyms)
     log.info("shopify.customer_redacted", extra={"shop": shop.domain, "states": states, "deliveries": bodies})
     return f"customer redacted: {states} orders relinked to a pseudonym, {bodies} deliveries scrubbed"
 
 
-def _redact_bodies(session, shop_id: int, customer: dict, orders: set[str], pseudonym_id: str) -> int:  # noqa: ANN001
-    """Rewrite the stored order and checkout bodies that concern the customer."""
+def _redact_bodies(session, shop: Shop, customer: dict, orders: set[str], pseudonyms: _Pseudonyms) -> int:  # noqa: ANN001
+    """Rewrite the stored order and checkout bodies that concern the customer: personal fields
+    removed, the customer replaced by the pseudonym of the key the order was counted under."""
     customer_id = str(customer.get("id")) if customer.get("id") is not None else None
     email = str(customer.get("email") or "").strip().lower() or None
-    changed = 0
-    query = (select(Delivery.id, Delivery.body).where(Delivery.shop_id == shop_id, or_(
+    ctx = _context(shop)
+    query = (select(Delivery.id, Delivery.body).where(Delivery.shop_id == shop.id, or_(
         Delivery.topic.like("orders/%"), Delivery.topic.like("checkouts/%"))).execution_options(yield_per=500))
     rewrites = []
     for delivery_id, raw in session.execute(query):
@@ -112,14 +130,15 @@ def _redact_bodies(session, shop_id: int, customer: dict, orders: set[str], pseu
             continue
         if not isinstance(body, dict) or not _concerns(body, customer_id, email, orders):
             continue
+        who = body.get("customer") if isinstance(body.get("customer"), dict) else {}
+        key = ctx.customer_key(who.get("id"), body.get("email") or body.get("contact_email"))
         for field in _PERSONAL:
             body.pop(field, None)
-        body["customer"] = {"id": pseudonym_id}
+        body["customer"] = {"id": pseudonyms.id_for(key)} if key else None
         rewrites.append((delivery_id, json.dumps(body).encode()))
     for delivery_id, raw in rewrites:
         session.execute(update(Delivery).where(Delivery.id == delivery_id).values(body=raw))
-        changed += 1
-    return changed
+    return len(rewrites)
 
 
 def _concerns(body: dict, customer_id: str | None, email: str | None, orders: set[str]) -> bool:
