@@ -256,6 +256,19 @@ def _backfill(shop: Shop, language: str) -> dict[str, Any] | None:
     return state
 
 
+def _reconciliation(shop: Shop, language: str) -> dict[str, Any] | None:
+    """The last finished check against the platform, and how many missed changes it repaired."""
+    with current_app.extensions["kompas.db"].reading() as session:
+        run = backfill.last_finished(session, shop.id, backfill.RECONCILE)
+    if run is None:
+        return None
+    when = i18n.moment(backfill.aware(run.finished_at or run.updated_at), shop.timezone, language)
+    return {"finished_at": backfill.aware(run.finished_at or run.updated_at).isoformat(), "checked": run.done,
+            "corrections": run.changed,
+            "text": i18n.t("sync.repaired" if run.changed else "sync.clean", language, when=when,
+                           count=i18n.number(run.changed, language))}
+
+
 def _range_args(shop: Shop) -> tuple[date, date, date, date, str]:
     preset = request.args.get("range", "last30")
     first, last = resolve(preset, _today(shop), request.args.get("from"), request.args.get("to"))
@@ -345,6 +358,7 @@ def view():  # noqa: ANN201
         "empty": current["kpis"]["orders"] == 0 and previous["kpis"]["orders"] == 0,
         "freshness": _freshness(shop, language),
         "backfill": _backfill(shop, language),
+        "reconciliation": _reconciliation(shop, language),
         "tiles": tiles,
     })
 
