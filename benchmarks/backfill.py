@@ -49,7 +49,17 @@ KEY = "T7J2sW0TuQ3iH3uGWN-XbZoZioiirUzukGKb7yJwSe4="
 
 
 def history(orders_wanted: int) -> list[dict]:
-    """The final REST state of each order of a generated shop history (refunds inside)."""
+    """The final REST state of each order of a generated shop history (refunds inside), kept in
+    the temp folder between runs (generating 100,000 orders takes minutes)."""
+    cache = Path(tempfile.gettempdir()) / f"kompas-bench-history-{orders_wanted}-seed11.json"
+    if cache.exists():
+        return json.loads(cache.read_text())
+    orders = _generate(orders_wanted)
+    cache.write_text(json.dumps(orders))
+    return orders
+
+
+def _generate(orders_wanted: int) -> list[dict]:
     days = 1100
     latest: dict[int, dict] = {}
     for delivery in generate_shop_history(days=days, end=date(2026, 10, 31), zone=AMS, seed=11,
