@@ -29,10 +29,13 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 def register_extensions(app: Flask) -> None:
     from webhooks.store import DeliveryStore
 
+    from .credentials import Vault, instance_keys
+
     db = make_database(app.config["DATABASE_URL"], sqlite_synchronous=app.config["SQLITE_SYNCHRONOUS"])
     app.extensions["kompas.db"] = db
     store = DeliveryStore(db)
     app.extensions["kompas.deliveries"] = store
+    app.extensions["kompas.vault"] = Vault(app.config["SECRET_KEYS"] or instance_keys(app.instance_path))
 
     def close() -> None:
         """Close every database connection this app holds (CLI commands and tests call it)."""

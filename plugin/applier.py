@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import NamedTuple
 
-from sqlalchemy import bindparam, func, select, text, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from webhooks.platforms.base import Context, PayloadError
@@ -35,7 +35,6 @@ from .models import Delivery, Shop
 log = logging.getLogger(__name__)
 
 RECEIVED, PROCESSED, IGNORED, FAILED = "received", "processed", "ignored", "failed"
-_ADVISORY_NAMESPACE = 0x4B4F  # "KO": keeps our advisory lock ids apart from other users'
 
 
 def utcnow() -> datetime:
@@ -165,10 +164,7 @@ def _apply_claimed(session: Session, db: Database, deliveries: list[Claimed]) ->
     if not deliveries:
         return
     shop_ids = sorted({d.shop_id for d in deliveries})
-    if db.dialect == "postgresql":
-        for sid in shop_ids:  # sorted: two appliers never wait on each other in a cycle
-            session.execute(text("SELECT pg_advisory_xact_lock(:ns, :id)"),
-                            {"ns": _ADVISORY_NAMESPACE, "id": sid})
+    db.lock_shops(session, shop_ids)
     shops = {s.id: s for s in session.scalars(select(Shop).where(Shop.id.in_(shop_ids)))}
     parsed: dict[int, list[tuple[Claimed, list]]] = {sid: [] for sid in shop_ids}
     for delivery in deliveries:

@@ -220,6 +220,67 @@ def rebuild(shop_key: str) -> None:
     click.echo("counters rebuilt from the stored states")
 
 
+# --- history -----------------------------------------------------------------------------------
+
+BACKFILL_SOURCES = {"shopify": "shopify_bulk", "woocommerce": "woocommerce_rest"}
+
+
+def backfill_source(app, shop):  # noqa: ANN001, ANN201
+    """The history source of a shop's platform (a Shopify bulk operation, WooCommerce REST paging)."""
+    if shop.platform == "shopify":
+        from .shopify.backfill import backfill_source as make
+    else:
+        from .woocommerce.backfill import backfill_source as make
+    return make(app, shop)
+
+
+@main.command()
+@click.option("--shop", "shop_key", required=True)
+@click.option("--restart", is_flag=True, help="start over instead of resuming an unfinished backfill")
+@click.option("--status", "status_only", is_flag=True, help="only show the progress of the latest backfill")
+def backfill(shop_key: str, restart: bool, status_only: bool) -> None:
+    """Import the shop's order history (resumes an interrupted backfill), with a progress bar."""
+    from . import backfill as backfills
+
+    app = _app()
+    with _db(app).reading() as session:
+        try:
+            shop = find_shop(session, shop_key)
+        except ShopError as exc:
+            raise click.ClickException(str(exc)) from exc
+        latest = backfills.current(session, shop.id)
+    if status_only:
+        click.echo(_progress_line(latest) if latest else "no backfill yet")
+        return
+    source = backfill_source(app, shop)
+    with click.progressbar(length=max(1, (latest.total or 0) if latest else 0), label="orders",
+                           show_pos=True, show_eta=True, file=sys.stderr) as bar:
+        def on_page(progress) -> None:  # noqa: ANN001
+            bar.length = max(progress.total or progress.done, progress.done, 1)
+            bar.update(progress.done - bar.pos)
+        try:
+            final = backfills.run(_db(app), shop.id, BACKFILL_SOURCES[shop.platform], source,
+                                  restart=restart, on_page=on_page)
+        except Exception as exc:
+            raise click.ClickException(f"backfill stopped: {exc} (run it again to resume)") from exc
+    click.echo(_progress_line(final))
+
+
+def _progress_line(progress) -> str:  # noqa: ANN001
+    line = f"{progress.status}: {progress.done}"
+    if progress.total:
+        line += f" of {progress.total} orders ({progress.percent:.1f} %)"
+    else:
+        line += " orders"
+    if progress.eta_seconds and progress.status == "running":
+        line += f", about {int(progress.eta_seconds // 60)} min {int(progress.eta_seconds % 60)} s left"
+    if progress.note:
+        line += f"; {progress.note}"
+    if progress.error:
+        line += f"; error: {progress.error}"
+    return line
+
+
 @main.command()
 @click.option("--domain", default="demo.myshopify.com")
 @click.option("--days", default=90, type=int)

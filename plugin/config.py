@@ -20,6 +20,9 @@ def load_config(environ: Mapping[str, str], instance_path: str) -> dict[str, Any
     KOMPAS_APPLY_INLINE        "1": apply each delivery inside its request; default: a worker does
     KOMPAS_DEMO_PANEL          "1": /panel/demo opens the panel without Shopify admin (never in production)
     KOMPAS_SQLITE_SYNCHRONOUS  SQLite's synchronous pragma: FULL (default) or NORMAL
+    KOMPAS_SECRET_KEY          Fernet key(s) sealing stored tokens, comma-separated, newest first;
+                               unset: a key made once in the instance folder (development only)
+    KOMPAS_PUBLIC_URL          the app's public https URL (application_url, OAuth redirects, links)
     """
     url = environ.get("KOMPAS_DATABASE_URL") or "sqlite:///" + os.path.join(instance_path, "kompas.sqlite3")
     secrets = [environ.get("KOMPAS_SHOPIFY_API_SECRET", ""), environ.get("KOMPAS_SHOPIFY_API_SECRET_OLD", "")]
@@ -31,4 +34,6 @@ def load_config(environ: Mapping[str, str], instance_path: str) -> dict[str, Any
         "DEMO_PANEL": environ.get("KOMPAS_DEMO_PANEL", "").lower() in TRUE,
         "PANEL_EXTRA_FRAME_ANCESTORS": [],
         "SQLITE_SYNCHRONOUS": (environ.get("KOMPAS_SQLITE_SYNCHRONOUS") or "FULL").upper(),
+        "SECRET_KEYS": [k.strip() for k in environ.get("KOMPAS_SECRET_KEY", "").split(",") if k.strip()],
+        "PUBLIC_URL": (environ.get("KOMPAS_PUBLIC_URL") or "http://127.0.0.1:8000").rstrip("/"),
     }

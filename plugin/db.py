@@ -15,11 +15,12 @@ from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import ContextManager, Iterator
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 SQLITE_BUSY_TIMEOUT_MS = 60_000
+ADVISORY_NAMESPACE = 0x4B4F  # "KO": keeps our advisory lock ids apart from other programs' locks
 
 
 class SqliteWriteLock:
@@ -75,6 +76,18 @@ class Database:
         """One write transaction: committed on success, rolled back on any exception."""
         with self.write_lock(), self.write_sessions() as session, session.begin():
             yield session
+
+    def lock_shops(self, session: Session, shop_ids: list[int]) -> None:
+        """Serialize writers of the same shops' states and counters until the transaction ends.
+
+        PostgreSQL: transaction-level advisory locks, taken in sorted order so two writers never
+        wait on each other in a cycle. SQLite: nothing to do, it has one writer at a time.
+        """
+        if self.dialect != "postgresql":
+            return
+        for shop_id in sorted(set(shop_ids)):
+            session.execute(text("SELECT pg_advisory_xact_lock(:ns, :id)"),
+                            {"ns": ADVISORY_NAMESPACE, "id": shop_id})
 
     @contextmanager
     def reading(self) -> Iterator[Session]:

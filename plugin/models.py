@@ -26,7 +26,8 @@ class Base(DeclarativeBase):
 
 class Shop(Base):
     """A merchant's shop. `domain` is its key: a *.myshopify.com domain or a WooCommerce site URL
-    without trailing slash. `customer_hash_key` keys the HMAC of guest e-mail addresses."""
+    without trailing slash. `customer_hash_key` keys the HMAC of guest e-mail addresses.
+    `uninstalled_at` is set when the merchant removes the app (counters stay until shop/redact)."""
 
     __tablename__ = "shops"
 
@@ -39,6 +40,55 @@ class Shop(Base):
     webhook_secret: Mapped[str | None] = mapped_column(String(255))
     customer_hash_key: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    uninstalled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    scopes: Mapped[str | None] = mapped_column(String(1000))  # access scopes granted, comma-separated
+
+
+class ShopCredential(Base):
+    """A secret Kompas holds for a shop (an access token, API keys), sealed by plugin.credentials.
+
+    `kind` names what it is ("shopify_offline", "woocommerce_rest"); `sealed` is the Fernet token of
+    its JSON; `expires_at` copies the expiry of an expiring token so refreshes can be found.
+    """
+
+    __tablename__ = "shop_credentials"
+
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(40), primary_key=True)
+    sealed: Mapped[str] = mapped_column(Text)
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class SyncRun(Base):
+    """One pass that pulls a shop's orders from its platform: a history backfill or a
+    reconciliation. Kept up to date page by page, so progress can be shown and an interrupted
+    pass resumes from `cursor` (see plugin.backfill).
+
+    `kind`: "backfill" | "reconcile"; `source`: the puller ("shopify_bulk", "woocommerce_rest", ...);
+    `status`: running → done | failed; `done`/`total`: orders read / expected (total may be unknown);
+    `changed`: entity states that changed a counter (for a reconciliation: its corrections).
+    """
+
+    __tablename__ = "sync_runs"
+    __table_args__ = (Index("ix_sync_runs_shop_kind", "shop_id", "kind", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16))
+    source: Mapped[str] = mapped_column(String(40))
+    status: Mapped[str] = mapped_column(String(16))
+    done: Mapped[int] = mapped_column(BigInteger, default=0)
+    total: Mapped[int | None] = mapped_column(BigInteger)
+    changed: Mapped[int] = mapped_column(BigInteger, default=0)
+    cursor: Mapped[str | None] = mapped_column(Text)
+    note: Mapped[str | None] = mapped_column(Text)  # e.g. why history stops at 60 days
+    error: Mapped[str | None] = mapped_column(Text)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    resumed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    done_at_resume: Mapped[int] = mapped_column(BigInteger, default=0)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class Delivery(Base):

@@ -13,7 +13,7 @@ from plugin.migrate import upgrade
 from plugin.models import Base
 from plugin.shops import add_shop
 
-from .helpers import create_postgres_database, SHOP, SHOPIFY_OLD_SECRET, SHOPIFY_SECRET, WOO_SECRET, WOO_SITE, body, shopify_headers, woo_headers
+from .helpers import create_postgres_database, SECRET_KEY, SHOP, SHOPIFY_OLD_SECRET, SHOPIFY_SECRET, WOO_SECRET, WOO_SITE, body, shopify_headers, woo_headers
 
 
 @pytest.fixture(scope="session")
@@ -47,7 +47,8 @@ def make_app(database_url, tmp_path):  # noqa: ANN001, ANN201
 
     def factory(**overrides):  # noqa: ANN202
         config = {"DATABASE_URL": database_url, "SHOPIFY_API_SECRETS": [SHOPIFY_SECRET, SHOPIFY_OLD_SECRET],
-                  "APPLY_INLINE": True, "TESTING": True}
+                  "APPLY_INLINE": True, "TESTING": True,
+                  "SECRET_KEYS": [SECRET_KEY]}
         config.update(overrides)
         app = create_app(config)
         apps.append(app)
@@ -109,4 +110,5 @@ def runner(monkeypatch, database_url):  # noqa: ANN001, ANN201
     """The `kompas` CLI against the test database."""
     monkeypatch.setenv("KOMPAS_DATABASE_URL", database_url)
     monkeypatch.setenv("KOMPAS_SHOPIFY_API_SECRET", SHOPIFY_SECRET)
+    monkeypatch.setenv("KOMPAS_SECRET_KEY", SECRET_KEY)
     return CliRunner()

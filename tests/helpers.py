@@ -14,6 +14,9 @@ SHOPIFY_SECRET = "shpss_test_secret_0123456789abcdef"
 SHOPIFY_OLD_SECRET = "shpss_old_secret_fedcba9876543210"
 WOO_SECRET = "wc-secret-AbC123xyz"
 SHOP = "demo.myshopify.com"
+# Fernet keys that seal stored tokens in tests (KOMPAS_SECRET_KEY); the second is a rotated-out one.
+SECRET_KEY = "T7J2sW0TuQ3iH3uGWN-XbZoZioiirUzukGKb7yJwSe4="
+OLD_SECRET_KEY = "vJuBqzi_i8Udx-omjaLkGuDfW6FfvFvKKePG6vedAgc="
 WOO_SITE = "https://winkel.example"
 
 

@@ -1,0 +1,206 @@
+"""History backfills and reconciliation passes: orders pulled from the platform, page by page.
+
+A *source* knows how to read one platform (a Shopify bulk operation, WooCommerce's REST paging,
+"orders updated since"); this module runs any source the same way:
+
+- every page's entity states go through `plugin.ingest.apply`, the one function webhooks use, so
+  an order that a webhook already brought is not counted twice, and an older state read from
+  history never overwrites a newer one a webhook brought meanwhile;
+- each page is applied in its own transaction together with the run's progress and its resume
+  cursor, so an interrupted run resumes after the last page that was committed, never applying
+  a page twice and never skipping one;
+- the run row (`SyncRun`) is what the panel and `kompas backfill` show: orders done, total,
+  percentage, estimated time left.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Callable, Iterator, Protocol
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from . import ingest
+from .db import Database
+from .kpi.entities import State
+from .models import Shop, SyncRun
+
+log = logging.getLogger(__name__)
+
+BACKFILL, RECONCILE = "backfill", "reconcile"
+RUNNING, DONE, FAILED = "running", "done", "failed"
+
+
+@dataclass
+class Page:
+    """One page of a source: its entity states, how many orders it read, and the cursor after it.
+
+    `total` is the source's estimate of all orders of the run, when it knows one.
+    `note` is something the merchant should know about the history (e.g. the 60-day limit).
+    """
+
+    states: list[State]
+    orders: int
+    cursor: str | None
+    total: int | None = None
+    note: str | None = None
+
+
+class Source(Protocol):
+    def pages(self, cursor: str | None) -> Iterator[Page]:
+        """The pages after `cursor` (None: from the start)."""
+        ...
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Where a run stands. `percent` and `eta_seconds` are None while the total is unknown."""
+
+    id: int
+    kind: str
+    source: str
+    status: str
+    done: int
+    total: int | None
+    changed: int
+    percent: float | None
+    eta_seconds: float | None
+    started_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None
+    note: str | None = None
+    error: str | None = None
+
+    def as_json(self) -> dict:
+        return {"kind": self.kind, "source": self.source, "status": self.status, "done": self.done,
+                "total": self.total, "changed": self.changed, "percent": self.percent,
+                "eta_seconds": None if self.eta_seconds is None else round(self.eta_seconds),
+                "started_at": _iso(self.started_at), "updated_at": _iso(self.updated_at),
+                "finished_at": _iso(self.finished_at), "note": self.note, "error": self.error}
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else _aware(value).isoformat()
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def progress_of(run: SyncRun) -> Progress:
+    """Progress of a run: the rate since it (last) resumed gives the time left."""
+    total = run.total if run.total is not None else None
+    percent = eta = None
+    if total:
+        percent = round(min(100.0, 100.0 * run.done / total), 1)
+        elapsed = (_aware(run.updated_at) - _aware(run.resumed_at)).total_seconds()
+        read = run.done - run.done_at_resume
+        if run.status == RUNNING and read > 0 and elapsed > 0:
+            eta = max(0.0, (total - run.done) * elapsed / read)
+    if run.status == DONE:
+        percent, eta = 100.0, 0.0
+    return Progress(id=run.id, kind=run.kind, source=run.source, status=run.status, done=run.done,
+                    total=total, changed=run.changed, percent=percent, eta_seconds=eta,
+                    started_at=run.started_at, updated_at=run.updated_at, finished_at=run.finished_at,
+                    note=run.note, error=run.error)
+
+
+def current(session: Session, shop_id: int, kind: str = BACKFILL) -> Progress | None:
+    """The shop's latest run of `kind`, or None when it never had one."""
+    run = session.scalar(select(SyncRun).where(SyncRun.shop_id == shop_id, SyncRun.kind == kind)
+                         .order_by(SyncRun.id.desc()).limit(1))
+    return None if run is None else progress_of(run)
+
+
+def last_finished(session: Session, shop_id: int, kind: str) -> SyncRun | None:
+    return session.scalar(select(SyncRun).where(SyncRun.shop_id == shop_id, SyncRun.kind == kind,
+                                                SyncRun.status == DONE)
+                          .order_by(SyncRun.id.desc()).limit(1))
+
+
+def begin(db: Database, shop_id: int, source_name: str, kind: str = BACKFILL, restart: bool = False,
+          now: datetime | None = None) -> int:
+    """The id of the run to work on: the unfinished run of this shop, kind and source (resumed),
+    or a new one. `restart` abandons an unfinished run and starts over."""
+    now = (now or utcnow()).astimezone(timezone.utc)
+    with db.transaction() as session:
+        open_run = session.scalar(select(SyncRun).where(
+            SyncRun.shop_id == shop_id, SyncRun.kind == kind, SyncRun.source == source_name,
+            SyncRun.status.in_((RUNNING, FAILED))).order_by(SyncRun.id.desc()).limit(1))
+        if open_run is not None and not restart:
+            open_run.status, open_run.error = RUNNING, None
+            open_run.resumed_at, open_run.done_at_resume, open_run.updated_at = now, open_run.done, now
+            return open_run.id
+        if open_run is not None:
+            open_run.status, open_run.error, open_run.finished_at = FAILED, "abandoned: started over", now
+        run = SyncRun(shop_id=shop_id, kind=kind, source=source_name, status=RUNNING, done=0, changed=0,
+                      started_at=now, resumed_at=now, done_at_resume=0, updated_at=now)
+        session.add(run)
+        session.flush()
+        return run.id
+
+
+@dataclass
+class Runner:
+    """Runs one source into one shop. `on_page` is told the progress after every page (the CLI's
+    progress bar); `clock` is injectable for tests."""
+
+    db: Database
+    shop_id: int
+    on_page: Callable[[Progress], None] | None = None
+    clock: Callable[[], datetime] = field(default=utcnow)
+
+    def run(self, source: Source, source_name: str, kind: str = BACKFILL, restart: bool = False) -> Progress:
+        run_id = begin(self.db, self.shop_id, source_name, kind, restart, self._now())
+        with self.db.reading() as session:
+            cursor = session.get(SyncRun, run_id).cursor
+        try:
+            for page in source.pages(cursor):
+                progress = self._apply_page(run_id, page)
+                if self.on_page:
+                    self.on_page(progress)
+        except Exception as exc:
+            with self.db.transaction() as session:
+                run = session.get(SyncRun, run_id)
+                run.status, run.error, run.updated_at = FAILED, f"{type(exc).__name__}: {exc}", self._now()
+            log.exception("backfill.failed", extra={"shop": self.shop_id, "run": run_id})
+            raise
+        with self.db.transaction() as session:
+            run = session.get(SyncRun, run_id)
+            now = self._now()
+            run.status, run.finished_at, run.updated_at = DONE, now, now
+            if run.total is None or run.total < run.done:
+                run.total = run.done
+            return progress_of(run)
+
+    def _now(self) -> datetime:
+        # stored in UTC: SQLite keeps no offset, so every instant must be in the same zone
+        return self.clock().astimezone(timezone.utc)
+
+    def _apply_page(self, run_id: int, page: Page) -> Progress:
+        with self.db.transaction() as session:
+            self.db.lock_shops(session, [self.shop_id])
+            shop = session.get(Shop, self.shop_id)
+            outcomes = ingest.apply(session, ingest.ShopContext.of(shop), page.states) if page.states else []
+            run = session.get(SyncRun, run_id)
+            run.done += page.orders
+            run.changed += sum(1 for o in outcomes if isinstance(o, ingest.Applied))
+            if page.total is not None:
+                run.total = page.total
+            if page.note:
+                run.note = page.note
+            run.cursor = page.cursor
+            run.updated_at = self._now()
+            return progress_of(run)
+
+
+def run(db: Database, shop_id: int, source_name: str, source: Source, kind: str = BACKFILL,
+        restart: bool = False, on_page: Callable[[Progress], None] | None = None) -> Progress:
+    """Run `source` into the shop (resuming its unfinished run); returns the final progress."""
+    return Runner(db, shop_id, on_page).run(source, source_name, kind, restart)

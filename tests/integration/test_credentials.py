@@ -1,0 +1,56 @@
+"""Tokens are stored sealed: the database holds no readable secret, keys rotate, tampering fails."""
+import os
+import stat
+
+import pytest
+from sqlalchemy import select
+
+from plugin.credentials import (CredentialError, Vault, drop_credentials, instance_keys, load_credential,
+                                save_credential)
+from plugin.models import ShopCredential
+from tests.helpers import OLD_SECRET_KEY, SECRET_KEY
+
+
+def test_a_credential_is_stored_sealed_and_opens_again(app, db, shopify_shop):
+    vault = app.extensions["kompas.vault"]
+    token = {"access_token": "shpat_0123456789abcdef", "refresh_token": "shprt_fedcba"}
+    with db.transaction() as session:
+        save_credential(session, vault, shopify_shop.id, "shopify_offline", token)
+    with db.reading() as session:
+        sealed = session.scalar(select(ShopCredential.sealed))
+        assert "shpat_" not in sealed and "shprt_" not in sealed
+        assert load_credential(session, vault, shopify_shop.id, "shopify_offline") == token
+        assert load_credential(session, vault, shopify_shop.id, "woocommerce_rest") is None
+    with db.transaction() as session:
+        assert drop_credentials(session, shopify_shop.id) == 1
+    with db.reading() as session:
+        assert load_credential(session, vault, shopify_shop.id, "shopify_offline") is None
+
+
+def test_keys_rotate_newest_first():
+    sealed_with_old = Vault([OLD_SECRET_KEY]).seal({"k": "v"})
+    rotated = Vault([SECRET_KEY, OLD_SECRET_KEY])
+    assert rotated.open(sealed_with_old) == {"k": "v"}
+    assert Vault([SECRET_KEY]).open(rotated.seal({"k": "w"})) == {"k": "w"}
+    with pytest.raises(CredentialError):
+        Vault([SECRET_KEY]).open(sealed_with_old)
+
+
+def test_a_tampered_credential_is_refused():
+    vault = Vault([SECRET_KEY])
+    sealed = vault.seal({"k": "v"})
+    tampered = sealed[:20] + ("A" if sealed[20] != "A" else "B") + sealed[21:]
+    with pytest.raises(CredentialError):
+        vault.open(tampered)
+
+
+def test_a_key_that_is_not_a_fernet_key_is_a_clear_error():
+    with pytest.raises(ValueError, match="KOMPAS_SECRET_KEY"):
+        Vault(["not-a-key"])
+
+
+def test_the_development_key_is_made_once_and_private(tmp_path):
+    first = instance_keys(str(tmp_path))
+    assert instance_keys(str(tmp_path)) == first
+    assert stat.S_IMODE(os.stat(tmp_path / "secret.key").st_mode) == 0o600
+    assert Vault(first).open(Vault(first).seal({"a": 1})) == {"a": 1}
