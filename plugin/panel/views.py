@@ -22,6 +22,7 @@ from ..kpi.booking import shop_zone
 from ..models import Delivery, Shop
 from ..shops import ShopError, find_shop
 from . import api, bp, i18n
+from ..woocommerce import auth as wordpress
 from .auth import SessionTokenError, mint_session_token, verify_session_token
 from .ranges import COMPARISONS, GRAINS, PRESETS, RangeError, buckets, comparison, resolve
 
@@ -56,6 +57,9 @@ def _token_from_request() -> str | None:
 
 
 def _verify(token: str | None):  # noqa: ANN202
+    """Shopify's session token, or the WordPress plugin's panel token (aud "kompas")."""
+    if wordpress.is_wordpress_token(token):
+        return wordpress.verify_wordpress_token(token, wordpress.panel_secret_of(current_app))
     config = current_app.config
     return verify_session_token(token, api_key=config["SHOPIFY_API_KEY"], secrets=config["SHOPIFY_API_SECRETS"])
 
@@ -77,6 +81,8 @@ def authenticated(view: Callable) -> Callable:
 
 def _frame_ancestors(shop: str) -> str:
     extra = " ".join(current_app.config.get("PANEL_EXTRA_FRAME_ANCESTORS") or [])
+    if shop.startswith(("https://", "http://")):  # a WooCommerce site: only its own wp-admin frames the panel
+        return f"frame-ancestors {wordpress.origin_of(shop)}{' ' + extra if extra else ''};"
     return f"frame-ancestors https://{shop} https://admin.shopify.com{' ' + extra if extra else ''};"
 
 
@@ -104,6 +110,8 @@ def index():  # noqa: ANN201
     config = current_app.config
     try:
         session = _verify(request.args.get("id_token"))
+    except wordpress.WordPressTokenError:  # expired or refused: the page asks wp-admin for a fresh token
+        return wordpress.wordpress_bounce(request.args.get("id_token"))
     except SessionTokenError:
         response = Response(render_template("panel/bounce.html", api_key=config["SHOPIFY_API_KEY"]))
         response.headers["Content-Security-Policy"] = "frame-ancestors https://admin.shopify.com https://*.myshopify.com;"
@@ -114,6 +122,7 @@ def index():  # noqa: ANN201
     response = Response(render_template(
         "panel/index.html", shop=shop, language=language, strings=i18n.catalogue(language),
         api_key=config["SHOPIFY_API_KEY"], token=request.args.get("id_token"),
+        frame_origin=wordpress.origin_of(shop.domain) if shop.platform == "woocommerce" else "",
         demo=bool(config.get("DEMO_PANEL")), presets=PRESETS, comparisons=COMPARISONS, grains=GRAINS))
     response.headers["Content-Security-Policy"] = _frame_ancestors(shop.domain)
     return response

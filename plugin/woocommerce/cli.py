@@ -1,0 +1,76 @@
+"""`kompas woocommerce …`: the resync by hand, the scheduler `kompas serve` starts, and disconnect."""
+from __future__ import annotations
+
+import signal
+from datetime import datetime, timezone
+
+import click
+
+from ..models import Shop
+from ..shops import ShopError, find_shop
+from . import resync as resyncs
+from .disconnect import disconnect as disconnect_shop
+
+
+def _app():  # noqa: ANN202
+    from ..cli import _app as make
+
+    return make()
+
+
+def _woo_shop(app, key: str) -> Shop:  # noqa: ANN001
+    with app.extensions["kompas.db"].reading() as session:
+        try:
+            shop = find_shop(session, key)
+        except ShopError as exc:
+            raise click.ClickException(str(exc)) from exc
+    if shop.platform != "woocommerce":
+        raise click.ClickException(f"{shop.domain} is not a WooCommerce shop")
+    return shop
+
+
+@click.group("woocommerce")
+def woocommerce() -> None:
+    """Connected WooCommerce stores."""
+
+
+@woocommerce.command()
+@click.option("--shop", "shop_key", default=None, help="only this shop (default: every connected store)")
+def resync(shop_key: str | None) -> None:
+    """Apply orders modified since the last pass, and repair the webhooks (exit 1 if a store failed)."""
+    app = _app()
+    if shop_key:
+        shop_ids = [_woo_shop(app, shop_key).id]
+        if shop_ids[0] not in resyncs.connected_shops(app):
+            raise click.ClickException(f"{shop_key} is not connected (connect it from the Kompas plugin)")
+    else:
+        shop_ids = resyncs.connected_shops(app)
+    failed = 0
+    for shop_id in shop_ids:
+        outcome = resyncs.resync_shop(app, shop_id, datetime.now(timezone.utc))
+        click.echo(outcome.line())
+        failed += outcome.error is not None
+    if failed:
+        raise click.ClickException(f"{failed} store(s) could not be resynced")
+
+
+@woocommerce.command()
+@click.option("--poll", default=30.0, type=float, help="seconds between looks for due stores")
+def schedule(poll: float) -> None:
+    """Backfill new stores and resync each store every 15 minutes (started by `kompas serve`)."""
+    app = _app()
+    stopping: list[bool] = []
+    signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
+    resyncs.schedule(app, stop=lambda: bool(stopping), poll_seconds=poll)
+
+
+@woocommerce.command()
+@click.option("--shop", "shop_key", required=True)
+def disconnect(shop_key: str) -> None:
+    """Remove Kompas's webhooks and API key from the store and forget its keys (figures stay)."""
+    app = _app()
+    result = disconnect_shop(app, _woo_shop(app, shop_key), tell_plugin=True)
+    click.echo(f"disconnected; {len(result.webhooks_deleted)} webhooks deleted"
+               + ("" if result.plugin_told else "; the plugin could not be told"))
+    for problem in result.problems:
+        click.echo(f"  {problem}", err=True)
