@@ -219,13 +219,17 @@ def create_webhook(client: WooClient, topic: str, events_url: str, secret: str) 
     return created["id"]
 
 
-def connect(app, site: str, keys: Keys, client_factory: Callable[..., WooClient] = WooClient,  # noqa: ANN001
+def connect(app, site: str, keys: Keys, client_factory: Callable[..., WooClient] | None = None,  # noqa: ANN001
             now: datetime | None = None) -> str:
     """Finish a connect for `site` with granted `keys`; returns the shop's key. Undoes its own
     changes when a step fails (ConnectError with the status to answer)."""
     db, vault, our = app.extensions["kompas.db"], app.extensions["kompas.vault"], urls(app)
     now = now or datetime.now(timezone.utc)
-    client = client_factory(site, keys.consumer_key, keys.consumer_secret)
+    if client_factory is None:
+        client = WooClient(site, keys.consumer_key, keys.consumer_secret,
+                           sleep=app.config.get("WOOCOMMERCE_RETRY_SLEEP") or time.sleep)
+    else:
+        client = client_factory(site, keys.consumer_key, keys.consumer_secret)
     try:
         facts = read_store(client)
     except WooError as exc:
