@@ -26,6 +26,7 @@ class FakeStore:
         self.webhooks: dict[int, dict] = {}
         self.next_webhook = 142
         self.plugin: dict | None = None
+        self.plugin_active = True  # False: the Kompas plugin is not active, its route is unknown
         self.orders_modified = rest("orders-modified.json")
         self.calls: list[tuple[str, str]] = []
         self.auth: set[str] = set()
@@ -50,6 +51,9 @@ class FakeStore:
             return self.json(rest("index.json"))
         if route == ("GET", "wc/v3/settings/general/woocommerce_currency"):
             return self.json(rest("setting-woocommerce_currency.json"))
+        if path.startswith("wc-kompas/") and not self.plugin_active:
+            return 404, {}, json.dumps({"code": "rest_no_route", "message": "No route was found matching the URL "
+                                        "and request method.", "data": {"status": 404}})
         if route == ("POST", "wc-kompas/v1/connection"):
             self.plugin = body
             return self.json({"connected": True})
