@@ -40,6 +40,8 @@ STRINGS: dict[str, dict[str, str]] = {
     "fresh.never": {"nl": "Nog geen webhooks ontvangen.", "en": "No webhooks received yet."},
     "fresh.stale": {"nl": "Al lang geen webhook ontvangen: controleer of je winkel bereikbaar is.",
                     "en": "No webhook for an unusually long time: check that your shop is reachable."},
+    "fresh.repaired": {"nl": "Door WooCommerce gemiste leveringen hersteld: {orders}; webhooks hersteld: {webhooks} ({when}).",
+                       "en": "Deliveries WooCommerce missed, repaired: {orders}; webhooks repaired: {webhooks} ({when})."},
     "chart": {"nl": "Verloop", "en": "Over time"},
     "error": {"nl": "De cijfers konden niet worden geladen.", "en": "The figures could not be loaded."},
     "grain": {"nl": "Per", "en": "By"},

@@ -23,6 +23,7 @@ from ..models import Delivery, Shop
 from ..shops import ShopError, find_shop
 from . import api, bp, i18n
 from ..woocommerce import auth as wordpress
+from ..woocommerce.repairs import recent_repair as wordpress_repairs
 from .auth import SessionTokenError, mint_session_token, verify_session_token
 from .ranges import COMPARISONS, GRAINS, PRESETS, RangeError, buckets, comparison, resolve
 
@@ -217,12 +218,18 @@ def _freshness(shop: Shop, language: str) -> dict[str, Any]:
     with current_app.extensions["kompas.db"].reading() as session:
         last = session.scalar(select(Delivery.received_at).where(Delivery.shop_id == shop.id)
                               .order_by(Delivery.id.desc()).limit(1))
+        repair = wordpress_repairs(session, shop) if shop.platform == "woocommerce" else None
+    if repair is not None:  # deliveries WooCommerce lost, or webhooks it disabled, that the resync repaired
+        repair = i18n.t("fresh.repaired", language, orders=i18n.number(repair["orders"], language),
+                        webhooks=i18n.number(repair["webhooks"], language),
+                        when=i18n.moment(repair["at"], shop.timezone, language))
     if last is None:
-        return {"text": i18n.t("fresh.never", language), "stale": False, "last": None}
+        return {"text": i18n.t("fresh.never", language), "stale": False, "last": None, "repair": repair}
     last = last if last.tzinfo else last.replace(tzinfo=timezone.utc)
     stale = (datetime.now(timezone.utc) - last).total_seconds() > STALE_AFTER_HOURS * 3600
     return {"text": i18n.t("fresh.last", language, when=i18n.moment(last, shop.timezone, language)),
-            "stale": stale, "stale_text": i18n.t("fresh.stale", language), "last": last.isoformat()}
+            "stale": stale, "stale_text": i18n.t("fresh.stale", language), "last": last.isoformat(),
+            "repair": repair}
 
 
 def _range_args(shop: Shop) -> tuple[date, date, date, date, str]:

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from datetime import datetime, timedelta, timezone
 from urllib.parse import parse_qs, urlsplit
 
+import jwt
 import pytest
 import responses
 from sqlalchemy import select, text
@@ -146,6 +148,15 @@ def test_connect_backfill_webhooks_resync_and_report(woo_app, store, cli):
     with db.reading() as session:
         site = session.get(WooCommerceSite, shop_id)
         assert (site.last_repair_orders, site.last_repair_webhooks, site.missed_orders_total) == (1, 1, 1)
+
+    # the panel says what was repaired (opened from wp-admin with the plugin's token)
+    token = jwt.encode({"iss": SITE, "dest": SITE, "aud": "kompas", "sub": "1", "nbf": int(time.time()),
+                        "exp": int(time.time()) + 60}, store.plugin["panel_secret"], algorithm="HS256")
+    view = client.get("/panel/view.json?range=custom&from=2026-03-01&to=2026-03-31&lang=nl",
+                      headers={"Authorization": "Bearer " + token})
+    assert view.status_code == 200
+    assert view.get_json()["freshness"]["repair"].startswith(
+        "Door WooCommerce gemiste leveringen hersteld: 1; webhooks hersteld: 1 (")
 
     report = cli("report", "--shop", SITE + "/", "--from", "2026-03-01", "--to", "2026-03-31", "--json")
     assert report.exit_code == 0, report.output
