@@ -28,6 +28,7 @@ class FakeStore:
         self.plugin: dict | None = None
         self.plugin_active = True  # False: the Kompas plugin is not active, its route is unknown
         self.orders_modified = rest("orders-modified.json")
+        self.orders_trashed: list[dict] = []
         self.calls: list[tuple[str, str]] = []
         self.auth: set[str] = set()
         self.failures: dict[str, int] = {}  # URL part → how many of the next matching calls fail with a 500
@@ -81,6 +82,8 @@ class FakeStore:
                 del self.webhooks[hook["id"]]
             return self.json(self.public(hook))
         if route == ("GET", "wc/v3/orders"):
+            if "modified_after" in query and query.get("status") == "trash":
+                return self.json(self.orders_trashed, total=len(self.orders_trashed), pages=1)
             if "modified_after" in query:
                 return self.json(self.orders_modified, total=len(self.orders_modified), pages=1)
             page = int(query.get("page", 1))

@@ -1,7 +1,8 @@
 """Self-healing: WooCommerce never retries a failed delivery and disables a webhook after a few
 failures in a row (shared/platforms/woocommerce.md §1), so Kompas regularly
 
-- reads the orders modified since its last pass (REST `modified_after`, up to a few minutes ago so
+- reads the orders modified since its last pass (REST `modified_after`, then once more with
+  `status=trash` for orders trashed meanwhile, up to a few minutes ago so
   that deliveries still queued in the store's Action Scheduler are not taken for lost) and applies
   them through the one apply function: a state a webhook already brought changes nothing, a lost
   one is applied now and counted as "missed";
@@ -33,6 +34,7 @@ log = logging.getLogger(__name__)
 GRACE = timedelta(minutes=5)      # deliveries younger than this may still be on their way
 OVERLAP = timedelta(minutes=5)    # each window starts a little before the last one ended
 INTERVAL = timedelta(minutes=15)  # how often each shop is resynced
+TRASH_SOURCE_NAME = "woocommerce_trash"
 
 
 @dataclass
@@ -106,7 +108,12 @@ def resync_shop(app, shop_id: int, now: datetime | None = None) -> Outcome:  # n
             window = {"modified_after": _iso(since - OVERLAP), "modified_before": _iso(until)}
             source = OrderPages(client, context_for(shop), window, seen=newer_than_stored(app, shop_id))
             progress = runs.run(db, shop_id, SOURCE_NAME, source, kind=runs.RECONCILE)
-            outcome.orders_read, outcome.missed_orders = progress.done, source.counted
+            # REST's default status "any" leaves trashed orders out: a lost order.deleted shows up here
+            trashed = OrderPages(client, context_for(shop), {**source.window, "status": "trash"},
+                                 seen=newer_than_stored(app, shop_id))
+            trash_progress = runs.run(db, shop_id, TRASH_SOURCE_NAME, trashed, kind=runs.RECONCILE)
+            outcome.orders_read = progress.done + trash_progress.done
+            outcome.missed_orders = source.counted + trashed.counted
             until = datetime.fromisoformat(source.window["modified_before"]).replace(tzinfo=timezone.utc)
         else:
             until = since or until

@@ -182,3 +182,19 @@ def test_a_resumed_backfill_neither_skips_nor_repeats_a_page(woo_app, store, cli
     assert "done: 3 of 3 orders" in second.output
     assert store.calls.count(("GET", "wc/v3/orders/102/refunds")) == 1  # page 1 was not applied twice
     assert cli("verify", "--shop", SITE).exit_code == 0
+
+
+def test_an_order_trashed_without_its_webhook_is_taken_out_by_the_resync(woo_app, store, cli):
+    connect(woo_app.test_client())
+    assert cli("backfill", "--shop", SITE).exit_code == 0
+    before = json.loads(cli("report", "--shop", SITE, "--from", "2026-03-01", "--to", "2026-03-31", "--json").output)
+    assert before["kpis"]["orders"] == 2  # 101 and 102; 103 is pending
+    trashed = rest("orders-page-1.json")[1]  # 102, trashed in wp-admin; its order.deleted never arrived
+    trashed.update(status="trash", date_modified="2026-03-08T10:00:00", date_modified_gmt="2026-03-08T10:00:00")
+    store.orders_modified, store.orders_trashed = [], [trashed]
+    with woo_app.extensions["kompas.db"].reading() as session:
+        shop_id = session.scalar(select(Shop.id))
+    outcome = resync_shop(woo_app, shop_id, now=datetime.now(timezone.utc) + timedelta(minutes=20))
+    assert (outcome.orders_read, outcome.missed_orders, outcome.repaired_webhooks) == (1, 1, 0)
+    after = json.loads(cli("report", "--shop", SITE, "--from", "2026-03-01", "--to", "2026-03-31", "--json").output)
+    assert (after["kpis"]["orders"], after["kpis"]["gross_sales"], after["kpis"]["refunds"]) == (1, "50.00", "0.00")
