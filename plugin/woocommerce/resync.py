@@ -60,7 +60,10 @@ def _iso(value: datetime) -> str:
 
 
 def _aware(value: datetime | None) -> datetime | None:
-    return None if value is None or value.tzinfo else value.replace(tzinfo=timezone.utc)  # type: ignore[union-attr]
+    # SQLite hands DateTime(timezone=True) back naive; every stored time is UTC
+    if value is None:
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
 
 def check_webhooks(client: WooClient, events_url: str, secret: str, known: dict[str, int]) -> tuple[dict[str, int], int]:
