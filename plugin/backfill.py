@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Callable, Iterator, Protocol
 
-from sqlalchemy import select
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from . import ingest
@@ -30,7 +30,8 @@ from .models import Shop, SyncRun
 log = logging.getLogger(__name__)
 
 BACKFILL, RECONCILE = "backfill", "reconcile"
-RUNNING, DONE, FAILED = "running", "done", "failed"
+QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
+STALE_AFTER = timedelta(minutes=10)  # a running run not updated for this long lost its process
 
 
 @dataclass
@@ -82,10 +83,10 @@ class Progress:
 
 
 def _iso(value: datetime | None) -> str | None:
-    return None if value is None else _aware(value).isoformat()
+    return None if value is None else aware(value).isoformat()
 
 
-def _aware(value: datetime) -> datetime:
+def aware(value: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
 
@@ -99,7 +100,7 @@ def progress_of(run: SyncRun) -> Progress:
     percent = eta = None
     if total:
         percent = round(min(100.0, 100.0 * run.done / total), 1)
-        elapsed = (_aware(run.updated_at) - _aware(run.resumed_at)).total_seconds()
+        elapsed = (aware(run.updated_at) - aware(run.resumed_at)).total_seconds()
         read = run.done - run.done_at_resume
         if run.status == RUNNING and read > 0 and elapsed > 0:
             eta = max(0.0, (total - run.done) * elapsed / read)
@@ -132,7 +133,7 @@ def begin(db: Database, shop_id: int, source_name: str, kind: str = BACKFILL, re
     with db.transaction() as session:
         open_run = session.scalar(select(SyncRun).where(
             SyncRun.shop_id == shop_id, SyncRun.kind == kind, SyncRun.source == source_name,
-            SyncRun.status.in_((RUNNING, FAILED))).order_by(SyncRun.id.desc()).limit(1))
+            SyncRun.status.in_((QUEUED, RUNNING, FAILED))).order_by(SyncRun.id.desc()).limit(1))
         if open_run is not None and not restart:
             open_run.status, open_run.error = RUNNING, None
             open_run.resumed_at, open_run.done_at_resume, open_run.updated_at = now, open_run.done, now
@@ -144,6 +145,43 @@ def begin(db: Database, shop_id: int, source_name: str, kind: str = BACKFILL, re
         session.add(run)
         session.flush()
         return run.id
+
+
+def queue(db: Database, shop_id: int, source_name: str, kind: str = BACKFILL, note: str | None = None,
+          now: datetime | None = None) -> int:
+    """Ask for a run (the worker of `kompas serve` picks it up); an unfinished one is reused."""
+    now = (now or utcnow()).astimezone(timezone.utc)
+    with db.transaction() as session:
+        open_run = session.scalar(select(SyncRun).where(
+            SyncRun.shop_id == shop_id, SyncRun.kind == kind, SyncRun.source == source_name,
+            SyncRun.status.in_((QUEUED, RUNNING, FAILED))).order_by(SyncRun.id.desc()).limit(1))
+        if open_run is not None:
+            if open_run.status == FAILED:
+                open_run.status = QUEUED
+            if note:
+                open_run.note = note
+            return open_run.id
+        run = SyncRun(shop_id=shop_id, kind=kind, source=source_name, status=QUEUED, done=0, changed=0, note=note,
+                      started_at=now, resumed_at=now, done_at_resume=0, updated_at=now)
+        session.add(run)
+        session.flush()
+        return run.id
+
+
+def claim_next(db: Database, now: datetime | None = None) -> SyncRun | None:
+    """A queued run, or a running one whose process died, claimed for this process (compare and
+    set on `updated_at`, so two workers never run the same one); None when there is none."""
+    now = (now or utcnow()).astimezone(timezone.utc)
+    due = or_(SyncRun.status == QUEUED, (SyncRun.status == RUNNING) & (SyncRun.updated_at < now - STALE_AFTER))
+    with db.transaction() as session:
+        for run in session.scalars(select(SyncRun).where(due).order_by(SyncRun.id).limit(5)):
+            taken = session.execute(update(SyncRun).where(SyncRun.id == run.id, SyncRun.updated_at == run.updated_at,
+                                                          SyncRun.status == run.status)
+                                    .values(status=RUNNING, updated_at=now)).rowcount
+            if taken:
+                session.expunge(run)
+                return run
+    return None
 
 
 @dataclass

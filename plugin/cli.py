@@ -115,13 +115,16 @@ def replay(shop_key: str | None, everything: bool, delivery_ids: tuple[int, ...]
 
 @main.command()
 def worker() -> None:
-    """Apply deliveries as they arrive (started by `kompas serve`)."""
+    """Apply deliveries as they arrive, and run backfills and scheduled jobs (started by `kompas serve`)."""
+    from . import jobs
+
     app = _app()
     stopping = []
     signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
     # Acknowledging deliveries fast matters more than applying them at once: under a burst the
     # receivers get the CPU, and the worker catches up when it is quiet (`kompas drain` waits).
     os.nice(10)
+    jobs.start(app, stop=lambda: bool(stopping))
     applier.run_worker(_db(app), stop=lambda: bool(stopping))
 
 
@@ -140,7 +143,6 @@ def serve(host: str, port: int, workers: int, threads: int, no_worker: bool) -> 
     children = [subprocess.Popen(gunicorn)]
     if not no_worker:
         children.append(subprocess.Popen([sys.executable, "-m", "plugin.cli", "worker"]))
-        children.append(subprocess.Popen([sys.executable, "-m", "plugin.cli", "woocommerce", "schedule"]))
 
     def stop(*_: Any) -> None:
         for child in children:
@@ -222,19 +224,36 @@ def rebuild(shop_key: str) -> None:
     click.echo("counters rebuilt from the stored states")
 
 
-# --- history -----------------------------------------------------------------------------------
+# --- Shopify -----------------------------------------------------------------------------------
 
-BACKFILL_SOURCES = {"shopify": "shopify_bulk", "woocommerce": "woocommerce_rest"}
+@main.group()
+def shopify() -> None:
+    """The Shopify app's configuration."""
 
 
-def backfill_source(app, shop):  # noqa: ANN001, ANN201
-    """The history source of a shop's platform (a Shopify bulk operation, WooCommerce REST paging)."""
-    if shop.platform == "shopify":
-        from .shopify.backfill import backfill_source as make
+@shopify.command("toml")
+@click.option("--client-id", envvar="KOMPAS_SHOPIFY_API_KEY", required=True, help="the app's client id")
+@click.option("--url", "application_url", envvar="KOMPAS_PUBLIC_URL", required=True,
+              help="Kompas' public https URL")
+@click.option("--output", "-o", type=click.Path(dir_okay=False), default=None,
+              help="write here (e.g. shopify.app.toml) instead of printing")
+def shopify_toml(client_id: str, application_url: str, output: str | None) -> None:
+    """Write shopify.app.toml from manifest.json (deploy it with `shopify app deploy`)."""
+    from .shopify.install import manifest
+    from .shopify.toml import render
+
+    if not application_url.startswith("https://"):
+        raise click.ClickException("the application URL must be https:// (Shopify requires it)")
+    text = render(manifest(), client_id=client_id, application_url=application_url)
+    if output:
+        with open(output, "w") as out:
+            out.write(text)
+        click.echo(f"wrote {output}")
     else:
-        from .woocommerce.backfill import backfill_source as make
-    return make(app, shop)
+        click.echo(text, nl=False)
 
+
+# --- history -----------------------------------------------------------------------------------
 
 @main.command()
 @click.option("--shop", "shop_key", required=True)
@@ -254,14 +273,16 @@ def backfill(shop_key: str, restart: bool, status_only: bool) -> None:
     if status_only:
         click.echo(_progress_line(latest) if latest else "no backfill yet")
         return
-    source = backfill_source(app, shop)
+    from .jobs import source_for
+
+    source_name, source = source_for(app, shop, backfills.BACKFILL)
     with click.progressbar(length=max(1, (latest.total or 0) if latest else 0), label="orders",
                            show_pos=True, show_eta=True, file=sys.stderr) as bar:
         def on_page(progress) -> None:  # noqa: ANN001
             bar.length = max(progress.total or progress.done, progress.done, 1)
             bar.update(progress.done - bar.pos)
         try:
-            final = backfills.run(_db(app), shop.id, BACKFILL_SOURCES[shop.platform], source,
+            final = backfills.run(_db(app), shop.id, source_name, source,
                                   restart=restart, on_page=on_page)
         except Exception as exc:
             raise click.ClickException(f"backfill stopped: {exc} (run it again to resume)") from exc

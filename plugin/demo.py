@@ -280,3 +280,64 @@ def _enter_marketing_spend(db, domain: str, today: date, days: int) -> None:  # 
             month = day.strftime("%Y-%m")
             set_spend(session, shop.id, month, 1200 + 150 * (day.month % 5))
             day = (day.replace(day=1) + timedelta(days=32)).replace(day=1)
+
+
+# --- the same orders as Shopify's GraphQL Admin API gives them (bulk results, recorded answers) ---
+
+def _gql_money(money_set: dict[str, Any] | None) -> dict[str, Any] | None:
+    if not money_set:
+        return None
+    shop = money_set["shop_money"]
+    return {"shopMoney": {"amount": str(shop["amount"]), "currencyCode": shop["currency_code"]}}
+
+
+def graphql_refund(refund: dict[str, Any]) -> dict[str, Any]:
+    """A REST refund as a GraphQL Refund node with its connections (a nodes(ids:) answer)."""
+    return {
+        "id": f"gid://shopify/Refund/{refund['id']}", "legacyResourceId": str(refund["id"]),
+        "createdAt": refund["created_at"], "processedAt": refund["processed_at"],
+        "refundLineItems": {"nodes": [{
+            "quantity": li["quantity"], "restockType": li["restock_type"].upper(),
+            "subtotalSet": _gql_money(li["subtotal_set"]), "totalTaxSet": _gql_money(li["total_tax_set"]),
+            "lineItem": {"id": f"gid://shopify/LineItem/{li['line_item']['id']}", "title": li["line_item"]["title"]},
+        } for li in refund["refund_line_items"]]},
+        "refundShippingLines": {"nodes": [{"subtotalAmountSet": _gql_money(s["subtotal_amount_set"])}
+                                          for s in refund.get("refund_shipping_lines") or []]},
+        "transactions": {"nodes": [{
+            "kind": t["kind"].upper(), "status": t["status"].upper(), "processedAt": t["processed_at"],
+            "amountSet": {"shopMoney": {"amount": t["amount"], "currencyCode": t["currency"]}},
+        } for t in refund["transactions"]]},
+    }
+
+
+def graphql_order(order: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """A REST order as a bulk result's order line and its line item lines (with __parentId)."""
+    gid = f"gid://shopify/Order/{order['id']}"
+    node = {
+        "id": gid, "legacyResourceId": str(order["id"]), "name": order["name"],
+        "createdAt": order["created_at"], "updatedAt": order["updated_at"], "processedAt": order["processed_at"],
+        "cancelledAt": order["cancelled_at"], "test": order["test"],
+        "displayFinancialStatus": order["financial_status"].upper(), "email": order["email"],
+        "sourceName": order["source_name"], "landingPageUrl": order["landing_site"],
+        "referrerUrl": order["referring_site"],
+        "customer": {"id": f"gid://shopify/Customer/{order['customer']['id']}"} if order["customer"] else None,
+        "totalDiscountsSet": _gql_money(order["total_discounts_set"]),
+        "totalShippingPriceSet": _gql_money(order["total_shipping_price_set"]),
+        "totalTaxSet": _gql_money(order["total_tax_set"]),
+        "refunds": [{"id": f"gid://shopify/Refund/{r['id']}"} for r in order["refunds"]],
+    }
+    items = [{
+        "id": f"gid://shopify/LineItem/{li['id']}", "title": li["title"], "quantity": li["quantity"],
+        "isGiftCard": li["gift_card"], "originalUnitPriceSet": _gql_money(li["price_set"]), "__parentId": gid,
+    } for li in order["line_items"]]
+    return node, items
+
+
+def bulk_jsonl(orders: list[dict[str, Any]]) -> bytes:
+    """A grouped bulk operation result (JSONL) of these REST orders."""
+    out = []
+    for order in orders:
+        node, items = graphql_order(order)
+        out.append(json.dumps(node))
+        out.extend(json.dumps(item) for item in items)
+    return ("\n".join(out) + "\n").encode()

@@ -4,6 +4,8 @@ Each rung answers with its own status and log event:
   unknown platform 404 · wrong method 405 · WooCommerce ping 200 · missing or bad signature 401
   (nothing stored) · unreadable headers 400 · unknown shop 404 · broken JSON 400 (stored as
   failed, to look at) · duplicate 200 · unknown topic 200 (stored as ignored) · accepted 200.
+Shopify's app/uninstalled and privacy webhooks are handled in the request, after the HMAC, and
+not stored (plugin.shopify.lifecycle).
 A 5xx means Kompas itself failed before the delivery was committed, so the platform's retry is
 the copy that is not lost. Once committed, a delivery is never answered with an error: a failure
 while applying it is kept on the row for `kompas replay` (WooCommerce never retries anyway).
@@ -23,6 +25,7 @@ from typing import Any, Callable, Iterable, Mapping
 from werkzeug.datastructures import EnvironHeaders
 
 from plugin.applier import FAILED, IGNORED, RECEIVED, apply_one
+from plugin.shopify.lifecycle import LIFECYCLE_TOPICS, handle as handle_lifecycle
 
 from .platforms.base import MissingHeaderError
 from .registry import ADAPTERS
@@ -75,6 +78,8 @@ def receive(app, platform: str, headers: Mapping[str, str], raw: bytes) -> Answe
         log.warning("webhooks.invalid_signature", extra={"platform": platform, "shop": meta.shop_domain})
         return _error("invalid signature", 401)
     domain = adapter.shop_key(meta.shop_domain)
+    if platform == "shopify" and meta.topic in LIFECYCLE_TOPICS:
+        return _lifecycle(db, meta.topic, domain, raw)
     if platform == "woocommerce":
         # The secret is the shop's own: find the shop before verifying.
         found = shop_secret(db, platform, domain)
@@ -113,6 +118,18 @@ def receive(app, platform: str, headers: Mapping[str, str], raw: bytes) -> Answe
     if not config["APPLY_INLINE"]:
         return _ok("accepted", delivery_id)
     return _ok(apply_one(db, delivery_id), delivery_id)
+
+
+def _lifecycle(db, topic: str, domain: str, raw: bytes) -> Answer:  # noqa: ANN001
+    """app/uninstalled and the privacy webhooks: handled now, not stored (they carry personal data)."""
+    try:
+        payload = json.loads(raw)
+    except ValueError as exc:
+        log.warning("webhooks.unreadable_body", extra={"platform": "shopify", "topic": topic})
+        return _error(f"body is not JSON: {exc}", 400)
+    done = handle_lifecycle(db, topic, domain, payload)
+    log.info("webhooks.lifecycle", extra={"topic": topic, "shop": domain, "done": done})
+    return Answer(200, {"status": "handled", "done": done})
 
 
 def _unknown_shop(platform: str, shop: str) -> Answer:

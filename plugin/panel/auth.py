@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 import jwt
 
 LEEWAY_SECONDS = 10
-_MYSHOPIFY = re.compile(r"^[a-z0-9][a-z0-9-]*\.myshopify\.com$")
+MYSHOPIFY = re.compile(r"^[a-z0-9][a-z0-9-]*\.myshopify\.com$")
 
 
 class SessionTokenError(Exception):
@@ -32,7 +32,7 @@ class Session:
 
 def _host(url: object) -> str:
     host = (urlsplit(url).hostname or "") if isinstance(url, str) else ""
-    if not _MYSHOPIFY.match(host):
+    if not MYSHOPIFY.match(host):
         raise SessionTokenError("iss/dest is not a myshopify.com shop")
     return host
 

@@ -2,10 +2,10 @@
 merchant's locale through Babel (CLDR data), never by hand."""
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
-from babel.dates import format_date, format_datetime
+from babel.dates import format_date, format_datetime, format_timedelta
 from babel.numbers import format_currency, format_decimal, format_percent
 
 LANGUAGES = {"nl": "nl_NL", "en": "en_US"}
@@ -100,6 +100,21 @@ STRINGS: dict[str, dict[str, str]] = {
     "info.churn_rate": {"nl": "100 − klantbehoud.", "en": "100 − customer retention."},
     "info.net_sales": {"nl": "Brutoverkoop min kortingen en retouren, zonder verzendkosten en btw.",
                        "en": "Gross sales minus discounts and returns, without shipping and taxes."},
+    "install.failed": {"nl": "Kompas kon {shop} nog niet koppelen. Open de app straks opnieuw; Shopify gaf deze fout:",
+                       "en": "Kompas could not connect {shop} yet. Open the app again in a moment; Shopify answered:"},
+    "backfill.running": {"nl": "Je bestelgeschiedenis wordt geïmporteerd: {done} van {total} bestellingen ({percent}).",
+                         "en": "Importing your order history: {done} of {total} orders ({percent})."},
+    "backfill.counting": {"nl": "Je bestelgeschiedenis wordt geïmporteerd: {done} bestellingen tot nu toe.",
+                          "en": "Importing your order history: {done} orders so far."},
+    "backfill.eta": {"nl": "Nog ongeveer {eta}.", "en": "About {eta} left."},
+    "backfill.queued": {"nl": "De import van je bestelgeschiedenis start zo.",
+                        "en": "The import of your order history is about to start."},
+    "backfill.failed": {"nl": "De import van je bestelgeschiedenis is onderbroken; hij gaat vanzelf verder waar hij stopte.",
+                        "en": "The import of your order history was interrupted; it resumes where it stopped."},
+    "backfill.hold": {"nl": "De cijfers verschijnen zodra de import klaar is, zodat je geen onvolledige cijfers ziet.",
+                      "en": "The figures appear when the import is done, so that you never see partial figures."},
+    "backfill.sixty_days": {"nl": "Shopify deelt alleen de bestellingen van de laatste 60 dagen zolang Kompas geen toegang tot alle bestellingen (read_all_orders) heeft: oudere geschiedenis telt niet mee.",
+                            "en": "Shopify shares only the last 60 days of orders until Kompas is granted access to all orders (read_all_orders): older history is not counted."},
     "info.orders": {"nl": "Bestellingen geplaatst in de periode (geen testbestellingen).",
                     "en": "Orders placed in the period (test orders excluded)."},
     "info.average_order_value": {"nl": "Brutoverkoop min kortingen, gedeeld door het aantal bestellingen.",
@@ -160,6 +175,11 @@ def percent(value: Decimal | str, language: str, signed: bool = False) -> str:
 
 def day(value: date, language: str, form: str = "medium") -> str:
     return format_date(value, format=form, locale=LANGUAGES[language])
+
+
+def duration(seconds: float, language: str) -> str:
+    """"3 minutes" / "3 minuten": a rounded span of time."""
+    return format_timedelta(timedelta(seconds=seconds), threshold=1.1, locale=LANGUAGES[language])
 
 
 def moment(value: datetime, zone: str, language: str) -> str:

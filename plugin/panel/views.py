@@ -16,15 +16,18 @@ from urllib.parse import urlencode
 from flask import Response, current_app, g, jsonify, redirect, render_template, request
 from sqlalchemy import select
 
-from .. import counters, report, settings
+from .. import backfill, counters, report, settings
 from ..kpi import derived
 from ..kpi.booking import shop_zone
 from ..models import Delivery, Shop
 from ..shops import ShopError, find_shop
+from ..shopify.admin_api import ShopifyApiError
+from ..shopify.install import SIXTY_DAYS_NOTE, ensure_installed
+from ..shopify.tokens import ShopifyAuthError
 from . import api, bp, i18n
 from ..woocommerce import auth as wordpress
 from ..woocommerce.repairs import recent_repair as wordpress_repairs
-from .auth import SessionTokenError, mint_session_token, verify_session_token
+from .auth import MYSHOPIFY, SessionTokenError, mint_session_token, verify_session_token
 from .ranges import COMPARISONS, GRAINS, PRESETS, RangeError, buckets, comparison, resolve
 
 # (report key, kind, whether a rise is good). The tiles of issue 5 that section 7 already counts.
@@ -114,12 +117,23 @@ def index():  # noqa: ANN201
     except wordpress.WordPressTokenError:  # expired or refused: the page asks wp-admin for a fresh token
         return wordpress.wordpress_bounce(request.args.get("id_token"))
     except SessionTokenError:
+        # Only the shop's own admin may frame the page; `shop` is unverified here, so it is used
+        # only when it is a well-formed myshopify domain, and then only to narrow the policy.
+        claimed = (request.args.get("shop") or "").lower()
         response = Response(render_template("panel/bounce.html", api_key=config["SHOPIFY_API_KEY"]))
-        response.headers["Content-Security-Policy"] = "frame-ancestors https://admin.shopify.com https://*.myshopify.com;"
+        response.headers["Content-Security-Policy"] = (
+            _frame_ancestors(claimed) if MYSHOPIFY.match(claimed) else "frame-ancestors https://admin.shopify.com;")
         return response
-    shop = _find_shop(session.shop)
-    if shop is None:
-        return Response(render_template("panel/unknown_shop.html", shop=session.shop, strings=i18n.catalogue(language)), 404)
+    try:  # a store connected through the WordPress plugin has nothing to install here
+        shop = (_find_shop(session.shop) if isinstance(session, wordpress.WordPressSession)
+                else ensure_installed(current_app, session.shop, request.args["id_token"]))
+    except (ShopifyAuthError, ShopifyApiError, ValueError) as exc:
+        current_app.logger.warning("shopify install failed for %s: %s", session.shop, exc)
+        response = Response(render_template(
+            "panel/unknown_shop.html", error=str(exc),
+            message=i18n.t("install.failed", language, shop=session.shop)), 502)
+        response.headers["Content-Security-Policy"] = _frame_ancestors(session.shop)
+        return response
     response = Response(render_template(
         "panel/index.html", shop=shop, language=language, strings=i18n.catalogue(language),
         api_key=config["SHOPIFY_API_KEY"], token=request.args.get("id_token"),
@@ -232,6 +246,33 @@ def _freshness(shop: Shop, language: str) -> dict[str, Any]:
             "repair": repair}
 
 
+def _backfill(shop: Shop, language: str) -> dict[str, Any] | None:
+    """The history import as the panel shows it; `hold` while its figures would be partial."""
+    with current_app.extensions["kompas.db"].reading() as session:
+        progress = backfill.current(session, shop.id)
+    if progress is None:
+        return None
+    note = i18n.t("backfill.sixty_days", language) if progress.note == SIXTY_DAYS_NOTE else progress.note
+    state = {"status": progress.status, "done": progress.done, "total": progress.total,
+             "percent": progress.percent, "hold": progress.status != backfill.DONE, "note": note}
+    if progress.status == backfill.QUEUED:
+        state["text"] = i18n.t("backfill.queued", language)
+    elif progress.status == backfill.FAILED:
+        state["text"] = i18n.t("backfill.failed", language)
+    elif progress.total:
+        state["text"] = i18n.t("backfill.running", language, done=i18n.number(progress.done, language),
+                               total=i18n.number(progress.total, language),
+                               percent=i18n.percent(f"{progress.percent:.1f}", language))
+        if progress.eta_seconds:
+            state["text"] += " " + i18n.t("backfill.eta", language,
+                                          eta=i18n.duration(progress.eta_seconds, language))
+    else:
+        state["text"] = i18n.t("backfill.counting", language, done=i18n.number(progress.done, language))
+    if state["hold"]:
+        state["hold_text"] = i18n.t("backfill.hold", language)
+    return state
+
+
 def _range_args(shop: Shop) -> tuple[date, date, date, date, str]:
     preset = request.args.get("range", "last30")
     first, last = resolve(preset, _today(shop), request.args.get("from"), request.args.get("to"))
@@ -320,6 +361,7 @@ def view():  # noqa: ANN201
         "date_texts": [_span_text(a, b, grain, language) for a, b in spans],
         "empty": current["kpis"]["orders"] == 0 and previous["kpis"]["orders"] == 0,
         "freshness": _freshness(shop, language),
+        "backfill": _backfill(shop, language),
         "tiles": tiles,
     })
 

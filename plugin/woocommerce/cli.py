@@ -1,7 +1,6 @@
-"""`kompas woocommerce …`: the resync by hand, the scheduler `kompas serve` starts, and disconnect."""
+"""`kompas woocommerce …`: the resync by hand (the worker of `kompas serve` runs it every 15 minutes), and disconnect."""
 from __future__ import annotations
 
-import signal
 from datetime import datetime, timezone
 
 import click
@@ -52,16 +51,6 @@ def resync(shop_key: str | None) -> None:
         failed += outcome.error is not None
     if failed:
         raise click.ClickException(f"{failed} store(s) could not be resynced")
-
-
-@woocommerce.command()
-@click.option("--poll", default=30.0, type=float, help="seconds between looks for due stores")
-def schedule(poll: float) -> None:
-    """Backfill new stores and resync each store every 15 minutes (started by `kompas serve`)."""
-    app = _app()
-    stopping: list[bool] = []
-    signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
-    resyncs.schedule(app, stop=lambda: bool(stopping), poll_seconds=poll)
 
 
 @woocommerce.command()

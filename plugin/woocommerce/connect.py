@@ -278,7 +278,7 @@ def connect(app, site: str, keys: Keys, client_factory: Callable[..., WooClient]
         raise ConnectError(f"connecting failed at the store: {exc}", 502) from exc
     with db.transaction() as session:
         session.get(WooCommerceSite, shop_id).webhooks = webhooks
-    backfill.begin(db, shop_id, SOURCE_NAME)  # the scheduler (kompas serve) runs it; progress shows at once
+    backfill.queue(db, shop_id, SOURCE_NAME)  # the worker's jobs (plugin.jobs) run it; the panel shows it queued
     log.info("woocommerce.connected", extra={"shop": facts.home, "webhooks": webhooks})
     return facts.home
 

@@ -10,17 +10,14 @@ failures in a row (shared/platforms/woocommerce.md §1), so Kompas regularly
   recreates deleted ones;
 - records what it repaired, for the panel and `kompas woocommerce resync`.
 
-A shop whose history backfill has not finished gets that instead (it resumes where it stopped).
-`kompas serve` runs `schedule` next to the delivery worker.
+A shop whose history backfill has not finished waits for it (the worker's jobs run it; a failed
+one is queued again). `run_due` is a job of plugin.jobs, in the worker of `kompas serve`.
 """
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Callable
-
 from sqlalchemy import select
 
 from .. import backfill as runs
@@ -34,7 +31,6 @@ log = logging.getLogger(__name__)
 GRACE = timedelta(minutes=5)      # deliveries younger than this may still be on their way
 OVERLAP = timedelta(minutes=5)    # each window starts a little before the last one ended
 INTERVAL = timedelta(minutes=15)  # how often each shop is resynced
-TRASH_SOURCE_NAME = "woocommerce_trash"
 
 
 @dataclass
@@ -50,7 +46,8 @@ class Outcome:
         if self.error:
             return f"{self.shop}: failed: {self.error}"
         if self.backfilled is not None:
-            return f"{self.shop}: history backfill {self.backfilled.status}, {self.backfilled.done} orders"
+            return (f"{self.shop}: waiting for the history backfill ({self.backfilled.status}, "
+                    f"{self.backfilled.done} orders); {self.repaired_webhooks} webhooks repaired")
         return (f"{self.shop}: {self.orders_read} orders read, {self.missed_orders} missed deliveries repaired, "
                 f"{self.repaired_webhooks} webhooks repaired")
 
@@ -99,27 +96,27 @@ def resync_shop(app, shop_id: int, now: datetime | None = None) -> Outcome:  # n
     outcome = Outcome(shop=shop.domain)
     try:
         client = client_for(app, shop)
-        if history is None:
-            outcome.backfilled = runs.run(db, shop_id, SOURCE_NAME, OrderPages(client, context_for(shop)))
+        if history is None:  # the history comes first: the worker's jobs run it (queued again if it failed)
+            runs.queue(db, shop_id, SOURCE_NAME)
             with db.reading() as session:
-                history = runs.last_finished(session, shop_id, runs.BACKFILL)
-            since = _aware(history.started_at)
+                outcome.backfilled = runs.current(session, shop_id)
+            until = None
         else:
-            since = _aware(site.synced_until) or _aware(history.started_at)
-        until = now - GRACE
-        if outcome.backfilled is None and since is not None and since - OVERLAP < until:
-            window = {"modified_after": _iso(since - OVERLAP), "modified_before": _iso(until)}
-            source = OrderPages(client, context_for(shop), window, seen=newer_than_stored(app, shop_id))
-            progress = runs.run(db, shop_id, SOURCE_NAME, source, kind=runs.RECONCILE)
-            # REST's default status "any" leaves trashed orders out: a lost order.deleted shows up here
-            trashed = OrderPages(client, context_for(shop), {**source.window, "status": "trash"},
-                                 seen=newer_than_stored(app, shop_id))
-            trash_progress = runs.run(db, shop_id, TRASH_SOURCE_NAME, trashed, kind=runs.RECONCILE)
-            outcome.orders_read = progress.done + trash_progress.done
-            outcome.missed_orders = source.counted + trashed.counted
-            until = datetime.fromisoformat(source.window["modified_before"]).replace(tzinfo=timezone.utc)
-        else:
-            until = since or until
+            since, until = _aware(site.synced_until) or _aware(history.started_at), now - GRACE
+            if since - OVERLAP < until:  # type: ignore[operator]
+                window = {"modified_after": _iso(since - OVERLAP), "modified_before": _iso(until)}  # type: ignore[operator]
+                source = OrderPages(client, context_for(shop), window, seen=newer_than_stored(app, shop_id))
+                progress = runs.run(db, shop_id, SOURCE_NAME, source, kind=runs.RECONCILE)
+                # REST's default status "any" leaves trashed orders out: a lost order.deleted shows up here.
+                # Same source name: a pass resumed by plugin.jobs reads its window from its cursor.
+                trashed = OrderPages(client, context_for(shop), {**source.window, "status": "trash"},
+                                     seen=newer_than_stored(app, shop_id))
+                trash_progress = runs.run(db, shop_id, SOURCE_NAME, trashed, kind=runs.RECONCILE)
+                outcome.orders_read = progress.done + trash_progress.done
+                outcome.missed_orders = source.counted + trashed.counted
+                until = datetime.fromisoformat(source.window["modified_before"]).replace(tzinfo=timezone.utc)
+            else:
+                until = since
         webhooks, outcome.repaired_webhooks = check_webhooks(client, urls(app).events, shop.webhook_secret or "",
                                                              dict(site.webhooks or {}))
     except (WooError, NotConnectedError, ValueError) as exc:  # ValueError: a store answering nonsense
@@ -131,7 +128,9 @@ def resync_shop(app, shop_id: int, now: datetime | None = None) -> Outcome:  # n
         return outcome
     with db.transaction() as session:
         row = session.get(WooCommerceSite, shop_id)
-        row.webhooks, row.synced_until, row.checked_at, row.last_error = webhooks, until, now, None
+        row.webhooks, row.checked_at, row.last_error = webhooks, now, None
+        if until is not None:
+            row.synced_until = until
         row.missed_orders_total += outcome.missed_orders
         row.repaired_webhooks_total += outcome.repaired_webhooks
         if outcome.missed_orders or outcome.repaired_webhooks:
@@ -148,24 +147,18 @@ def connected_shops(app) -> list[int]:  # noqa: ANN001
 
 
 def due(app, now: datetime) -> list[int]:  # noqa: ANN001
-    """Connected shops whose backfill is unfinished or whose last pass is older than INTERVAL."""
+    """Connected shops whose last pass is older than INTERVAL (or that never had one)."""
     with app.extensions["kompas.db"].reading() as session:
         rows = session.execute(select(WooCommerceSite.shop_id, WooCommerceSite.checked_at)).all()
-        unfinished = {shop_id for shop_id, _ in rows if runs.last_finished(session, shop_id, runs.BACKFILL) is None}
-    return [shop_id for shop_id, checked in rows
-            if shop_id in unfinished or checked is None or now - _aware(checked) >= INTERVAL]  # type: ignore[operator]
+    return [shop_id for shop_id, checked in rows if checked is None or now - _aware(checked) >= INTERVAL]  # type: ignore[operator]
 
 
-def schedule(app, stop: Callable[[], bool], poll_seconds: float = 30.0) -> None:  # noqa: ANN001
-    """Resync every due shop, then wait; until `stop()` (kompas serve's scheduler process)."""
-    while not stop():
-        for shop_id in due(app, datetime.now(timezone.utc)):
-            if stop():
-                return
-            try:
-                resync_shop(app, shop_id)
-            except Exception:  # noqa: BLE001 - one shop's failure must not stop the others
-                log.exception("woocommerce.resync_crashed", extra={"shop": shop_id})
-        deadline = time.monotonic() + poll_seconds
-        while not stop() and time.monotonic() < deadline:
-            time.sleep(0.5)
+def run_due(app, now: datetime) -> int:  # noqa: ANN001
+    """Resync every due shop (a job of plugin.jobs, in the worker of `kompas serve`); returns how many."""
+    shops = due(app, now)
+    for shop_id in shops:
+        try:
+            resync_shop(app, shop_id, now)
+        except Exception:  # noqa: BLE001 - one shop's failure must not stop the others
+            log.exception("woocommerce.resync_crashed", extra={"shop": shop_id})
+    return len(shops)

@@ -198,3 +198,21 @@ def test_an_order_trashed_without_its_webhook_is_taken_out_by_the_resync(woo_app
     assert (outcome.orders_read, outcome.missed_orders, outcome.repaired_webhooks) == (1, 1, 0)
     after = json.loads(cli("report", "--shop", SITE, "--from", "2026-03-01", "--to", "2026-03-31", "--json").output)
     assert (after["kpis"]["orders"], after["kpis"]["gross_sales"], after["kpis"]["refunds"]) == (1, "50.00", "0.00")
+
+
+def test_the_workers_jobs_run_the_queued_history_and_the_resync(woo_app, store):
+    from plugin import backfill as runs
+    from plugin import jobs
+
+    connect(woo_app.test_client())
+    with woo_app.extensions["kompas.db"].reading() as session:
+        shop_id = session.scalar(select(Shop.id))
+        assert runs.current(session, shop_id).status == runs.QUEUED
+    assert jobs.run_queued(woo_app) == 1
+    with woo_app.extensions["kompas.db"].reading() as session:
+        assert runs.current(session, shop_id).as_json()["status"] == "done"
+    later = datetime.now(timezone.utc) + timedelta(minutes=20)
+    assert jobs.resync_woocommerce(woo_app, later) == 1
+    assert jobs.resync_woocommerce(woo_app, later + timedelta(minutes=1)) == 0  # not due for 15 minutes
+    assert jobs.resync_woocommerce(woo_app, later + timedelta(minutes=16)) == 1
+    assert ("woocommerce.resync", 60.0, jobs.resync_woocommerce) in jobs.JOBS

@@ -172,7 +172,7 @@ def test_the_panel_takes_the_wordpress_token_and_lets_only_that_site_frame_it(wo
     assert api.status_code == 200 and api.get_json()["shop"] == SITE
     status = client.get("/woocommerce/status.json", headers={"Authorization": "Bearer " + token})
     assert status.status_code == 200
-    assert status.get_json()["connected"] is True and status.get_json()["backfill"]["status"] == "running"
+    assert status.get_json()["connected"] is True and status.get_json()["backfill"]["status"] == "queued"
 
 
 @pytest.mark.parametrize("make, reason", [

@@ -84,6 +84,7 @@
     fresh.textContent = view.freshness.stale ? view.freshness.stale_text + " " + view.freshness.text : view.freshness.text;
     fresh.classList.toggle("stale", !!view.freshness.stale);
     if (view.freshness.repair) fresh.textContent += " " + view.freshness.repair;
+    if (backfill(view.backfill)) return;
     $("state").hidden = !view.empty;
     if (view.empty) $("state").textContent = strings["empty"];
     const tiles = $("tiles");
@@ -96,6 +97,24 @@
     rows($("products"), view.products.map((r) => [[r.product, ""], [r.items_text, "num"], [r.returns_text, "num"]]),
          strings["products.none"]);
     rows($("mix"), view.customer_mix.map((r) => [[r.label, ""], [r.count_text, "num"], [r.share_text, "num"]]), "");
+  }
+
+  // While history is being imported the figures would be partial: show the import instead.
+  function backfill(b) {
+    const hold = !!(b && b.hold);
+    $("backfill").hidden = !hold;
+    $("backfill-note").hidden = !(b && b.note);
+    $("backfill-note").textContent = (b && b.note) || "";
+    for (const id of ["tiles", "chart-card", "sources-card", "products-card", "mix-card"]) {
+      const el = $(id); if (el) el.hidden = hold;
+    }
+    if (!hold) return false;
+    $("state").hidden = true;
+    $("backfill-text").textContent = b.text;
+    $("backfill-hold").textContent = b.hold_text;
+    const bar = $("backfill-bar");
+    if (b.percent === null) bar.removeAttribute("value"); else bar.value = b.percent;
+    return true;
   }
 
   function rows(table, cells, empty) {

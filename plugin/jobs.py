@@ -1,0 +1,113 @@
+"""Background work besides applying deliveries: history backfills, reconciliation passes, and
+whatever else runs on a schedule. The worker process of `kompas serve` runs `run_forever` in a
+thread next to the delivery applier; nothing here ever runs inside a webhook request.
+
+A job is (name, every, function(app, now)): run when `every` has passed since it last ran in this
+process. Jobs that must not run twice across processes claim their work in the database
+(plugin.backfill.claim_next compares and sets), so two workers are safe.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from datetime import datetime, timedelta, timezone
+from typing import Callable
+
+from sqlalchemy import select
+
+from . import backfill
+from .models import Shop, SyncRun
+
+log = logging.getLogger(__name__)
+
+RECONCILE_EVERY = timedelta(hours=24)
+Job = tuple[str, float, Callable]
+
+
+def source_for(app, shop: Shop, kind: str):  # noqa: ANN001, ANN201
+    """(source name, source) that pulls the shop's orders for a backfill or a reconciliation."""
+    if shop.platform == "shopify":
+        from .shopify import backfill as shopify_history
+
+        if kind == backfill.RECONCILE:
+            return "shopify_updated", shopify_history.reconcile_source(app, shop)
+        return "shopify_bulk", shopify_history.backfill_source(app, shop)
+    from .woocommerce import backfill as woo_history  # issue 7
+
+    return "woocommerce_rest", woo_history.backfill_source(app, shop)
+
+
+def run_queued(app, now: datetime | None = None) -> int:  # noqa: ANN001
+    """Run every queued (or orphaned) backfill and reconciliation; returns how many ran."""
+    db = app.extensions["kompas.db"]
+    ran = 0
+    while (run := backfill.claim_next(db, now)) is not None:
+        with db.reading() as session:
+            shop = session.get(Shop, run.shop_id)
+        try:
+            name, source = source_for(app, shop, run.kind)
+            result = backfill.run(db, shop.id, name, source, kind=run.kind)
+            log.info("jobs.sync_done", extra={"shop": shop.domain, "kind": run.kind, "orders": result.done,
+                                              "changed": result.changed})
+        except Exception:  # noqa: BLE001 - kept on the run (status failed); queued again next pass
+            log.exception("jobs.sync_failed", extra={"shop": shop.domain, "kind": run.kind})
+        ran += 1
+    return ran
+
+
+def queue_reconciliations(app, now: datetime | None = None) -> int:  # noqa: ANN001
+    """Queue a reconciliation for every installed Shopify shop whose history is in and whose last
+    reconciliation started more than RECONCILE_EVERY ago."""
+    now = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
+    db = app.extensions["kompas.db"]
+    with db.reading() as session:
+        shops = session.scalars(select(Shop).where(Shop.platform == "shopify", Shop.scopes.is_not(None),
+                                                   Shop.uninstalled_at.is_(None))).all()
+        due = []
+        for shop in shops:
+            history = backfill.current(session, shop.id)
+            if history is None or history.status != backfill.DONE:
+                continue
+            last = session.scalar(select(SyncRun.started_at).where(
+                SyncRun.shop_id == shop.id, SyncRun.kind == backfill.RECONCILE).order_by(SyncRun.id.desc()).limit(1))
+            if last is None or backfill.aware(last) <= now - RECONCILE_EVERY:
+                due.append(shop.id)
+    for shop_id in due:
+        backfill.queue(db, shop_id, "shopify_updated", kind=backfill.RECONCILE, now=now)
+    return len(due)
+
+
+def resync_woocommerce(app, now: datetime) -> int:  # noqa: ANN001
+    from .woocommerce.resync import run_due  # issue 7: lost deliveries and disabled webhooks
+
+    return run_due(app, now)
+
+
+JOBS: list[Job] = [
+    ("reconcile.schedule", 600.0, lambda app, now: queue_reconciliations(app, now)),
+    ("sync.run", 15.0, lambda app, now: run_queued(app, now)),
+    ("woocommerce.resync", 60.0, resync_woocommerce),
+]
+
+
+def run_forever(app, stop: Callable[[], bool], jobs: list[Job] | None = None, tick: float = 1.0) -> None:  # noqa: ANN001
+    """Run `jobs` on their schedules until `stop()`; a failing job is logged and tried next time."""
+    jobs = JOBS if jobs is None else jobs
+    last: dict[str, float] = {}
+    while not stop():
+        for name, every, job in jobs:
+            if time.monotonic() - last.get(name, float("-inf")) < every:
+                continue
+            last[name] = time.monotonic()
+            try:
+                job(app, datetime.now(timezone.utc))
+            except Exception:  # noqa: BLE001 - one broken job must not stop the others
+                log.exception("jobs.failed", extra={"job": name})
+        time.sleep(tick)
+
+
+def start(app, stop: Callable[[], bool]) -> threading.Thread:  # noqa: ANN001
+    thread = threading.Thread(target=run_forever, args=(app, stop), name="kompas-jobs", daemon=True)
+    thread.start()
+    return thread

@@ -1,0 +1,152 @@
+"""app/uninstalled and the three mandatory privacy webhooks (shopify.md §2.4).
+
+They are answered in the request, after the receiver has verified Shopify's HMAC (a bad one is
+401 before anything here runs): 200 once handled, also for a shop Kompas no longer knows
+(shop/redact may come after everything is gone). Their bodies carry personal data, so, unlike
+order webhooks, they are not stored.
+
+- app/uninstalled: the shop is marked uninstalled, its tokens are dropped (they are invalid
+  anyway), alerts stop; its figures stay until shop/redact.
+- customers/redact: Kompas keeps no name, address or e-mail, but it links orders to the
+  customer's Shopify id (or to a keyed hash of the e-mail address), and the raw bodies of stored
+  deliveries contain personal data. The link is replaced by a random pseudonym, the same in the
+  entity states and in the rewritten delivery bodies, so every figure stays as it was (the
+  customer still counts as one customer) while nothing leads back to the person.
+- customers/data_request: Kompas holds no personal data beyond what customers/redact removes;
+  the request is logged with the number of orders linked, for the merchant's answer.
+- shop/redact: every row of the shop is deleted. An install after that starts a new shop.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import delete, func, or_, select, update
+
+from ..credentials import drop_credentials
+from ..models import Base, Delivery, EntityState, Shop
+from webhooks.platforms.base import Context
+
+log = logging.getLogger(__name__)
+
+UNINSTALLED = "app/uninstalled"
+COMPLIANCE_TOPICS = ("customers/data_request", "customers/redact", "shop/redact")
+LIFECYCLE_TOPICS = (UNINSTALLED, *COMPLIANCE_TOPICS)
+# Top-level fields of order and checkout bodies that can name a person.
+_PERSONAL = ("email", "contact_email", "phone", "billing_address", "shipping_address", "client_details",
+             "browser_ip", "note", "note_attributes", "customer_locale")
+
+
+def handle(db, topic: str, domain: str, payload: Any, now: datetime | None = None) -> str:  # noqa: ANN001
+    """Apply one lifecycle or privacy webhook; returns what was done (for the log and the answer)."""
+    now = now or datetime.now(timezone.utc)
+    payload = payload if isinstance(payload, dict) else {}
+    with db.transaction() as session:
+        shop = session.scalar(select(Shop).where(Shop.domain == domain, Shop.platform == "shopify"))
+        if shop is None:
+            log.info("shopify.lifecycle_unknown_shop", extra={"topic": topic, "shop": domain})
+            return "unknown shop: nothing held"
+        db.lock_shops(session, [shop.id])
+        if topic == UNINSTALLED:
+            shop.uninstalled_at = now
+            drop_credentials(session, shop.id)
+            return "uninstalled"
+        if topic == "shop/redact":
+            for table in reversed(Base.metadata.sorted_tables):
+                if "shop_id" in table.c:
+                    session.execute(delete(table).where(table.c.shop_id == shop.id))
+            session.delete(shop)
+            return "shop deleted"
+        customer = payload.get("customer") if isinstance(payload.get("customer"), dict) else {}
+        keys = _customer_keys(shop, customer)
+        if topic == "customers/data_request":
+            linked = session.scalar(select(func.count()).select_from(EntityState).where(
+                EntityState.shop_id == shop.id, EntityState.customer_key.in_(keys))) if keys else 0
+            log.info("shopify.data_request", extra={"shop": domain, "orders_linked": linked,
+                                                    "request": (payload.get("data_request") or {}).get("id")})
+            return f"{linked} orders linked to the customer; no personal data held"
+        orders = {str(o) for o in payload.get("orders_to_redact") or []}
+        return _redact_customer(session, shop, customer, keys, orders)
+
+
+def _context(shop: Shop) -> Context:
+    return Context(received_at=datetime.now(timezone.utc), triggered_at=None, customer_hash_key=shop.customer_hash_key)
+
+
+def _customer_keys(shop: Shop, customer: dict) -> list[str]:
+    ctx = _context(shop)
+    keys = [ctx.customer_key(customer.get("id"), None), ctx.customer_key(None, customer.get("email"))]
+    return [k for k in keys if k]
+
+
+class _Pseudonyms:
+    """One random pseudonym per customer key, so that the orders of one key stay together and
+    two keys (an id and a guest e-mail) stay two customers, as they were counted."""
+
+    def __init__(self) -> None:
+        self.ids: dict[str | None, str] = {}
+
+    def id_for(self, key: str | None) -> str:
+        return self.ids.setdefault(key, "redacted-" + secrets.token_hex(8))
+
+    def key_for(self, key: str | None) -> str:
+        return "c:" + self.id_for(key)
+
+
+def _redact_customer(session, shop: Shop, customer: dict, keys: list[str], orders: set[str]) -> str:  # noqa: ANN001
+    pseudonyms = _Pseudonyms()
+    states = 0
+    if keys or orders:
+        rows = session.execute(select(EntityState.key, EntityState.customer_key, EntityState.data).where(
+            EntityState.shop_id == shop.id, EntityState.kind == "order",
+            or_(EntityState.customer_key.in_(keys), EntityState.key.in_(orders)))).all()
+        for key, customer_key, data in rows:
+            pseudonym = pseudonyms.key_for(customer_key) if customer_key else None
+            session.execute(update(EntityState).where(
+                EntityState.shop_id == shop.id, EntityState.kind == "order", EntityState.key == key)
+                .values(customer_key=pseudonym, data={**data, "customer_key": pseudonym}))
+            states += 1
+    bodies = _redact_bodies(session, shop, customer, orders, pseudonyms)
+    log.info("shopify.customer_redacted", extra={"shop": shop.domain, "states": states, "deliveries": bodies})
+    return f"customer redacted: {states} orders relinked to a pseudonym, {bodies} deliveries scrubbed"
+
+
+def _redact_bodies(session, shop: Shop, customer: dict, orders: set[str], pseudonyms: _Pseudonyms) -> int:  # noqa: ANN001
+    """Rewrite the stored order and checkout bodies that concern the customer: personal fields
+    removed, the customer replaced by the pseudonym of the key the order was counted under."""
+    customer_id = str(customer.get("id")) if customer.get("id") is not None else None
+    email = str(customer.get("email") or "").strip().lower() or None
+    ctx = _context(shop)
+    query = (select(Delivery.id, Delivery.body).where(Delivery.shop_id == shop.id, or_(
+        Delivery.topic.like("orders/%"), Delivery.topic.like("checkouts/%"))).execution_options(yield_per=500))
+    rewrites = []
+    for delivery_id, raw in session.execute(query):
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            continue
+        if not isinstance(body, dict) or not _concerns(body, customer_id, email, orders):
+            continue
+        who = body.get("customer") if isinstance(body.get("customer"), dict) else {}
+        key = ctx.customer_key(who.get("id"), body.get("email") or body.get("contact_email"))
+        for field in _PERSONAL:
+            body.pop(field, None)
+        body["customer"] = {"id": pseudonyms.id_for(key)} if key else None
+        rewrites.append((delivery_id, json.dumps(body).encode()))
+    for delivery_id, raw in rewrites:
+        session.execute(update(Delivery).where(Delivery.id == delivery_id).values(body=raw))
+    return len(rewrites)
+
+
+def _concerns(body: dict, customer_id: str | None, email: str | None, orders: set[str]) -> bool:
+    who = body.get("customer") if isinstance(body.get("customer"), dict) else {}
+    if customer_id and str(who.get("id")) == customer_id:
+        return True
+    if str(body.get("id")) in orders:
+        return True
+    addresses = {str(body.get(f) or "").strip().lower() for f in ("email", "contact_email")} | {
+        str(who.get("email") or "").strip().lower()}
+    return bool(email) and email in addresses

