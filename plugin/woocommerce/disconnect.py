@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 
 from ..credentials import WOOCOMMERCE_REST, drop_credentials
 from ..models import Shop, WooCommerceSite
@@ -58,7 +59,8 @@ def disconnect(app, shop: Shop, *, tell_plugin: bool) -> Disconnected:  # noqa: 
         row = session.get(WooCommerceSite, shop.id)
         if row is not None:
             session.delete(row)
-        session.get(Shop, shop.id).webhook_secret = None
+        row_shop = session.get(Shop, shop.id)
+        row_shop.webhook_secret, row_shop.uninstalled_at = None, datetime.now(timezone.utc)
     log.info("woocommerce.disconnected", extra={"shop": shop.domain, "webhooks": result.webhooks_deleted,
                                                "problems": result.problems})
     return result

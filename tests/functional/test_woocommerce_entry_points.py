@@ -111,6 +111,7 @@ def test_disconnect_from_the_plugin_removes_webhooks_and_keys_and_refuses_later_
     with woo_app.extensions["kompas.db"].reading() as session:
         shop = session.scalar(select(Shop))
         assert shop.webhook_secret is None and session.get(WooCommerceSite, shop.id) is None
+        assert shop.uninstalled_at is not None
         assert session.execute(select(Shop.id)).all()  # the shop and its figures stay
     late = deliver(client, "order.updated", {"id": 1}, secret)
     assert late.status_code == 401

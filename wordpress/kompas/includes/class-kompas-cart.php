@@ -161,7 +161,8 @@ class Kompas_Cart {
 		$token = $session->get( self::SESSION_TOKEN );
 		if ( ! empty( $token ) ) {
 			$order->update_meta_data( self::ORDER_META, $token );
-			// Hooked after the order's save (Store API): save again; before it (classic): harmless.
+			// Classic checkout saves the order after woocommerce_checkout_create_order; the Store
+			// API hook gets an order that is already stored, so it is saved here.
 			if ( doing_action( 'woocommerce_store_api_checkout_update_order_meta' ) ) {
 				$order->save();
 			}

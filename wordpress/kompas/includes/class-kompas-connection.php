@@ -100,9 +100,10 @@ class Kompas_Connection {
 				return new WP_Error( 'kompas_bad_request', 'missing ' . $field, array( 'status' => 400 ) );
 			}
 		}
+		// Only URLs of the Kompas service: the panel is framed in wp-admin and events go there.
 		foreach ( array( 'panel_url', 'events_url', 'disconnect_url' ) as $field ) {
-			if ( 0 !== strpos( $data[ $field ], 'https://' ) && 0 !== strpos( $data[ $field ], 'http://' ) ) {
-				return new WP_Error( 'kompas_bad_request', $field . ' is not a URL', array( 'status' => 400 ) );
+			if ( 0 !== strpos( $data[ $field ], self::app_url() . '/' ) ) {
+				return new WP_Error( 'kompas_bad_request', $field . ' is not a URL of ' . self::app_url(), array( 'status' => 400 ) );
 			}
 		}
 		$connection = array(

@@ -37,7 +37,9 @@ class ConnectionTest extends TestCase {
 		unset( $missing['panel_secret'] );
 		$bad_url              = $this->data;
 		$bad_url['panel_url'] = 'javascript:alert(1)';
-		foreach ( array( $missing, $bad_url, null ) as $data ) {
+		$foreign              = $this->data;
+		$foreign['panel_url'] = 'https://kompas.test.evil.example/panel/';
+		foreach ( array( $missing, $bad_url, $foreign, null ) as $data ) {
 			$result = $connection->rest_store( new Kompas_Test_Request( $data ) );
 			$this->assertInstanceOf( WP_Error::class, $result );
 			$this->assertSame( 400, $result->get_error_data()['status'] );
