@@ -11,8 +11,9 @@ defined( 'ABSPATH' ) || exit;
  * WooCommerce → Kompas: the connection status, Connect and Disconnect, and the panel in an iframe.
  *
  * The iframe's URL carries a panel token minted here for the logged-in user (valid for a minute).
- * The panel asks this page for a fresh token with postMessage when it needs one; the page fetches
- * it from admin-ajax.php (nonce and capability checked) and answers only the Kompas origin.
+ * The panel asks this page for a fresh token with postMessage when it needs one;
+ * assets/kompas-admin.js fetches it from admin-ajax.php (nonce and capability checked) and
+ * answers only the Kompas origin.
  */
 class Kompas_Admin {
 
@@ -130,29 +131,20 @@ class Kompas_Admin {
 	}
 
 	/**
-	 * Answers the panel's requests for a fresh token, from the Kompas origin only.
+	 * Loads assets/kompas-admin.js, which answers the panel's requests for a fresh token (from the
+	 * Kompas origin only).
 	 *
 	 * @param string $panel_url The panel's URL.
 	 */
 	private function bridge_script( $panel_url ) {
 		$parts  = wp_parse_url( $panel_url );
-		$origin = $parts['scheme'] . '://' . $parts['host'] . ( isset( $parts['port'] ) ? ':' . $parts['port'] : '' );
 		$config = array(
-			'origin' => $origin,
+			'origin' => $parts['scheme'] . '://' . $parts['host'] . ( isset( $parts['port'] ) ? ':' . $parts['port'] : '' ),
 			'ajax'   => admin_url( 'admin-ajax.php' ),
 			'nonce'  => wp_create_nonce( 'kompas_token' ),
 		);
-		wp_print_inline_script_tag(
-			'(function (c) {' .
-			'window.addEventListener("message", function (e) {' .
-			'if (e.origin !== c.origin || !e.data || e.data.type !== "kompas:token-request") return;' .
-			'var body = new URLSearchParams({ action: "kompas_token", _ajax_nonce: c.nonce });' .
-			'fetch(c.ajax, { method: "POST", credentials: "same-origin", body: body })' .
-			'.then(function (r) { return r.json(); })' .
-			'.then(function (r) { if (r.success) e.source.postMessage({ type: "kompas:token", id: e.data.id, token: r.data.token }, c.origin); });' .
-			'});' .
-			'})(' . wp_json_encode( $config ) . ');'
-		);
+		wp_enqueue_script( 'kompas-admin', plugins_url( 'assets/kompas-admin.js', KOMPAS_PLUGIN_FILE ), array(), KOMPAS_VERSION, true );
+		wp_add_inline_script( 'kompas-admin', 'window.kompasBridge = ' . wp_json_encode( $config ) . ';', 'before' );
 	}
 
 	/**
