@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterator
 
@@ -45,9 +46,7 @@ def client_for(app, shop: Shop, **options: Any) -> WooClient:  # noqa: ANN001
     return WooClient(keys.get("site") or shop.domain, keys["consumer_key"], keys["consumer_secret"], **options)
 
 
-def _sleep(seconds: float) -> None:
-    import time
-
+def _sleep(seconds: float) -> None:  # a module function, so that tests can stop the clock
     time.sleep(seconds)
 
 

@@ -11,6 +11,7 @@
  * License URI:       https://www.gnu.org/licenses/gpl-2.0.html
  * Text Domain:       kompas
  * Domain Path:       /languages
+ * Requires Plugins:  woocommerce
  * WC requires at least: 8.0
  *
  * @package Kompas
@@ -40,12 +41,22 @@ function kompas_init() {
 	$connection = new Kompas_Connection();
 	$connection->register();
 	if ( ! class_exists( 'WooCommerce' ) ) {
+		add_action( 'admin_notices', 'kompas_needs_woocommerce' );
 		return;
 	}
 	( new Kompas_Admin( $connection ) )->register();
 	( new Kompas_Cart( $connection ) )->register();
 }
 add_action( 'plugins_loaded', 'kompas_init' );
+
+/**
+ * Says why Kompas does nothing without WooCommerce.
+ */
+function kompas_needs_woocommerce() {
+	if ( current_user_can( 'activate_plugins' ) ) {
+		echo '<div class="notice notice-warning"><p>' . esc_html__( 'Kompas needs WooCommerce: activate WooCommerce to connect your store.', 'kompas' ) . '</p></div>';
+	}
+}
 
 // Kompas reads orders through the REST API only, so it works with both order storages.
 add_action(
