@@ -10,6 +10,8 @@
 
 define( 'ABSPATH', __DIR__ . '/' );
 define( 'KOMPAS_APP_URL', 'https://kompas.test' );
+define( 'KOMPAS_PLUGIN_FILE', dirname( __DIR__ ) . '/kompas.php' );
+define( 'KOMPAS_VERSION', '0.1.0' );
 
 $GLOBALS['kompas_test'] = array();
 
@@ -24,7 +26,13 @@ function kompas_test_reset() {
 		'home'     => 'https://winkel.example/',
 		'response' => array( 'response' => array( 'code' => 200 ), 'body' => '{}' ),
 		'deleted'  => array(),
+		'user'     => 7,
+		'locale'   => 'nl_NL',
+		'scripts'  => array(),
+		'menu'     => array(),
 	);
+	$_POST = array();
+	$_GET  = array();
 	$GLOBALS['kompas_wc'] = new Kompas_Test_WC();
 }
 
@@ -159,6 +167,82 @@ function wp_remote_retrieve_response_code( $response ) {
 	return $response['response']['code'];
 }
 
+// wp-admin rendering and AJAX.
+class Kompas_Test_Json_Sent extends Exception {
+	public $success;
+	public $data;
+	public $status;
+	public function __construct( $success, $data, $status ) {
+		parent::__construct( 'json sent' );
+		$this->success = $success;
+		$this->data    = $data;
+		$this->status  = $status;
+	}
+}
+function __( $text, $domain = 'default' ) {
+	return $text;
+}
+function esc_html__( $text, $domain = 'default' ) {
+	return htmlspecialchars( $text, ENT_QUOTES );
+}
+function esc_attr__( $text, $domain = 'default' ) {
+	return htmlspecialchars( $text, ENT_QUOTES );
+}
+function esc_html( $text ) {
+	return htmlspecialchars( $text, ENT_QUOTES );
+}
+function esc_attr( $text ) {
+	return htmlspecialchars( $text, ENT_QUOTES );
+}
+function esc_url( $url ) {
+	return htmlspecialchars( $url, ENT_QUOTES );
+}
+function wp_die( $message = '', $status = 500 ) {
+	throw new RuntimeException( (string) $message );
+}
+function get_current_user_id() {
+	return $GLOBALS['kompas_test']['user'];
+}
+function get_user_locale() {
+	return $GLOBALS['kompas_test']['locale'];
+}
+function wp_date( $format, $timestamp ) {
+	return gmdate( 'Y-m-d H:i', $timestamp );
+}
+function wp_nonce_field( $action ) {
+	echo '<input type="hidden" name="_wpnonce" value="nonce-' . $action . '">';
+}
+function wp_create_nonce( $action ) {
+	return 'nonce-' . $action;
+}
+function check_ajax_referer( $action ) {
+	if ( ! isset( $_POST['_ajax_nonce'] ) || 'nonce-' . $action !== $_POST['_ajax_nonce'] ) {
+		throw new Kompas_Test_Json_Sent( false, '-1', 403 );
+	}
+	return 1;
+}
+function wp_parse_url( $url ) {
+	return parse_url( $url );
+}
+function plugins_url( $path, $file ) {
+	return 'https://winkel.example/wp-content/plugins/kompas/' . $path;
+}
+function wp_enqueue_script( $handle, $src, $deps = array(), $version = false, $footer = false ) {
+	$GLOBALS['kompas_test']['scripts'][ $handle ] = array( 'src' => $src, 'inline' => '' );
+}
+function wp_add_inline_script( $handle, $code, $position = 'after' ) {
+	$GLOBALS['kompas_test']['scripts'][ $handle ]['inline'] .= $code;
+}
+function add_submenu_page( $parent, $page_title, $menu_title, $capability, $slug, $callback ) {
+	$GLOBALS['kompas_test']['menu'][] = compact( 'parent', 'page_title', 'menu_title', 'capability', 'slug' );
+}
+function wp_send_json_success( $data = null, $status = null ) {
+	throw new Kompas_Test_Json_Sent( true, $data, $status );
+}
+function wp_send_json_error( $data = null, $status = null ) {
+	throw new Kompas_Test_Json_Sent( false, $data, $status );
+}
+
 class Kompas_Test_Wpdb {
 	public $prefix = 'wp_';
 	public function delete( $table, $where, $format = null ) {
@@ -171,5 +255,6 @@ $GLOBALS['wpdb'] = new Kompas_Test_Wpdb();
 require_once dirname( __DIR__ ) . '/includes/class-kompas-token.php';
 require_once dirname( __DIR__ ) . '/includes/class-kompas-connection.php';
 require_once dirname( __DIR__ ) . '/includes/class-kompas-cart.php';
+require_once dirname( __DIR__ ) . '/includes/class-kompas-admin.php';
 
 kompas_test_reset();
