@@ -225,8 +225,8 @@ def connect(app, site: str, keys: Keys, client_factory: Callable[..., WooClient]
     changes when a step fails (ConnectError with the status to answer)."""
     db, vault, our = app.extensions["kompas.db"], app.extensions["kompas.vault"], urls(app)
     now = now or datetime.now(timezone.utc)
-    if client_factory is None:
-        client = WooClient(site, keys.consumer_key, keys.consumer_secret,
+    if client_factory is None:  # WooCommerce waits 60 s for our answer: short timeouts, one retry
+        client = WooClient(site, keys.consumer_key, keys.consumer_secret, timeout=8.0, attempts=2,
                            sleep=app.config.get("WOOCOMMERCE_RETRY_SLEEP") or time.sleep)
     else:
         client = client_factory(site, keys.consumer_key, keys.consumer_secret)
