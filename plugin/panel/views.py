@@ -472,7 +472,9 @@ def openapi():  # noqa: ANN201
         "info": {"title": "Kompas API", "version": "1"},
         "components": {"securitySchemes": {"sessionToken": {
             "type": "http", "scheme": "bearer", "bearerFormat": "JWT",
-            "description": "Shopify session token (App Bridge): HS256, aud = the app's client id"}},
+            "description": "Shopify session token (App Bridge): HS256, aud = the app's client id; or the "
+                           "Kompas WordPress plugin's panel token: HS256, aud \"kompas\", iss = dest = the site URL, "
+                           "at most 60 s, signed with the shop's panel secret"}},
             "schemas": {"Report": report_schema}},
         "security": [{"sessionToken": []}],
         "paths": {"/api/kpis": {"get": {
