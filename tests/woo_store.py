@@ -11,8 +11,14 @@ from urllib.parse import parse_qs, urlsplit
 
 import responses
 
+from tests.helpers import body, woo_headers
+
 REST = Path(__file__).parent / "payloads" / "woocommerce" / "rest"
 SITE = "https://winkel.example"
+PUBLIC = "https://kompas.test"          # KOMPAS_PUBLIC_URL in these tests
+EVENTS = PUBLIC + "/webhooks/woocommerce"
+RETURN = SITE + "/wp-admin/admin.php?page=kompas"
+KEY, SECRET = "ck_" + "4f" * 20, "cs_" + "9e" * 20
 
 
 def rest(name: str):
@@ -91,8 +97,8 @@ class FakeStore:
         match = re.fullmatch(r"wc/v3/orders/(\d+)/refunds", path)
         if match and (REST / f"order-{match.group(1)}-refunds.json").exists():
             return self.json(rest(f"order-{match.group(1)}-refunds.json"))
-        return (404, {}, json.dumps({"code": "rest_no_route", "message": "No route was found matching the URL and request method.",
-                                     "data": {"status": 404}}))
+        return (404, {}, json.dumps({"code": "rest_no_route", "data": {"status": 404},
+                                     "message": "No route was found matching the URL and request method."}))
 
     @staticmethod
     def public(hook: dict) -> dict:
@@ -107,3 +113,25 @@ class FakeStore:
 
     def hook(self, topic: str) -> dict:
         return next(w for w in self.webhooks.values() if w["topic"] == topic)
+
+
+def connect(client) -> None:  # noqa: ANN001
+    """The plugin's Connect button, the merchant's approval and wc-auth's callback, as they happen."""
+    start = client.get("/woocommerce/connect", query_string={"site": SITE, "return_url": RETURN})
+    assert start.status_code == 302
+    target = urlsplit(start.location)
+    assert f"{target.scheme}://{target.netloc}{target.path}" == SITE + "/wc-auth/v1/authorize"
+    query = {k: v[0] for k, v in parse_qs(target.query).items()}
+    assert query["app_name"] == "Kompas" and query["scope"] == "read_write" and query["return_url"] == RETURN
+    assert query["callback_url"] == PUBLIC + "/woocommerce/callback"
+    answer = client.post("/woocommerce/callback", json={
+        "key_id": 12, "user_id": query["user_id"], "consumer_key": KEY, "consumer_secret": SECRET,
+        "key_permissions": "read_write"})
+    assert answer.status_code == 200, answer.get_json()  # exactly 200, or WooCommerce deletes the key
+    assert answer.get_json() == {"status": "connected", "shop": SITE}
+
+
+def deliver(client, topic: str, data, secret: str):  # noqa: ANN001, ANN201
+    """A delivery signed with the shop's secret, as WooCommerce (or the plugin, for cart.*) sends it."""
+    raw = body(data)
+    return client.post("/webhooks/woocommerce", data=raw, headers=woo_headers(topic, raw, secret=secret))

@@ -1,4 +1,5 @@
-"""`kompas woocommerce …`: the resync by hand (the worker of `kompas serve` runs it every 15 minutes), and disconnect."""
+"""`kompas woocommerce …`: the resync by hand (the worker of `kompas serve` runs it every 15
+minutes), and disconnect."""
 from __future__ import annotations
 
 from datetime import datetime, timezone

@@ -63,7 +63,8 @@ def _aware(value: datetime | None) -> datetime | None:
     return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
 
-def check_webhooks(client: WooClient, events_url: str, secret: str, known: dict[str, int]) -> tuple[dict[str, int], int]:
+def check_webhooks(client: WooClient, events_url: str, secret: str,
+                   known: dict[str, int]) -> tuple[dict[str, int], int]:
     """({topic: id}, how many were repaired): every order topic has an active webhook to Kompas."""
     found = our_webhooks(client, events_url)
     current, repaired = {}, 0

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import subprocess
 import time
-from pathlib import Path
 
 import pytest
 from werkzeug.wrappers import Request, Response
@@ -75,8 +74,8 @@ def wp_admin(tools):  # noqa: F811
     host.server.stop()
 
 
-def test_the_panel_in_wp_admin_gets_fresh_tokens_from_the_plugins_page(chromium, tools, wp_admin, make_app, app, db,  # noqa: F811
-                                                                       client):
+def test_the_panel_in_wp_admin_gets_fresh_tokens_from_the_plugins_page(  # noqa: PLR0913
+        chromium, tools, wp_admin, make_app, app, db, client):  # noqa: F811
     from playwright.sync_api import sync_playwright
 
     with db.transaction() as session:
@@ -100,7 +99,8 @@ def test_the_panel_in_wp_admin_gets_fresh_tokens_from_the_plugins_page(chromium,
             orders = frame.locator('.tile[data-kpi="orders"] .tile-value')
             orders.wait_for(timeout=20000)
             assert orders.inner_text() == "2"
-            assert frame.locator('.tile[data-kpi="net_sales"] .tile-value').inner_text() == i18n.money("90.00", "EUR", "nl")
+            net_sales = frame.locator('.tile[data-kpi="net_sales"] .tile-value').inner_text()
+            assert net_sales == i18n.money("90.00", "EUR", "nl")
             # one token for the bounce page, one at least for the panel's own request
             assert wp_admin.ajax_calls >= 2
             page.screenshot(path=str(ARTIFACTS / "panel-wp-admin-nl.png"), full_page=True)

@@ -1,32 +1,22 @@
 """The WooCommerce connector end to end, against recorded REST answers (tests/woo_store.py):
 connect → webhooks created → backfill → live signed webhooks and cart events → a lost delivery
 and a disabled webhook repaired by the resync → `kompas report --json` equals figures computed
-by hand. Then every new entry point's bad input."""
+by hand; resuming, trashed orders, and the worker's jobs."""
 from __future__ import annotations
 
 import base64
 import json
 import time
 from datetime import datetime, timedelta, timezone
-from urllib.parse import parse_qs, urlsplit
 
 import jwt
-import pytest
-import responses
 from sqlalchemy import select, text
 
-from plugin.cli import main
 from plugin.credentials import WOOCOMMERCE_REST, load_credential
 from plugin.models import Shop, WooCommerceSite
 from plugin.woocommerce.resync import resync_shop
-from tests.conftest import _empty
-from tests.helpers import body, woo_headers
-from tests.woo_store import SITE, FakeStore, rest
+from tests.woo_store import EVENTS, KEY, PUBLIC, SECRET, SITE, connect, deliver, rest
 
-PUBLIC = "https://kompas.test"
-EVENTS = PUBLIC + "/webhooks/woocommerce"
-RETURN = SITE + "/wp-admin/admin.php?page=kompas"
-KEY, SECRET = "ck_" + "4f" * 20, "cs_" + "9e" * 20
 T1, T2 = "3f2a9c1e8b7d4a6f9e0c1b2a3d4e5f60", "8d1c0b2a3e4f5a6b7c8d9e0f1a2b3c4d"
 
 # March 2026, Europe/Amsterdam, by hand from the REST bodies and the deliveries below:
@@ -48,49 +38,6 @@ EXPECTED = {
     "customers": 3, "new_customers": 3, "returning_customer_rate": "33.33",  # customer 7 ordered twice
     "carts": 2, "checkouts": 0, "cart_abandonment_rate": "50.00", "checkout_abandonment_rate": None,
 }
-
-
-@pytest.fixture
-def woo_app(make_app):
-    app = make_app(PUBLIC_URL=PUBLIC, WOOCOMMERCE_RETRY_SLEEP=lambda seconds: None)
-    _empty(app.extensions["kompas.db"])
-    return app
-
-
-@pytest.fixture
-def store():
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        yield FakeStore(mock)
-
-
-@pytest.fixture
-def cli(runner, monkeypatch):
-    monkeypatch.setenv("KOMPAS_PUBLIC_URL", PUBLIC)
-
-    def invoke(*args: str):
-        result = runner.invoke(main, list(args))
-        return result
-    return invoke
-
-
-def connect(client) -> None:
-    start = client.get("/woocommerce/connect", query_string={"site": SITE, "return_url": RETURN})
-    assert start.status_code == 302
-    target = urlsplit(start.location)
-    assert f"{target.scheme}://{target.netloc}{target.path}" == SITE + "/wc-auth/v1/authorize"
-    query = {k: v[0] for k, v in parse_qs(target.query).items()}
-    assert query["app_name"] == "Kompas" and query["scope"] == "read_write" and query["return_url"] == RETURN
-    assert query["callback_url"] == PUBLIC + "/woocommerce/callback"
-    answer = client.post("/woocommerce/callback", json={
-        "key_id": 12, "user_id": query["user_id"], "consumer_key": KEY, "consumer_secret": SECRET,
-        "key_permissions": "read_write"})
-    assert answer.status_code == 200, answer.get_json()  # exactly 200, or WooCommerce deletes the key
-    assert answer.get_json() == {"status": "connected", "shop": SITE}
-
-
-def deliver(client, topic: str, data, secret: str):
-    raw = body(data)
-    return client.post("/webhooks/woocommerce", data=raw, headers=woo_headers(topic, raw, secret=secret))
 
 
 def cart(token: str, created: str, updated: str | None = None, event: str = "created") -> dict:
@@ -119,7 +66,8 @@ def test_connect_backfill_webhooks_resync_and_report(woo_app, store, cli):
 
     with db.reading() as session:
         shop = session.scalar(select(Shop).where(Shop.domain == SITE))
-        assert (shop.platform, shop.currency, shop.timezone, shop.name) == ("woocommerce", "EUR", "Europe/Amsterdam", "Winkel")
+        assert (shop.platform, shop.currency, shop.timezone, shop.name) == \
+            ("woocommerce", "EUR", "Europe/Amsterdam", "Winkel")
         keys = load_credential(session, woo_app.extensions["kompas.vault"], shop.id, WOOCOMMERCE_REST)
         assert keys["consumer_secret"] == SECRET and keys["key_id"] == 12
         sealed = " ".join(r[0] for r in session.execute(text("SELECT sealed FROM shop_credentials")))

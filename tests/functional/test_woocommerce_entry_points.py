@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from urllib.parse import parse_qs, urlsplit
 
 import jwt
 import pytest
@@ -11,19 +12,16 @@ from sqlalchemy import select
 
 from plugin.models import Delivery, Shop, WooCommerceSite
 from plugin.woocommerce.auth import MAX_LIFETIME_SECONDS
-from tests.functional.test_woocommerce_connector import (EVENTS, KEY, PUBLIC, RETURN, SECRET, connect,  # noqa: F401
-                                                         deliver, store, woo_app)
 from tests.helpers import SHOPIFY_SECRET, woo_headers
-from tests.woo_store import SITE
+from tests.woo_store import KEY, RETURN, SECRET, SITE, connect, deliver
 from webhooks.signatures import sign
 
 
 def callback_body(woo_app, **changes):
     client = woo_app.test_client()
     start = client.get("/woocommerce/connect", query_string={"site": SITE, "return_url": RETURN})
-    user_id = start.location.split("user_id=")[1].split("&")[0]
-    from urllib.parse import unquote
-    data = {"key_id": 12, "user_id": unquote(user_id), "consumer_key": KEY, "consumer_secret": SECRET,
+    user_id = parse_qs(urlsplit(start.location).query)["user_id"][0]
+    data = {"key_id": 12, "user_id": user_id, "consumer_key": KEY, "consumer_secret": SECRET,
             "key_permissions": "read_write"}
     data.update(changes)
     return {k: v for k, v in data.items() if v is not None}
@@ -117,17 +115,14 @@ def test_disconnect_from_the_plugin_removes_webhooks_and_keys_and_refuses_later_
     assert late.status_code == 401
 
 
-def test_disconnect_from_kompas_tells_the_plugin(woo_app, store, runner, monkeypatch):
-    from plugin.cli import main
-
-    monkeypatch.setenv("KOMPAS_PUBLIC_URL", PUBLIC)
+def test_disconnect_from_kompas_tells_the_plugin(woo_app, store, cli):
     connect(woo_app.test_client())
-    result = runner.invoke(main, ["woocommerce", "disconnect", "--shop", SITE])
+    result = cli("woocommerce", "disconnect", "--shop", SITE)
     assert result.exit_code == 0, result.output
     assert "4 webhooks deleted" in result.output
     assert store.plugin is None and store.webhooks == {}
-    assert runner.invoke(main, ["woocommerce", "resync", "--shop", SITE]).exit_code != 0
-    assert runner.invoke(main, ["woocommerce", "resync", "--shop", "https://unknown.example"]).exit_code != 0
+    assert cli("woocommerce", "resync", "--shop", SITE).exit_code != 0
+    assert cli("woocommerce", "resync", "--shop", "https://unknown.example").exit_code != 0
 
 
 def test_cart_events_go_through_the_receiver_ladder(woo_app, store):
@@ -142,7 +137,8 @@ def test_cart_events_go_through_the_receiver_ladder(woo_app, store):
     unknown = client.post("/webhooks/woocommerce", data=raw,
                           headers=woo_headers("cart.created", raw, site="https://other.example", secret=secret))
     assert unknown.status_code == 404
-    broken = client.post("/webhooks/woocommerce", data=b"{no", headers=woo_headers("cart.created", b"{no", secret=secret))
+    broken = client.post("/webhooks/woocommerce", data=b"{no",
+                         headers=woo_headers("cart.created", b"{no", secret=secret))
     assert broken.status_code == 400
     assert deliver(client, "cart.created", event, secret).get_json()["status"] == "processed"
     bad_token = deliver(client, "cart.updated", {**event, "token": "x"}, secret)

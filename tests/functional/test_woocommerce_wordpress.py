@@ -149,4 +149,5 @@ def test_a_cart_event_the_plugin_signed_passes_the_receiver(tools, connected, cl
     answer = client.post("/webhooks/woocommerce", data=body.encode(), headers=headers)
     assert answer.status_code == 200 and answer.get_json()["status"] == "processed"
     with db.reading() as session:
-        assert session.scalar(select(EntityState.kind).where(EntityState.key == "0123456789abcdef0123456789abcdef")) == "cart"
+        token = "0123456789abcdef0123456789abcdef"
+        assert session.scalar(select(EntityState.kind).where(EntityState.key == token)) == "cart"
