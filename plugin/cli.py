@@ -289,6 +289,30 @@ def backfill(shop_key: str, restart: bool, status_only: bool) -> None:
     click.echo(_progress_line(final))
 
 
+@main.command()
+@click.option("--shop", "shop_key", required=True)
+def reconcile(shop_key: str) -> None:
+    """Fetch the orders changed since the last pass and apply what Kompas missed (the worker does
+    this daily); prints the number of corrections."""
+    from . import backfill as backfills
+    from .jobs import source_for
+
+    app = _app()
+    with _db(app).reading() as session:
+        try:
+            shop = find_shop(session, shop_key)
+        except ShopError as exc:
+            raise click.ClickException(str(exc)) from exc
+    if shop.platform != "shopify":
+        raise click.ClickException("reconciliation is for Shopify shops (WooCommerce shops resync)")
+    source_name, source = source_for(app, shop, backfills.RECONCILE)
+    try:
+        final = backfills.run(_db(app), shop.id, source_name, source, kind=backfills.RECONCILE)
+    except Exception as exc:
+        raise click.ClickException(f"reconciliation stopped: {exc}") from exc
+    click.echo(f"checked {final.done} orders changed since the last pass; {final.changed} corrections")
+
+
 def _progress_line(progress) -> str:  # noqa: ANN001
     line = f"{progress.status}: {progress.done}"
     if progress.total:

@@ -23,7 +23,6 @@ from .kpi.contributions import (CUSTOMER_FIRST_SECOND, CUSTOMER_VISIT, NO_DAY_AF
                                 SOURCE_PREFIX, CounterKey)
 from .models import DailyCounter, DayHistogram, SourceCounter
 
-_CHUNK = 500  # rows per multi-row statement (SQLite allows 32,766 parameters in one)
 _DAILY = DailyCounter.__table__
 _SOURCES = SourceCounter.__table__  # every breakdown counter: by traffic source and by product
 _BREAKDOWNS = (SOURCE_PREFIX, PRODUCT_PREFIX)
@@ -72,11 +71,11 @@ def add(session: Session, shop_id: int, cells: Mapping[CounterKey, int]) -> None
             if v and k.ref is None]
     for table in (_DAILY, _SOURCES):
         mine = [r for r in rows if r["name"].startswith(_BREAKDOWNS) == (table is _SOURCES)]
-        for i in range(0, len(mine), _CHUNK):  # one multi-row statement per chunk
-            stmt = _insert(session, table).values(mine[i:i + _CHUNK])
+        if mine:  # one executemany: the statement is compiled once and cached, whatever the row count
+            stmt = _insert(session, table)
             stmt = stmt.on_conflict_do_update(index_elements=["shop_id", "day", "name"],
                                               set_={"value": table.c.value + stmt.excluded.value})
-            session.execute(stmt)
+            session.execute(stmt, mine)
     _add_histograms(session, shop_id, histogram_cells(cells))
 
 
@@ -98,10 +97,9 @@ def _add_histograms(session: Session, shop_id: int, increments: dict[tuple[str, 
                 counts.extend([0] * (gap + 1 - len(counts)))
             counts[gap] += value
         upserts.append({"shop_id": shop_id, "name": key[0], "day": key[1], "data": _encode(counts)})
-    for i in range(0, len(upserts), _CHUNK):
-        stmt = _insert(session, _HIST).values(upserts[i:i + _CHUNK])
-        stmt = stmt.on_conflict_do_update(index_elements=["shop_id", "name", "day"], set_={"data": stmt.excluded.data})
-        session.execute(stmt)
+    stmt = _insert(session, _HIST)
+    stmt = stmt.on_conflict_do_update(index_elements=["shop_id", "name", "day"], set_={"data": stmt.excluded.data})
+    session.execute(stmt, upserts)
 
 
 def replace_all(session: Session, shop_id: int, cells: Mapping[CounterKey, int]) -> None:

@@ -48,6 +48,7 @@ def run_queued(app, now: datetime | None = None) -> int:  # noqa: ANN001
         try:
             name, source = source_for(app, shop, run.kind)
             result = backfill.run(db, shop.id, name, source, kind=run.kind)
+            # a reconciliation's `changed` are its corrections: what webhooks had missed
             log.info("jobs.sync_done", extra={"shop": shop.domain, "kind": run.kind, "orders": result.done,
                                               "changed": result.changed})
         except Exception:  # noqa: BLE001 - kept on the run (status failed); queued again next pass
@@ -58,7 +59,7 @@ def run_queued(app, now: datetime | None = None) -> int:  # noqa: ANN001
 
 def queue_reconciliations(app, now: datetime | None = None) -> int:  # noqa: ANN001
     """Queue a reconciliation for every installed Shopify shop whose history is in and whose last
-    reconciliation started more than RECONCILE_EVERY ago."""
+    reconciliation (or, before the first, its backfill) started more than RECONCILE_EVERY ago."""
     now = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
     db = app.extensions["kompas.db"]
     with db.reading() as session:
@@ -71,7 +72,7 @@ def queue_reconciliations(app, now: datetime | None = None) -> int:  # noqa: ANN
                 continue
             last = session.scalar(select(SyncRun.started_at).where(
                 SyncRun.shop_id == shop.id, SyncRun.kind == backfill.RECONCILE).order_by(SyncRun.id.desc()).limit(1))
-            if last is None or backfill.aware(last) <= now - RECONCILE_EVERY:
+            if backfill.aware(last or history.started_at) <= now - RECONCILE_EVERY:
                 due.append(shop.id)
     for shop_id in due:
         backfill.queue(db, shop_id, "shopify_updated", kind=backfill.RECONCILE, now=now)

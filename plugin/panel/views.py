@@ -26,7 +26,7 @@ from ..shopify.install import SIXTY_DAYS_NOTE, ensure_installed
 from ..shopify.tokens import ShopifyAuthError
 from . import api, bp, i18n
 from ..woocommerce import auth as wordpress
-from ..woocommerce.repairs import recent_repair as wordpress_repairs
+from ..woocommerce import repairs as wordpress_repairs
 from .auth import MYSHOPIFY, SessionTokenError, mint_session_token, verify_session_token
 from .ranges import COMPARISONS, GRAINS, PRESETS, RangeError, buckets, comparison, resolve
 
@@ -232,18 +232,12 @@ def _freshness(shop: Shop, language: str) -> dict[str, Any]:
     with current_app.extensions["kompas.db"].reading() as session:
         last = session.scalar(select(Delivery.received_at).where(Delivery.shop_id == shop.id)
                               .order_by(Delivery.id.desc()).limit(1))
-        repair = wordpress_repairs(session, shop) if shop.platform == "woocommerce" else None
-    if repair is not None:  # deliveries WooCommerce lost, or webhooks it disabled, that the resync repaired
-        repair = i18n.t("fresh.repaired", language, orders=i18n.number(repair["orders"], language),
-                        webhooks=i18n.number(repair["webhooks"], language),
-                        when=i18n.moment(repair["at"], shop.timezone, language))
     if last is None:
-        return {"text": i18n.t("fresh.never", language), "stale": False, "last": None, "repair": repair}
+        return {"text": i18n.t("fresh.never", language), "stale": False, "last": None}
     last = last if last.tzinfo else last.replace(tzinfo=timezone.utc)
     stale = (datetime.now(timezone.utc) - last).total_seconds() > STALE_AFTER_HOURS * 3600
     return {"text": i18n.t("fresh.last", language, when=i18n.moment(last, shop.timezone, language)),
-            "stale": stale, "stale_text": i18n.t("fresh.stale", language), "last": last.isoformat(),
-            "repair": repair}
+            "stale": stale, "stale_text": i18n.t("fresh.stale", language), "last": last.isoformat()}
 
 
 def _backfill(shop: Shop, language: str) -> dict[str, Any] | None:
@@ -271,6 +265,19 @@ def _backfill(shop: Shop, language: str) -> dict[str, Any] | None:
     if state["hold"]:
         state["hold_text"] = i18n.t("backfill.hold", language)
     return state
+
+
+def _reconciliation(shop: Shop, language: str) -> dict[str, Any] | None:
+    """The last finished check against the platform, and how many missed changes it repaired."""
+    with current_app.extensions["kompas.db"].reading() as session:
+        run = backfill.last_finished(session, shop.id, backfill.RECONCILE)
+    if run is None:
+        return None
+    when = i18n.moment(backfill.aware(run.finished_at or run.updated_at), shop.timezone, language)
+    return {"finished_at": backfill.aware(run.finished_at or run.updated_at).isoformat(), "checked": run.done,
+            "corrections": run.changed,
+            "text": i18n.t("sync.repaired" if run.changed else "sync.clean", language, when=when,
+                           count=i18n.number(run.changed, language))}
 
 
 def _range_args(shop: Shop) -> tuple[date, date, date, date, str]:
@@ -362,6 +369,8 @@ def view():  # noqa: ANN201
         "empty": current["kpis"]["orders"] == 0 and previous["kpis"]["orders"] == 0,
         "freshness": _freshness(shop, language),
         "backfill": _backfill(shop, language),
+        "reconciliation": (_reconciliation(shop, language) if shop.platform != "woocommerce"
+                           else wordpress_repairs.panel_line(shop, language)),  # the resync's own counts
         "tiles": tiles,
     })
 

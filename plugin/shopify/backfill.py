@@ -35,7 +35,7 @@ from .tokens import TokenKeeper
 
 log = logging.getLogger(__name__)
 
-PAGE_ORDERS = 500          # orders per page: one transaction, one progress step
+PAGE_ORDERS = 2000         # orders per page: one transaction, one progress step
 REFUND_BATCH = 10          # refunds per nodes(ids:) query (cost ≈ 70 each, under the 1000 cap)
 ORDER_BATCH = 5            # orders per nodes(ids:) query in the reconciliation
 POLL_SECONDS = 5.0

@@ -103,8 +103,10 @@ def test_connect_backfill_webhooks_resync_and_report(woo_app, store, cli):
     view = client.get("/panel/view.json?range=custom&from=2026-03-01&to=2026-03-31&lang=nl",
                       headers={"Authorization": "Bearer " + token})
     assert view.status_code == 200
-    assert view.get_json()["freshness"]["repair"].startswith(
-        "Door WooCommerce gemiste leveringen hersteld: 1; webhooks hersteld: 1 (")
+    line = view.get_json()["reconciliation"]
+    assert (line["corrections"], line["repaired_webhooks"]) == (1, 1)
+    assert line["text"].startswith("Laatste herstel bij WooCommerce: ")
+    assert line["text"].endswith(". Gemiste leveringen hersteld: 1; webhooks hersteld: 1.")
 
     report = cli("report", "--shop", SITE + "/", "--from", "2026-03-01", "--to", "2026-03-31", "--json")
     assert report.exit_code == 0, report.output

@@ -83,7 +83,7 @@
     const fresh = $("freshness");
     fresh.textContent = view.freshness.stale ? view.freshness.stale_text + " " + view.freshness.text : view.freshness.text;
     fresh.classList.toggle("stale", !!view.freshness.stale);
-    if (view.freshness.repair) fresh.textContent += " " + view.freshness.repair;
+    if (view.reconciliation) fresh.textContent += " " + view.reconciliation.text;
     if (backfill(view.backfill)) return;
     $("state").hidden = !view.empty;
     if (view.empty) $("state").textContent = strings["empty"];
