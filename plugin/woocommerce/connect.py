@@ -105,6 +105,9 @@ def _site(value: Any) -> str:
 def start_url(app, site: Any, return_url: Any, now: float | None = None) -> str:  # noqa: ANN001
     """The store's wc-auth URL the merchant's browser is sent to."""
     site = _site(site)
+    if not urls(app).base.startswith("https://"):
+        raise ConnectError("Kompas is not set up for WooCommerce: KOMPAS_PUBLIC_URL must be its https:// URL "
+                           "(wc-auth sends keys to https callbacks only)", 503)
     if not isinstance(return_url, str) or urlsplit(return_url).scheme not in ("http", "https") \
             or urlsplit(return_url).netloc.lower() != urlsplit(site).netloc.lower():
         raise ConnectError("return_url must be a page of the same site")

@@ -40,6 +40,12 @@ def test_connect_start_refuses_a_missing_or_foreign_site(woo_app, params, messag
     assert message in answer.get_json()["error"]
 
 
+def test_connect_needs_kompas_at_an_https_url(make_app):
+    app = make_app(PUBLIC_URL="http://127.0.0.1:8000")
+    answer = app.test_client().get("/woocommerce/connect", query_string={"site": SITE, "return_url": RETURN})
+    assert answer.status_code == 503 and "KOMPAS_PUBLIC_URL" in answer.get_json()["error"]
+
+
 @pytest.mark.parametrize("changes, message", [
     ({"key_permissions": "read"}, "key_permissions"),
     ({"key_permissions": None}, "missing key_permissions"),
