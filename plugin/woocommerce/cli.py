@@ -55,6 +55,31 @@ def resync(shop_key: str | None) -> None:
 
 
 @woocommerce.command()
+@click.option("--shop", "shop_key", default=None, help="only this shop (default: every connected store)")
+def status(shop_key: str | None) -> None:
+    """Each connected store: its webhooks, the history import, the last resync and what it repaired."""
+    from .. import backfill as runs
+    from ..models import WooCommerceSite
+
+    app = _app()
+    shop_ids = [_woo_shop(app, shop_key).id] if shop_key else resyncs.connected_shops(app)
+    with app.extensions["kompas.db"].reading() as session:
+        for shop_id in shop_ids:
+            shop, site = session.get(Shop, shop_id), session.get(WooCommerceSite, shop_id)
+            if site is None:
+                click.echo(f"{shop.domain}: not connected")
+                continue
+            history = runs.current(session, shop_id)
+            click.echo(f"{shop.domain}: connected {site.connected_at:%Y-%m-%d %H:%M} UTC, key {site.key_id}")
+            click.echo("  webhooks: " + (", ".join(f"{t} #{i}" for t, i in sorted(site.webhooks.items())) or "none"))
+            click.echo(f"  history: {history.status}, {history.done} orders" if history else "  history: none yet")
+            checked = f"{site.checked_at:%Y-%m-%d %H:%M} UTC" if site.checked_at else "never"
+            click.echo(f"  last resync: {checked}" + (f" (failed: {site.last_error})" if site.last_error else ""))
+            click.echo(f"  repaired so far: {site.missed_orders_total} missed deliveries, "
+                       f"{site.repaired_webhooks_total} webhooks")
+
+
+@woocommerce.command()
 @click.option("--shop", "shop_key", required=True)
 def disconnect(shop_key: str) -> None:
     """Remove Kompas's webhooks and API key from the store and forget its keys (figures stay)."""

@@ -114,6 +114,11 @@ def test_connect_backfill_webhooks_resync_and_report(woo_app, store, cli):
     assert {k: kpis[k] for k in EXPECTED} == EXPECTED
     assert cli("verify", "--shop", SITE).exit_code == 0
 
+    shown = cli("woocommerce", "status", "--shop", SITE)
+    assert shown.exit_code == 0, shown.output
+    assert "order.updated #" in shown.output and "history: done, 3 orders" in shown.output
+    assert "repaired so far: 1 missed deliveries, 1 webhooks" in shown.output
+
     # a second resync finds nothing new to repair, and the CLI says so
     again = cli("woocommerce", "resync", "--shop", SITE)
     assert again.exit_code == 0, again.output
