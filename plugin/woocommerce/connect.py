@@ -296,7 +296,10 @@ def _undo(app, client: WooClient, shop_id: int, created: bool, webhook_ids: list
         shop = session.get(Shop, shop_id)
         if created:
             session.delete(shop)
-        else:
+        else:  # a failed reconnect leaves the shop disconnected (its figures stay)
             drop_credentials(session, shop_id, WOOCOMMERCE_REST)
             drop_credentials(session, shop_id, PANEL_CREDENTIAL)
-            shop.webhook_secret = None
+            site = session.get(WooCommerceSite, shop_id)
+            if site is not None:
+                session.delete(site)
+            shop.webhook_secret, shop.uninstalled_at = None, datetime.now(timezone.utc)

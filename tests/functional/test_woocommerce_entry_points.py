@@ -224,3 +224,26 @@ def test_a_shopify_session_token_is_not_taken_for_a_wordpress_one(woo_app, store
     token = mint_session_token("demo.myshopify.com", api_key="key", secret=SHOPIFY_SECRET)
     api = client.get("/api/kpis?from=2026-03-01&to=2026-03-31", headers={"Authorization": "Bearer " + token})
     assert api.status_code == 401  # a Shopify token: verified as one (and this app has no Shopify key)
+
+
+def test_a_reconnect_keeps_the_history_and_replaces_secrets_and_webhooks(woo_app, store):
+    client = woo_app.test_client()
+    connect(client)
+    first_secret, first_hooks = store.plugin["webhook_secret"], set(store.webhooks)
+    connect(client)
+    assert store.plugin["webhook_secret"] != first_secret
+    assert len(store.webhooks) == 4 and not first_hooks & set(store.webhooks)
+    assert deliver(client, "order.updated", {"id": 1}, first_secret).status_code == 401
+    with woo_app.extensions["kompas.db"].reading() as session:
+        assert len(session.scalars(select(Shop)).all()) == 1
+
+
+def test_a_failed_reconnect_leaves_the_store_disconnected_not_half_connected(woo_app, store):
+    client = woo_app.test_client()
+    connect(client)
+    store.failures["wc/v3/webhooks"] = 10  # the store fails while its webhooks are being replaced
+    answer = client.post("/woocommerce/callback", json=callback_body(woo_app))
+    assert answer.status_code == 502
+    with woo_app.extensions["kompas.db"].reading() as session:
+        shop = session.scalar(select(Shop))
+        assert shop.webhook_secret is None and session.get(WooCommerceSite, shop.id) is None
