@@ -162,6 +162,15 @@ def serve(host: str, port: int, workers: int, threads: int, no_worker: bool) -> 
 
 # --- figures -----------------------------------------------------------------------------------
 
+def _shop(app, key: str):  # noqa: ANN001, ANN202
+    """The shop named on the command line, or a one-line error."""
+    with _db(app).reading() as session:
+        try:
+            return find_shop(session, key)
+        except ShopError as exc:
+            raise click.ClickException(str(exc)) from exc
+
+
 def _shop_id(db_, key: str) -> int:  # noqa: ANN001
     with db_.reading() as session:
         try:
@@ -264,11 +273,8 @@ def backfill(shop_key: str, restart: bool, status_only: bool) -> None:
     from . import backfill as backfills
 
     app = _app()
+    shop = _shop(app, shop_key)
     with _db(app).reading() as session:
-        try:
-            shop = find_shop(session, shop_key)
-        except ShopError as exc:
-            raise click.ClickException(str(exc)) from exc
         latest = backfills.current(session, shop.id)
     if status_only:
         click.echo(_progress_line(latest) if latest else "no backfill yet")
@@ -298,11 +304,7 @@ def reconcile(shop_key: str) -> None:
     from .jobs import source_for
 
     app = _app()
-    with _db(app).reading() as session:
-        try:
-            shop = find_shop(session, shop_key)
-        except ShopError as exc:
-            raise click.ClickException(str(exc)) from exc
+    shop = _shop(app, shop_key)
     if shop.platform != "shopify":
         raise click.ClickException("reconciliation is for Shopify shops (WooCommerce shops resync)")
     source_name, source = source_for(app, shop, backfills.RECONCILE)

@@ -5,7 +5,7 @@ can have 23 or 25 hours and a shop in Asia/Kathmandu (UTC+05:45) books 18:30 UTC
 """
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -45,8 +45,6 @@ def to_epoch_micros(instant: datetime) -> int:
 
 
 def from_epoch_micros(micros: int) -> datetime:
-    from datetime import timedelta
-
     return EPOCH + timedelta(microseconds=micros)
 
 

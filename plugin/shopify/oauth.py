@@ -31,8 +31,22 @@ def valid_shop(shop: str | None) -> str:
 
 
 def _message(params: Iterable[tuple[str, str]]) -> str:
+    """The signed message as Shopify's JS library builds it: sorted, percent-encoded (%20)."""
     pairs = sorted((k, v) for k, v in params if k not in ("hmac", "signature"))
     return "&".join(f"{quote(k, safe='')}={quote(v, safe='')}" for k, v in pairs)
+
+
+def _message_escaped(params: Iterable[tuple[str, str]]) -> str:
+    """The same as Shopify's Python library builds it: only %, & and = escaped. The two agree
+    for every parameter Shopify sends today; both are accepted so neither reading locks out a
+    shop whose `host` or `state` holds a character they encode differently."""
+    def key(k: str) -> str:
+        return k.replace("%", "%25").replace("=", "%3D").replace("&", "%26")
+
+    def value(v: str) -> str:
+        return v.replace("%", "%25").replace("&", "%26")
+
+    return "&".join(sorted(f"{key(k)}={value(v)}" for k, v in params if k not in ("hmac", "signature")))
 
 
 def sign_query(params: Mapping[str, str], secret: str) -> str:
@@ -47,9 +61,9 @@ def verify_query(params: Iterable[tuple[str, str]], secrets: Iterable[str], now:
     given = [v for k, v in params if k == "hmac"]
     if len(given) != 1:
         raise OAuthError("missing hmac")
-    message = _message(params).encode()
-    if not any(hmac.compare_digest(hmac.new(s.encode(), message, hashlib.sha256).hexdigest(), given[0].lower())
-               for s in secrets if s):
+    messages = {_message(params).encode(), _message_escaped(params).encode()}
+    if not any(hmac.compare_digest(hmac.new(s.encode(), m, hashlib.sha256).hexdigest(), given[0].lower())
+               for s in secrets if s for m in messages):
         raise OAuthError("invalid hmac")
     stamp = dict(params).get("timestamp", "")
     if not stamp.isdigit() or abs((now or time.time()) - int(stamp)) > MAX_AGE_SECONDS:
