@@ -7,7 +7,6 @@ from datetime import datetime, timezone
 import click
 
 from ..models import Shop
-from ..shops import ShopError, find_shop
 from . import resync as resyncs
 from .disconnect import disconnect as disconnect_shop
 
@@ -19,11 +18,9 @@ def _app():  # noqa: ANN202
 
 
 def _woo_shop(app, key: str) -> Shop:  # noqa: ANN001
-    with app.extensions["kompas.db"].reading() as session:
-        try:
-            shop = find_shop(session, key)
-        except ShopError as exc:
-            raise click.ClickException(str(exc)) from exc
+    from ..cli import _shop
+
+    shop = _shop(app, key)
     if shop.platform != "woocommerce":
         raise click.ClickException(f"{shop.domain} is not a WooCommerce shop")
     return shop
