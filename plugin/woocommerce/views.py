@@ -25,8 +25,19 @@ log = logging.getLogger(__name__)
 bp = Blueprint("woocommerce", __name__, url_prefix="/woocommerce", template_folder="templates")
 
 
+MAX_BODY = 64 * 1024  # wc-auth's callback and the plugin's disconnect are a few hundred bytes
+
+
 def _error(message: str, status: int):  # noqa: ANN202
     return jsonify(error=message), status
+
+
+def _body() -> bytes | None:
+    """The raw body, or None when it is larger than MAX_BODY (read no further)."""
+    if (request.content_length or 0) > MAX_BODY:
+        return None
+    raw = request.stream.read(MAX_BODY + 1)
+    return None if len(raw) > MAX_BODY else raw
 
 
 @bp.get("/connect")
@@ -41,8 +52,11 @@ def start():  # noqa: ANN201
 @bp.post("/callback")
 def callback():  # noqa: ANN201
     """wc-auth's server-to-server POST with the granted key. Exactly 200 keeps the key."""
+    raw = _body()
+    if raw is None:
+        return _error("body too large", 413)
     try:
-        data = json.loads(request.get_data())
+        data = json.loads(raw)
     except ValueError:
         return _error("the body is not JSON", 400)
     try:
@@ -58,7 +72,9 @@ def callback():  # noqa: ANN201
 @bp.post("/disconnect")
 def disconnect_from_plugin():  # noqa: ANN201
     """The plugin's Disconnect button (or its uninstall), signed with the shop's webhook secret."""
-    raw = request.get_data()
+    raw = _body()
+    if raw is None:
+        return _error("body too large", 413)
     try:
         site = shop_key("woocommerce", request.headers.get("X-Kompas-Site", ""))
     except ShopError:

@@ -69,6 +69,13 @@ def test_callback_refuses_broken_json(woo_app, raw):
     assert answer.status_code == 400
 
 
+def test_oversize_bodies_are_refused(woo_app):
+    client = woo_app.test_client()
+    huge = b"{" + b" " * (70 * 1024) + b"}"
+    assert client.post("/woocommerce/callback", data=huge, content_type="application/json").status_code == 413
+    assert client.post("/woocommerce/disconnect", data=huge, headers={"X-Kompas-Site": SITE}).status_code == 413
+
+
 def test_callback_refuses_an_expired_state(woo_app, store):
     vault = woo_app.extensions["kompas.vault"]
     stale = vault.seal({"site": SITE, "exp": int(time.time()) - 1})
