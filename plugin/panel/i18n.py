@@ -33,6 +33,7 @@ STRINGS: dict[str, dict[str, str]] = {
     "no_data": {"nl": "Geen gegevens", "en": "No data"},
     "vs": {"nl": "t.o.v.", "en": "vs"},
     "export": {"nl": "CSV downloaden", "en": "Download CSV"},
+    "export.xlsx": {"nl": "Excel downloaden", "en": "Download Excel"},
     "loading": {"nl": "Cijfers laden…", "en": "Loading figures…"},
     "empty": {"nl": "Nog geen bestellingen in deze periode. Zodra je winkel bestellingen ontvangt, verschijnen ze hier.",
               "en": "No orders in this period yet. As soon as your shop receives orders, they appear here."},

@@ -14,6 +14,7 @@ from typing import Any, Callable
 from urllib.parse import urlencode
 
 from flask import Response, current_app, g, jsonify, redirect, render_template, request
+from openpyxl import Workbook
 from sqlalchemy import select
 
 from .. import backfill, counters, report, settings
@@ -407,42 +408,84 @@ def _save(change: Callable) -> Any:
     return jsonify(status="saved")
 
 
-@bp.get("/export.csv")
-@authenticated
-def export_csv():  # noqa: ANN201
-    """A tile's daily series for the range, as the report gives it (CSV, dot decimals)."""
-    shop = _find_shop(g.session.shop)
-    if shop is None:
-        return jsonify(error="unknown shop"), 404
-    try:
-        first, last, *_ = _range_args(shop)
-    except RangeError as exc:
-        return jsonify(error=str(exc)), 400
-    out = io.StringIO()
-    writer = csv.writer(out)
+class ExportError(ValueError):
+    """The export asked for does not exist (answered 400)."""
+
+
+def _export(shop: Shop) -> tuple[list[str], list[list[Any]], str]:
+    """(header, rows, file name without extension) of a tile's daily series or of a table, for the
+    range in the request: the figures exactly as the report gives them."""
+    first, last, *_ = _range_args(shop)
+    span = f"{first.isoformat()}-{last.isoformat()}"
     table = TABLES.get(request.args.get("table", ""))
     if table is not None:
         read, columns, name = table
         with current_app.extensions["kompas.db"].reading() as session:
             rows = read(session, shop, first, last)
-        writer.writerow(columns)
-        writer.writerows([r[c] for c in columns] for r in rows)
-        return _csv(out, f"kompas-{name}-{first.isoformat()}-{last.isoformat()}.csv")
+        return columns, [[r[c] for c in columns] for r in rows], f"kompas-{name}-{span}"
     key = request.args.get("kpi", "orders")
     if key not in TILE_KEYS or key in RETENTION_TILES:
-        return jsonify(error=f"unknown kpi {key!r}; one of {', '.join(TILE_KEYS)}"), 400
+        raise ExportError(f"unknown kpi {key!r}; one of {', '.join(TILE_KEYS)}")
     result = _report(shop, first, last)
-    writer.writerow(["date", key])
-    for day in result["days"]:
-        value = _tile_value(day, key)
-        writer.writerow([day["date"], "" if value is None else value])
-    writer.writerow(["total", "" if (v := _tile_value(result["kpis"], key)) is None else v])
-    return _csv(out, f"kompas-{key}-{first.isoformat()}-{last.isoformat()}.csv")
+    rows = [[day["date"], _tile_value(day, key)] for day in result["days"]]
+    rows.append(["total", _tile_value(result["kpis"], key)])
+    return ["date", key], rows, f"kompas-{key}-{span}"
 
 
-def _csv(out: io.StringIO, filename: str) -> Response:
-    return Response(out.getvalue(), mimetype="text/csv",
-                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+def _exported(write: Callable[[list[str], list[list[Any]], str], Response]) -> Any:
+    shop = _find_shop(g.session.shop)
+    if shop is None:
+        return jsonify(error="unknown shop"), 404
+    try:
+        return write(*_export(shop))
+    except (RangeError, ExportError) as exc:
+        return jsonify(error=str(exc)), 400
+
+
+@bp.get("/export.csv")
+@authenticated
+def export_csv():  # noqa: ANN201
+    """A tile's daily series or a table for the range, as the report gives it (CSV, dot decimals)."""
+    def write(header: list[str], rows: list[list[Any]], name: str) -> Response:
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow(header)
+        writer.writerows([["" if v is None else v for v in row] for row in rows])
+        return Response(out.getvalue(), mimetype="text/csv",
+                        headers={"Content-Disposition": f'attachment; filename="{name}.csv"'})
+    return _exported(write)
+
+
+@bp.get("/export.xlsx")
+@authenticated
+def export_xlsx():  # noqa: ANN201
+    """The same as export.csv as an Excel workbook (openpyxl); amounts and rates are numbers."""
+    def write(header: list[str], rows: list[list[Any]], name: str) -> Response:
+        book = Workbook(write_only=True)
+        sheet = book.create_sheet(name[:31])
+        sheet.append(header)
+        for row in rows:
+            sheet.append([_cell(v) for v in row])
+        out = io.BytesIO()
+        book.save(out)
+        return Response(out.getvalue(), mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                        headers={"Content-Disposition": f'attachment; filename="{name}.xlsx"'})
+    return _exported(write)
+
+
+def _cell(value: Any) -> Any:
+    """Report strings become what they are in the sheet: "1234.50" an exact number, "2026-05-04" a
+    date; other text stays text."""
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            pass
+        try:
+            return Decimal(value)
+        except ArithmeticError:
+            return value
+    return value
 
 
 # --- the JSON API ------------------------------------------------------------------------------

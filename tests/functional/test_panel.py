@@ -112,6 +112,28 @@ def test_csv_export_equals_the_report(panel, db, orders):
     assert panel.get("/panel/export.csv?kpi=secret", headers=bearer()).status_code == 400
 
 
+def test_xlsx_export_holds_the_same_figures_as_numbers_and_dates(panel, db, orders):
+    from openpyxl import load_workbook
+
+    query = "kpi=net_sales&range=custom&from=2026-03-01&to=2026-03-10"
+    r = panel.get("/panel/export.xlsx?" + query, headers=bearer())
+    assert r.status_code == 200 and r.mimetype.endswith("spreadsheetml.sheet")
+    assert 'filename="kompas-net_sales-2026-03-01-2026-03-10.xlsx"' in r.headers["Content-Disposition"]
+    sheet = load_workbook(io.BytesIO(r.data)).active
+    rows = [[c.value for c in row] for row in sheet.iter_rows()]
+    with db.reading() as s:
+        expected = report.build(s, find_shop(s, SHOP), date(2026, 3, 1), date(2026, 3, 10))
+    assert rows[0] == ["date", "net_sales"]
+    assert [(r[0].date(), Decimal(str(r[1]))) for r in rows[1:-1]] == [
+        (date.fromisoformat(d["date"]), Decimal(d["net_sales"])) for d in expected["days"]]
+    assert rows[-1][0] == "total" and Decimal(str(rows[-1][1])) == Decimal(expected["kpis"]["net_sales"])
+    sources = load_workbook(io.BytesIO(panel.get("/panel/export.xlsx?table=sources&range=custom&from=2026-03-01&to=2026-03-10",
+                                                 headers=bearer()).data)).active
+    assert [c.value for c in next(sources.iter_rows())] == ["source", "orders", "net_sales"]
+    assert panel.get("/panel/export.xlsx?kpi=secret", headers=bearer()).status_code == 400
+    assert panel.get("/panel/export.xlsx?" + query).status_code == 401
+
+
 def test_openapi_document_describes_the_api(panel):
     spec = panel.get("/api/openapi.json").get_json()
     assert spec["openapi"].startswith("3.") and "/api/kpis" in spec["paths"]

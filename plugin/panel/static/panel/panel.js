@@ -94,6 +94,7 @@
     spendList();
     const pp = query(s); pp.set("table", "products"); pp.set("id_token", token);
     $("export-products").href = "/panel/export.csv?" + pp;
+    $("export-products-xlsx").href = "/panel/export.xlsx?" + pp;
     rows($("products"), view.products.map((r) => [[r.product, ""], [r.items_text, "num"], [r.returns_text, "num"]]),
          strings["products.none"]);
     rows($("mix"), view.customer_mix.map((r) => [[r.label, ""], [r.count_text, "num"], [r.share_text, "num"]]), "");
@@ -153,6 +154,7 @@
   function sources(s) {
     const p = query(s); p.set("table", "sources"); p.set("id_token", token);
     $("export-sources").href = "/panel/export.csv?" + p;
+    $("export-sources-xlsx").href = "/panel/export.xlsx?" + p;
     const sorted = view.sources.slice().sort((a, b) => {
       const x = sortBy === "source" ? a.source : Number(a[sortBy]), y = sortBy === "source" ? b.source : Number(b[sortBy]);
       return (x < y ? -1 : x > y ? 1 : 0) * (sortDown ? -1 : 1);
@@ -257,6 +259,7 @@
     $("chart-title").textContent = t.label + " · " + strings["chart"];
     const p = query(s); p.set("kpi", t.key); p.set("id_token", token);
     $("export").href = "/panel/export.csv?" + p;
+    $("export-xlsx").href = "/panel/export.xlsx?" + p;
     const W = 800, H = 260, PAD = 36;
     const all = t.series.concat(t.compare_series).filter((v) => v !== null);
     const lo = Math.min(0, ...all), hi = Math.max(1, ...all);
