@@ -42,6 +42,8 @@ class WooClient:
     def __init__(self, site: str, consumer_key: str, consumer_secret: str, *, timeout: float = 30.0,
                  attempts: int = 4, sleep: Callable[[float], None] = time.sleep,
                  session: requests.Session | None = None) -> None:
+        if not site.startswith("https://"):  # Basic auth would send the key in the clear
+            raise WooError(f"{site}: WooCommerce API keys go over HTTPS only")
         self.site = site.rstrip("/")
         self.timeout = timeout
         self.attempts = attempts

@@ -87,3 +87,8 @@ def test_a_cart_event_is_a_cart_state_counted_on_its_creation_day():
 def test_a_malformed_cart_event_is_a_payload_error(event):
     with pytest.raises(PayloadError):
         woocommerce.on_cart(json.loads(json.dumps(event)), CTX)
+
+
+def test_the_key_never_goes_over_plain_http():
+    with pytest.raises(WooError, match="HTTPS only"):
+        WooClient("http://winkel.example", "ck_x", "cs_y")
