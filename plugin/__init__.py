@@ -50,10 +50,12 @@ def register_blueprints(app: Flask) -> None:
 
     from .panel import api, bp as panel_bp
     from .shopify.views import bp as shopify_auth
+    from .woocommerce.views import bp as woocommerce_bp
 
     app.register_blueprint(panel_bp)
     app.register_blueprint(api)
     app.register_blueprint(shopify_auth)
+    app.register_blueprint(woocommerce_bp)
     # POST /webhooks/<platform> is answered in front of Flask (see webhooks.receiver).
     app.wsgi_app = WebhookIntake(app, app.wsgi_app)  # type: ignore[method-assign]
 

@@ -15,6 +15,7 @@ import click
 
 from . import applier, create_app, ingest, report
 from .shops import ShopError, add_shop, find_shop
+from .woocommerce.cli import woocommerce as woocommerce_commands
 
 
 def _app():  # noqa: ANN202
@@ -344,6 +345,8 @@ def demo(domain: str, days: int, seed: int) -> None:
     applier.drain(_db(app))
     click.echo(f"demo shop {domain}: {sent} webhooks sent through the receiver")
 
+
+main.add_command(woocommerce_commands)
 
 if __name__ == "__main__":
     main()

@@ -79,9 +79,16 @@ def queue_reconciliations(app, now: datetime | None = None) -> int:  # noqa: ANN
     return len(due)
 
 
+def resync_woocommerce(app, now: datetime) -> int:  # noqa: ANN001
+    from .woocommerce.resync import run_due  # issue 7: lost deliveries and disabled webhooks
+
+    return run_due(app, now)
+
+
 JOBS: list[Job] = [
     ("reconcile.schedule", 600.0, lambda app, now: queue_reconciliations(app, now)),
     ("sync.run", 15.0, lambda app, now: run_queued(app, now)),
+    ("woocommerce.resync", 60.0, resync_woocommerce),
 ]
 
 

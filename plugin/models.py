@@ -213,3 +213,28 @@ class MarketingSpend(Base):
     shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"), primary_key=True)
     month: Mapped[str] = mapped_column(String(7), primary_key=True)  # YYYY-MM
     amount: Mapped[int] = mapped_column(BigInteger)
+
+
+class WooCommerceSite(Base):
+    """A connected WooCommerce store's webhooks and self-healing state (plugin.woocommerce).
+
+    `webhooks`: {topic: webhook id} of the webhooks Kompas created. `synced_until`: the end of the
+    last finished "orders modified since" pass, where the next one starts. The `*_total` counts
+    and `last_repair_*` tell the merchant what the resync repaired (deliveries WooCommerce lost,
+    webhooks it disabled).
+    """
+
+    __tablename__ = "woocommerce_sites"
+
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"), primary_key=True)
+    key_id: Mapped[int | None] = mapped_column(BigInteger)
+    webhooks: Mapped[dict] = mapped_column(JSON)
+    connected_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    synced_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    checked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    missed_orders_total: Mapped[int] = mapped_column(Integer, default=0)
+    repaired_webhooks_total: Mapped[int] = mapped_column(Integer, default=0)
+    last_repair_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_repair_orders: Mapped[int] = mapped_column(Integer, default=0)
+    last_repair_webhooks: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)

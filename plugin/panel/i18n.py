@@ -101,6 +101,9 @@ STRINGS: dict[str, dict[str, str]] = {
                        "en": "Gross sales minus discounts and returns, without shipping and taxes."},
     "install.failed": {"nl": "Kompas kon {shop} nog niet koppelen. Open de app straks opnieuw; Shopify gaf deze fout:",
                        "en": "Kompas could not connect {shop} yet. Open the app again in a moment; Shopify answered:"},
+    "sync.woocommerce_repaired": {
+        "nl": "Laatste herstel bij WooCommerce: {when}. Gemiste leveringen hersteld: {orders}; webhooks hersteld: {webhooks}.",
+        "en": "Last repair at WooCommerce: {when}. Missed deliveries repaired: {orders}; webhooks repaired: {webhooks}."},
     "sync.clean": {"nl": "Laatste controle bij het platform: {when}. Er ontbrak niets.",
                    "en": "Last check against the platform: {when}. Nothing was missing."},
     "sync.repaired": {"nl": "Laatste controle bij het platform: {when}. {count} gemiste wijzigingen hersteld.",

@@ -26,6 +26,8 @@ from ..shopify.admin_api import ShopifyApiError
 from ..shopify.install import SIXTY_DAYS_NOTE, ensure_installed
 from ..shopify.tokens import ShopifyAuthError
 from . import api, bp, i18n
+from ..woocommerce import auth as wordpress
+from ..woocommerce import repairs as wordpress_repairs
 from .auth import MYSHOPIFY, SessionTokenError, mint_session_token, verify_session_token
 from .ranges import COMPARISONS, GRAINS, PRESETS, RangeError, buckets, comparison, resolve
 
@@ -60,6 +62,9 @@ def _token_from_request() -> str | None:
 
 
 def _verify(token: str | None):  # noqa: ANN202
+    """Shopify's session token, or the WordPress plugin's panel token (aud "kompas")."""
+    if wordpress.is_wordpress_token(token):
+        return wordpress.verify_wordpress_token(token, wordpress.panel_secret_of(current_app))
     config = current_app.config
     return verify_session_token(token, api_key=config["SHOPIFY_API_KEY"], secrets=config["SHOPIFY_API_SECRETS"])
 
@@ -81,6 +86,8 @@ def authenticated(view: Callable) -> Callable:
 
 def _frame_ancestors(shop: str) -> str:
     extra = " ".join(current_app.config.get("PANEL_EXTRA_FRAME_ANCESTORS") or [])
+    if shop.startswith(("https://", "http://")):  # a WooCommerce site: only its own wp-admin frames the panel
+        return f"frame-ancestors {wordpress.origin_of(shop)}{' ' + extra if extra else ''};"
     return f"frame-ancestors https://{shop} https://admin.shopify.com{' ' + extra if extra else ''};"
 
 
@@ -108,6 +115,8 @@ def index():  # noqa: ANN201
     config = current_app.config
     try:
         session = _verify(request.args.get("id_token"))
+    except wordpress.WordPressTokenError:  # expired or refused: the page asks wp-admin for a fresh token
+        return wordpress.wordpress_bounce(request.args.get("id_token"))
     except SessionTokenError:
         # Only the shop's own admin may frame the page; `shop` is unverified here, so it is used
         # only when it is a well-formed myshopify domain, and then only to narrow the policy.
@@ -116,8 +125,9 @@ def index():  # noqa: ANN201
         response.headers["Content-Security-Policy"] = (
             _frame_ancestors(claimed) if MYSHOPIFY.match(claimed) else "frame-ancestors https://admin.shopify.com;")
         return response
-    try:
-        shop = ensure_installed(current_app, session.shop, request.args["id_token"])
+    try:  # a store connected through the WordPress plugin has nothing to install here
+        shop = (_find_shop(session.shop) if isinstance(session, wordpress.WordPressSession)
+                else ensure_installed(current_app, session.shop, request.args["id_token"]))
     except (ShopifyAuthError, ShopifyApiError, ValueError) as exc:
         current_app.logger.warning("shopify install failed for %s: %s", session.shop, exc)
         response = Response(render_template(
@@ -128,6 +138,7 @@ def index():  # noqa: ANN201
     response = Response(render_template(
         "panel/index.html", shop=shop, language=language, strings=i18n.catalogue(language),
         api_key=config["SHOPIFY_API_KEY"], token=request.args.get("id_token"),
+        frame_origin=wordpress.origin_of(shop.domain) if shop.platform == "woocommerce" else "",
         demo=bool(config.get("DEMO_PANEL")), presets=PRESETS, comparisons=COMPARISONS, grains=GRAINS))
     response.headers["Content-Security-Policy"] = _frame_ancestors(shop.domain)
     return response
@@ -359,7 +370,8 @@ def view():  # noqa: ANN201
         "empty": current["kpis"]["orders"] == 0 and previous["kpis"]["orders"] == 0,
         "freshness": _freshness(shop, language),
         "backfill": _backfill(shop, language),
-        "reconciliation": _reconciliation(shop, language),
+        "reconciliation": (_reconciliation(shop, language) if shop.platform != "woocommerce"
+                           else wordpress_repairs.panel_line(shop, language)),  # the resync's own counts
         "tiles": tiles,
     })
 
@@ -512,7 +524,9 @@ def openapi():  # noqa: ANN201
         "info": {"title": "Kompas API", "version": "1"},
         "components": {"securitySchemes": {"sessionToken": {
             "type": "http", "scheme": "bearer", "bearerFormat": "JWT",
-            "description": "Shopify session token (App Bridge): HS256, aud = the app's client id"}},
+            "description": "Shopify session token (App Bridge): HS256, aud = the app's client id; or the "
+                           "Kompas WordPress plugin's panel token: HS256, aud \"kompas\", iss = dest = the site URL, "
+                           "at most 60 s, signed with the shop's panel secret"}},
             "schemas": {"Report": report_schema}},
         "security": [{"sessionToken": []}],
         "paths": {"/api/kpis": {"get": {

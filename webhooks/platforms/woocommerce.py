@@ -10,7 +10,7 @@ from decimal import Decimal
 from typing import Any, Mapping
 
 from plugin.kpi.booking import InstantError, parse_instant, to_epoch_micros
-from plugin.kpi.entities import OrderState, RefundState, State
+from plugin.kpi.entities import CartState, OrderState, RefundState, State
 from plugin.kpi.money import ZERO, MoneyError, to_decimal
 
 from .base import Context, DeliveryMeta, MissingHeaderError, PayloadError, quantity, traffic_source
@@ -179,7 +179,27 @@ def on_order_deleted(payload: Any, ctx: Context) -> list[State]:
     return [OrderState(order_id=str(o["id"]), version=to_epoch_micros(ctx.received_at), deleted=True)]
 
 
+_CART_TOKEN = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+
+
+def on_cart(payload: Any, ctx: Context) -> list[State]:
+    """A cart event of the Kompas WordPress plugin (WooCommerce sends no cart webhooks):
+    {token, event, created_at, updated_at, item_count}, times in UTC. A cart counts once per
+    token on its creation day (section 4); an emptied cart is a later state of the same cart."""
+    c = _obj(payload)
+    token = c.get("token")
+    if not isinstance(token, str) or not _CART_TOKEN.match(token):
+        raise PayloadError("missing or malformed token")
+    created = _gmt(c, "created_at")
+    return [CartState(cart_kind="cart", token=token, version=_gmt(c, "updated_at", required=False) or created,  # type: ignore[arg-type]
+                      created_at=created)]  # type: ignore[arg-type]
+
+
 TOPICS = {
+    # cart.* come from the Kompas WordPress plugin, signed with the shop's webhook secret
+    "cart.created": on_cart,
+    "cart.updated": on_cart,
+    "cart.emptied": on_cart,
     "order.created": on_order,
     "order.updated": on_order,
     "order.restored": on_order,

@@ -10,15 +10,32 @@
   const $ = (id) => document.getElementById(id);
   const SVG = "http://www.w3.org/2000/svg";
 
-  // A fresh session token for every request: App Bridge inside Shopify admin, the demo endpoint
-  // outside it.
+  // A fresh session token for every request: App Bridge inside Shopify admin, the wp-admin page
+  // that holds the panel inside WordPress, the demo endpoint outside both.
   async function sessionToken() {
     if (window.shopify && window.shopify.idToken) return window.shopify.idToken();
+    if (root.dataset.platform === "woocommerce" && window.parent !== window) return wordpressToken();
     if (demo) {
       const r = await fetch("/panel/demo/token", { headers: { Authorization: "Bearer " + token } });
       if (r.ok) token = (await r.json()).token;
     }
     return token;
+  }
+
+  // The Kompas WordPress plugin's page mints a token (a minute long) for its user on request.
+  let tokenRequests = 0;
+  function wordpressToken() {
+    const origin = root.dataset.frameOrigin;
+    return new Promise((resolve) => {
+      const id = ++tokenRequests;
+      const done = (fresh) => { window.removeEventListener("message", onMessage); clearTimeout(timer); if (fresh) token = fresh; resolve(token); };
+      const timer = setTimeout(() => done(null), 5000);
+      function onMessage(e) {
+        if (e.origin === origin && e.data && e.data.type === "kompas:token" && e.data.id === id) done(e.data.token);
+      }
+      window.addEventListener("message", onMessage);
+      window.parent.postMessage({ type: "kompas:token-request", id: id }, origin);
+    });
   }
 
   function state() {

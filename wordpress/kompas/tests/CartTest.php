@@ -1,0 +1,155 @@
+<?php
+/**
+ * Cart hooks: tokens, events, signatures, the order meta.
+ *
+ * @package Kompas
+ */
+
+use PHPUnit\Framework\TestCase;
+
+/** A cart whose clock the test sets. */
+class Kompas_Test_Clocked_Cart extends Kompas_Cart {
+	public $clock = 1700000000;
+	protected function now() {
+		return $this->clock;
+	}
+}
+
+class CartTest extends TestCase {
+
+	private $connection;
+
+	protected function setUp(): void {
+		kompas_test_reset();
+		$this->connection = new Kompas_Connection();
+		$this->connection->save(
+			array(
+				'shop'           => 'https://winkel.example',
+				'panel_url'      => 'https://kompas.test/panel/',
+				'events_url'     => 'https://kompas.test/webhooks/woocommerce',
+				'disconnect_url' => 'https://kompas.test/woocommerce/disconnect',
+				'panel_secret'   => 'panel-secret',
+				'webhook_secret' => 'wc-secret-AbC123xyz',
+				'key_id'         => 12,
+			)
+		);
+	}
+
+	private function cart( $clock = 1700000000 ) {
+		$cart        = new Kompas_Test_Clocked_Cart( $this->connection );
+		$cart->clock = $clock;
+		return $cart;
+	}
+
+	private function sent() {
+		$requests = $GLOBALS['kompas_test']['requests'];
+		$this->assertCount( 1, $requests );
+		$GLOBALS['kompas_test']['requests'] = array();
+		return $requests[0];
+	}
+
+	public function test_the_hooks_are_registered() {
+		$this->cart()->register();
+		$hooks = array_column( $GLOBALS['kompas_test']['actions'], 0 );
+		foreach ( array( 'woocommerce_add_to_cart', 'woocommerce_cart_item_removed', 'woocommerce_after_cart_item_quantity_update', 'woocommerce_cart_emptied', 'woocommerce_checkout_create_order', 'woocommerce_store_api_checkout_update_order_meta', 'shutdown' ) as $hook ) {
+			$this->assertContains( $hook, $hooks );
+		}
+	}
+
+	public function test_the_first_item_creates_a_cart_and_sends_a_signed_event() {
+		WC()->cart->count = 2;
+		$cart             = $this->cart();
+		$cart->changed();
+		$token = WC()->session->get( Kompas_Cart::SESSION_TOKEN );
+		$this->assertMatchesRegularExpression( '/^[0-9a-f]{32}$/', $token );
+		$cart->send();
+		$request = $this->sent();
+		$this->assertSame( 'https://kompas.test/webhooks/woocommerce', $request['url'] );
+		$headers = $request['args']['headers'];
+		$this->assertSame( 'cart.created', $headers['X-WC-Webhook-Topic'] );
+		$this->assertSame( 'https://winkel.example/', $headers['X-WC-Webhook-Source'] );
+		$this->assertSame( base64_encode( hash_hmac( 'sha256', $request['args']['body'], 'wc-secret-AbC123xyz', true ) ), $headers['X-WC-Webhook-Signature'] );
+		$this->assertSame(
+			array(
+				'token'      => $token,
+				'event'      => 'created',
+				'created_at' => '2023-11-14T22:13:20Z',
+				'updated_at' => '2023-11-14T22:13:20Z',
+				'item_count' => 2,
+			),
+			json_decode( $request['args']['body'], true )
+		);
+	}
+
+	public function test_no_personal_data_is_sent() {
+		$cart = $this->cart();
+		$cart->changed();
+		$cart->send();
+		$body = json_decode( $this->sent()['args']['body'], true );
+		$this->assertSame( array( 'token', 'event', 'created_at', 'updated_at', 'item_count' ), array_keys( $body ) );
+	}
+
+	public function test_later_changes_keep_the_token_and_the_creation_time() {
+		$cart = $this->cart();
+		$cart->changed();
+		$cart->send();
+		$first = json_decode( $this->sent()['args']['body'], true );
+		$next  = $this->cart( 1700000500 ); // a later request of the same session
+		$next->changed();
+		$next->changed(); // several hooks in one request: one event
+		$next->send();
+		$body = json_decode( $this->sent()['args']['body'], true );
+		$this->assertSame( 'updated', $body['event'] );
+		$this->assertSame( $first['token'], $body['token'] );
+		$this->assertSame( $first['created_at'], $body['created_at'] );
+		$this->assertSame( '2023-11-14T22:21:40Z', $body['updated_at'] );
+	}
+
+	public function test_emptying_ends_the_cart_and_the_next_item_starts_another() {
+		$cart = $this->cart();
+		$cart->changed();
+		$cart->send();
+		$first = json_decode( $this->sent()['args']['body'], true );
+		$empty = $this->cart( 1700000100 );
+		$empty->emptied();
+		$empty->send();
+		$request = $this->sent();
+		$this->assertSame( 'cart.emptied', $request['args']['headers']['X-WC-Webhook-Topic'] );
+		$this->assertSame( $first['token'], json_decode( $request['args']['body'], true )['token'] );
+		$this->assertNull( WC()->session->get( Kompas_Cart::SESSION_TOKEN ) );
+		$again = $this->cart( 1700000200 );
+		$again->changed();
+		$again->send();
+		$body = json_decode( $this->sent()['args']['body'], true );
+		$this->assertSame( 'created', $body['event'] );
+		$this->assertNotSame( $first['token'], $body['token'] );
+	}
+
+	public function test_emptying_without_a_cart_sends_nothing() {
+		$cart = $this->cart();
+		$cart->emptied();
+		$this->assertNull( $cart->send() );
+		$this->assertSame( array(), $GLOBALS['kompas_test']['requests'] );
+	}
+
+	public function test_checkout_writes_the_token_to_the_order() {
+		$cart = $this->cart();
+		$cart->changed();
+		$order = new Kompas_Test_Order();
+		$cart->tag_order( $order );
+		$this->assertSame( WC()->session->get( Kompas_Cart::SESSION_TOKEN ), $order->meta['_kompas_cart_token'] );
+		$this->assertSame( 0, $order->saved ); // classic checkout saves the order itself
+		$GLOBALS['kompas_test']['doing'] = 'woocommerce_store_api_checkout_update_order_meta';
+		$cart->tag_order( $order );
+		$this->assertSame( 1, $order->saved );
+	}
+
+	public function test_nothing_is_tracked_while_not_connected() {
+		$this->connection->forget();
+		$cart = $this->cart();
+		$cart->changed();
+		$this->assertNull( WC()->session->get( Kompas_Cart::SESSION_TOKEN ) );
+		$this->assertNull( $cart->send() );
+		$this->assertSame( array(), $GLOBALS['kompas_test']['requests'] );
+	}
+}

@@ -1,0 +1,33 @@
+<?php
+/**
+ * Uninstalling leaves nothing behind.
+ *
+ * @package Kompas
+ */
+
+use PHPUnit\Framework\TestCase;
+
+class UninstallTest extends TestCase {
+
+	public function test_uninstall_tells_kompas_and_removes_the_key_and_every_option() {
+		kompas_test_reset();
+		( new Kompas_Connection() )->save(
+			array(
+				'shop'           => 'https://winkel.example',
+				'panel_url'      => 'https://kompas.test/panel/',
+				'events_url'     => 'https://kompas.test/webhooks/woocommerce',
+				'disconnect_url' => 'https://kompas.test/woocommerce/disconnect',
+				'panel_secret'   => 'panel-secret',
+				'webhook_secret' => 'wc-secret-AbC123xyz',
+				'key_id'         => 12,
+			)
+		);
+		if ( ! defined( 'WP_UNINSTALL_PLUGIN' ) ) {
+			define( 'WP_UNINSTALL_PLUGIN', 'kompas/kompas.php' );
+		}
+		require dirname( __DIR__ ) . '/uninstall.php';
+		$this->assertSame( array(), $GLOBALS['kompas_test']['options'] );
+		$this->assertSame( 'https://kompas.test/woocommerce/disconnect', $GLOBALS['kompas_test']['requests'][0]['url'] );
+		$this->assertSame( array( array( 'wp_woocommerce_api_keys', array( 'key_id' => 12 ) ) ), $GLOBALS['kompas_test']['deleted'] );
+	}
+}

@@ -1,0 +1,21 @@
+<?php
+/**
+ * Uninstall: tells Kompas, removes the API key and webhooks Kompas was given, and the plugin's
+ * option. The plugin creates no tables.
+ *
+ * @package Kompas
+ */
+
+defined( 'WP_UNINSTALL_PLUGIN' ) || exit;
+
+if ( ! defined( 'KOMPAS_APP_URL' ) ) {
+	define( 'KOMPAS_APP_URL', 'https://app.kompas.example' );
+}
+require_once __DIR__ . '/includes/class-kompas-token.php';
+require_once __DIR__ . '/includes/class-kompas-connection.php';
+
+( new Kompas_Connection() )->disconnect();
+
+// The connection is the plugin's only option, and it keeps no transients. Cart tokens in
+// WooCommerce sessions expire with their sessions (48 hours).
+delete_option( Kompas_Connection::OPTION );
