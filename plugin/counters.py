@@ -16,22 +16,17 @@ from datetime import date
 from typing import Mapping
 
 from sqlalchemy import bindparam, delete, select, tuple_
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from .kpi.contributions import (CUSTOMER_FIRST_SECOND, CUSTOMER_VISIT, NO_DAY_AFTER, NO_DAY_BEFORE, PRODUCT_PREFIX,
                                 SOURCE_PREFIX, CounterKey)
 from .models import DailyCounter, DayHistogram, SourceCounter
+from .upserts import upsert
 
 _DAILY = DailyCounter.__table__
 _SOURCES = SourceCounter.__table__  # every breakdown counter: by traffic source and by product
 _BREAKDOWNS = (SOURCE_PREFIX, PRODUCT_PREFIX)
 _HIST = DayHistogram.__table__
-
-
-def _insert(session: Session, table):  # noqa: ANN001
-    dialect = session.get_bind().dialect.name
-    return postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
 
 
 def _decode(data: bytes | None) -> array:
@@ -71,11 +66,7 @@ def add(session: Session, shop_id: int, cells: Mapping[CounterKey, int]) -> None
             if v and k.ref is None]
     for table in (_DAILY, _SOURCES):
         mine = [r for r in rows if r["name"].startswith(_BREAKDOWNS) == (table is _SOURCES)]
-        if mine:  # one executemany: the statement is compiled once and cached, whatever the row count
-            stmt = _insert(session, table)
-            stmt = stmt.on_conflict_do_update(index_elements=["shop_id", "day", "name"],
-                                              set_={"value": table.c.value + stmt.excluded.value})
-            session.execute(stmt, mine)
+        upsert(session, table, mine, keys=("shop_id", "day", "name"), add=("value",))
     _add_histograms(session, shop_id, histogram_cells(cells))
 
 
@@ -97,9 +88,7 @@ def _add_histograms(session: Session, shop_id: int, increments: dict[tuple[str, 
                 counts.extend([0] * (gap + 1 - len(counts)))
             counts[gap] += value
         upserts.append({"shop_id": shop_id, "name": key[0], "day": key[1], "data": _encode(counts)})
-    stmt = _insert(session, _HIST)
-    stmt = stmt.on_conflict_do_update(index_elements=["shop_id", "name", "day"], set_={"data": stmt.excluded.data})
-    session.execute(stmt, upserts)
+    upsert(session, _HIST, upserts, keys=("shop_id", "name", "day"))
 
 
 def replace_all(session: Session, shop_id: int, cells: Mapping[CounterKey, int]) -> None:

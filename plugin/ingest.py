@@ -21,7 +21,6 @@ from typing import Iterable, Iterator, Sequence
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import bindparam, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from . import counters
@@ -31,6 +30,7 @@ from .kpi.contributions import (Contribution, cart_contribution, customer_contri
                                 return_contribution)
 from .kpi.entities import (CartState, OrderState, RefundState, ReturnState, State, reconcile,
                            state_from_json, state_to_json)
+from .upserts import upsert
 from .models import EntityState, Shop
 
 _STATES = EntityState.__table__
@@ -254,15 +254,7 @@ class WorkingSet:
         if not self._dirty:
             return
         rows = [_row(self.shop.id, s) for _, s in sorted(self._dirty.items())]
-        dialect = self.session.get_bind().dialect.name
-        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        # One executemany: compiled once and cached. (Multi-row VALUES statements were compiled
-        # anew for every batch size, which cost more than the database's own work.)
-        stmt = insert(_STATES)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["shop_id", "kind", "key"],
-            set_={k: stmt.excluded[k] for k in rows[0] if k not in ("shop_id", "kind", "key")})
-        self.session.execute(stmt, rows)
+        upsert(self.session, _STATES, rows, keys=("shop_id", "kind", "key"))
         self._dirty.clear()
 
     # -- aggregates ------------------------------------------------------------------------------
