@@ -28,16 +28,15 @@ from .. import backfill
 from ..backfill import Page
 from ..models import EntityState, Shop
 from .admin_api import AdminApi, ShopifyApiError, sleeper
-from .graphql_orders import (BULK_QUERY, ORDERS_QUERY, REFUNDS_QUERY, UPDATED_QUERY, legacy_id, refund_ids,
-                             rest_order)
+from .graphql_orders import (BULK_QUERY, ORDER_LINES_QUERY, ORDER_QUERY, REFUND_LINES_QUERY, REFUNDS_QUERY,
+                             UPDATED_QUERY, legacy_id, refund_ids, rest_order)
 from .install import SIXTY_DAYS_NOTE, shopify_manifest
 from .tokens import TokenKeeper
 
 log = logging.getLogger(__name__)
 
 PAGE_ORDERS = 2000         # orders per page: one transaction, one progress step
-REFUND_BATCH = 10          # refunds per nodes(ids:) query (cost ≈ 70 each, under the 1000 cap)
-ORDER_BATCH = 5            # orders per nodes(ids:) query in the reconciliation
+REFUND_BATCH = 4           # refunds per nodes(ids:) query (≈ 200 each, under Shopify's 1000 cap)
 POLL_SECONDS = 5.0
 RECONCILE_OVERLAP = timedelta(hours=1)  # look back past the previous pass: clocks and late writes
 
@@ -133,23 +132,44 @@ class BulkOrders:
 
     def _page(self, batch: list[tuple[dict, list[dict]]], operation: str, lines: int, total: int | None) -> Page:
         refunds = _refunds(self.api, [rid for order, _ in batch for rid in refund_ids(order)])
-        orders = [rest_order(order, items, [refunds[rid] for rid in refund_ids(order)]) for order, items in batch]
+        orders = []
+        for order, items in batch:
+            if any(rid not in refunds for rid in refund_ids(order)):
+                # deleted since the bulk snapshot (its refunds are gone too): orders/delete brings
+                # its tombstone, the reconciliation checks it again
+                log.info("shopify.backfill_order_gone", extra={"shop": self.shop.domain, "order": order.get("id")})
+                continue
+            orders.append(rest_order(order, items, [refunds[rid] for rid in refund_ids(order)]))
         return Page(states=_states(orders, self.ctx), orders=len(batch),
                     cursor=json.dumps({"operation": operation, "lines": lines}), total=total,
                     note=None if "read_all_orders" in (self.shop.scopes or "") else SIXTY_DAYS_NOTE)
 
 
+def _rest_of(api: AdminApi, query: str, node_id: str, field: str, connection: dict) -> list[dict]:
+    """Every node of a connection whose first page came with its parent: the next pages, asked for."""
+    nodes = list(connection.get("nodes") or [])
+    info = connection.get("pageInfo") or {}
+    while info.get("hasNextPage"):
+        page = (api.graphql(query, {"id": node_id, "after": info["endCursor"]}).get("node") or {}).get(field) or {}
+        nodes.extend(page.get("nodes") or [])
+        info = page.get("pageInfo") or {}
+    return nodes
+
+
 def _refunds(api: AdminApi, ids: list[str]) -> dict[str, dict]:
-    """GraphQL Refund nodes (with their line items, shipping and transactions) by id."""
+    """GraphQL Refund nodes (all their line items, shipping and transactions) by id. A refund
+    Shopify no longer has (its order was deleted) is left out."""
     found: dict[str, dict] = {}
     for start in range(0, len(ids), REFUND_BATCH):
-        chunk = ids[start:start + REFUND_BATCH]
-        for node in api.graphql(REFUNDS_QUERY, {"ids": chunk}).get("nodes") or []:
-            if isinstance(node, dict) and node.get("id"):
-                found[node["id"]] = node
-        missing = [i for i in chunk if i not in found]
-        if missing:
-            raise ShopifyApiError(f"Shopify did not return refunds {missing}")
+        for node in api.graphql(REFUNDS_QUERY, {"ids": ids[start:start + REFUND_BATCH]}).get("nodes") or []:
+            if not isinstance(node, dict) or not node.get("id"):
+                continue
+            node["refundLineItems"] = {"nodes": _rest_of(api, REFUND_LINES_QUERY, node["id"], "refundLineItems",
+                                                         node.get("refundLineItems") or {})}
+            for field in ("refundShippingLines", "transactions"):
+                if ((node.get(field) or {}).get("pageInfo") or {}).get("hasNextPage"):
+                    raise ShopifyApiError(f"refund {node['id']} has more {field} than Kompas reads")
+            found[node["id"]] = node
     return found
 
 
@@ -170,10 +190,13 @@ class UpdatedOrders:
             nodes = data.get("nodes") or []
             stale = self._older_here(nodes)
             orders = []
-            for start in range(0, len(stale), ORDER_BATCH):
-                for node in self.api.graphql(ORDERS_QUERY, {"ids": stale[start:start + ORDER_BATCH]}).get("nodes") or []:
-                    if isinstance(node, dict) and node.get("id"):
-                        orders.append(rest_order(node, node["lineItems"]["nodes"], node.get("refundDetails") or []))
+            for order_id in stale:
+                node = self.api.graphql(ORDER_QUERY, {"id": order_id}).get("node")
+                if not isinstance(node, dict) or not node.get("id"):
+                    continue  # deleted meanwhile: orders/delete says so
+                items = _rest_of(self.api, ORDER_LINES_QUERY, node["id"], "lineItems", node.get("lineItems") or {})
+                refunds = _refunds(self.api, refund_ids(node))
+                orders.append(rest_order(node, items, [refunds[r] for r in refund_ids(node) if r in refunds]))
             after = data["pageInfo"]["endCursor"] if data["pageInfo"]["hasNextPage"] else None
             yield Page(states=_states(orders, self.ctx), orders=len(nodes), cursor=after or cursor)
             if after is None:

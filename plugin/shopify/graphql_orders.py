@@ -26,12 +26,18 @@ ORDER_FIELDS = f"""
   refunds {{ id }}
 """
 LINE_ITEM_FIELDS = f"id title quantity isGiftCard originalUnitPriceSet {{ {MONEY} }}"
+# Shopify refuses a query whose requested cost is above 1000; a connection costs about `first`
+# times its node's objects (a node, a MoneyBag and its shopMoney are one each). So a refund with
+# 25 line items (≈ 6 each), 5 shipping lines and 10 transactions costs ≈ 200: four per query.
+# Longer lists are paged (REFUND_LINES_QUERY / ORDER_LINES_QUERY), never cut off.
+PAGE_INFO = "pageInfo { hasNextPage endCursor }"
+REFUND_LINE_FIELDS = f"""quantity restockType subtotalSet {{ {MONEY} }} totalTaxSet {{ {MONEY} }}
+  lineItem {{ id title }}"""
 REFUND_FIELDS = f"""
   id legacyResourceId createdAt processedAt
-  refundLineItems(first: 50) {{ nodes {{ quantity restockType subtotalSet {{ {MONEY} }}
-    totalTaxSet {{ {MONEY} }} lineItem {{ id title }} }} }}
-  refundShippingLines(first: 5) {{ nodes {{ subtotalAmountSet {{ {MONEY} }} }} }}
-  transactions(first: 10) {{ nodes {{ kind status processedAt amountSet {{ {MONEY} }} }} }}
+  refundLineItems(first: 25) {{ {PAGE_INFO} nodes {{ {REFUND_LINE_FIELDS} }} }}
+  refundShippingLines(first: 5) {{ {PAGE_INFO} nodes {{ subtotalAmountSet {{ {MONEY} }} }} }}
+  transactions(first: 10) {{ {PAGE_INFO} nodes {{ kind status processedAt amountSet {{ {MONEY} }} }} }}
 """
 
 BULK_QUERY = f"""{{
@@ -41,18 +47,22 @@ BULK_QUERY = f"""{{
 }}"""
 
 REFUNDS_QUERY = f"""query ($ids: [ID!]!) {{ nodes(ids: $ids) {{ ... on Refund {{ {REFUND_FIELDS} }} }} }}"""
+REFUND_LINES_QUERY = f"""query ($id: ID!, $after: String) {{ node(id: $id) {{ ... on Refund {{
+  refundLineItems(first: 100, after: $after) {{ {PAGE_INFO} nodes {{ {REFUND_LINE_FIELDS} }} }} }} }} }}"""
 
-# Reconciliation: which orders changed since a moment (cheap), then those orders in full.
+# Reconciliation: which orders changed since a moment (cheap), then those orders one by one
+# (≈ 250 for 80 line items), their refunds as above.
 UPDATED_QUERY = """query ($cursor: String, $query: String!) {
   orders(first: 250, after: $cursor, query: $query, sortKey: UPDATED_AT) {
     pageInfo { hasNextPage endCursor }
     nodes { id legacyResourceId updatedAt }
   }
 }"""
-ORDERS_QUERY = f"""query ($ids: [ID!]!) {{ nodes(ids: $ids) {{ ... on Order {{ {ORDER_FIELDS}
-  lineItems(first: 100) {{ nodes {{ {LINE_ITEM_FIELDS} }} }}
-  refundDetails: refunds(first: 10) {{ {REFUND_FIELDS} }}
+ORDER_QUERY = f"""query ($id: ID!) {{ node(id: $id) {{ ... on Order {{ {ORDER_FIELDS}
+  lineItems(first: 80) {{ {PAGE_INFO} nodes {{ {LINE_ITEM_FIELDS} }} }}
 }} }} }}"""
+ORDER_LINES_QUERY = f"""query ($id: ID!, $after: String) {{ node(id: $id) {{ ... on Order {{
+  lineItems(first: 100, after: $after) {{ {PAGE_INFO} nodes {{ {LINE_ITEM_FIELDS} }} }} }} }} }}"""
 
 
 def legacy_id(gid: Any) -> str | None:

@@ -69,10 +69,13 @@ class FakeShopify:
         elif "updated_at:>=" in json.dumps(body.get("variables")):
             self.reconcile_queries.append(body["variables"]["query"])
             answer = recorded("reconcile-updated.json")
+        elif "... on Order" in query and "after:" in query:
+            assert body["variables"] == {"id": "gid://shopify/Order/5006", "after": "eyJsYXN0X2lkIjo1MDA2MX0="}
+            answer = recorded("reconcile-order-lines-page2.json")
         elif "... on Order" in query:
-            self.fetched.append(body["variables"]["ids"])
-            answer = recorded("reconcile-orders.json")
-            answer["data"]["nodes"] = [n for n in answer["data"]["nodes"] if n["id"] in body["variables"]["ids"]]
+            self.fetched.append(body["variables"]["id"])
+            nodes = recorded("reconcile-orders.json")["data"]["nodes"]
+            answer = {"data": {"node": next(n for n in nodes if n["id"] == body["variables"]["id"])}}
         elif "... on Refund" in query:
             assert body["variables"]["ids"] == ["gid://shopify/Refund/7001"]
             answer = recorded("refunds-nodes.json")
@@ -273,13 +276,14 @@ def test_the_daily_reconciliation_repairs_missed_webhooks_and_says_so(shopify_ap
     # Shopify says 5001 (unchanged), 5004 (cancelled since) and 5006 (never delivered) changed:
     # only the two Kompas does not have in that state are fetched in full
     assert shopify.reconcile_queries and shopify.reconcile_queries[0].startswith("updated_at:>='")
-    assert shopify.fetched == [["gid://shopify/Order/5004", "gid://shopify/Order/5006"]]
+    assert shopify.fetched == ["gid://shopify/Order/5004", "gid://shopify/Order/5006"]
     with db.reading() as session:
         shop_id = session.scalar(select(Shop.id).where(Shop.domain == SHOP))
         last = backfill.last_finished(session, shop_id, backfill.RECONCILE)
     assert (last.done, last.changed) == (3, 2)
     kpis = _report(runner, end="2026-05-07")
-    assert (kpis["orders"], kpis["orders_cancelled"], kpis["gross_sales"]) == (4, 1, "150.00")
+    # 5006's second page of line items (a Schaal of 30.00) was asked for, not cut off
+    assert (kpis["orders"], kpis["orders_cancelled"], kpis["gross_sales"]) == (4, 1, "180.00")
     view = client.get("/panel/view.json?lang=en", headers={"Authorization": "Bearer " + token}).json
     assert view["reconciliation"]["corrections"] == 2 and "2 missed changes repaired" in view["reconciliation"]["text"]
 
