@@ -19,14 +19,14 @@ from sqlalchemy import bindparam, delete, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from .kpi.contributions import (CUSTOMER_FIRST_SECOND, CUSTOMER_VISIT, NO_DAY_AFTER, NO_DAY_BEFORE, PRODUCT_PREFIX,
-                                SOURCE_PREFIX, CounterKey)
+from .kpi.contributions import (CUSTOMER_FIRST_SECOND, CUSTOMER_VISIT, HOUR_PREFIX, NO_DAY_AFTER, NO_DAY_BEFORE,
+                                PRODUCT_PREFIX, SOURCE_PREFIX, CounterKey)
 from .models import DailyCounter, DayHistogram, SourceCounter
 
 _CHUNK = 500  # rows per multi-row statement (SQLite allows 32,766 parameters in one)
 _DAILY = DailyCounter.__table__
-_SOURCES = SourceCounter.__table__  # every breakdown counter: by traffic source and by product
-_BREAKDOWNS = (SOURCE_PREFIX, PRODUCT_PREFIX)
+_SOURCES = SourceCounter.__table__  # every breakdown counter: by traffic source, product and hour
+_BREAKDOWNS = (SOURCE_PREFIX, PRODUCT_PREFIX, HOUR_PREFIX)
 _HIST = DayHistogram.__table__
 
 
