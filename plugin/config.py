@@ -20,6 +20,12 @@ def load_config(environ: Mapping[str, str], instance_path: str) -> dict[str, Any
     KOMPAS_APPLY_INLINE        "1": apply each delivery inside its request; default: a worker does
     KOMPAS_DEMO_PANEL          "1": /panel/demo opens the panel without Shopify admin (never in production)
     KOMPAS_SQLITE_SYNCHRONOUS  SQLite's synchronous pragma: FULL (default) or NORMAL
+    KOMPAS_SMTP_HOST, KOMPAS_SMTP_PORT  the SMTP server alert and digest e-mails go through (port 25 by default)
+    KOMPAS_SMTP_USER, KOMPAS_SMTP_PASSWORD  its login, when it needs one
+    KOMPAS_SMTP_FROM           the From address of those e-mails
+    KOMPAS_SMTP_STARTTLS       "1": switch to TLS with STARTTLS before logging in
+    KOMPAS_PUBLIC_URL          the app's public URL (https://kompas.example), for links into the panel
+    KOMPAS_ALERTS_INTERVAL     seconds between alert evaluations of `kompas serve` (default 300)
     """
     url = environ.get("KOMPAS_DATABASE_URL") or "sqlite:///" + os.path.join(instance_path, "kompas.sqlite3")
     secrets = [environ.get("KOMPAS_SHOPIFY_API_SECRET", ""), environ.get("KOMPAS_SHOPIFY_API_SECRET_OLD", "")]
@@ -31,4 +37,12 @@ def load_config(environ: Mapping[str, str], instance_path: str) -> dict[str, Any
         "DEMO_PANEL": environ.get("KOMPAS_DEMO_PANEL", "").lower() in TRUE,
         "PANEL_EXTRA_FRAME_ANCESTORS": [],
         "SQLITE_SYNCHRONOUS": (environ.get("KOMPAS_SQLITE_SYNCHRONOUS") or "FULL").upper(),
+        "SMTP_HOST": environ.get("KOMPAS_SMTP_HOST", ""),
+        "SMTP_PORT": int(environ.get("KOMPAS_SMTP_PORT") or 25),
+        "SMTP_USER": environ.get("KOMPAS_SMTP_USER", ""),
+        "SMTP_PASSWORD": environ.get("KOMPAS_SMTP_PASSWORD", ""),
+        "SMTP_FROM": environ.get("KOMPAS_SMTP_FROM", ""),
+        "SMTP_STARTTLS": environ.get("KOMPAS_SMTP_STARTTLS", "").lower() in TRUE,
+        "PUBLIC_URL": environ.get("KOMPAS_PUBLIC_URL", ""),
+        "ALERTS_INTERVAL": float(environ.get("KOMPAS_ALERTS_INTERVAL") or 300),
     }

@@ -163,3 +163,6 @@ class MarketingSpend(Base):
     shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"), primary_key=True)
     month: Mapped[str] = mapped_column(String(7), primary_key=True)  # YYYY-MM
     amount: Mapped[int] = mapped_column(BigInteger)
+
+
+from .alerts import models as _alert_models  # noqa: E402,F401  (the alert tables, on this metadata)
