@@ -194,10 +194,11 @@ def window_cells(spec: RuleSpec, now: datetime, zone: ZoneInfo, cells: Cells | N
     """The window's hours as (local date, hour, weight): weight is the part of that hour inside the
     window (the current hour counts for the part that has passed)."""
     current = _floor_hour(now, zone)
-    passed = (now - current).total_seconds() / 3600
+    utc = timezone.utc   # differences in real time: aware datetimes of one zone subtract as wall clocks
+    passed = (now.astimezone(utc) - current.astimezone(utc)).total_seconds() / 3600
     if spec.window == "today":
         midnight = datetime.combine(current.date(), time(0), zone)
-        hours = int(round((current - midnight).total_seconds() / 3600))
+        hours = int(round((current.astimezone(utc) - midnight.astimezone(utc)).total_seconds() / 3600))
         starts = _hours_back(current, hours + 1, zone)
     elif spec.window == "hours":
         starts = _hours_back(current, max(1, spec.window_hours) + 1, zone)
@@ -208,7 +209,7 @@ def window_cells(spec: RuleSpec, now: datetime, zone: ZoneInfo, cells: Cells | N
     out: dict[tuple[date, int], float] = {}
     for start in starts:
         key = (start.date(), start.hour)
-        weight = passed if start == current else 1.0
+        weight = passed if start.astimezone(timezone.utc) == current.astimezone(timezone.utc) else 1.0
         out[key] = out.get(key, 0.0) + weight   # a repeated hour (DST) is one cell of two hours
     return [(d, h, min(w, 1.0)) for (d, h), w in out.items() if w > 0]
 
