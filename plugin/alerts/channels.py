@@ -27,6 +27,7 @@ from typing import Any, Mapping
 from urllib.parse import urlencode
 
 import requests
+from babel.numbers import format_percent
 
 from ..models import Shop
 from ..panel import i18n
@@ -68,7 +69,7 @@ def figure(value: float | None, kpi: str, currency: str, language: str) -> str:
 def _how(change: float | None, language: str) -> str:
     if change is None:
         return ""
-    amount = i18n.percent(f"{abs(change):.0f}", language)
+    amount = format_percent(Decimal(f"{abs(change):.0f}") / 100, format="#,##0%", locale=i18n.LANGUAGES[language])
     return i18n.t("alerts.below" if change < 0 else "alerts.above", language, change=amount)
 
 

@@ -349,6 +349,8 @@ def chart_series(spec: RuleSpec, cells: Cells, now: datetime, zone: ZoneInfo, fi
         if len(normals) >= MIN_WEEKS:
             normal = _value(kpi, median(n[0] for n in normals), median(n[1] for n in normals))
         out.append((label, round(observed or 0.0, 2), None if normal is None else round(normal, 2)))
+    while out and not out[0][1] and not out[0][2]:   # quiet night hours say nothing
+        out.pop(0)
     return out
 
 

@@ -10,7 +10,7 @@ are the numbers `kompas report` prints.
 from __future__ import annotations
 
 import html
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any, Mapping
 
@@ -62,6 +62,7 @@ def _insert(session: Session, row: dict[str, Any]) -> bool:
 def schedule(db: Database, now: datetime) -> int:
     """Outbox rows for the digests due at `now` that are not there yet; returns how many were added."""
     added = 0
+    now = now.astimezone(timezone.utc)   # stored times are UTC (SQLite keeps no offset)
     with db.transaction() as session:
         channels = list(session.scalars(select(AlertChannel).where(
             AlertChannel.kind == "email", AlertChannel.enabled.is_(True),

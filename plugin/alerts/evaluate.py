@@ -130,6 +130,7 @@ def evaluate_shop(session: Session, shop: Shop, now: datetime, outcome: Outcome 
     """Assess every enabled rule of `shop` at `now` and record its state, events and outbox rows,
     in the caller's transaction."""
     outcome = outcome or Outcome()
+    now = now.astimezone(timezone.utc)   # stored times are UTC (SQLite keeps no offset)
     _lock(session, shop.id)
     zone = shop_zone(shop.timezone)
     rules = list(session.scalars(select(AlertRule).where(AlertRule.shop_id == shop.id, AlertRule.enabled.is_(True))
@@ -160,6 +161,7 @@ def evaluate_shop(session: Session, shop: Shop, now: datetime, outcome: Outcome 
 
 def record_event(session: Session, shop: Shop, rule: AlertRule | None, kind: str, figures: Figures, now: datetime,
                  cells: Cells, zone: ZoneInfo, first: date | None, spec: RuleSpec) -> AlertEvent:
+    now = now.astimezone(timezone.utc)
     details = {"figures": figures.as_json(), "series": detect.chart_series(spec, cells, now, zone, first),
                "rule": {"kind": spec.kind, "window": spec.window, "window_hours": spec.window_hours,
                         "change_pct": spec.change_pct, "threshold": spec.threshold, "direction": spec.direction},
@@ -178,6 +180,7 @@ def notification_key(event_id: int, channel_id: int, kind: str) -> str:
 
 def enqueue(session: Session, event: AlertEvent, channels: list[AlertChannel], now: datetime) -> int:
     """One outbox row per channel for `event`, in the transaction that records the event."""
+    now = now.astimezone(timezone.utc)
     for channel in channels:
         session.add(AlertNotification(shop_id=event.shop_id, channel_id=channel.id, event_id=event.id, kind=event.kind,
                                       dedupe_key=notification_key(event.id, channel.id, event.kind), status="pending",
@@ -198,7 +201,7 @@ def ensure_default_rules(db: Database) -> int:
 
 def evaluate_all(db: Database, now: datetime | None = None, shop_ids: list[int] | None = None) -> Outcome:
     """Evaluate every shop once (one transaction per shop, so one broken shop stops nobody)."""
-    now = now or utcnow()
+    now = (now or utcnow()).astimezone(timezone.utc)
     ensure_default_rules(db)
     with db.reading() as session:
         query = select(Shop.id).order_by(Shop.id)
@@ -221,7 +224,7 @@ def run_once(db: Database, config: Mapping[str, Any], now: datetime | None = Non
     """What `kompas alerts run` and the scheduler do: evaluate, schedule digests, send what is due."""
     from . import digest, outbox
 
-    now = now or utcnow()
+    now = (now or utcnow()).astimezone(timezone.utc)
     outcome = evaluate_all(db, now)
     digests = digest.schedule(db, now)
     sent = outbox.deliver_due(db, config, now)
@@ -233,6 +236,7 @@ def create_test_event(session: Session, shop: Shop, now: datetime, channel_ids: 
     """A "test" alert event with the shop's real figures of now (orders today against normal) and an
     outbox row per chosen channel (all enabled ones by default); returns the rows' ids."""
     zone = shop_zone(shop.timezone)
+    now = now.astimezone(timezone.utc)
     today = now.astimezone(zone).date()
     cells = read_cells(session, shop.id, today - timedelta(days=HISTORY_DAYS), today)
     first = first_day(session, shop.id)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Mapping
 
 from sqlalchemy import and_, or_, select, update
@@ -51,6 +51,7 @@ def backoff(attempts: int) -> timedelta:
 def claim(db: Database, notification_id: int, now: datetime) -> int | None:
     """Take a due notification for sending; returns its attempt number, or None when another
     sender has it (or it is not due)."""
+    now = now.astimezone(timezone.utc)   # stored times are UTC (SQLite keeps no offset)
     with db.transaction() as session:
         result = session.execute(
             update(_N).where(_N.c.id == notification_id, _N.c.next_attempt_at <= now,
@@ -63,6 +64,7 @@ def claim(db: Database, notification_id: int, now: datetime) -> int | None:
 
 def record(db: Database, notification_id: int, attempt: int, now: datetime, error: str | None) -> None:
     """Write what became of one claimed attempt (only while that claim is still the current one)."""
+    now = now.astimezone(timezone.utc)
     mine = and_(_N.c.id == notification_id, _N.c.status == SENDING, _N.c.attempts == attempt)
     with db.transaction() as session:
         if error is None:
@@ -75,6 +77,7 @@ def record(db: Database, notification_id: int, attempt: int, now: datetime, erro
 
 
 def due(db: Database, now: datetime, limit: int = 200, shop_id: int | None = None) -> list[int]:
+    now = now.astimezone(timezone.utc)
     with db.reading() as session:
         query = (select(_N.c.id).where(_N.c.next_attempt_at <= now, or_(_N.c.status == PENDING, _N.c.status == SENDING))
                  .order_by(_N.c.id).limit(limit))
