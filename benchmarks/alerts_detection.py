@@ -182,7 +182,8 @@ def main() -> None:
     global VERBOSE
     VERBOSE = args.verbose
     print(f"reproduce: .venv/bin/python benchmarks/alerts_detection.py --seed {args.seed} --trials {args.trials}")
-    for name, per_day, target in (("big shop, ~700 orders/day (>= 20 orders/h from 09:00 to 22:00 all year)", 700.0, 2.0),
+    big = "big shop, ~700 orders/day (>= 20 orders/h from 09:00 to 22:00 all year)"
+    for name, per_day, target in ((big, 700.0, 2.0),
                                   ("small shop, 20 orders/day", 20.0, None)):
         cells = generate_year(per_day, args.seed)
         rate, by_rule, months = false_alerts(cells)

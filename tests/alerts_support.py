@@ -43,8 +43,8 @@ class Mailbox:
         return [m for m in self.messages if m["To"] == address]
 
 
-@pytest.fixture
-def smtp_server():
+@pytest.fixture(name="smtp_server")
+def smtp_server_fixture():
     """A real SMTP server on a free local port: (mailbox, config entries for the app)."""
     from aiosmtpd.controller import Controller
 

@@ -147,12 +147,14 @@ def _bars_html(series: list, kpi: str, currency: str, language: str) -> str:
         width = round(100 * abs(observed or 0) / top)
         nwidth = round(100 * abs(normal or 0) / top)
         rows.append(
-            f'<tr><td style="font:12px sans-serif;color:#616161;padding:1px 6px 1px 0;white-space:nowrap">{html.escape(label)}</td>'
+            f'<tr><td style="font:12px sans-serif;color:#616161;padding:1px 6px 1px 0;white-space:nowrap">'
+            f'{html.escape(label)}</td>'
             f'<td style="width:240px;padding:1px 0"><div style="background:#303030;height:7px;width:{width}%"></div>'
             f'<div style="background:#c4c4c4;height:5px;width:{nwidth}%"></div></td>'
             f'<td style="font:12px sans-serif;padding:1px 0 1px 6px;white-space:nowrap">'
             f'{html.escape(figure(observed, kpi, currency, language))}</td></tr>')
-    return (f'<p style="font:13px sans-serif;color:#616161;margin:16px 0 4px">{html.escape(i18n.t("alerts.chart", language))}</p>'
+    title = html.escape(i18n.t("alerts.chart", language))
+    return (f'<p style="font:13px sans-serif;color:#616161;margin:16px 0 4px">{title}</p>'
             f'<table role="presentation" cellspacing="0" cellpadding="0">{"".join(rows)}</table>')
 
 

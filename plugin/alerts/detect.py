@@ -276,7 +276,8 @@ def assess(spec: RuleSpec, cells: Cells, now: datetime, zone: ZoneInfo, first_da
     if spec.kind == "threshold":
         volume = den if kpi.kind == "rate" else orders
         if value is None or volume < spec.min_volume:
-            return Figures(normal=None, change=None, p_value=None, volume=volume, breach=None, reason="low_volume", **base)
+            return Figures(normal=None, change=None, p_value=None, volume=volume, breach=None, reason="low_volume",
+                           **base)
         limit = float(spec.threshold or 0)
         breach = value < limit if spec.direction == "below" else value > limit
         return Figures(normal=None, change=None, p_value=None, volume=volume, breach=breach,

@@ -135,7 +135,8 @@ def digest_email(payload: Mapping[str, Any], shop: Shop, language: str, config: 
     text = "\n".join([subject, "", intro, ""] + [f"{label:<{width}}  {cur:>14}  {prev:>14}  {chg}"
                                                   for label, cur, prev, chg in rows]
                      + ["", f"{i18n.t('alerts.open', language)}: {link}"])
-    head = "".join(f'<th style="text-align:{a};font:600 12px sans-serif;color:#616161;padding:4px 8px">{html.escape(i18n.t(k, language))}</th>'
+    head = "".join(f'<th style="text-align:{a};font:600 12px sans-serif;color:#616161;padding:4px 8px">'
+                   f'{html.escape(i18n.t(k, language))}</th>'
                    for k, a in (("digest.kpi", "left"), ("digest.current", "right"), ("digest.previous", "right"),
                                 ("digest.change", "right")))
     body_rows = "".join(
@@ -149,7 +150,8 @@ def digest_email(payload: Mapping[str, Any], shop: Shop, language: str, config: 
             f'<h1 style="font:600 20px sans-serif;margin:0 0 8px">{html.escape(subject)}</h1>'
             f'<p style="font:14px sans-serif">{html.escape(intro)}</p>'
             f'<table role="presentation" cellspacing="0" cellpadding="0"><tr>{head}</tr>{body_rows}</table>'
-            f'<p style="margin:20px 0"><a href="{html.escape(link)}" style="font:600 14px sans-serif;background:#303030;'
-            f'color:#fff;padding:10px 16px;border-radius:8px;text-decoration:none">{html.escape(i18n.t("alerts.open", language))}</a></p>'
+            f'<p style="margin:20px 0"><a href="{html.escape(link)}" style="font:600 14px sans-serif;'
+            f'background:#303030;color:#fff;padding:10px 16px;border-radius:8px;text-decoration:none">'
+            f'{html.escape(i18n.t("alerts.open", language))}</a></p>'
             f'</div></body></html>')
     return subject, text, body

@@ -17,6 +17,7 @@ from typing import Any, Mapping
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select, text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ..db import Database
@@ -191,12 +192,15 @@ def enqueue(session: Session, event: AlertEvent, channels: list[AlertChannel], n
 
 def ensure_default_rules(db: Database) -> int:
     """Default rules for shops that have none (shops created before alerts existed)."""
-    with db.transaction() as session:
-        have = select(AlertRule.shop_id).distinct()
-        shops = list(session.scalars(select(Shop.id).where(Shop.id.not_in(have))))
-        for shop_id in shops:
-            install_default_rules(session, shop_id)
-        return len(shops)
+    try:
+        with db.transaction() as session:
+            have = select(AlertRule.shop_id).distinct()
+            shops = list(session.scalars(select(Shop.id).where(Shop.id.not_in(have))))
+            for shop_id in shops:
+                install_default_rules(session, shop_id)
+            return len(shops)
+    except IntegrityError:   # a concurrent run installed them first
+        return 0
 
 
 def evaluate_all(db: Database, now: datetime | None = None, shop_ids: list[int] | None = None) -> Outcome:

@@ -98,7 +98,7 @@ class AlertNotification(Base):
     shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"), index=True)
     channel_id: Mapped[int] = mapped_column(ForeignKey("alert_channels.id", ondelete="CASCADE"))
     event_id: Mapped[int | None] = mapped_column(ForeignKey("alert_events.id", ondelete="CASCADE"))
-    kind: Mapped[str] = mapped_column(String(20))               # firing | repeat | resolved | test | digest_daily | digest_weekly
+    kind: Mapped[str] = mapped_column(String(20))   # firing | repeat | resolved | test | digest_daily | digest_weekly
     dedupe_key: Mapped[str] = mapped_column(String(200), unique=True)
     payload: Mapped[dict | None] = mapped_column(JSON)          # digests: their figures
     status: Mapped[str] = mapped_column(String(16), default="pending")

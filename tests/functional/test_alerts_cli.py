@@ -15,7 +15,7 @@ from plugin.alerts import cli as alerts_cli
 from plugin.alerts.models import AlertEvent, AlertRule
 from plugin.cli import main
 from plugin.kpi.contributions import CounterKey, hour_counter
-from tests.alerts_support import TODAY, free_port, parts, smtp_server  # noqa: F401
+from tests.alerts_support import TODAY, free_port, parts, smtp_server_fixture  # noqa: F401
 from tests.helpers import SHOP, SHOPIFY_SECRET
 
 

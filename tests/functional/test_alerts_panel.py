@@ -8,7 +8,7 @@ from plugin.alerts.models import AlertChannel, AlertRule
 from plugin.alerts.rules import DEFAULT_RULES
 from plugin.panel.auth import mint_session_token
 from plugin.shops import add_shop
-from tests.alerts_support import smtp_server  # noqa: F401
+from tests.alerts_support import smtp_server_fixture  # noqa: F401
 from tests.helpers import SHOP, SHOPIFY_SECRET
 
 API_KEY = "kompas-test-client-id"

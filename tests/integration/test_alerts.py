@@ -21,8 +21,8 @@ from plugin.alerts.models import AlertEvent, AlertNotification, AlertRule
 from plugin.alerts.rules import DEFAULT_RULES
 from plugin.kpi.contributions import CounterKey, hour_counter
 from plugin.shops import find_shop
-from tests.alerts_support import (AMS, TODAY, at, parts, send_dropping_day, send_normal_weeks, send_order,  # noqa: F401
-                                  smtp_server)
+from tests.alerts_support import (AMS, TODAY, at, parts, send_dropping_day, send_normal_weeks, send_order,
+                                  smtp_server_fixture)  # noqa: F401
 from tests.helpers import SHOP
 
 SLACK = "https://hooks.slack.com/services/T000/B000/XXXX"
@@ -315,3 +315,13 @@ def test_a_test_notification_uses_real_figures(app, db, send, shopify_shop, smtp
     (message,) = mailbox.messages
     assert message["Subject"] == "Testmelding van Kompas – demo.myshopify.com"
     assert "Vandaag tot nu: 1" in parts(message)[0]
+
+
+def test_shops_from_before_alerts_get_the_defaults_on_the_first_run(app, db, shopify_shop):
+    with db.transaction() as s:
+        for rule in s.scalars(select(AlertRule)):
+            s.delete(rule)
+    assert evaluate.ensure_default_rules(db) == 1
+    assert evaluate.ensure_default_rules(db) == 0
+    with db.reading() as s:
+        assert s.scalar(select(func.count()).select_from(AlertRule)) == len(DEFAULT_RULES)

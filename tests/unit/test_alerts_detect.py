@@ -207,3 +207,13 @@ def test_quiet_hours_within_one_day_and_minutes_parsing():
     assert not detect.in_quiet_hours(spec, at(13), AMS)
     with pytest.raises(ValueError):
         detect.minutes_of("25:00")
+
+
+def test_detection_is_pure_standard_library_code():
+    from pathlib import Path
+
+    from tests.test_architecture import imports_of
+    import sys
+
+    foreign = {n for n in imports_of(Path(detect.__file__)) if n not in sys.stdlib_module_names}
+    assert foreign == set()
