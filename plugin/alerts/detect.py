@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from datetime import date, datetime, time, timedelta, timezone
 from statistics import median
 from typing import Mapping
@@ -183,10 +184,11 @@ def _floor_hour(instant: datetime, zone: ZoneInfo) -> datetime:
     return local.replace(minute=0, second=0, microsecond=0)
 
 
-def _hours_back(start_hour: datetime, count: int, zone: ZoneInfo) -> list[datetime]:
+@lru_cache(maxsize=256)
+def _hours_back(start_hour: datetime, count: int, zone: ZoneInfo) -> tuple[datetime, ...]:
     """`count` local hour starts ending with `start_hour`, oldest first (real hours, DST-safe)."""
     utc = start_hour.astimezone(timezone.utc)
-    return [(utc - timedelta(hours=i)).astimezone(zone) for i in range(count - 1, -1, -1)]
+    return tuple((utc - timedelta(hours=i)).astimezone(zone) for i in range(count - 1, -1, -1))
 
 
 def window_cells(spec: RuleSpec, now: datetime, zone: ZoneInfo, cells: Cells | None = None
@@ -216,9 +218,10 @@ def window_cells(spec: RuleSpec, now: datetime, zone: ZoneInfo, cells: Cells | N
 
 def _silent_hours(current: datetime, zone: ZoneInfo, cells: Cells) -> list[datetime]:
     """The hours after the last hour with an order, up to the current one."""
-    hours = _hours_back(current, SILENCE_LOOKBACK_HOURS, zone)
+    utc = current.astimezone(timezone.utc)
     silent: list[datetime] = []
-    for start in reversed(hours):
+    for i in range(SILENCE_LOOKBACK_HOURS):
+        start = (utc - timedelta(hours=i)).astimezone(zone)
         if cells.get((start.date(), start.hour), {}).get("orders", 0) > 0:
             break
         silent.append(start)
@@ -231,13 +234,17 @@ def _sum(kpi: Kpi, cells: Cells, window: list[tuple[date, int, float]], shift_da
          weighted: bool) -> tuple[float, float, float, float]:
     """(num, den, orders, sales) over the window shifted back by `shift_days`."""
     num = den = orders = sales = 0.0
+    shift = timedelta(days=shift_days)
+    num_terms, den_terms = kpi.num, kpi.den
     for day, hour, weight in window:
-        cell = cells.get((day - timedelta(days=shift_days), hour))
+        cell = cells.get((day - shift, hour))
         if not cell:
             continue
         w = weight if weighted else 1.0
-        num += w * kpi.part(cell, kpi.num)
-        den += w * kpi.part(cell, kpi.den) if kpi.den else 0.0
+        for name, sign in num_terms:
+            num += w * sign * cell.get(name, 0)
+        for name, sign in den_terms:
+            den += w * sign * cell.get(name, 0)
         orders += w * cell.get("orders", 0)
         sales += w * (cell.get("gross_sales", 0) - cell.get("discounts", 0))
     return num, den, orders, sales
