@@ -81,13 +81,17 @@ def schedule(db: Database, now: datetime) -> int:
                 periods.append(("digest_weekly", yesterday - timedelta(days=6), yesterday,
                                 [c for c in mine if c.digest_weekly]))
             for kind, first, last, recipients in periods:
-                if not recipients:
+                keys = {channel.id: f"{kind}:{first.isoformat()}:channel:{channel.id}" for channel in recipients}
+                have = set(session.scalars(select(AlertNotification.dedupe_key).where(
+                    AlertNotification.dedupe_key.in_(list(keys.values())))))
+                missing = [channel for channel in recipients if keys[channel.id] not in have]
+                if not missing:
                     continue
                 payload = dict(figures(session, shop, first, last), period=kind)
-                for channel in recipients:
+                for channel in missing:
                     added += _insert(session, {
                         "shop_id": shop.id, "channel_id": channel.id, "event_id": None, "kind": kind,
-                        "dedupe_key": f"{kind}:{first.isoformat()}:channel:{channel.id}", "payload": payload,
+                        "dedupe_key": keys[channel.id], "payload": payload,
                         "status": "pending", "attempts": 0, "next_attempt_at": now, "created_at": now})
     return added
 
