@@ -54,9 +54,10 @@ def figures(session: Session, shop: Shop, first: date, last: date) -> dict[str, 
 def _insert(session: Session, row: dict[str, Any]) -> bool:
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    result = session.execute(insert(AlertNotification.__table__).values(**row)
-                             .on_conflict_do_nothing(index_elements=["dedupe_key"]))
-    return result.rowcount == 1
+    table = AlertNotification.__table__
+    result = session.execute(insert(table).values(**row)
+                             .on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(table.c.id))
+    return result.first() is not None
 
 
 def schedule(db: Database, now: datetime) -> int:

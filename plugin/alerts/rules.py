@@ -23,7 +23,7 @@ DEFAULT_RULES: list[tuple[str, RuleSpec]] = [
     # orders and net sales well below normal for the time of day
     ("orders_drop_today", RuleSpec(kpi="orders", kind="drop", window="today", change_pct=40, min_volume=8,
                                    for_minutes=60, repeat_minutes=DAY)),
-    ("orders_drop_recent", RuleSpec(kpi="orders", kind="drop", window="hours", window_hours=2, change_pct=45,
+    ("orders_drop_recent", RuleSpec(kpi="orders", kind="drop", window="hours", window_hours=2, change_pct=30,
                                     min_volume=40, for_minutes=0, repeat_minutes=DAY)),
     ("net_sales_drop_today", RuleSpec(kpi="net_sales", kind="drop", window="today", change_pct=40, min_volume=8,
                                       for_minutes=60, repeat_minutes=DAY)),
