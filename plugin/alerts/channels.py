@@ -116,7 +116,9 @@ def alert_message(event: AlertEvent, shop: Shop, language: str, config: Mapping[
         headline = i18n.t(f"alerts.subject.{event.kind}", language, kpi=label, how=how, shop=shop_name)
         change = "" if event.change is None else i18n.percent(f"{event.change:.1f}", language, signed=True)
         line = i18n.t("alerts.figures", language, window=window, value=value,
-                      normal=figure(event.normal, event.kpi, shop.currency, language), change=change)
+                      normal=figure(event.normal, event.kpi, shop.currency, language), change=change) \
+            if event.normal is not None and change else i18n.t("alerts.figures_plain", language, window=window,
+                                                                 value=value)
     if event.kind == "resolved":
         headline = i18n.t("alerts.subject.resolved", language, kpi=label, shop=shop_name)
     elif event.kind == "test":

@@ -60,6 +60,7 @@ ALERT_STRINGS: dict[str, dict[str, str]] = {
     "alerts.direction.below": {"nl": "onder", "en": "below"},
     "alerts.direction.above": {"nl": "boven", "en": "above"},
     "alerts.figures": {"nl": "{window}: {value} (normaal {normal}, {change})", "en": "{window}: {value} (normal {normal}, {change})"},
+    "alerts.figures_plain": {"nl": "{window}: {value}", "en": "{window}: {value}"},
     "alerts.figures_threshold": {"nl": "{window}: {value} (drempel {threshold})", "en": "{window}: {value} (threshold {threshold})"},
     "alerts.contributor.source": {"nl": "Grootste verschil: bron {name}, {observed} tegen normaal {normal}.",
                                   "en": "Biggest difference: source {name}, {observed} against a normal {normal}."},
