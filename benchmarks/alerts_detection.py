@@ -1,6 +1,6 @@
 """Detection quality of the default alert rules (issue 6) on a synthetic year of orders.
 
-    .venv/bin/python benchmarks/alerts_detection.py [--seed 6] [--trials 24]
+    .venv/bin/python benchmarks/alerts_detection.py [--seed 6] [--trials 24] [--verbose] [--sweep-small]
 
 Two synthetic shops in Europe/Amsterdam, one year each, generated in pure Python from a seed: a
 daily rhythm (quiet nights, a lunch bump, an evening peak), a weekly rhythm, a yearly season
@@ -183,7 +183,8 @@ def main() -> None:
     args = parser.parse_args()
     global VERBOSE
     VERBOSE = args.verbose
-    print(f"reproduce: .venv/bin/python benchmarks/alerts_detection.py --seed {args.seed} --trials {args.trials}")
+    print(f"reproduce: .venv/bin/python benchmarks/alerts_detection.py --seed {args.seed} --trials {args.trials}"
+          + (" --sweep-small" if args.sweep_small else ""))
     big = "big shop, ~700 orders/day (>= 20 orders/h from 09:00 to 22:00 all year)"
     for name, per_day, target in ((big, 700.0, 2.0),
                                   ("small shop, 20 orders/day", 20.0, None)):
