@@ -86,7 +86,8 @@ def contributor(session: Session, shop_id: int, spec: RuleSpec, figures: Figures
                 zone: ZoneInfo) -> dict[str, Any] | None:
     """The traffic source (or product) that moved most in the alert's direction over the window's
     days, against the same days of the previous weeks scaled to the window's normal."""
-    if spec.kpi not in _BREAKDOWN or spec.kind == "threshold" or figures.window_start is None:
+    if (spec.kpi not in _BREAKDOWN or spec.kind == "threshold" or spec.window == "silence"
+            or figures.window_start is None):
         return None
     what, prefix, terms = _BREAKDOWN[spec.kpi]
     unit = 1_000_000 if terms[0][0] in ("gross_sales", "returns") else 1
@@ -99,12 +100,15 @@ def contributor(session: Session, shop_id: int, spec: RuleSpec, figures: Figures
     base_total = sum(normal.values())
     if base_total <= 0:
         return None
-    # The breakdown is by whole days. A count or money KPI scales the days' normal to the window's
-    # normal (e.g. today up to now); a rate compares the mix: the normal scaled to today's total.
-    if detect.KPIS[spec.kpi].kind != "rate" and figures.normal:
+    # The breakdown is by whole days, the window by hours: the window's own observed and normal
+    # totals are shared out by the days' mix (a rate compares the mix, normal scaled to today's total).
+    obs_total = sum(observed.values())
+    if detect.KPIS[spec.kpi].kind != "rate" and figures.normal and figures.value is not None:
+        if obs_total > 0:
+            observed = {k: v * figures.value / obs_total for k, v in observed.items()}
         scale = figures.normal / base_total
     else:
-        scale = sum(observed.values()) / base_total
+        scale = obs_total / base_total
     found = detect.biggest_contributor(observed, {k: v * scale for k, v in normal.items()}, spec.kind == "drop")
     if found is None:
         return None
