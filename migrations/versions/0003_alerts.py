@@ -1,8 +1,8 @@
-"""alerts: rules with their alert state, channels, events and the notification outbox (issue 6)
+"""alerts: hourly counters, rules with their alert state, channels, events and the notification outbox (issue 6)
 
 Revision ID: 0003_alerts
 Revises: 0001
-Create Date: 2026-11-23 19:10:34.303693
+Create Date: 2026-11-23 19:49:27.230264
 """
 from typing import Sequence, Union
 
@@ -69,6 +69,14 @@ def upgrade() -> None:
     with op.batch_alter_table('alert_rules', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_alert_rules_shop_id'), ['shop_id'], unique=False)
 
+    op.create_table('hour_counters',
+    sa.Column('shop_id', sa.Integer(), nullable=False),
+    sa.Column('day', sa.Date(), nullable=False),
+    sa.Column('name', sa.String(length=40), nullable=False),
+    sa.Column('value', sa.BigInteger(), nullable=False),
+    sa.ForeignKeyConstraint(['shop_id'], ['shops.id'], name=op.f('fk_hour_counters_shop_id_shops'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('shop_id', 'day', 'name', name=op.f('pk_hour_counters'))
+    )
     op.create_table('alert_events',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('shop_id', sa.Integer(), nullable=False),
@@ -128,6 +136,7 @@ def downgrade() -> None:
         batch_op.drop_index('ix_alert_events_shop_at')
 
     op.drop_table('alert_events')
+    op.drop_table('hour_counters')
     with op.batch_alter_table('alert_rules', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_alert_rules_shop_id'))
 

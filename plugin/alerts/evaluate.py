@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from ..db import Database
 from ..kpi.booking import shop_zone
 from ..kpi.contributions import HOUR_PREFIX, PRODUCT_PREFIX, SOURCE_PREFIX
-from ..models import DailyCounter, Shop, SourceCounter
+from ..models import DailyCounter, HourCounter, Shop, SourceCounter
 from . import detect
 from .detect import FIRING, Cells, Figures, RuleSpec
 from .models import AlertChannel, AlertEvent, AlertNotification, AlertRule
@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 _ADVISORY_NAMESPACE = 0x4B41   # "KA": alert evaluation, apart from the applier's "KO"
 HISTORY_DAYS = 7 * detect.BASELINE_WEEKS + 8   # the longest window (a week) and four weeks before it
 _SC = SourceCounter.__table__
+_HC = HourCounter.__table__
 
 
 def utcnow() -> datetime:
@@ -43,9 +44,8 @@ def utcnow() -> datetime:
 def read_cells(session: Session, shop_id: int, first: date, last: date) -> dict[tuple[date, int], dict[str, int]]:
     """The hourly counters ("hour:HH|name") of first..last as detection's Cells."""
     cells: dict[tuple[date, int], dict[str, int]] = defaultdict(dict)
-    rows = session.execute(select(_SC.c.day, _SC.c.name, _SC.c.value).where(
-        _SC.c.shop_id == shop_id, _SC.c.day >= first, _SC.c.day <= last,
-        _SC.c.name.startswith(HOUR_PREFIX, autoescape=True)))
+    rows = session.execute(select(_HC.c.day, _HC.c.name, _HC.c.value).where(
+        _HC.c.shop_id == shop_id, _HC.c.day >= first, _HC.c.day <= last))
     for day, name, value in rows:
         hour, _, counter = name[len(HOUR_PREFIX):].partition("|")
         cells[(day, int(hour))][counter] = value

@@ -326,3 +326,19 @@ def test_shops_from_before_alerts_get_the_defaults_on_the_first_run(app, db, sho
     assert evaluate.ensure_default_rules(db) == 0
     with db.reading() as s:
         assert s.scalar(select(func.count()).select_from(AlertRule)) == len(DEFAULT_RULES)
+
+
+def test_hour_counters_have_their_own_table_and_verify_covers_them(db, send, shopify_shop):
+    from plugin import ingest
+    from plugin.models import HourCounter, SourceCounter
+
+    send_order(send, at(10, 5), "google")
+    with db.reading() as s:
+        hours = {(r.day, r.name): r.value for r in s.scalars(select(HourCounter))}
+        assert hours[(TODAY, "hour:10|orders")] == 1 and hours[(TODAY, "hour:10|gross_sales")] == 30_000_000
+        assert not any(r.name.startswith("hour:") for r in s.scalars(select(SourceCounter)))
+        assert ingest.differences(s, ingest.ShopContext.of(find_shop(s, SHOP))) == {}
+    with db.transaction() as s:
+        s.execute(HourCounter.__table__.update().values(value=5))
+    with db.reading() as s:
+        assert ingest.differences(s, ingest.ShopContext.of(find_shop(s, SHOP)))   # kompas verify sees it
