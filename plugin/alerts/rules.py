@@ -27,6 +27,9 @@ DEFAULT_RULES: list[tuple[str, RuleSpec]] = [
                                     min_volume=40, for_minutes=0, repeat_minutes=DAY)),
     ("net_sales_drop_today", RuleSpec(kpi="net_sales", kind="drop", window="today", change_pct=40, min_volume=8,
                                       for_minutes=60, repeat_minutes=DAY)),
+    # a small shop's drop needs days to tell from chance: orders over the last week
+    ("orders_drop_week", RuleSpec(kpi="orders", kind="drop", window="hours", window_hours=168, change_pct=30,
+                                  min_volume=50, for_minutes=0, repeat_minutes=3 * DAY)),
     # no orders at all for much longer than usual: webhooks broken or the shop down
     ("no_orders", RuleSpec(kpi="orders", kind="drop", window="silence", change_pct=100, min_volume=10,
                            for_minutes=0, repeat_minutes=DAY)),

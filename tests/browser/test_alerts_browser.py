@@ -3,6 +3,7 @@ switched off, a test e-mail that a real SMTP server receives, and no script erro
 from sqlalchemy import select
 
 from plugin.alerts.models import AlertChannel, AlertRule
+from plugin.alerts.rules import DEFAULT_RULES
 from plugin.panel.auth import mint_session_token
 from tests.alerts_support import smtp_server_fixture  # noqa: F401
 from tests.browser.test_panel_browser import CHROMIUM_ARGS, Server, chromium  # noqa: F401
@@ -29,7 +30,7 @@ def test_alerts_section_manages_rules_and_channels_and_sends_a_test(chromium, ma
             page.goto(f"{kompas.url}/panel/?id_token={token}&lang=en")
             rows = page.locator("#alerts-rules tbody tr")
             rows.first.wait_for()
-            assert rows.count() == 8
+            assert rows.count() == len(DEFAULT_RULES)
             assert page.locator("#alerts-firing").inner_text() == "All normal: no alerts firing."
 
             page.fill("#alerts-channel-target", "owner@shop.example")

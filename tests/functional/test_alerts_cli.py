@@ -13,6 +13,7 @@ from sqlalchemy import select
 from plugin import counters
 from plugin.alerts import cli as alerts_cli
 from plugin.alerts.models import AlertEvent, AlertRule
+from plugin.alerts.rules import DEFAULT_RULES
 from plugin.cli import main
 from plugin.kpi.contributions import CounterKey, hour_counter
 from tests.alerts_support import TODAY, free_port, parts, smtp_server_fixture  # noqa: F401
@@ -55,7 +56,7 @@ def test_channel_run_rules_and_test(runner, app, db, shopify_shop, smtp_server, 
 
     r = run(runner, "alerts", "run", "--now", "2026-03-25T14:00:00+01:00")
     assert r.exit_code == 0, r.output
-    assert "evaluated 8 rules of 1 shops" in r.output and "orders_drop_today firing" not in r.output
+    assert f"evaluated {len(DEFAULT_RULES)} rules of 1 shops" in r.output and "orders_drop_today firing" not in r.output
     r = run(runner, "alerts", "run", "--now", "2026-03-25T15:00:00+01:00")
     assert f"{SHOP}: orders_drop_today firing" in r.output and "1 notifications sent" in r.output, r.output
     assert mailbox.messages[-1]["Subject"] == "Bestellingen 75% onder normaal – demo.myshopify.com"
@@ -65,7 +66,7 @@ def test_channel_run_rules_and_test(runner, app, db, shopify_shop, smtp_server, 
     assert run(runner, "alerts", "run", "--now", "2026-03-25T15:00:00").exit_code != 0   # no zone
 
     r = run(runner, "alerts", "rules", "--shop", SHOP)
-    assert r.exit_code == 0 and len(r.output.splitlines()) == 8
+    assert r.exit_code == 0 and len(r.output.splitlines()) == len(DEFAULT_RULES)
     assert any("orders_drop_today" in line and "firing" in line for line in r.output.splitlines())
 
     r = run(runner, "alerts", "test", "--shop", SHOP)
