@@ -14,6 +14,7 @@ from typing import Any
 import click
 
 from . import applier, create_app, ingest, report
+from .alerts import cli as alerts_cli
 from .shops import ShopError, add_shop, find_shop
 from .woocommerce.cli import woocommerce as woocommerce_commands
 
@@ -133,9 +134,9 @@ def worker() -> None:
 @click.option("--port", default=8000, type=int)
 @click.option("--workers", default=2, type=int, help="gunicorn worker processes")
 @click.option("--threads", default=8, type=int, help="threads per worker process")
-@click.option("--no-worker", is_flag=True, help="do not start the delivery applier")
+@click.option("--no-worker", is_flag=True, help="do not start the delivery applier nor the alert scheduler")
 def serve(host: str, port: int, workers: int, threads: int, no_worker: bool) -> None:
-    """Serve the app with gunicorn, plus a worker that applies deliveries."""
+    """Serve the app with gunicorn, plus a worker that applies deliveries and the alert scheduler."""
     _app()  # fail early on bad settings
     gunicorn = [sys.executable, "-m", "gunicorn", "--bind", f"{host}:{port}", "--workers", str(workers),
                 "--threads", str(threads), "--worker-class", "gthread",
@@ -143,6 +144,7 @@ def serve(host: str, port: int, workers: int, threads: int, no_worker: bool) -> 
     children = [subprocess.Popen(gunicorn)]
     if not no_worker:
         children.append(subprocess.Popen([sys.executable, "-m", "plugin.cli", "worker"]))
+        children.append(subprocess.Popen([sys.executable, "-m", "plugin.cli", "alerts", "scheduler"]))
 
     def stop(*_: Any) -> None:
         for child in children:
@@ -347,6 +349,8 @@ def demo(domain: str, days: int, seed: int) -> None:
 
 
 main.add_command(woocommerce_commands)
+main.add_command(alerts_cli.alerts)
+
 
 if __name__ == "__main__":
     main()

@@ -1,7 +1,8 @@
 """The only module that writes counter rows, and the one that reads them back for a date range.
 
 Two kinds of rows:
-- daily counters (`daily_counters`): value per (day, name); money in micros (plugin.kpi.money);
+- daily counters: value per (day, name); money in micros (plugin.kpi.money); in `daily_counters`,
+  with the source and product breakdowns in `source_counters` and the hourly one in `hour_counters`;
 - day histograms (`day_histograms`): per (name, day) an array of counts by gap in days, for the
   customer pair counters of plugin.kpi.contributions (customer_visit, customer_first_second).
 
@@ -18,14 +19,15 @@ from typing import Mapping
 from sqlalchemy import bindparam, delete, select, tuple_
 from sqlalchemy.orm import Session
 
-from .kpi.contributions import (CUSTOMER_FIRST_SECOND, CUSTOMER_VISIT, NO_DAY_AFTER, NO_DAY_BEFORE, PRODUCT_PREFIX,
-                                SOURCE_PREFIX, CounterKey)
-from .models import DailyCounter, DayHistogram, SourceCounter
+from .kpi.contributions import (CUSTOMER_FIRST_SECOND, CUSTOMER_VISIT, HOUR_PREFIX, NO_DAY_AFTER, NO_DAY_BEFORE,
+                                PRODUCT_PREFIX, SOURCE_PREFIX, CounterKey)
+from .models import DailyCounter, DayHistogram, HourCounter, SourceCounter
 from .upserts import upsert
 
 _DAILY = DailyCounter.__table__
 _SOURCES = SourceCounter.__table__  # every breakdown counter: by traffic source and by product
 _BREAKDOWNS = (SOURCE_PREFIX, PRODUCT_PREFIX)
+_HOURS = HourCounter.__table__      # by shop-local hour ("hour:HH|…"), for alerts
 _HIST = DayHistogram.__table__
 
 
@@ -59,13 +61,21 @@ def histogram_cells(cells: Mapping[CounterKey, int]) -> dict[tuple[str, date], d
     return out
 
 
+def _table_of(name: str):  # noqa: ANN202
+    if name.startswith(HOUR_PREFIX):
+        return _HOURS
+    return _SOURCES if name.startswith(_BREAKDOWNS) else _DAILY
+
+
 def add(session: Session, shop_id: int, cells: Mapping[CounterKey, int]) -> None:
     """counters[shop_id][key] += value for every cell, in the caller's transaction."""
     rows = [{"shop_id": shop_id, "day": k.day, "name": k.name, "value": v}
             for k, v in sorted(cells.items(), key=lambda kv: (kv[0].day, kv[0].name))
             if v and k.ref is None]
-    for table in (_DAILY, _SOURCES):
-        mine = [r for r in rows if r["name"].startswith(_BREAKDOWNS) == (table is _SOURCES)]
+    by_table: dict = {_DAILY: [], _SOURCES: [], _HOURS: []}
+    for row in rows:
+        by_table[_table_of(row["name"])].append(row)
+    for table, mine in by_table.items():
         upsert(session, table, mine, keys=("shop_id", "day", "name"), add=("value",))
     _add_histograms(session, shop_id, histogram_cells(cells))
 
@@ -93,7 +103,7 @@ def _add_histograms(session: Session, shop_id: int, increments: dict[tuple[str, 
 
 def replace_all(session: Session, shop_id: int, cells: Mapping[CounterKey, int]) -> None:
     """Rewrite every counter of a shop from `cells` (kompas rebuild)."""
-    for table in (_DAILY, _SOURCES, _HIST):
+    for table in (_DAILY, _SOURCES, _HOURS, _HIST):
         session.execute(delete(table).where(table.c.shop_id == shop_id))
     add(session, shop_id, cells)
 
@@ -111,7 +121,7 @@ def comparable(cells: Mapping[CounterKey, int]) -> dict[tuple, int]:
 def read_all(session: Session, shop_id: int) -> dict[tuple, int]:
     """Every non-zero stored cell of a shop, in `comparable` form (kompas verify)."""
     out: dict[tuple, int] = {}
-    for table in (_DAILY, _SOURCES):
+    for table in (_DAILY, _SOURCES, _HOURS):
         for day, name, value in session.execute(
                 select(table.c.day, table.c.name, table.c.value).where(table.c.shop_id == shop_id)):
             if value:

@@ -238,3 +238,19 @@ class WooCommerceSite(Base):
     last_repair_orders: Mapped[int] = mapped_column(Integer, default=0)
     last_repair_webhooks: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class HourCounter(Base):
+    """Breakdown counters per shop-local hour of a day ("hour:HH|<counter>", see
+    plugin.kpi.contributions.hour_counter), for alerts that compare hours with the same hours of
+    earlier weeks. A table of their own, so that they never lengthen the breakdown reads."""
+
+    __tablename__ = "hour_counters"
+
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger)
+
+
+from .alerts import models as _alert_models  # noqa: E402,F401  (the alert tables, on this metadata)

@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from .alerts.rules import install_default_rules
 from .kpi.booking import shop_zone
 from .models import Shop
 
@@ -56,6 +57,7 @@ def add_shop(session: Session, *, platform: str, domain: str, timezone_name: str
                 created_at=datetime.now(timezone.utc))
     session.add(shop)
     session.flush()
+    install_default_rules(session, shop.id)
     return shop
 
 

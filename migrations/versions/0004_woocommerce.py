@@ -1,7 +1,7 @@
 """WooCommerce stores: webhooks and self-healing state
 
 Revision ID: 0004_woocommerce
-Revises: 0002
+Revises: 0003_alerts
 Create Date: 2026-11-23 19:12:00
 """
 from typing import Sequence, Union
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 
 revision: str = "0004_woocommerce"
-down_revision: Union[str, None] = "0002"
+down_revision: Union[str, None] = "0003_alerts"
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 

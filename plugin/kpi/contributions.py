@@ -60,6 +60,19 @@ PRODUCT_PREFIX = "prod:"
 _PRODUCT_MAX = 40 - len(PRODUCT_PREFIX) - len("|items_returned")
 
 
+# Per shop-local hour of the day, for alerts that compare "so far today" or "the last N hours" with the
+# same weekday and hours of earlier weeks: "hour:HH|<counter>" on the day, HH = 00..23 (a 25-hour day
+# adds its repeated hour to the same HH).
+HOUR_PREFIX = "hour:"
+HOUR_COUNTERS = ("orders", "gross_sales", "discounts", "items_sold", "returns", "refunds", "items_returned",
+                 "carts", "cart_purchases", "checkouts", "checkout_purchases")
+
+
+def hour_counter(hour: int, counter: str) -> str:
+    """The daily counter name of `counter` booked in shop-local hour `hour` (0..23) of the day."""
+    return f"{HOUR_PREFIX}{hour:02d}|{counter}"
+
+
 def product_counter(product: str, counter: str) -> str:
     """The daily counter name of `counter` for one product (its title, cut to fit)."""
     return f"{PRODUCT_PREFIX}{product[:_PRODUCT_MAX]}|{counter}"
@@ -76,6 +89,11 @@ def _day(instant_micros: int, zone: ZoneInfo) -> date:
     return local_day(from_epoch_micros(instant_micros), zone)
 
 
+def _day_hour(instant_micros: int, zone: ZoneInfo) -> tuple[date, int]:
+    local = from_epoch_micros(instant_micros).astimezone(zone)
+    return local.date(), local.hour
+
+
 def order_contribution(order: OrderState | None, refunds: Iterable[RefundState],
                        cart_created_at: int | None, checkout_created_at: int | None,
                        zone: ZoneInfo) -> Contribution:
@@ -90,6 +108,9 @@ def order_contribution(order: OrderState | None, refunds: Iterable[RefundState],
       source_counter(order.source, …), so that net sales can be split by source.
     - A purchase: cart_purchases (checkout_purchases) 1 at the order's day when the cart (checkout)
       it names was created on that same shop-local day.
+    - Per shop-local hour (hour_counter): orders, items_sold, gross_sales, discounts and purchases
+      at the order's hour; returns, refunds and items_returned at each refund's (or the unpaid
+      cancellation's) hour. They add up to the day's counters.
     A missing, deleted or uncounted order contributes nothing, its refunds included.
     """
     out: Contribution = Counter()
@@ -105,20 +126,32 @@ def order_contribution(order: OrderState | None, refunds: Iterable[RefundState],
     out[CounterKey(source_counter(order.source, "orders"), day)] += 1
     out[CounterKey(source_counter(order.source, "gross_sales"), day)] += to_micros(order.gross_sales)
     out[CounterKey(source_counter(order.source, "discounts"), day)] += to_micros(order.discounts)
+    hour = _day_hour(order.booked_at, zone)[1]  # type: ignore[arg-type]
+    out[CounterKey(hour_counter(hour, "orders"), day)] += 1
+    out[CounterKey(hour_counter(hour, "items_sold"), day)] += order.items_sold
+    out[CounterKey(hour_counter(hour, "gross_sales"), day)] += to_micros(order.gross_sales)
+    out[CounterKey(hour_counter(hour, "discounts"), day)] += to_micros(order.discounts)
     if order.cancelled_at is not None:
         cday = _day(order.cancelled_at, zone)
         out[CounterKey("orders_cancelled", cday)] += 1
         if order.cancel_reverses_sale:
             out[CounterKey("returns", cday)] += to_micros(order.gross_sales - order.discounts)
             out[CounterKey(source_counter(order.source, "returns"), cday)] += to_micros(order.gross_sales - order.discounts)
+            out[CounterKey(hour_counter(_day_hour(order.cancelled_at, zone)[1], "returns"), cday)] += \
+                to_micros(order.gross_sales - order.discounts)
             out[CounterKey("refunded_shipping", cday)] += to_micros(order.shipping)
             out[CounterKey("refunded_taxes", cday)] += to_micros(order.taxes)
     if cart_created_at is not None and _day(cart_created_at, zone) == day:
         out[CounterKey("cart_purchases", day)] += 1
+        out[CounterKey(hour_counter(hour, "cart_purchases"), day)] += 1
     if checkout_created_at is not None and _day(checkout_created_at, zone) == day:
         out[CounterKey("checkout_purchases", day)] += 1
+        out[CounterKey(hour_counter(hour, "checkout_purchases"), day)] += 1
     for refund in refunds:
-        rday = _day(refund.booked_at, zone)
+        rday, rhour = _day_hour(refund.booked_at, zone)
+        out[CounterKey(hour_counter(rhour, "returns"), rday)] += to_micros(refund.returns)
+        out[CounterKey(hour_counter(rhour, "refunds"), rday)] += to_micros(refund.refunds)
+        out[CounterKey(hour_counter(rhour, "items_returned"), rday)] += refund.items_returned
         out[CounterKey("returns", rday)] += to_micros(refund.returns)
         out[CounterKey(source_counter(order.source, "returns"), rday)] += to_micros(refund.returns)
         for product, value, items in refund.products:
@@ -204,7 +237,9 @@ def cart_contribution(cart: CartState | None, zone: ZoneInfo) -> Contribution:
     out: Contribution = Counter()
     if cart is not None:
         name = "carts" if cart.cart_kind == "cart" else "checkouts"
-        out[CounterKey(name, _day(cart.created_at, zone))] += 1
+        day, hour = _day_hour(cart.created_at, zone)
+        out[CounterKey(name, day)] += 1
+        out[CounterKey(hour_counter(hour, name), day)] += 1
     return out
 
 

@@ -8,6 +8,8 @@ from decimal import Decimal
 from babel.dates import format_date, format_datetime, format_timedelta
 from babel.numbers import format_currency, format_decimal, format_percent
 
+from ..alerts.texts import ALERT_STRINGS
+
 LANGUAGES = {"nl": "nl_NL", "en": "en_US"}
 DEFAULT = "en"
 
@@ -144,6 +146,8 @@ STRINGS: dict[str, dict[str, str]] = {
     "info.returning_customer_rate": {"nl": "Klanten met minstens twee bestellingen, als deel van alle klanten in de periode.",
                                      "en": "Customers with at least two orders, as a share of the period's customers."},
 }
+
+STRINGS.update(ALERT_STRINGS)  # the alerts' texts (plugin.alerts.texts), one catalogue for panel and mail
 
 
 def language_of(value: str | None) -> str:

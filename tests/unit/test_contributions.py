@@ -32,7 +32,10 @@ def test_an_order_books_its_sales_on_its_own_day():
                          CounterKey("shipping", d): 5 * M, CounterKey("taxes", d): 19_950_000,
                          # the same sale again under its traffic source, "direct" when unknown
                          CounterKey("src:direct|orders", d): 1, CounterKey("src:direct|gross_sales", d): 100 * M,
-                         CounterKey("src:direct|discounts", d): 10 * M})
+                         CounterKey("src:direct|discounts", d): 10 * M,
+                         # and under its shop-local hour (12:00 UTC is 13:00 in Amsterdam)
+                         CounterKey("hour:13|orders", d): 1, CounterKey("hour:13|items_sold", d): 2,
+                         CounterKey("hour:13|gross_sales", d): 100 * M, CounterKey("hour:13|discounts", d): 10 * M})
 
 
 def test_returns_are_attributed_to_the_orders_source_on_the_refund_day():
@@ -129,7 +132,8 @@ def test_delta_retracts_the_old_and_adds_the_new():
 
 def test_carts_count_once_on_their_creation_day():
     cart = CartState("cart", "tok", version=2, created_at=at(2026, 3, 1, 23))  # 00:00 local on Mar 2
-    assert cart_contribution(cart, AMS) == Counter({CounterKey("carts", date(2026, 3, 2)): 1})
+    assert cart_contribution(cart, AMS) == Counter({CounterKey("carts", date(2026, 3, 2)): 1,
+                                                    CounterKey("hour:00|carts", date(2026, 3, 2)): 1})
 
 
 def test_full_contribution_joins_orders_refunds_carts_and_customers():
@@ -151,3 +155,23 @@ def test_lifetime_value_counts_the_year_after_the_first_order_less_its_returns()
                "2": [RefundState("r2", "2", 1, at(2026, 3, 5), returns=Decimal(50))]}   # outside the year
     c = customer_value_contribution([after, within, first], refunds, AMS)
     assert c == Counter({CounterKey("clv12_net_sales", date(2025, 3, 1)): (90 + 50 - 30) * M})
+
+
+def test_hour_counters_add_up_to_the_day_counters_on_a_25_hour_day():
+    from plugin.kpi.contributions import HOUR_COUNTERS, HOUR_PREFIX
+
+    # 2026-10-25 in Amsterdam has 25 hours: 02:00-03:00 happens twice (00:00 and 01:00 UTC)
+    states = [order(order_id=str(n), booked_at=at(2026, 10, d, h), cart_token=f"t{n}", checkout_token=f"k{n}")
+              for n, (d, h) in enumerate([(24, 22), (24, 23), (25, 0), (25, 1), (25, 2), (25, 12), (25, 22)])]
+    states += [CartState("cart", f"t{n}", 1, at(2026, 10, 24, 21)) for n in range(7)]
+    states += [CartState("checkout", f"k{n}", 1, at(2026, 10, 25, 1)) for n in range(7)]
+    states += [RefundState(f"r{n}", str(n), 1, at(2026, 10, 25, n), returns=Decimal(3), refunds=Decimal(4),
+                           items_returned=1) for n in range(4)]
+    c = full_contribution(states, AMS)
+    for counter in HOUR_COUNTERS:
+        for day in (date(2026, 10, 24), date(2026, 10, 25), date(2026, 10, 26)):
+            hourly = sum(v for k, v in c.items() if k.day == day and k.name.startswith(HOUR_PREFIX)
+                         and k.name.endswith("|" + counter))
+            assert hourly == c.get(CounterKey(counter, day), 0), (counter, day)
+    assert c[CounterKey("hour:02|orders", date(2026, 10, 25))] == 2   # both 02:00s of the long night
+    assert c[CounterKey("hour:00|orders", date(2026, 10, 25))] == 1   # 22:00 UTC on the 24th

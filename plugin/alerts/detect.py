@@ -1,0 +1,459 @@
+"""Alert detection: pure functions of hourly counters, a rule, the alert's state and an injected clock.
+
+Nothing here reads a database or the system clock (plugin.alerts.evaluate does the reading, the
+benchmark feeds synthetic counters), so the product and `benchmarks/alerts_detection.py` run the
+same code.
+
+Hourly counters are `Cells`: {(shop-local date, hour 0..23): {counter: value}}, the "hour:HH|…"
+breakdown of plugin.kpi.contributions (money in micros).
+
+A rule watches one KPI over a window of shop-local hours:
+- "today": from local midnight up to now;
+- "hours": the last `window_hours` whole hours plus the current hour so far;
+- "silence": the hours since the last hour with an order (for "no orders at all for much longer
+  than usual": the KPI is 0 there by construction, and the rule fires when the normal number of
+  orders over that stretch is large).
+and compares it either with a fixed value ("threshold": below or above), or with its own normal
+("drop" / "rise"): the same weekday and hours of the previous four weeks, the current hour counted
+for the part of it that has passed. The normal is the median of the weeks (one odd week, a sale or
+an outage, does not move it); weeks before the shop's first day are left out, and at least two are
+needed.
+
+A drop (rise) is a breach when all three hold:
+- volume: the normal count behind the KPI (orders; for a rate its observed denominator) is at
+  least `min_volume`, so that two orders never fire an alert;
+- size: the KPI is at least `change_pct` % below (above) its normal;
+- significance: the change is unlikely to be chance. Counts are compared as two Poisson counts
+  (today's, and the weeks' total): given their sum, today's share is binomial, and the one-sided
+  tail must be ≤ ALPHA. Money is first turned into order equivalents (value / (2 × the weeks'
+  average order value): a compound Poisson sum with an order-value spread of cv ≈ 1 has the
+  variance of that many orders). A rate compares its numerator's share with its denominator's.
+Once firing, an alert stays firing while the KPI is still at least half that change away from
+normal at 5 % significance (hysteresis: no flapping around the threshold). When the volume is too
+small to say anything, the state is kept as it is.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from functools import lru_cache
+from datetime import date, datetime, time, timedelta, timezone
+from statistics import median
+from typing import Mapping
+from zoneinfo import ZoneInfo
+
+Cells = Mapping[tuple[date, int], Mapping[str, int]]
+
+ALPHA = 0.0001         # one-sided tail a breach must reach
+HOLD_ALPHA = 0.05      # ... and, once firing, the tail that keeps it firing
+BASELINE_WEEKS = 4
+MIN_WEEKS = 2
+SILENCE_LOOKBACK_HOURS = 7 * 24
+MICROS = 1_000_000
+OK, PENDING, FIRING = "ok", "pending", "firing"
+FIRED, REPEAT, RESOLVED = "firing", "repeat", "resolved"   # notification kinds
+
+
+@dataclass(frozen=True)
+class Kpi:
+    """A KPI an alert can watch, as sums of hourly counters: num (and den for a rate, in %)."""
+
+    kind: str                                     # "count" | "money" | "rate"
+    num: tuple[tuple[str, int], ...]
+    den: tuple[tuple[str, int], ...] = ()
+    lag_days: int = 0   # refunds come days after their orders: history counts from first day + lag
+
+    def part(self, cells: Mapping[str, int], terms: tuple[tuple[str, int], ...]) -> float:
+        return float(sum(sign * cells.get(name, 0) for name, sign in terms))
+
+
+KPIS: dict[str, Kpi] = {
+    "orders": Kpi("count", (("orders", 1),)),
+    "net_sales": Kpi("money", (("gross_sales", 1), ("discounts", -1), ("returns", -1))),
+    "refunds": Kpi("money", (("refunds", 1),), lag_days=14),
+    "checkout_conversion": Kpi("rate", (("checkout_purchases", 1),), (("checkouts", 1),)),
+    "cart_abandonment_rate": Kpi("rate", (("carts", 1), ("cart_purchases", -1)), (("carts", 1),)),
+    "return_rate": Kpi("rate", (("items_returned", 1),), (("items_sold", 1),), lag_days=14),
+}
+WINDOWS = ("today", "hours", "silence")
+KINDS = ("drop", "rise", "threshold")
+
+
+@dataclass(frozen=True)
+class RuleSpec:
+    """What detection needs of a rule (plugin.alerts.models.AlertRule holds it)."""
+
+    kpi: str
+    kind: str                       # drop | rise | threshold
+    window: str = "today"           # today | hours | silence
+    window_hours: int = 3
+    change_pct: float = 40.0        # drop/rise: at least this many % away from normal
+    threshold: float | None = None  # threshold: the value (money in the shop's currency, rates in %)
+    direction: str = "below"        # threshold: below | above
+    min_volume: float = 10.0
+    for_minutes: int = 60
+    repeat_minutes: int = 24 * 60   # 0: never repeat
+    quiet_start: int | None = None  # minutes after local midnight; quiet from start to end
+    quiet_end: int | None = None
+    muted_until: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Figures:
+    """One assessment of a rule: the KPI over its window, its normal and whether it breaches.
+
+    `breach` is True (breach), False (clearly fine) or None (too little data to say).
+    """
+
+    kpi: str
+    value: float | None
+    normal: float | None
+    change: float | None            # % against normal
+    p_value: float | None
+    volume: float
+    weeks: int
+    breach: bool | None
+    reason: str                     # breach | fine | low_volume | no_history | not_significant | small_change
+    window_start: datetime | None = None
+
+    def as_json(self) -> dict:
+        return {"kpi": self.kpi, "value": self.value, "normal": self.normal, "change": self.change,
+                "p_value": self.p_value, "volume": self.volume, "weeks": self.weeks, "breach": self.breach,
+                "reason": self.reason,
+                "window_start": self.window_start.isoformat() if self.window_start else None}
+
+
+# --- statistics ------------------------------------------------------------------------------
+
+def _betacf(a: float, b: float, x: float) -> float:
+    """Continued fraction of the incomplete beta function (modified Lentz)."""
+    tiny = 1e-300
+    qab, qap, qam = a + b, a + 1.0, a - 1.0
+    c, d = 1.0, 1.0 - qab * x / qap
+    d = 1.0 / (d if abs(d) > tiny else tiny)
+    h = d
+    for m in range(1, 10_000):
+        m2 = 2 * m
+        aa = m * (b - m) * x / ((qam + m2) * (a + m2))
+        d = 1.0 + aa * d
+        d = 1.0 / (d if abs(d) > tiny else tiny)
+        c = 1.0 + aa / c
+        c = c if abs(c) > tiny else tiny
+        h *= d * c
+        aa = -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2))
+        d = 1.0 + aa * d
+        d = 1.0 / (d if abs(d) > tiny else tiny)
+        c = 1.0 + aa / c
+        c = c if abs(c) > tiny else tiny
+        delta = d * c
+        h *= delta
+        if abs(delta - 1.0) < 1e-12:
+            break
+    return h
+
+
+def incomplete_beta(a: float, b: float, x: float) -> float:
+    """The regularized incomplete beta function I_x(a, b), for real a, b > 0."""
+    if x <= 0.0:
+        return 0.0
+    if x >= 1.0:
+        return 1.0
+    log_front = math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x)
+    if x < (a + 1.0) / (a + b + 2.0):
+        return math.exp(log_front) * _betacf(a, b, x) / a
+    return 1.0 - math.exp(log_front) * _betacf(b, a, 1.0 - x) / b
+
+
+def binomial_tail(k: float, n: float, p: float, lower: bool) -> float:
+    """P(X ≤ k) (lower) or P(X ≥ k) for X ~ Binomial(n, p), continuous in k and n."""
+    if lower:
+        if k >= n:
+            return 1.0
+        return incomplete_beta(n - k, k + 1.0, 1.0 - p)
+    if k <= 0:
+        return 1.0
+    if k > n:
+        return 0.0
+    return incomplete_beta(k, n - k + 1.0, p)
+
+
+# --- windows ---------------------------------------------------------------------------------
+
+def _floor_hour(instant: datetime, zone: ZoneInfo) -> datetime:
+    local = instant.astimezone(zone)
+    return local.replace(minute=0, second=0, microsecond=0)
+
+
+@lru_cache(maxsize=256)
+def _hours_back(start_hour: datetime, count: int, zone: ZoneInfo) -> tuple[datetime, ...]:
+    """`count` local hour starts ending with `start_hour`, oldest first (real hours, DST-safe)."""
+    utc = start_hour.astimezone(timezone.utc)
+    return tuple((utc - timedelta(hours=i)).astimezone(zone) for i in range(count - 1, -1, -1))
+
+
+def window_cells(spec: RuleSpec, now: datetime, zone: ZoneInfo, cells: Cells | None = None
+                 ) -> list[tuple[date, int, float]]:
+    """The window's hours as (local date, hour, weight): weight is the part of that hour inside the
+    window (the current hour counts for the part that has passed)."""
+    current = _floor_hour(now, zone)
+    utc = timezone.utc   # differences in real time: aware datetimes of one zone subtract as wall clocks
+    passed = (now.astimezone(utc) - current.astimezone(utc)).total_seconds() / 3600
+    if spec.window == "today":
+        midnight = datetime.combine(current.date(), time(0), zone)
+        hours = int(round((current.astimezone(utc) - midnight.astimezone(utc)).total_seconds() / 3600))
+        starts = _hours_back(current, hours + 1, zone)
+    elif spec.window == "hours":
+        starts = _hours_back(current, max(1, spec.window_hours) + 1, zone)
+    elif spec.window == "silence":
+        starts = _silent_hours(current, zone, cells or {})
+    else:
+        raise ValueError(f"unknown window {spec.window!r}")
+    out: dict[tuple[date, int], float] = {}
+    for start in starts:
+        key = (start.date(), start.hour)
+        weight = passed if start.astimezone(timezone.utc) == current.astimezone(timezone.utc) else 1.0
+        out[key] = out.get(key, 0.0) + weight   # a repeated hour (DST) is one cell of two hours
+    return [(d, h, min(w, 1.0)) for (d, h), w in out.items() if w > 0]
+
+
+def _silent_hours(current: datetime, zone: ZoneInfo, cells: Cells) -> list[datetime]:
+    """The hours after the last hour with an order, up to the current one."""
+    utc = current.astimezone(timezone.utc)
+    silent: list[datetime] = []
+    for i in range(SILENCE_LOOKBACK_HOURS):
+        start = (utc - timedelta(hours=i)).astimezone(zone)
+        if cells.get((start.date(), start.hour), {}).get("orders", 0) > 0:
+            break
+        silent.append(start)
+    return list(reversed(silent))
+
+
+# --- assessing a rule ------------------------------------------------------------------------
+
+def _sum(kpi: Kpi, cells: Cells, window: list[tuple[date, int, float]], shift_days: int,
+         weighted: bool) -> tuple[float, float, float, float]:
+    """(num, den, orders, sales) over the window shifted back by `shift_days`."""
+    num = den = orders = sales = 0.0
+    shift = timedelta(days=shift_days)
+    num_terms, den_terms = kpi.num, kpi.den
+    for day, hour, weight in window:
+        cell = cells.get((day - shift, hour))
+        if not cell:
+            continue
+        w = weight if weighted else 1.0
+        for name, sign in num_terms:
+            num += w * sign * cell.get(name, 0)
+        for name, sign in den_terms:
+            den += w * sign * cell.get(name, 0)
+        orders += w * cell.get("orders", 0)
+        sales += w * (cell.get("gross_sales", 0) - cell.get("discounts", 0))
+    return num, den, orders, sales
+
+
+def _value(kpi: Kpi, num: float, den: float) -> float | None:
+    if kpi.kind == "rate":
+        return None if den <= 0 else num / den * 100
+    if kpi.kind == "money":
+        return num / MICROS
+    return num
+
+
+def assess(spec: RuleSpec, cells: Cells, now: datetime, zone: ZoneInfo, first_day: date | None = None,
+           firing: bool = False) -> Figures:
+    """The rule's KPI over its window at `now`, its normal, and whether it breaches.
+
+    `first_day` is the shop's first day with data: earlier weeks are not part of the normal.
+    `firing` applies the looser hold thresholds (hysteresis).
+    """
+    kpi = KPIS[spec.kpi]
+    window = window_cells(spec, now, zone, cells)
+    start = _window_start(window, zone)
+    num, den, orders, _ = _sum(kpi, cells, window, 0, weighted=False)
+    value = _value(kpi, num, den)
+    if spec.window == "silence" and not window:   # an order in the current hour: not silent
+        return Figures(kpi=spec.kpi, value=value, normal=None, change=None, p_value=None, volume=0.0, weeks=0,
+                       breach=False, reason="fine", window_start=None)
+    first = min(d for d, _, _ in window) if window else None
+    if first_day is not None:
+        first_day += timedelta(days=kpi.lag_days)
+    shifts = [7 * j for j in range(1, BASELINE_WEEKS + 1)
+              if first_day is None or first is None or first - timedelta(days=7 * j) >= first_day]
+    weeks = [_sum(kpi, cells, window, shift, weighted=True) for shift in shifts]
+    base = dict(kpi=spec.kpi, value=value, weeks=len(weeks), window_start=start)
+    if spec.kind == "threshold":
+        volume = den if kpi.kind == "rate" else orders
+        if value is None or volume < spec.min_volume:
+            return Figures(normal=None, change=None, p_value=None, volume=volume, breach=None, reason="low_volume",
+                           **base)
+        limit = float(spec.threshold or 0)
+        breach = value < limit if spec.direction == "below" else value > limit
+        return Figures(normal=None, change=None, p_value=None, volume=volume, breach=breach,
+                       reason="breach" if breach else "fine", **base)
+    if len(weeks) < MIN_WEEKS:
+        return Figures(normal=None, change=None, p_value=None, volume=orders, breach=None, reason="no_history", **base)
+    b_num = median(w[0] for w in weeks)
+    b_den = median(w[1] for w in weeks)
+    b_orders = median(w[2] for w in weeks)
+    b_sales = median(w[3] for w in weeks)
+    k = len(weeks)
+    lower = spec.kind == "drop"
+    if kpi.kind == "rate":
+        volume = den
+        normal = _value(kpi, b_num, b_den)
+        if normal is None or value is None or volume < spec.min_volume or b_den <= 0:
+            return Figures(normal=normal, change=None, p_value=None, volume=volume, breach=None,
+                           reason="low_volume", **base)
+        share = den / (den + b_den * k)
+        p_value = binomial_tail(num, num + b_num * k, share, lower)
+    else:
+        volume = b_orders
+        normal = _value(kpi, b_num, 0.0)
+        if volume < spec.min_volume or b_num <= 0:
+            return Figures(normal=normal, change=None, p_value=None, volume=volume, breach=None,
+                           reason="low_volume", **base)
+        unit = 1.0
+        if kpi.kind == "money":
+            unit = 2 * b_sales / b_orders if b_orders > 0 and b_sales > 0 else b_num / max(b_orders, 1.0)
+        obs, expected = max(num, 0.0) / unit, b_num / unit
+        p_value = binomial_tail(obs, obs + expected * k, 1.0 / (k + 1), lower)
+    change = (value - normal) / abs(normal) * 100 if normal else None   # type: ignore[operator]
+    need_change, need_alpha = (spec.change_pct / 2, HOLD_ALPHA) if firing else (spec.change_pct, ALPHA)
+    big = change is not None and (change <= -need_change if lower else change >= need_change)
+    significant = p_value <= need_alpha
+    breach = big and significant
+    reason = "breach" if breach else ("small_change" if not big else "not_significant")
+    return Figures(normal=normal, change=change, p_value=p_value, volume=volume, breach=breach, reason=reason, **base)
+
+
+def _window_start(window: list[tuple[date, int, float]], zone: ZoneInfo) -> datetime | None:
+    if not window:
+        return None
+    day, hour, _ = window[0]
+    return datetime.combine(day, time(hour), zone)
+
+
+def chart_series(spec: RuleSpec, cells: Cells, now: datetime, zone: ZoneInfo, first_day: date | None = None
+                 ) -> list[tuple[str, float, float | None]]:
+    """Observed and normal per hour of the rule's window (per day when the window is longer than
+    two days), for the small chart in a notification; silence and threshold rules show today's hours."""
+    if spec.window == "silence" or spec.kind == "threshold":
+        spec = replace(spec, window="today")
+    kpi = KPIS[spec.kpi]
+    window = window_cells(spec, now, zone, cells)
+    first = min(d for d, _, _ in window) if window else None
+    shifts = [7 * j for j in range(1, BASELINE_WEEKS + 1)
+              if first_day is None or first is None or first - timedelta(days=7 * j) >= first_day]
+    groups: dict[str, list[tuple[date, int, float]]] = {}
+    by_day = len(window) > 48
+    for day, hour, weight in window:
+        label = day.isoformat() if by_day else f"{hour:02d}:00"
+        groups.setdefault(label, []).append((day, hour, weight))
+    out = []
+    for label, part in groups.items():
+        num, den, _, _ = _sum(kpi, cells, part, 0, weighted=False)
+        normals = [_sum(kpi, cells, part, shift, weighted=True) for shift in shifts]
+        observed = _value(kpi, num, den)
+        normal = None
+        if len(normals) >= MIN_WEEKS:
+            normal = _value(kpi, median(n[0] for n in normals), median(n[1] for n in normals))
+        out.append((label, round(observed or 0.0, 2), None if normal is None else round(normal, 2)))
+    while out and not out[0][1] and not out[0][2]:   # quiet night hours say nothing
+        out.pop(0)
+    return out
+
+
+# --- why it changed --------------------------------------------------------------------------
+
+def biggest_contributor(observed: Mapping[str, float], normal: Mapping[str, float], lower: bool
+                        ) -> tuple[str, float, float] | None:
+    """(key, observed, normal) of the part (traffic source, product) that moved most in the alert's
+    direction, or None when no part moved that way."""
+    best = None
+    for key in set(observed) | set(normal):
+        moved = observed.get(key, 0.0) - normal.get(key, 0.0)
+        moved = -moved if lower else moved
+        if moved > 0 and (best is None or moved > best[0]):
+            best = (moved, key)
+    if best is None:
+        return None
+    return best[1], observed.get(best[1], 0.0), normal.get(best[1], 0.0)
+
+
+# --- the state machine -----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class AlertState:
+    """Where a rule's alert stands: ok → pending → firing → (resolved) ok, as in Alertmanager.
+
+    `notified_at` is when the last firing/repeat notification went out (None: nobody was told
+    yet, e.g. it fired in quiet hours); `owed_resolved`: it recovered while silenced after its
+    firing was sent, so the recovery is told when the silence ends.
+    """
+
+    status: str = OK
+    since: datetime | None = None
+    fired_at: datetime | None = None
+    notified_at: datetime | None = None
+    owed_resolved: bool = False
+    incident: int = 0
+
+
+def minutes_of(value: str | None) -> int | None:
+    """"22:30" → 1350 (minutes after midnight); None or "" → None."""
+    if not value:
+        return None
+    hours, _, minutes = value.partition(":")
+    total = int(hours) * 60 + int(minutes or 0)
+    if not 0 <= total < 24 * 60:
+        raise ValueError(f"not a time of day: {value!r}")
+    return total
+
+
+def in_quiet_hours(spec: RuleSpec, now: datetime, zone: ZoneInfo) -> bool:
+    if spec.quiet_start is None or spec.quiet_end is None or spec.quiet_start == spec.quiet_end:
+        return False
+    local = now.astimezone(zone)
+    minute = local.hour * 60 + local.minute
+    if spec.quiet_start < spec.quiet_end:
+        return spec.quiet_start <= minute < spec.quiet_end
+    return minute >= spec.quiet_start or minute < spec.quiet_end
+
+
+def is_muted(spec: RuleSpec, now: datetime) -> bool:
+    return spec.muted_until is not None and now < spec.muted_until
+
+
+def step(state: AlertState, breach: bool | None, now: datetime, spec: RuleSpec, zone: ZoneInfo
+         ) -> tuple[AlertState, list[str]]:
+    """The next state after one assessment at `now`, and the notifications it calls for
+    (FIRED, REPEAT, RESOLVED). `breach` None (too little data) keeps the state as it is."""
+    actions: list[str] = []
+    silenced = in_quiet_hours(spec, now, zone) or is_muted(spec, now)
+    if breach is None:
+        if state.status == OK and state.owed_resolved and not silenced:
+            return replace(state, owed_resolved=False), [RESOLVED]
+        return state, actions
+    if breach:
+        if state.status == OK:
+            state = AlertState(PENDING, since=now, incident=state.incident + 1)
+        if state.status == PENDING and now - state.since >= timedelta(minutes=spec.for_minutes):  # type: ignore[operator]
+            state = replace(state, status=FIRING, fired_at=now)
+        if state.status == FIRING and not silenced:
+            if state.notified_at is None:
+                state = replace(state, notified_at=now)
+                actions.append(FIRED)
+            elif spec.repeat_minutes > 0 and now - state.notified_at >= timedelta(minutes=spec.repeat_minutes):
+                state = replace(state, notified_at=now)
+                actions.append(REPEAT)
+        return state, actions
+    if state.status == PENDING:
+        return AlertState(OK, incident=state.incident), actions
+    if state.status == FIRING:
+        told = state.notified_at is not None
+        state = AlertState(OK, incident=state.incident, owed_resolved=told and silenced)
+        if told and not silenced:
+            actions.append(RESOLVED)
+        return state, actions
+    if state.owed_resolved and not silenced:
+        return replace(state, owed_resolved=False), [RESOLVED]
+    return state, actions

@@ -1,0 +1,64 @@
+"""Adding and changing channels (the panel and `kompas alerts channel` share these checks)."""
+from __future__ import annotations
+
+import re
+import secrets
+from datetime import datetime, timezone
+from typing import Any
+from urllib.parse import urlsplit
+
+from sqlalchemy.orm import Session
+
+from .models import AlertChannel
+
+KINDS = ("email", "slack", "webhook")
+_EMAIL = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
+
+
+class ChannelInputError(ValueError):
+    """A channel setting is not valid."""
+
+
+def _check_target(kind: str, target: str) -> str:
+    target = (target or "").strip()
+    if kind == "email":
+        if not _EMAIL.match(target):
+            raise ChannelInputError(f"not an e-mail address: {target!r}")
+        return target
+    parts = urlsplit(target)
+    if parts.scheme not in ("https", "http") or not parts.netloc:
+        raise ChannelInputError(f"not a URL (https://…): {target!r}")
+    return target
+
+
+def add_channel(session: Session, shop_id: int, data: dict[str, Any]) -> AlertChannel:
+    kind = data.get("kind")
+    if kind not in KINDS:
+        raise ChannelInputError(f"kind must be one of {', '.join(KINDS)}")
+    channel = AlertChannel(shop_id=shop_id, kind=kind, target=_check_target(kind, data.get("target", "")),
+                           language="nl", alerts=True, digest_daily=False, digest_weekly=False, enabled=True,
+                           created_at=datetime.now(timezone.utc))
+    if kind == "webhook":
+        channel.secret = data.get("secret") or secrets.token_hex(24)
+    update_channel(channel, {k: v for k, v in data.items() if k not in ("kind", "target", "secret")})
+    session.add(channel)
+    session.flush()
+    return channel
+
+
+def update_channel(channel: AlertChannel, data: dict[str, Any]) -> None:
+    for name, value in data.items():
+        if name == "language":
+            if value not in ("nl", "en"):
+                raise ChannelInputError("language must be nl or en")
+            channel.language = value
+        elif name in ("alerts", "digest_daily", "digest_weekly", "enabled"):
+            if not isinstance(value, bool):
+                raise ChannelInputError(f"{name} must be true or false")
+            if name.startswith("digest_") and value and channel.kind != "email":
+                raise ChannelInputError("digests go to e-mail addresses only")
+            setattr(channel, name, value)
+        elif name == "target":
+            channel.target = _check_target(channel.kind, value)
+        else:
+            raise ChannelInputError(f"unknown channel setting {name!r}")

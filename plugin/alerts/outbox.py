@@ -1,0 +1,133 @@
+"""Sending each notification once (the transactional outbox).
+
+A notification row exists before anything is sent: it is written, with a unique key per (event,
+channel, kind) or (digest period, channel), in the transaction that records the event. Sending it:
+
+1. claim: one UPDATE sets status "sending", attempts + 1 and a lease (next_attempt_at = now + LEASE)
+   where the row is pending (or sending with an expired lease) and due; only the caller whose UPDATE
+   changed the row sends it, so a second scheduler run never sends it too;
+2. send, outside any transaction;
+3. record: "sent", or back to "pending" with a later next_attempt_at (backoff) and the error, or
+   "failed" after MAX_ATTEMPTS.
+
+A crash between 2 and 3 leaves the row "sending": when the lease expires it is claimed and sent
+again, so such a crash costs at most one repeat and never loses a notification. Webhooks carry the
+row's key (X-Kompas-Delivery) and e-mails a Message-ID made from it, so receivers can drop that
+repeat.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any, Callable, Mapping
+
+from sqlalchemy import and_, or_, select, update
+
+from ..db import Database
+from ..models import Shop
+from .models import AlertChannel, AlertEvent, AlertNotification
+
+log = logging.getLogger(__name__)
+
+PENDING, SENDING, SENT, FAILED = "pending", "sending", "sent", "failed"
+LEASE = timedelta(minutes=10)
+BACKOFF = [timedelta(minutes=m) for m in (1, 5, 15, 60, 180, 360, 720)]
+MAX_ATTEMPTS = len(BACKOFF) + 1
+_N = AlertNotification.__table__
+
+
+@dataclass
+class Sent:
+    sent: int = 0
+    failed: int = 0
+
+
+def backoff(attempts: int) -> timedelta:
+    """The wait after the `attempts`-th failed attempt."""
+    return BACKOFF[min(attempts, len(BACKOFF)) - 1]
+
+
+def claim(db: Database, notification_id: int, now: datetime) -> int | None:
+    """Take a due notification for sending; returns its attempt number, or None when another
+    sender has it (or it is not due)."""
+    now = now.astimezone(timezone.utc)   # stored times are UTC (SQLite keeps no offset)
+    with db.transaction() as session:
+        result = session.execute(
+            update(_N).where(_N.c.id == notification_id, _N.c.next_attempt_at <= now,
+                             or_(_N.c.status == PENDING, _N.c.status == SENDING))
+            .values(status=SENDING, attempts=_N.c.attempts + 1, next_attempt_at=now + LEASE))
+        if result.rowcount != 1:
+            return None
+        return session.scalar(select(_N.c.attempts).where(_N.c.id == notification_id))
+
+
+def record(db: Database, notification_id: int, attempt: int, now: datetime, error: str | None) -> None:
+    """Write what became of one claimed attempt (only while that claim is still the current one)."""
+    now = now.astimezone(timezone.utc)
+    mine = and_(_N.c.id == notification_id, _N.c.status == SENDING, _N.c.attempts == attempt)
+    with db.transaction() as session:
+        if error is None:
+            session.execute(update(_N).where(mine).values(status=SENT, sent_at=now, last_error=None))
+        elif attempt >= MAX_ATTEMPTS:
+            session.execute(update(_N).where(mine).values(status=FAILED, last_error=error[:2000]))
+        else:
+            session.execute(update(_N).where(mine).values(status=PENDING, last_error=error[:2000],
+                                                           next_attempt_at=now + backoff(attempt)))
+
+
+def due(db: Database, now: datetime, limit: int = 200, shop_id: int | None = None) -> list[int]:
+    now = now.astimezone(timezone.utc)
+    with db.reading() as session:
+        query = (select(_N.c.id).where(_N.c.next_attempt_at <= now, or_(_N.c.status == PENDING, _N.c.status == SENDING),
+                                       _N.c.shop_id.in_(select(Shop.id).where(Shop.uninstalled_at.is_(None))))
+                 .order_by(_N.c.id).limit(limit))
+        if shop_id is not None:
+            query = query.where(_N.c.shop_id == shop_id)
+        return list(session.scalars(query))
+
+
+def load(db: Database, notification_id: int) -> tuple[AlertNotification, AlertChannel, AlertEvent | None, Shop]:
+    with db.reading() as session:
+        notification = session.get(AlertNotification, notification_id)
+        channel = session.get(AlertChannel, notification.channel_id)
+        event = session.get(AlertEvent, notification.event_id) if notification.event_id else None
+        shop = session.get(Shop, notification.shop_id)
+        return notification, channel, event, shop
+
+
+Sender = Callable[[AlertNotification, AlertChannel, "AlertEvent | None", Shop, Mapping[str, Any]], None]
+
+
+def deliver_one(db: Database, notification_id: int, config: Mapping[str, Any], now: datetime,
+                send: Sender | None = None) -> str | None:
+    """Claim, send and record one notification; returns its new status (None: not ours to send)."""
+    from .channels import send_notification
+
+    attempt = claim(db, notification_id, now)
+    if attempt is None:
+        return None
+    notification, channel, event, shop = load(db, notification_id)
+    error = None
+    try:
+        (send or send_notification)(notification, channel, event, shop, config)
+    except Exception as exc:  # noqa: BLE001 - any failure of a channel is retried with backoff
+        error = f"{type(exc).__name__}: {exc}"
+        log.warning("alerts.send_failed", extra={"notification": notification_id, "error": error})
+    record(db, notification_id, attempt, now, error)
+    if error is None:
+        return SENT
+    return FAILED if attempt >= MAX_ATTEMPTS else PENDING
+
+
+def deliver_due(db: Database, config: Mapping[str, Any], now: datetime, send: Sender | None = None,
+                shop_id: int | None = None) -> Sent:
+    """Send every due notification once; returns how many went out and how many failed."""
+    result = Sent()
+    for notification_id in due(db, now, shop_id=shop_id):
+        status = deliver_one(db, notification_id, config, now, send)
+        if status == SENT:
+            result.sent += 1
+        elif status is not None:
+            result.failed += 1
+    return result

@@ -1,0 +1,145 @@
+"""Alert rules: the defaults every new shop gets, and the rule row as detection sees it.
+
+The defaults are meant for a small shop and tuned with `benchmarks/alerts_detection.py` (at most
+one false alert a month on a synthetic year); the merchant can change or switch off each one in
+the panel.
+"""
+from __future__ import annotations
+
+from datetime import timezone
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from .detect import KINDS, KPIS, WINDOWS, AlertState, RuleSpec, minutes_of
+from .models import AlertRule
+
+DAY = 24 * 60
+
+# (key, spec): what each default watches
+DEFAULT_RULES: list[tuple[str, RuleSpec]] = [
+    # orders and net sales well below normal for the time of day
+    ("orders_drop_today", RuleSpec(kpi="orders", kind="drop", window="today", change_pct=40, min_volume=8,
+                                   for_minutes=60, repeat_minutes=DAY)),
+    ("orders_drop_recent", RuleSpec(kpi="orders", kind="drop", window="hours", window_hours=2, change_pct=30,
+                                    min_volume=40, for_minutes=0, repeat_minutes=DAY)),
+    ("net_sales_drop_today", RuleSpec(kpi="net_sales", kind="drop", window="today", change_pct=40, min_volume=8,
+                                      for_minutes=60, repeat_minutes=DAY)),
+    # a small shop's drop needs days to tell from chance: orders over the last week
+    ("orders_drop_week", RuleSpec(kpi="orders", kind="drop", window="hours", window_hours=168, change_pct=30,
+                                  min_volume=50, for_minutes=0, repeat_minutes=3 * DAY)),
+    # no orders at all for much longer than usual: webhooks broken or the shop down
+    ("no_orders", RuleSpec(kpi="orders", kind="drop", window="silence", change_pct=100, min_volume=10,
+                           for_minutes=0, repeat_minutes=DAY)),
+    ("checkout_conversion_drop", RuleSpec(kpi="checkout_conversion", kind="drop", window="today", change_pct=30,
+                                          min_volume=30, for_minutes=60, repeat_minutes=DAY)),
+    ("cart_abandonment_rise", RuleSpec(kpi="cart_abandonment_rate", kind="rise", window="today", change_pct=15,
+                                       min_volume=50, for_minutes=60, repeat_minutes=DAY)),
+    # returns and refunds up, over the last week against the same week of the previous four
+    ("return_rate_rise", RuleSpec(kpi="return_rate", kind="rise", window="hours", window_hours=168, change_pct=50,
+                                  min_volume=50, for_minutes=0, repeat_minutes=7 * DAY)),
+    ("refunds_rise", RuleSpec(kpi="refunds", kind="rise", window="hours", window_hours=168, change_pct=50,
+                              min_volume=30, for_minutes=0, repeat_minutes=7 * DAY)),
+]
+
+
+class RuleError(ValueError):
+    """A rule setting the panel or CLI was given is not valid."""
+
+
+def install_default_rules(session: Session, shop_id: int) -> list[AlertRule]:
+    """Add the default rules a shop does not have yet (by key); returns those added."""
+    have = set(session.scalars(select(AlertRule.key).where(AlertRule.shop_id == shop_id)))
+    added = []
+    for key, spec in DEFAULT_RULES:
+        if key in have:
+            continue
+        rule = AlertRule(shop_id=shop_id, key=key, enabled=True, status="ok", owed_resolved=False, incident=0)
+        _apply_spec(rule, spec)
+        session.add(rule)
+        added.append(rule)
+    session.flush()
+    return added
+
+
+def _apply_spec(rule: AlertRule, spec: RuleSpec) -> None:
+    rule.kpi, rule.kind, rule.window, rule.window_hours = spec.kpi, spec.kind, spec.window, spec.window_hours
+    rule.change_pct, rule.min_volume = spec.change_pct, spec.min_volume
+    rule.threshold = None if spec.threshold is None else str(spec.threshold)
+    rule.direction, rule.for_minutes, rule.repeat_minutes = spec.direction, spec.for_minutes, spec.repeat_minutes
+
+
+def _aware(value):  # noqa: ANN001, ANN202
+    """SQLite hands DateTime(timezone=True) back naive; every stored time is UTC."""
+    return value if value is None or value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+def spec_of(rule: AlertRule) -> RuleSpec:
+    return RuleSpec(kpi=rule.kpi, kind=rule.kind, window=rule.window, window_hours=rule.window_hours,
+                    change_pct=rule.change_pct, threshold=None if rule.threshold is None else float(rule.threshold),
+                    direction=rule.direction, min_volume=rule.min_volume, for_minutes=rule.for_minutes,
+                    repeat_minutes=rule.repeat_minutes, quiet_start=minutes_of(rule.quiet_start),
+                    quiet_end=minutes_of(rule.quiet_end), muted_until=_aware(rule.muted_until))
+
+
+def state_of(rule: AlertRule) -> AlertState:
+    return AlertState(status=rule.status, since=_aware(rule.since),
+                      fired_at=_aware(rule.fired_at),
+                      notified_at=_aware(rule.notified_at),
+                      owed_resolved=rule.owed_resolved, incident=rule.incident)
+
+
+def store_state(rule: AlertRule, state: AlertState) -> None:
+    rule.status, rule.since, rule.fired_at = state.status, state.since, state.fired_at
+    rule.notified_at, rule.owed_resolved, rule.incident = state.notified_at, state.owed_resolved, state.incident
+
+
+EDITABLE = ("kpi", "kind", "window", "window_hours", "change_pct", "threshold", "direction", "min_volume",
+            "for_minutes", "repeat_minutes", "quiet_start", "quiet_end", "enabled")
+
+
+def update_rule(rule: AlertRule, changes: dict[str, Any]) -> None:
+    """Apply the panel's (or CLI's) changes to a rule, checking each; raises RuleError."""
+    for name, value in changes.items():
+        if name not in EDITABLE:
+            raise RuleError(f"unknown rule setting {name!r}")
+        try:
+            setattr(rule, name, _checked(name, value))
+        except (TypeError, ValueError, InvalidOperation) as exc:
+            raise RuleError(f"{name}: {exc}") from exc
+    if rule.kind == "threshold" and rule.threshold is None:
+        raise RuleError("a threshold rule needs a threshold")
+    if rule.window == "silence" and rule.kpi != "orders":
+        raise RuleError("the silence window watches orders only")
+
+
+def _checked(name: str, value: Any) -> Any:  # noqa: ANN401
+    choices = {"kpi": tuple(KPIS), "kind": KINDS, "window": WINDOWS, "direction": ("below", "above")}
+    if name in choices:
+        if value not in choices[name]:
+            raise ValueError(f"one of {', '.join(choices[name])}")
+        return value
+    if name in ("window_hours", "for_minutes", "repeat_minutes"):
+        number = int(value)
+        if number < 0 or (name == "window_hours" and not 1 <= number <= 24 * 28):
+            raise ValueError("out of range")
+        return number
+    if name in ("change_pct", "min_volume"):
+        number = float(value)
+        if number < 0:
+            raise ValueError("must not be negative")
+        return number
+    if name == "threshold":
+        return None if value in (None, "") else str(Decimal(str(value)))
+    if name in ("quiet_start", "quiet_end"):
+        if value in (None, ""):
+            return None
+        minutes = minutes_of(str(value))
+        return f"{minutes // 60:02d}:{minutes % 60:02d}"   # type: ignore[operator]
+    if name == "enabled":
+        if not isinstance(value, bool):
+            raise ValueError("true or false")
+        return value
+    raise ValueError("unknown")

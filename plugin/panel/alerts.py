@@ -1,0 +1,228 @@
+"""The panel's alerts section: JSON under /panel/alerts, authenticated like every panel XHR.
+
+GET  /panel/alerts/state.json           rules with their state and figures, firing alerts, past alerts,
+                                        channels and failed deliveries, texts formatted for the language
+POST /panel/alerts/rules                 add a rule (a threshold or a drop/rise against normal)
+POST /panel/alerts/rules/<id>            change a rule (settings, on/off, mute until)
+POST /panel/alerts/channels              add a channel (e-mail, Slack, webhook)
+POST /panel/alerts/channels/<id>         change a channel; DELETE removes it
+POST /panel/alerts/test                  send a test notification now ({"channel": id} or every channel)
+"""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from flask import Blueprint, current_app, g, jsonify, request
+from sqlalchemy import select
+
+from ..alerts import evaluate, outbox
+from ..alerts.channels import figure, kpi_label, rule_title
+from ..alerts.manage import ChannelInputError, add_channel, update_channel
+from ..alerts.models import AlertChannel, AlertEvent, AlertNotification, AlertRule
+from ..alerts.rules import RuleError, update_rule
+from ..models import Shop
+from ..shops import ShopError, find_shop
+from . import i18n
+from .views import _language, authenticated
+
+bp = Blueprint("alerts", __name__, url_prefix="/alerts")
+HISTORY = 50
+
+
+def _db():  # noqa: ANN202
+    return current_app.extensions["kompas.db"]
+
+
+def _shop(session) -> Shop | None:  # noqa: ANN001
+    try:
+        return find_shop(session, g.session.shop)
+    except ShopError:
+        return None
+
+
+def _iso(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    return (value if value.tzinfo else value.replace(tzinfo=timezone.utc)).isoformat()
+
+
+def _moment(value: datetime | None, shop: Shop, language: str) -> str | None:
+    if value is None:
+        return None
+    return i18n.moment(value if value.tzinfo else value.replace(tzinfo=timezone.utc), shop.timezone, language)
+
+
+def _rule_json(rule: AlertRule, shop: Shop, language: str) -> dict[str, Any]:
+    figures = rule.figures or {}
+    return {
+        "id": rule.id, "key": rule.key, "title": rule_title(rule.key, language), "kpi": rule.kpi,
+        "kpi_label": kpi_label(rule.kpi, language), "kind": rule.kind, "window": rule.window,
+        "window_hours": rule.window_hours, "change_pct": rule.change_pct, "threshold": rule.threshold,
+        "direction": rule.direction, "min_volume": rule.min_volume, "for_minutes": rule.for_minutes,
+        "repeat_minutes": rule.repeat_minutes, "quiet_start": rule.quiet_start, "quiet_end": rule.quiet_end,
+        "muted_until": _iso(rule.muted_until), "enabled": rule.enabled, "status": rule.status,
+        "status_text": i18n.t(f"alerts.status.{rule.status}", language),
+        "since": _iso(rule.since), "evaluated_at": _iso(rule.evaluated_at), "figures": figures,
+        "value_text": figure(figures.get("value"), rule.kpi, shop.currency, language) if figures else None,
+        "normal_text": figure(figures.get("normal"), rule.kpi, shop.currency, language) if figures else None,
+        "change_text": None if figures.get("change") is None else
+        i18n.percent(f"{figures['change']:.1f}", language, signed=True),
+    }
+
+
+def _event_json(event: AlertEvent, shop: Shop, language: str) -> dict[str, Any]:
+    return {"id": event.id, "rule": event.rule_key, "title": rule_title(event.rule_key, language)
+            if event.rule_key != "test" else i18n.t("alerts.kind.test", language),
+            "kind": event.kind, "kind_text": i18n.t(f"alerts.kind.{event.kind}", language),
+            "at": _iso(event.at), "at_text": _moment(event.at, shop, language), "kpi": event.kpi,
+            "kpi_label": kpi_label(event.kpi, language), "value": event.value, "normal": event.normal,
+            "change": event.change, "value_text": figure(event.value, event.kpi, shop.currency, language),
+            "normal_text": figure(event.normal, event.kpi, shop.currency, language),
+            "change_text": None if event.change is None else i18n.percent(f"{event.change:.1f}", language, signed=True),
+            "contributor": event.details.get("contributor"), "series": event.details.get("series") or []}
+
+
+def _channel_json(channel: AlertChannel, language: str) -> dict[str, Any]:
+    return {"id": channel.id, "kind": channel.kind, "kind_text": i18n.t(f"alerts.channel.{channel.kind}", language),
+            "target": channel.target, "language": channel.language, "alerts": channel.alerts,
+            "digest_daily": channel.digest_daily, "digest_weekly": channel.digest_weekly, "enabled": channel.enabled,
+            "secret": channel.secret if channel.kind == "webhook" else None}
+
+
+@bp.get("/state.json")
+@authenticated
+def state():  # noqa: ANN201
+    language = _language()
+    with _db().reading() as session:
+        shop = _shop(session)
+        if shop is None:
+            return jsonify(error="unknown shop"), 404
+        rules = list(session.scalars(select(AlertRule).where(AlertRule.shop_id == shop.id).order_by(AlertRule.id)))
+        events = list(session.scalars(select(AlertEvent).where(AlertEvent.shop_id == shop.id)
+                                      .order_by(AlertEvent.at.desc(), AlertEvent.id.desc()).limit(HISTORY)))
+        channels = list(session.scalars(select(AlertChannel).where(AlertChannel.shop_id == shop.id)
+                                        .order_by(AlertChannel.id)))
+        failures = session.execute(
+            select(AlertNotification, AlertChannel).join(AlertChannel, AlertChannel.id == AlertNotification.channel_id)
+            .where(AlertNotification.shop_id == shop.id, AlertNotification.last_error.is_not(None),
+                   AlertNotification.status != outbox.SENT)
+            .order_by(AlertNotification.id.desc()).limit(HISTORY)).all()
+        return jsonify({
+            "rules": [_rule_json(r, shop, language) for r in rules],
+            "firing": [_rule_json(r, shop, language) for r in rules if r.status == "firing" and r.enabled],
+            "events": [_event_json(e, shop, language) for e in events],
+            "channels": [_channel_json(c, language) for c in channels],
+            "failures": [{"id": n.id, "channel": c.target, "channel_kind": c.kind, "kind": n.kind, "status": n.status,
+                          "attempts": n.attempts, "error": n.last_error, "next_attempt_at": _iso(n.next_attempt_at),
+                          "next_attempt_text": _moment(n.next_attempt_at, shop, language)} for n, c in failures],
+        })
+
+
+def _body() -> dict[str, Any]:
+    data = request.get_json(silent=True)
+    return data if isinstance(data, dict) else {}
+
+
+def _muted_until(value: Any) -> datetime | None:  # noqa: ANN401
+    if value in (None, ""):
+        return None
+    parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    if parsed.tzinfo is None:
+        raise RuleError("muted_until needs a zone")
+    return parsed.astimezone(timezone.utc)
+
+
+@bp.post("/rules")
+@authenticated
+def create_rule():  # noqa: ANN201
+    data = _body()
+    with _db().transaction() as session:
+        shop = _shop(session)
+        if shop is None:
+            return jsonify(error="unknown shop"), 404
+        count = len(list(session.scalars(select(AlertRule.id).where(AlertRule.shop_id == shop.id))))
+        rule = AlertRule(shop_id=shop.id, key=f"custom_{count + 1}", kpi="orders", kind="threshold", window="hours",
+                         window_hours=24, change_pct=40.0, direction="below", min_volume=0.0, for_minutes=60,
+                         repeat_minutes=1440, enabled=True, status="ok", owed_resolved=False, incident=0)
+        try:
+            update_rule(rule, {k: v for k, v in data.items() if k != "muted_until"})
+        except RuleError as exc:
+            return jsonify(error=str(exc)), 400
+        session.add(rule)
+        session.flush()
+        return jsonify(_rule_json(rule, shop, _language())), 201
+
+
+@bp.post("/rules/<int:rule_id>")
+@authenticated
+def change_rule(rule_id: int):  # noqa: ANN201
+    data = _body()
+    with _db().transaction() as session:
+        shop = _shop(session)
+        rule = session.get(AlertRule, rule_id)
+        if shop is None or rule is None or rule.shop_id != shop.id:
+            return jsonify(error="unknown rule"), 404
+        try:
+            if "muted_until" in data:
+                rule.muted_until = _muted_until(data.pop("muted_until"))
+            update_rule(rule, data)
+        except (RuleError, ValueError) as exc:
+            return jsonify(error=str(exc)), 400
+        return jsonify(_rule_json(rule, shop, _language()))
+
+
+@bp.post("/channels")
+@authenticated
+def create_channel():  # noqa: ANN201
+    with _db().transaction() as session:
+        shop = _shop(session)
+        if shop is None:
+            return jsonify(error="unknown shop"), 404
+        try:
+            channel = add_channel(session, shop.id, _body())
+        except ChannelInputError as exc:
+            return jsonify(error=str(exc)), 400
+        return jsonify(_channel_json(channel, _language())), 201
+
+
+@bp.route("/channels/<int:channel_id>", methods=["POST", "DELETE"])
+@authenticated
+def change_channel(channel_id: int):  # noqa: ANN201
+    with _db().transaction() as session:
+        shop = _shop(session)
+        channel = session.get(AlertChannel, channel_id)
+        if shop is None or channel is None or channel.shop_id != shop.id:
+            return jsonify(error="unknown channel"), 404
+        if request.method == "DELETE":
+            session.delete(channel)
+            return jsonify(deleted=channel_id)
+        try:
+            update_channel(channel, _body())
+        except ChannelInputError as exc:
+            return jsonify(error=str(exc)), 400
+        return jsonify(_channel_json(channel, _language()))
+
+
+@bp.post("/test")
+@authenticated
+def test():  # noqa: ANN201
+    """A test notification with today's real figures, sent now to one channel or all of them."""
+    data = _body()
+    now = datetime.now(timezone.utc)
+    db = _db()
+    with db.transaction() as session:
+        shop = _shop(session)
+        if shop is None:
+            return jsonify(error="unknown shop"), 404
+        wanted = [int(data["channel"])] if data.get("channel") is not None else None
+        ids = evaluate.create_test_event(session, shop, now, wanted)
+    if not ids:
+        return jsonify(error="no channel to send to"), 400
+    results = []
+    for notification_id in ids:
+        status = outbox.deliver_one(db, notification_id, current_app.config, now)
+        with db.reading() as session:
+            row = session.get(AlertNotification, notification_id)
+            results.append({"channel": row.channel_id, "status": status, "error": row.last_error})
+    return jsonify(results=results)

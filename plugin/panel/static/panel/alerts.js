@@ -1,0 +1,163 @@
+// The alerts section: firing and past alerts with their figures, rules, channels, test
+// notifications and failed deliveries, from /panel/alerts/state.json. Texts come from the server.
+(function () {
+  "use strict";
+  const root = document.getElementById("panel");
+  const section = document.getElementById("alerts");
+  if (!root || !section) return;
+  const strings = JSON.parse(document.getElementById("strings").textContent);
+  const demo = root.dataset.demo === "1";
+  let token = root.dataset.token;
+  const $ = (id) => document.getElementById(id);
+  const lang = () => new URLSearchParams(window.location.search).get("lang") || root.dataset.language;
+
+  async function sessionToken() {
+    if (window.shopify && window.shopify.idToken) return window.shopify.idToken();
+    if (demo) {
+      const r = await fetch("/panel/demo/token", { headers: { Authorization: "Bearer " + token } });
+      if (r.ok) token = (await r.json()).token;
+    }
+    return token;
+  }
+
+  async function call(method, path, body) {
+    const headers = { Authorization: "Bearer " + await sessionToken() };
+    if (body !== undefined) headers["Content-Type"] = "application/json";
+    const r = await fetch("/panel/alerts" + path + (path.includes("?") ? "&" : "?") + "lang=" + lang(),
+      { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+    const data = await r.json();
+    if (!r.ok) throw new Error(data.error || r.status);
+    return data;
+  }
+
+  function el(tag, attrs, ...children) {
+    const node = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (k === "class") node.className = v; else if (k in node) node[k] = v; else node.setAttribute(k, v);
+    }
+    for (const c of children) node.append(c === null || c === undefined ? "" : c);
+    return node;
+  }
+
+  function status(text) { $("alerts-status").textContent = text; }
+
+  function localInput(iso) {  // ISO instant → value of a datetime-local input
+    if (!iso) return "";
+    const d = new Date(iso);
+    const pad = (n) => String(n).padStart(2, "0");
+    return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
+  }
+
+  function figures(item) {
+    const parts = [item.value_text];
+    if (item.normal_text) parts.push(strings["alerts.normal"] + " " + item.normal_text);
+    if (item.change_text) parts.push(item.change_text);
+    return parts.filter(Boolean).join(" · ");
+  }
+
+  function drawFiring(firing) {
+    const list = $("alerts-firing");
+    list.replaceChildren();
+    if (!firing.length) { list.append(el("li", { class: "subdued" }, strings["alerts.none_firing"])); return; }
+    for (const rule of firing) list.append(el("li", { class: "alert-firing" }, el("strong", {}, rule.title), " — ", figures(rule)));
+  }
+
+  function drawEvents(events) {
+    const body = $("alerts-events").querySelector("tbody");
+    body.replaceChildren();
+    for (const e of events) {
+      const cause = e.contributor ? " (" + e.contributor.name + ")" : "";
+      body.append(el("tr", { "data-event": e.id },
+        el("td", {}, e.kind_text, el("br"), el("span", { class: "subdued" }, e.at_text)),
+        el("td", {}, e.title + cause),
+        el("td", { class: "num" }, e.value_text), el("td", { class: "num" }, e.normal_text),
+        el("td", { class: "num" }, e.change_text || "")));
+    }
+  }
+
+  function drawRules(rules) {
+    const body = $("alerts-rules").querySelector("tbody");
+    body.replaceChildren();
+    for (const rule of rules) {
+      const on = el("input", { type: "checkbox", checked: rule.enabled, "aria-label": strings["alerts.enabled"] });
+      const size = rule.kind === "threshold"
+        ? el("input", { value: rule.threshold || "", size: 6, inputMode: "decimal", "aria-label": strings["alerts.threshold"] })
+        : el("input", { type: "number", min: 0, value: rule.change_pct, "aria-label": strings["alerts.change_pct"] });
+      const forMin = el("input", { type: "number", min: 0, value: rule.for_minutes, "aria-label": strings["alerts.for"] });
+      const repeat = el("input", { type: "number", min: 0, value: rule.repeat_minutes, "aria-label": strings["alerts.repeat"] });
+      const qStart = el("input", { type: "time", value: rule.quiet_start || "", "aria-label": strings["alerts.quiet"] });
+      const qEnd = el("input", { type: "time", value: rule.quiet_end || "", "aria-label": strings["alerts.quiet"] });
+      const mute = el("input", { type: "datetime-local", value: localInput(rule.muted_until), "aria-label": strings["alerts.mute"] });
+      const save = el("button", { type: "button", class: "button" }, strings["alerts.save"]);
+      save.addEventListener("click", async () => {
+        const changes = { enabled: on.checked, for_minutes: forMin.value, repeat_minutes: repeat.value,
+          quiet_start: qStart.value, quiet_end: qEnd.value,
+          muted_until: mute.value ? new Date(mute.value).toISOString() : null };
+        if (rule.kind === "threshold") changes.threshold = size.value; else changes.change_pct = size.value;
+        try { await call("POST", "/rules/" + rule.id, changes); status(strings["saved"]); load(); }
+        catch (e) { status(e.message); }
+      });
+      body.append(el("tr", { "data-rule": rule.key },
+        el("td", {}, on), el("td", {}, rule.title),
+        el("td", {}, el("span", { class: "alert-" + rule.status }, rule.status_text), el("br"),
+          el("span", { class: "subdued" }, rule.value_text ? figures(rule) : "")),
+        el("td", {}, size), el("td", {}, forMin), el("td", {}, repeat), el("td", {}, qStart, "–", qEnd),
+        el("td", {}, mute), el("td", {}, save)));
+    }
+  }
+
+  function drawChannels(channels) {
+    const list = $("alerts-channels");
+    list.replaceChildren();
+    for (const c of channels) {
+      const remove = el("button", { type: "button", class: "button" }, strings["alerts.remove"]);
+      remove.addEventListener("click", async () => { await call("DELETE", "/channels/" + c.id); load(); });
+      const test = el("button", { type: "button", class: "button" }, strings["alerts.test"]);
+      test.addEventListener("click", () => sendTest(c.id));
+      const digests = [c.digest_daily ? strings["alerts.digest_daily"] : "", c.digest_weekly ? strings["alerts.digest_weekly"] : ""]
+        .filter(Boolean).join(", ");
+      list.append(el("li", {}, c.kind_text + ": " + c.target + " (" + c.language + ")" + (digests ? " · " + digests : "")
+        + (c.secret ? " · secret " + c.secret : ""), " ", test, " ", remove));
+    }
+  }
+
+  function drawFailures(failures) {
+    const list = $("alerts-failures");
+    list.replaceChildren();
+    if (!failures.length) { list.append(el("li", { class: "subdued" }, strings["alerts.no_failures"])); return; }
+    for (const f of failures) {
+      list.append(el("li", { class: "alert-failure" }, f.channel_kind + " " + f.channel + ": " + f.error
+        + " (" + f.attempts + "×" + (f.status === "pending" ? ", " + f.next_attempt_text : ", " + f.status) + ")"));
+    }
+  }
+
+  async function sendTest(channel) {
+    status("…");
+    try {
+      const r = await call("POST", "/test", channel === undefined ? {} : { channel });
+      const bad = r.results.filter((x) => x.status !== "sent");
+      status(bad.length ? bad.map((x) => x.error).join("; ") : strings["alerts.test_sent"]);
+    } catch (e) { status(e.message); }
+    load();
+  }
+
+  async function load() {
+    try {
+      const data = await call("GET", "/state.json");
+      drawFiring(data.firing); drawEvents(data.events); drawRules(data.rules);
+      drawChannels(data.channels); drawFailures(data.failures);
+    } catch (e) { status(strings["error"] + " (" + e.message + ")"); }
+  }
+
+  $("alerts-channel-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    try {
+      await call("POST", "/channels", { kind: $("alerts-channel-kind").value, target: $("alerts-channel-target").value,
+        language: $("alerts-channel-language").value, digest_daily: $("alerts-channel-daily").checked,
+        digest_weekly: $("alerts-channel-weekly").checked });
+      $("alerts-channel-target").value = ""; status(strings["saved"]); load();
+    } catch (e) { status(e.message); }
+  });
+  $("alerts-test").addEventListener("click", () => sendTest());
+  load();
+})();

@@ -1,0 +1,60 @@
+"""The panel's alerts section in Debian's Chromium: rules, a channel added through the form, a rule
+switched off, a test e-mail that a real SMTP server receives, and no script error on the way."""
+from sqlalchemy import select
+
+from plugin.alerts.models import AlertChannel, AlertRule
+from plugin.alerts.rules import DEFAULT_RULES
+from plugin.panel.auth import mint_session_token
+from tests.alerts_support import smtp_server_fixture  # noqa: F401
+from tests.browser.test_panel_browser import CHROMIUM_ARGS, Server, chromium  # noqa: F401
+from tests.helpers import SHOP, SHOPIFY_SECRET
+
+API_KEY = "kompas-browser-test-client-id"
+
+
+def test_alerts_section_manages_rules_and_channels_and_sends_a_test(chromium, make_app, app, db, shopify_shop,  # noqa: F811
+                                                                    smtp_server):
+    from playwright.sync_api import sync_playwright
+
+    mailbox, smtp = smtp_server
+    kompas = Server(make_app(SHOPIFY_API_KEY=API_KEY, **smtp))
+    token = mint_session_token(SHOP, api_key=API_KEY, secret=SHOPIFY_SECRET, lifetime=300)
+    errors = []
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1280, "height": 1400})
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.route("https://cdn.shopify.com/**", lambda route: route.fulfill(
+                content_type="text/javascript", body=f'window.shopify = {{ idToken: async () => "{token}" }};'))
+            page.goto(f"{kompas.url}/panel/?id_token={token}&lang=en")
+            rows = page.locator("#alerts-rules tbody tr")
+            rows.first.wait_for()
+            assert rows.count() == len(DEFAULT_RULES)
+            assert page.locator("#alerts-firing").inner_text() == "All normal: no alerts firing."
+
+            page.fill("#alerts-channel-target", "owner@shop.example")
+            page.select_option("#alerts-channel-language", "en")
+            page.check("#alerts-channel-daily")
+            page.click("#alerts-channel-form button[type=submit]")
+            page.locator("#alerts-channels li").filter(has_text="owner@shop.example").wait_for()
+
+            row = page.locator('#alerts-rules tr[data-rule="no_orders"]')
+            row.locator('input[type="checkbox"]').uncheck()
+            row.locator("button").click()
+            page.locator("#alerts-status").filter(has_text="Saved").wait_for()
+
+            page.click("#alerts-test")
+            page.locator("#alerts-status").filter(has_text="Test notification sent").wait_for()
+            page.locator("#alerts-events tbody tr").first.wait_for()
+            assert "Test" in page.locator("#alerts-events tbody tr").first.inner_text()
+            browser.close()
+    finally:
+        kompas.stop()
+    assert errors == []
+    with db.reading() as s:
+        assert s.scalar(select(AlertRule.enabled).where(AlertRule.key == "no_orders")) is False
+        channel = s.scalar(select(AlertChannel))
+        assert (channel.target, channel.language, channel.digest_daily) == ("owner@shop.example", "en", True)
+    (message,) = mailbox.messages
+    assert message["Subject"] == "Test notification from Kompas – demo.myshopify.com"

@@ -1,0 +1,118 @@
+"""`kompas alerts …` against the test database, mail through a real SMTP server; and the scheduler
+that `kompas serve` starts, over a real server process."""
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from plugin import counters
+from plugin.alerts import cli as alerts_cli
+from plugin.alerts.models import AlertEvent, AlertRule
+from plugin.alerts.rules import DEFAULT_RULES
+from plugin.cli import main
+from plugin.kpi.contributions import CounterKey, hour_counter
+from tests.alerts_support import TODAY, free_port, parts, smtp_server_fixture  # noqa: F401
+from tests.helpers import SHOP, SHOPIFY_SECRET
+
+
+def run(runner, *args):
+    return runner.invoke(main, list(args))
+
+
+def smtp_env(monkeypatch, smtp):
+    monkeypatch.setenv("KOMPAS_SMTP_HOST", smtp["SMTP_HOST"])
+    monkeypatch.setenv("KOMPAS_SMTP_PORT", str(smtp["SMTP_PORT"]))
+    monkeypatch.setenv("KOMPAS_SMTP_FROM", smtp["SMTP_FROM"])
+    monkeypatch.setenv("KOMPAS_PUBLIC_URL", "https://kompas.example")
+
+
+def drop_counters(db, shop_id):
+    """40 orders an hour from 10:00 to 14:00 on four Wednesdays; today only the 10:00 hour."""
+    with db.transaction() as s:
+        cells = Counter()
+        for week in range(5):
+            day = TODAY - timedelta(days=7 * week)
+            for hour in (10, 11, 12, 13):
+                n = 0 if week == 0 and hour > 10 else 40
+                cells[CounterKey("orders", day)] += n
+                cells[CounterKey(hour_counter(hour, "orders"), day)] += n
+        counters.add(s, shop_id, cells)
+
+
+def test_channel_run_rules_and_test(runner, app, db, shopify_shop, smtp_server, monkeypatch):
+    mailbox, smtp = smtp_server
+    smtp_env(monkeypatch, smtp)
+    drop_counters(db, shopify_shop.id)
+    r = run(runner, "alerts", "channel", "--shop", SHOP, "--email", "eigenaar@winkel.example", "--daily")
+    assert r.exit_code == 0 and r.output.startswith("channel "), r.output
+    for bad in (["--email", "nope"], ["--email", "a@b.example", "--slack", "https://hooks.slack.com/x"], []):
+        assert run(runner, "alerts", "channel", "--shop", SHOP, *bad).exit_code != 0
+    assert run(runner, "alerts", "channel", "--shop", "nope.myshopify.com", "--email", "a@b.example").exit_code != 0
+
+    r = run(runner, "alerts", "run", "--now", "2026-03-25T14:00:00+01:00")
+    assert r.exit_code == 0, r.output
+    assert f"evaluated {len(DEFAULT_RULES)} rules of 1 shops" in r.output and "orders_drop_today firing" not in r.output
+    r = run(runner, "alerts", "run", "--now", "2026-03-25T15:00:00+01:00")
+    assert f"{SHOP}: orders_drop_today firing" in r.output and "1 notifications sent" in r.output, r.output
+    assert mailbox.messages[-1]["Subject"] == "Bestellingen 75% onder normaal – demo.myshopify.com"
+    assert "Vandaag tot nu: 40 (normaal 160, -75,0%)" in parts(mailbox.messages[-1])[0]
+    assert run(runner, "alerts", "run", "--now", "2026-03-25T15:00:00+01:00").output.endswith(
+        "0 notifications sent, 0 failed\n")
+    assert run(runner, "alerts", "run", "--now", "2026-03-25T15:00:00").exit_code != 0   # no zone
+
+    r = run(runner, "alerts", "rules", "--shop", SHOP)
+    assert r.exit_code == 0 and len(r.output.splitlines()) == len(DEFAULT_RULES)
+    assert any("orders_drop_today" in line and "firing" in line for line in r.output.splitlines())
+
+    r = run(runner, "alerts", "test", "--shop", SHOP)
+    assert r.exit_code == 0 and "email eigenaar@winkel.example: sent" in r.output, r.output
+    assert mailbox.messages[-1]["Subject"] == "Testmelding van Kompas – demo.myshopify.com"
+
+
+def test_test_without_channels_or_smtp_fails_with_one_line(runner, app, shopify_shop, monkeypatch):
+    r = run(runner, "alerts", "test", "--shop", SHOP)
+    assert r.exit_code != 0 and "no channel" in r.output
+    monkeypatch.delenv("KOMPAS_SMTP_HOST", raising=False)
+    run(runner, "alerts", "channel", "--shop", SHOP, "--email", "a@b.example")
+    r = run(runner, "alerts", "test", "--shop", SHOP)
+    assert r.exit_code != 0 and "no SMTP server configured" in r.output
+
+
+def test_the_scheduler_evaluates_at_once_and_then_every_interval(app, monkeypatch):
+    calls = []
+    monkeypatch.setattr(alerts_cli.evaluate, "run_once", lambda db, config, now=None: calls.append(clock[0]))
+    clock = [0.0]
+
+    def sleep(seconds):
+        clock[0] += max(seconds, 0.5)
+
+    app.config["ALERTS_INTERVAL"] = 60
+    alerts_cli.run_scheduler(app, stop=lambda: clock[0] >= 200, clock=lambda: clock[0], sleep=sleep)
+    assert calls == [0.0, 60.0, 120.0, 180.0]
+
+
+def test_kompas_serve_evaluates_alerts_by_itself(database_url, shopify_shop, db, tmp_path):
+    port = free_port()
+    env = dict(os.environ, KOMPAS_DATABASE_URL=database_url, KOMPAS_SHOPIFY_API_SECRET=SHOPIFY_SECRET,
+               KOMPAS_INSTANCE_PATH=str(tmp_path), KOMPAS_ALERTS_INTERVAL="1")
+    server = subprocess.Popen([sys.executable, "-m", "plugin.cli", "serve", "--port", str(port), "--workers", "1"],
+                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            with db.reading() as s:
+                evaluated = s.scalars(select(AlertRule.evaluated_at)).all()
+            if evaluated and all(evaluated):
+                break
+            assert time.monotonic() < deadline, "kompas serve did not evaluate the alert rules"
+            time.sleep(0.2)
+        with db.reading() as s:
+            assert s.scalars(select(AlertEvent)).all() == []   # nothing to alert about in an empty shop
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)

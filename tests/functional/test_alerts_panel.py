@@ -1,0 +1,123 @@
+"""The panel's alerts section through the test client: authentication, rules, channels, the test
+notification through a real SMTP server, and failed deliveries."""
+import pytest
+import responses
+from sqlalchemy import select
+
+from plugin.alerts.models import AlertChannel, AlertRule
+from plugin.alerts.rules import DEFAULT_RULES
+from plugin.panel.auth import mint_session_token
+from plugin.shops import add_shop
+from tests.alerts_support import smtp_server_fixture  # noqa: F401
+from tests.helpers import SHOP, SHOPIFY_SECRET
+
+API_KEY = "kompas-test-client-id"
+
+
+@pytest.fixture
+def panel(make_app, app, smtp_server):
+    _, smtp = smtp_server
+    return make_app(SHOPIFY_API_KEY=API_KEY, **smtp).test_client()
+
+
+def bearer(shop=SHOP):
+    return {"Authorization": "Bearer " + mint_session_token(shop, api_key=API_KEY, secret=SHOPIFY_SECRET)}
+
+
+def rule_id(db, key, shop_id):
+    with db.reading() as s:
+        return s.scalar(select(AlertRule.id).where(AlertRule.key == key, AlertRule.shop_id == shop_id))
+
+
+@pytest.mark.parametrize("method,path", [("GET", "/panel/alerts/state.json"), ("POST", "/panel/alerts/rules/1"),
+                                         ("POST", "/panel/alerts/rules"), ("POST", "/panel/alerts/channels"),
+                                         ("DELETE", "/panel/alerts/channels/1"), ("POST", "/panel/alerts/test")])
+def test_every_alerts_endpoint_needs_a_session_token(panel, shopify_shop, method, path):
+    for headers in ({}, {"Authorization": "Bearer nonsense"}):
+        r = panel.open(path, method=method, json={}, headers=headers)
+        assert r.status_code == 401 and r.headers["X-Shopify-Retry-Invalid-Session-Request"] == "1"
+
+
+def test_the_panel_page_has_the_alerts_section(panel, shopify_shop):
+    token = mint_session_token(SHOP, api_key=API_KEY, secret=SHOPIFY_SECRET)
+    html = panel.get(f"/panel/?id_token={token}&lang=nl").get_data(as_text=True)
+    assert 'id="alerts"' in html and "Meldingen" in html and "panel/alerts.js" in html
+    script = panel.get("/panel/static/panel/alerts.js")
+    assert script.status_code == 200 and "/panel/alerts" in script.get_data(as_text=True)
+    script.close()
+
+
+def test_state_lists_the_default_rules_in_the_merchants_language(panel, shopify_shop):
+    body = panel.get("/panel/alerts/state.json?lang=en", headers=bearer()).get_json()
+    assert [r["key"] for r in body["rules"]] == [k for k, _ in DEFAULT_RULES]
+    titles = {r["key"]: r["title"] for r in body["rules"]}
+    assert titles["no_orders"] == "No orders for much longer than usual"
+    assert body["firing"] == [] and body["events"] == [] and body["channels"] == [] and body["failures"] == []
+    nl = panel.get("/panel/alerts/state.json?lang=nl", headers=bearer()).get_json()
+    assert nl["rules"][0]["status_text"] == "Normaal"
+
+
+def test_changing_a_rule_checks_every_value(panel, db, shopify_shop):
+    rid = rule_id(db, "orders_drop_today", shopify_shop.id)
+    r = panel.post(f"/panel/alerts/rules/{rid}", headers=bearer(), json={
+        "change_pct": "30", "for_minutes": 15, "repeat_minutes": 0, "quiet_start": "22:00", "quiet_end": "7:00",
+        "muted_until": "2026-12-24T18:00:00+01:00", "enabled": False})
+    assert r.status_code == 200, r.get_json()
+    with db.reading() as s:
+        rule = s.get(AlertRule, rid)
+        assert (rule.change_pct, rule.for_minutes, rule.repeat_minutes, rule.quiet_start, rule.quiet_end, rule.enabled) == (
+            30.0, 15, 0, "22:00", "07:00", False)
+        assert rule.muted_until.replace(tzinfo=None).isoformat() == "2026-12-24T17:00:00"
+    for bad in ({"change_pct": -5}, {"quiet_start": "25:00"}, {"kpi": "weather"}, {"enabled": "yes"},
+                {"status": "ok"}, {"muted_until": "tomorrow"}, {"window": "silence", "kpi": "net_sales"}):
+        assert panel.post(f"/panel/alerts/rules/{rid}", headers=bearer(), json=bad).status_code == 400, bad
+
+
+def test_a_rule_of_another_shop_is_not_found(panel, db, shopify_shop):
+    with db.transaction() as s:
+        other = add_shop(s, platform="shopify", domain="ander.myshopify.com", timezone_name="Europe/Amsterdam",
+                         currency="EUR")
+    rid = rule_id(db, "orders_drop_today", other.id)
+    assert panel.post(f"/panel/alerts/rules/{rid}", headers=bearer(), json={"enabled": False}).status_code == 404
+
+
+def test_a_threshold_rule_can_be_added(panel, db, shopify_shop):
+    r = panel.post("/panel/alerts/rules", headers=bearer(), json={
+        "kpi": "net_sales", "kind": "threshold", "window": "hours", "window_hours": 24, "threshold": "250",
+        "direction": "below"})
+    assert r.status_code == 201 and r.get_json()["threshold"] == "250"
+    assert panel.post("/panel/alerts/rules", headers=bearer(), json={"kind": "threshold", "threshold": ""}).status_code == 400
+
+
+def test_channels_test_notification_and_failures(panel, db, shopify_shop, smtp_server):
+    mailbox, _ = smtp_server
+    r = panel.post("/panel/alerts/channels", headers=bearer(), json={
+        "kind": "email", "target": "owner@shop.example", "language": "en", "digest_weekly": True})
+    assert r.status_code == 201
+    email_id = r.get_json()["id"]
+    slack = panel.post("/panel/alerts/channels", headers=bearer(), json={
+        "kind": "slack", "target": "https://hooks.slack.com/services/T/B/X"}).get_json()
+    hook = panel.post("/panel/alerts/channels", headers=bearer(), json={
+        "kind": "webhook", "target": "https://merchant.example/hook"}).get_json()
+    assert len(hook["secret"]) == 48   # generated, shown to the merchant to verify signatures with
+    for bad in ({"kind": "email", "target": "not an address"}, {"kind": "sms", "target": "+31"},
+                {"kind": "slack", "target": "hooks.slack.com"}, {"kind": "slack", "target": "https://x.example",
+                                                                 "digest_daily": True}):
+        assert panel.post("/panel/alerts/channels", headers=bearer(), json=bad).status_code == 400, bad
+    assert panel.delete(f"/panel/alerts/channels/{hook['id']}", headers=bearer()).status_code == 200
+
+    with responses.RequestsMock() as mocked:
+        mocked.post("https://hooks.slack.com/services/T/B/X", status=403, body="invalid_token")
+        r = panel.post("/panel/alerts/test", headers=bearer(), json={})
+    results = {x["channel"]: x for x in r.get_json()["results"]}
+    assert results[email_id]["status"] == "sent"
+    assert results[slack["id"]]["status"] == "pending" and "403" in results[slack["id"]]["error"]
+    (message,) = mailbox.messages
+    assert message["To"] == "owner@shop.example" and message["Subject"].startswith("Test notification from Kompas")
+    state = panel.get("/panel/alerts/state.json?lang=en", headers=bearer()).get_json()
+    assert [e["kind"] for e in state["events"]] == ["test"]
+    (failure,) = state["failures"]
+    assert failure["channel"] == "https://hooks.slack.com/services/T/B/X" and failure["attempts"] == 1
+    assert "403" in failure["error"] and failure["status"] == "pending"
+    with db.reading() as s:
+        assert s.scalar(select(AlertChannel.digest_weekly).where(AlertChannel.id == email_id)) is True

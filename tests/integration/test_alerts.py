@@ -1,0 +1,344 @@
+"""Alerts end to end on the real database: counters from really signed webhooks, evaluation with an
+injected clock, the outbox, e-mail through a real SMTP server (aiosmtpd), Slack and signed webhooks
+through `responses`, digests, crashes and concurrent runs."""
+import base64
+import hashlib
+import hmac
+import json
+import threading
+from collections import Counter
+from datetime import date, timedelta, timezone
+
+import pytest
+import responses
+from sqlalchemy import func, select
+
+from plugin import counters, report
+from plugin.alerts import digest, evaluate, outbox
+from plugin.alerts.evaluate import run_once
+from plugin.alerts.manage import add_channel
+from plugin.alerts.models import AlertEvent, AlertNotification, AlertRule
+from plugin.alerts.rules import DEFAULT_RULES
+from plugin.kpi.contributions import CounterKey, hour_counter
+from plugin.shops import find_shop
+from tests.alerts_support import (AMS, TODAY, at, parts, send_dropping_day, send_normal_weeks, send_order,
+                                  smtp_server_fixture)  # noqa: F401
+from tests.helpers import SHOP
+
+SLACK = "https://hooks.slack.com/services/T000/B000/XXXX"
+HOOK = "https://merchant.example/kompas-alerts"
+SECRET = "hook-secret-0123456789"
+
+
+def channels(db, shop_id):
+    with db.transaction() as s:
+        ids = [add_channel(s, shop_id, data).id for data in (
+            {"kind": "email", "target": "eigenaar@winkel.example", "language": "nl"},
+            {"kind": "email", "target": "owner@shop.example", "language": "en"},
+            {"kind": "slack", "target": SLACK},
+            {"kind": "webhook", "target": HOOK, "secret": SECRET})]
+    return ids
+
+
+def events(db):
+    with db.reading() as s:
+        return [(e.rule_key, e.kind) for e in s.scalars(select(AlertEvent).order_by(AlertEvent.id))]
+
+
+def test_a_new_shop_gets_the_default_rules(db, shopify_shop):
+    with db.reading() as s:
+        rules = list(s.scalars(select(AlertRule).where(AlertRule.shop_id == shopify_shop.id)))
+    assert sorted(r.key for r in rules) == sorted(k for k, _ in DEFAULT_RULES)
+    assert all(r.enabled and r.status == "ok" for r in rules)
+    assert {r.kpi for r in rules} >= {"orders", "net_sales", "checkout_conversion", "return_rate", "refunds",
+                                      "cart_abandonment_rate"}
+
+
+def test_a_drop_fires_once_on_every_channel_names_its_cause_and_resolves(app, db, send, shopify_shop, smtp_server):
+    mailbox, smtp = smtp_server
+    config = {**app.config, **smtp}
+    send_normal_weeks(send)
+    send_dropping_day(send)
+    channels(db, shopify_shop.id)
+    with responses.RequestsMock() as mocked:
+        mocked.post(SLACK, body="ok")
+        mocked.post(HOOK, json={"ok": True})
+        assert run_once(db, config, at(11))["events"] == []
+        assert run_once(db, config, at(14))["events"] == []          # pending: below normal for less than an hour
+        with db.reading() as s:
+            rule = s.scalar(select(AlertRule).where(AlertRule.key == "orders_drop_today"))
+            assert rule.status == "pending" and rule.figures["value"] == 12 and rule.figures["normal"] == 40
+        result = run_once(db, config, at(15))
+        assert result["events"] == [(SHOP, "orders_drop_today", "firing")] and result["sent"] == 4
+        # a second run, and a later one, send nothing again
+        assert run_once(db, config, at(15))["sent"] == 0
+        assert run_once(db, config, at(15, 30))["sent"] == 0
+        assert len(mocked.calls) == 2 and len(mailbox.messages) == 2
+
+        slack = json.loads(mocked.calls[0].request.body)
+        assert "Bestellingen" in slack["text"] and "onder normaal" in slack["text"]
+        hook = mocked.calls[1].request
+        expected = base64.b64encode(hmac.new(SECRET.encode(), hook.body, hashlib.sha256).digest()).decode()
+        assert hook.headers["X-Kompas-Hmac-Sha256"] == expected
+        wrong = base64.b64encode(hmac.new(b"another secret", hook.body, hashlib.sha256).digest()).decode()
+        assert hook.headers["X-Kompas-Hmac-Sha256"] != wrong
+        body = json.loads(hook.body)
+        assert (body["kind"], body["rule"], body["value"], body["normal"], body["change"]) == (
+            "firing", "orders_drop_today", 12, 40, -70)
+        assert body["contributor"]["name"] == "nieuwsbrief" and hook.headers["X-Kompas-Delivery"] == body["id"]
+
+        (nl,) = mailbox.to("eigenaar@winkel.example")
+        text, html = parts(nl)
+        assert nl["Subject"] == "Bestellingen 70% onder normaal – demo.myshopify.com"
+        assert "Vandaag tot nu: 12 (normaal 40, -70,0%)" in text
+        assert "bron nieuwsbrief, 5 tegen normaal 20" in text
+        assert "https://kompas.example/panel/?shop=demo.myshopify.com&alert=" in text
+        assert "Vandaag tot nu: 12 (normaal 40, -70,0%)" in html and "<table" in html and "10:00" in html
+        assert "09:00" not in text   # the chart starts at the first hour with orders
+        (en,) = mailbox.to("owner@shop.example")
+        text, html = parts(en)
+        assert en["Subject"] == "Orders 70% below normal – demo.myshopify.com"
+        assert "Today so far: 12 (normal 40, -70.0%)" in text and "source nieuwsbrief" in text
+        assert "By hour, against normal (grey)" in html and "Open Kompas" in html
+
+        # the shop recovers: thirty orders between 15:00 and 16:00
+        for i in range(30):
+            send_order(send, at(15, 1 + 2 * i), "google")
+        result = run_once(db, config, at(16))
+        assert result["events"] == [(SHOP, "orders_drop_today", "resolved")] and result["sent"] == 4
+        recovered = mailbox.to("eigenaar@winkel.example")[-1]
+        assert recovered["Subject"] == "Hersteld: Bestellingen weer normaal – demo.myshopify.com"
+        assert mailbox.to("owner@shop.example")[-1]["Subject"] == "Recovered: Orders back to normal – demo.myshopify.com"
+        assert json.loads(mocked.calls[-1].request.body)["kind"] == "resolved"
+    assert events(db) == [("orders_drop_today", "firing"), ("orders_drop_today", "resolved")]
+
+
+def test_repeat_interval_and_mute_through_the_evaluator(app, db, send, shopify_shop, smtp_server):
+    mailbox, smtp = smtp_server
+    config = {**app.config, **smtp}
+    send_normal_weeks(send)
+    send_dropping_day(send)
+    with db.transaction() as s:
+        add_channel(s, shopify_shop.id, {"kind": "email", "target": "eigenaar@winkel.example"})
+        rule = s.scalar(select(AlertRule).where(AlertRule.key == "orders_drop_today"))
+        rule.repeat_minutes, rule.for_minutes = 90, 0
+        rule.muted_until = at(15).astimezone(timezone.utc)
+    run_once(db, config, at(14))
+    assert events(db) == [] and mailbox.messages == []                       # firing, but muted until 15:00
+    run_once(db, config, at(15))
+    assert events(db) == [("orders_drop_today", "firing")]
+    run_once(db, config, at(16))
+    assert len(events(db)) == 1                                              # 60 min < 90: no repeat yet
+    run_once(db, config, at(16, 30))
+    assert events(db)[-1] == ("orders_drop_today", "repeat")
+    assert mailbox.messages[-1]["Subject"].startswith("Nog steeds: Bestellingen")
+
+
+def _notification(db, shop_id, channel_kind="slack", target=SLACK):
+    """One firing event with one outbox row, written as the evaluator writes them."""
+    with db.transaction() as s:
+        shop = find_shop(s, SHOP)
+        channel = add_channel(s, shop_id, {"kind": channel_kind, "target": target})
+        figures = evaluate.detect.Figures(kpi="orders", value=3, normal=30, change=-90, p_value=1e-9, volume=30,
+                                          weeks=4, breach=True, reason="breach", window_start=at(0))
+        spec = evaluate.detect.RuleSpec(kpi="orders", kind="drop")
+        event = evaluate.record_event(s, shop, None, "firing", figures, at(14), {}, AMS, None, spec)
+        evaluate.enqueue(s, event, [channel], at(14))
+        return s.scalar(select(AlertNotification.id).where(AlertNotification.event_id == event.id))
+
+
+def _row(db, notification_id):
+    with db.reading() as s:
+        return s.get(AlertNotification, notification_id)
+
+
+def test_a_failing_channel_is_retried_with_backoff_and_its_failure_kept(app, db, shopify_shop):
+    nid = _notification(db, shopify_shop.id)
+    with responses.RequestsMock() as mocked:
+        mocked.post(SLACK, status=500, body="invalid_token")
+        assert outbox.deliver_due(db, app.config, at(14)).failed == 1
+        row = _row(db, nid)
+        assert (row.status, row.attempts) == ("pending", 1) and "500" in row.last_error
+        assert row.next_attempt_at.replace(tzinfo=timezone.utc) == at(14, 1).astimezone(timezone.utc)
+        assert outbox.deliver_due(db, app.config, at(14, 0) + timedelta(seconds=30)).failed == 0   # not yet due
+        assert len(mocked.calls) == 1
+        outbox.deliver_due(db, app.config, at(14, 1))
+        row = _row(db, nid)
+        assert (row.attempts, row.next_attempt_at.replace(tzinfo=timezone.utc)) == (
+            2, at(14, 6).astimezone(timezone.utc))                                       # 1, then 5 minutes
+        mocked.replace(responses.POST, SLACK, body="ok")
+        assert outbox.deliver_due(db, app.config, at(14, 6)).sent == 1
+    row = _row(db, nid)
+    assert (row.status, row.attempts, row.last_error) == ("sent", 3, None)
+
+
+def test_a_channel_that_keeps_failing_is_given_up_and_reported(app, db, shopify_shop):
+    nid = _notification(db, shopify_shop.id)
+    now = at(14)
+    with responses.RequestsMock() as mocked:
+        mocked.post(SLACK, status=404, body="no_service")
+        for _ in range(outbox.MAX_ATTEMPTS):
+            outbox.deliver_due(db, app.config, now)
+            now = _row(db, nid).next_attempt_at.replace(tzinfo=timezone.utc)
+        assert len(mocked.calls) == outbox.MAX_ATTEMPTS
+    row = _row(db, nid)
+    assert row.status == "failed" and "404" in row.last_error
+    assert outbox.deliver_due(db, app.config, now + timedelta(days=30)).failed == 0
+
+
+class Crash(BaseException):
+    """The process dies: not an Exception, so nothing in the sender catches it."""
+
+
+def test_a_crash_between_sending_and_recording_repeats_once_and_loses_nothing(app, db, shopify_shop):
+    nid = _notification(db, shopify_shop.id)
+    sent = []
+
+    def send_then_crash(notification, channel, event, shop, config):
+        sent.append(notification.id)
+        raise Crash()
+
+    with pytest.raises(Crash):
+        outbox.deliver_due(db, app.config, at(14), send=send_then_crash)
+    assert sent == [nid] and _row(db, nid).status == "sending"
+    record = lambda *args: sent.append(args[0].id)  # noqa: E731
+    assert outbox.deliver_due(db, app.config, at(14, 5), send=record).sent == 0    # the lease holds: no second copy
+    assert outbox.deliver_due(db, app.config, at(14, 10), send=record).sent == 1   # lease over: sent again, once
+    assert outbox.deliver_due(db, app.config, at(15), send=record).sent == 0
+    assert sent == [nid, nid] and _row(db, nid).status == "sent"
+
+
+def test_a_crash_before_sending_still_sends_later(app, db, shopify_shop):
+    nid = _notification(db, shopify_shop.id)
+    assert outbox.claim(db, nid, at(14)) == 1          # claimed, then the process died before sending
+    sent = []
+    assert outbox.deliver_due(db, app.config, at(14, 10), send=lambda n, *_: sent.append(n.id)).sent == 1
+    assert sent == [nid]
+
+
+def test_two_concurrent_senders_never_send_twice(app, db, shopify_shop):
+    ids = [_notification(db, shopify_shop.id, "webhook", f"https://merchant.example/hook/{i}") for i in range(6)]
+    sent: Counter = Counter()
+    lock = threading.Lock()
+    start = threading.Barrier(2)
+
+    def slow(notification, *_):
+        with lock:
+            sent[notification.id] += 1
+
+    def runner():
+        start.wait()
+        outbox.deliver_due(db, app.config, at(14), send=slow)
+
+    threads = [threading.Thread(target=runner) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sent == Counter({i: 1 for i in ids})
+
+
+def _counters_of_a_drop(db, shop_id):
+    """Hourly counters as the applier writes them: 40 orders 10-14h on four Wednesdays, 5 today."""
+    with db.transaction() as s:
+        cells = Counter()
+        for week in range(0, 5):
+            day = TODAY - timedelta(days=7 * week)
+            for hour in (10, 11, 12, 13):
+                n = 40 if week else (40 if hour == 10 else 0)
+                cells[CounterKey("orders", day)] += n
+                cells[CounterKey(hour_counter(hour, "orders"), day)] += n
+        counters.add(s, shop_id, cells)
+
+
+def test_two_concurrent_evaluations_record_one_alert(app, db, shopify_shop):
+    _counters_of_a_drop(db, shopify_shop.id)
+    with db.transaction() as s:
+        add_channel(s, shopify_shop.id, {"kind": "webhook", "target": HOOK, "secret": SECRET})
+        for rule in s.scalars(select(AlertRule)):
+            rule.for_minutes = 0
+    start = threading.Barrier(2)
+    results = []
+
+    def runner():
+        start.wait()
+        results.append(evaluate.evaluate_all(db, at(14)))
+
+    threads = [threading.Thread(target=runner) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    fired = [e for r in results for e in r.events]
+    assert len(fired) == len(set(fired)) >= 1
+    with db.reading() as s:
+        assert s.scalar(select(func.count()).select_from(AlertEvent)) == len(fired)
+        assert s.scalar(select(func.count()).select_from(AlertNotification)) == len(fired)
+
+
+def test_daily_and_weekly_digests_go_once_to_the_addresses_that_asked(app, db, send, shopify_shop, smtp_server):
+    mailbox, smtp = smtp_server
+    config = {**app.config, **smtp}
+    monday = date(2026, 3, 30)
+    for day, n in ((date(2026, 3, 29), 3), (date(2026, 3, 28), 1), (date(2026, 3, 24), 2)):
+        for i in range(n):
+            send_order(send, at(12, i, day), "google", price="50.00")
+    with db.transaction() as s:
+        add_channel(s, shopify_shop.id, {"kind": "email", "target": "dag@winkel.example", "digest_daily": True})
+        add_channel(s, shopify_shop.id, {"kind": "email", "target": "week@shop.example", "language": "en",
+                                         "digest_weekly": True})
+        add_channel(s, shopify_shop.id, {"kind": "email", "target": "geen@winkel.example"})
+    assert digest.schedule(db, at(6, 59, monday)) == 0               # before 07:00 shop-local
+    result = run_once(db, config, at(7, 0, monday))
+    assert (result["digests"], result["sent"]) == (2, 2)
+    assert run_once(db, config, at(9, 0, monday))["digests"] == 0      # once per period and address
+    (daily,) = mailbox.to("dag@winkel.example")
+    assert daily["Subject"] == "Kompas dagoverzicht 29 mrt 2026 – demo.myshopify.com"
+    text, html = parts(daily)
+    assert "Netto-omzet" in text and "€\xa0150,00" in text and "€\xa050,00" in text and "+200,0%" in text
+    assert "<table" in html and "€\xa0150,00" in html
+    (weekly,) = mailbox.to("week@shop.example")
+    assert weekly["Subject"] == "Kompas weekly digest 23 Mar – 29 Mar 2026 – demo.myshopify.com"
+    with db.reading() as s:
+        week = report.build(s, find_shop(s, SHOP), date(2026, 3, 23), date(2026, 3, 29))["kpis"]
+    assert week["orders"] == 6 and "€300.00" in parts(weekly)[0]
+    assert mailbox.to("geen@winkel.example") == []
+
+
+def test_a_test_notification_uses_real_figures(app, db, send, shopify_shop, smtp_server):
+    mailbox, smtp = smtp_server
+    send_order(send, at(9), "google")
+    with db.transaction() as s:
+        channel = add_channel(s, shopify_shop.id, {"kind": "email", "target": "eigenaar@winkel.example"})
+        ids = evaluate.create_test_event(s, find_shop(s, SHOP), at(10), [channel.id])
+    assert [outbox.deliver_one(db, i, {**app.config, **smtp}, at(10)) for i in ids] == ["sent"]
+    (message,) = mailbox.messages
+    assert message["Subject"] == "Testmelding van Kompas – demo.myshopify.com"
+    text = parts(message)[0]
+    assert "Vandaag tot nu: 1\r\n" in text and "normaal" not in text.split("\r\n")[2]   # no normal yet: no history
+
+
+def test_shops_from_before_alerts_get_the_defaults_on_the_first_run(app, db, shopify_shop):
+    with db.transaction() as s:
+        for rule in s.scalars(select(AlertRule)):
+            s.delete(rule)
+    assert evaluate.ensure_default_rules(db) == 1
+    assert evaluate.ensure_default_rules(db) == 0
+    with db.reading() as s:
+        assert s.scalar(select(func.count()).select_from(AlertRule)) == len(DEFAULT_RULES)
+
+
+def test_hour_counters_have_their_own_table_and_verify_covers_them(db, send, shopify_shop):
+    from plugin import ingest
+    from plugin.models import HourCounter, SourceCounter
+
+    send_order(send, at(10, 5), "google")
+    with db.reading() as s:
+        hours = {(r.day, r.name): r.value for r in s.scalars(select(HourCounter))}
+        assert hours[(TODAY, "hour:10|orders")] == 1 and hours[(TODAY, "hour:10|gross_sales")] == 30_000_000
+        assert not any(r.name.startswith("hour:") for r in s.scalars(select(SourceCounter)))
+        assert ingest.differences(s, ingest.ShopContext.of(find_shop(s, SHOP))) == {}
+    with db.transaction() as s:
+        s.execute(HourCounter.__table__.update().values(value=5))
+    with db.reading() as s:
+        assert ingest.differences(s, ingest.ShopContext.of(find_shop(s, SHOP)))   # kompas verify sees it

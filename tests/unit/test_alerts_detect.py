@@ -1,0 +1,219 @@
+"""Pure alert detection: statistics, windows, assessments and the state machine, clock injected."""
+from datetime import date, datetime, timedelta, timezone
+from math import comb
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from plugin.alerts import detect
+from plugin.alerts.detect import (FIRED, FIRING, OK, PENDING, REPEAT, RESOLVED, AlertState, RuleSpec, assess,
+                                  binomial_tail, biggest_contributor, step, window_cells)
+
+AMS = ZoneInfo("Europe/Amsterdam")
+TODAY = date(2026, 3, 25)   # a Wednesday; the four before it are in winter time too
+
+
+def at(hour, minute=0, day=TODAY):
+    return datetime(day.year, day.month, day.day, hour, minute, tzinfo=AMS)
+
+
+def history(per_hour=20, today=None, weeks=4, hours=range(24)):
+    """Four earlier Wednesdays with `per_hour` orders (and 60 € each) per hour, and today's cells."""
+    cells = {}
+    for j in range(1, weeks + 1):
+        for h in hours:
+            cells[(TODAY - timedelta(days=7 * j), h)] = {"orders": per_hour, "gross_sales": per_hour * 60_000_000,
+                                                        "checkouts": 2 * per_hour, "checkout_purchases": per_hour}
+    for h, n in (today or {}).items():
+        cells[(TODAY, h)] = {"orders": n, "gross_sales": n * 60_000_000, "checkouts": 2 * per_hour,
+                             "checkout_purchases": n}
+    return cells
+
+
+@pytest.mark.parametrize("n,p", [(10, 0.2), (37, 0.5), (60, 0.05)])
+def test_binomial_tails_equal_the_exact_sums(n, p):
+    for k in range(0, n + 1, 3):
+        lower = sum(comb(n, i) * p ** i * (1 - p) ** (n - i) for i in range(k + 1))
+        upper = sum(comb(n, i) * p ** i * (1 - p) ** (n - i) for i in range(k, n + 1))
+        assert binomial_tail(k, n, p, lower=True) == pytest.approx(lower, rel=1e-9, abs=1e-15)
+        assert binomial_tail(k, n, p, lower=False) == pytest.approx(upper, rel=1e-9, abs=1e-15)
+
+
+def test_today_window_counts_the_current_hour_for_the_part_that_passed():
+    cells = window_cells(RuleSpec(kpi="orders", kind="drop", window="today"), at(14, 30), AMS)
+    assert [(h, w) for _, h, w in cells] == [(h, 1.0) for h in range(14)] + [(14, 0.5)]
+    cells = window_cells(RuleSpec(kpi="orders", kind="drop", window="hours", window_hours=2), at(14), AMS)
+    assert [(d, h, w) for d, h, w in cells] == [(TODAY, 12, 1.0), (TODAY, 13, 1.0)]
+
+
+def test_windows_across_midnight_and_a_25_hour_day():
+    cells = window_cells(RuleSpec(kpi="orders", kind="drop", window="hours", window_hours=3), at(1), AMS)
+    assert [(d.day, h) for d, h, _ in cells] == [(24, 22), (24, 23), (25, 0)]
+    long_night = date(2026, 10, 25)   # 02:00-03:00 happens twice
+    cells = window_cells(RuleSpec(kpi="orders", kind="drop", window="today"), at(4, day=long_night), AMS)
+    assert [(h, w) for _, h, w in cells] == [(0, 1.0), (1, 1.0), (2, 1.0), (3, 1.0)]   # hour 2 is one cell of two hours
+
+
+def test_a_steady_day_is_fine_and_half_the_orders_since_noon_is_a_breach():
+    spec = RuleSpec(kpi="orders", kind="drop", window="hours", window_hours=2, change_pct=40, min_volume=20)
+    steady = assess(spec, history(per_hour=50, today={h: 50 for h in range(24)}), at(14), AMS)
+    assert (steady.breach, steady.value, steady.normal, steady.change) == (False, 100, 100, 0)
+    halved = assess(spec, history(per_hour=50, today={h: 50 if h < 12 else 25 for h in range(24)}), at(14), AMS)
+    assert halved.breach is True and halved.reason == "breach"
+    assert (halved.value, halved.normal, halved.change) == (50, 100, -50)
+    assert halved.p_value < detect.ALPHA
+    one_hour = assess(spec, history(per_hour=50, today={h: 50 if h < 12 else 25 for h in range(24)}), at(13), AMS)
+    assert one_hour.breach is False and one_hour.change == -25   # 11:00 still normal: not enough yet
+    # at 20 orders an hour, two hours at half (20 instead of 40) is a 1-in-1000 chance: not yet
+    smaller = assess(spec, history(per_hour=20, today={h: 20 if h < 12 else 10 for h in range(24)}), at(14), AMS)
+    assert smaller.change == -50 and smaller.reason == "not_significant"
+
+
+def test_two_orders_never_fire_and_a_new_shop_has_no_normal():
+    spec = RuleSpec(kpi="orders", kind="drop", window="today", min_volume=8)
+    small = assess(spec, history(per_hour=1, hours=[10, 11]), at(14), AMS)
+    assert small.breach is None and small.reason == "low_volume" and small.value == 0
+    young = assess(spec, history(today={}), at(14), AMS, first_day=TODAY - timedelta(days=10))
+    assert young.breach is None and young.reason == "no_history" and young.weeks == 1
+
+
+def test_a_big_change_on_little_volume_is_not_significant():
+    spec = RuleSpec(kpi="orders", kind="drop", window="hours", window_hours=1, change_pct=40, min_volume=5)
+    figures = assess(spec, history(per_hour=6, today={12: 2, 13: 2}), at(14), AMS)
+    assert figures.change == pytest.approx(-66.67, abs=0.01) and figures.reason == "not_significant"
+    assert figures.breach is False
+
+
+def test_one_odd_week_does_not_move_the_normal():
+    cells = history(today={h: 20 for h in range(24)})
+    for h in range(24):
+        cells[(TODAY - timedelta(days=14), h)] = {"orders": 200}   # a sale two weeks ago
+    figures = assess(RuleSpec(kpi="orders", kind="drop", window="today"), cells, at(14), AMS)
+    assert figures.normal == 14 * 20 and figures.breach is False
+
+
+def test_money_and_rates():
+    cells = history(per_hour=50, today={h: 50 if h < 12 else 15 for h in range(24)})
+    sales = assess(RuleSpec(kpi="net_sales", kind="drop", window="hours", window_hours=2, min_volume=20),
+                   cells, at(14), AMS)
+    assert (sales.value, sales.normal) == (30 * 60, 100 * 60) and sales.breach is True
+    # money counts as half as many order equivalents: the same drop in orders is more significant
+    orders = assess(RuleSpec(kpi="orders", kind="drop", window="hours", window_hours=2, min_volume=20),
+                    cells, at(14), AMS)
+    assert orders.p_value < sales.p_value
+    conversion = assess(RuleSpec(kpi="checkout_conversion", kind="drop", window="hours", window_hours=2,
+                                 change_pct=30, min_volume=20), cells, at(14), AMS)
+    assert (conversion.value, conversion.normal) == (15.0, 50.0) and conversion.breach is True
+
+
+def test_threshold_rules_compare_with_a_fixed_value():
+    cells = history(today={h: 3 for h in range(24)})
+    below = RuleSpec(kpi="orders", kind="threshold", window="hours", window_hours=3, threshold=10, min_volume=0)
+    assert assess(below, cells, at(14), AMS).breach is True      # 9 orders in 3 hours
+    assert assess(RuleSpec(**{**below.__dict__, "threshold": 9}), cells, at(14), AMS).breach is False
+
+
+def test_silence_fires_only_when_orders_were_expected():
+    spec = RuleSpec(kpi="orders", kind="drop", window="silence", change_pct=100, min_volume=10)
+    quiet_day = history(today={h: 20 for h in range(9)})   # nothing since 09:00
+    silent = assess(spec, quiet_day, at(9, 15), AMS)
+    assert silent.breach is None and silent.volume == 5   # a quarter of an hour: 5 orders expected, too few to say
+    assert assess(spec, quiet_day, at(11), AMS).breach is True   # two hours, 40 expected
+    assert assess(spec, quiet_day, at(11), AMS).window_start == at(9)
+    night = history(per_hour=1, today={h: 1 for h in range(2)})
+    assert assess(spec, night, at(5), AMS).breach is None   # 3 orders expected at night: no alarm
+    ordering = history(today={h: 20 for h in range(12)})
+    assert assess(spec, ordering, at(11, 30), AMS).breach is False
+
+
+def test_hold_thresholds_keep_a_firing_alert_until_it_really_recovers():
+    spec = RuleSpec(kpi="orders", kind="drop", window="hours", window_hours=2, change_pct=40, min_volume=20)
+    cells = history(today={h: 20 if h < 12 else 14 for h in range(24)})   # -30 %
+    assert assess(spec, cells, at(14), AMS).breach is False
+    assert assess(spec, cells, at(14), AMS, firing=True).breach is True
+
+
+def test_biggest_contributor():
+    assert biggest_contributor({"google": 10, "mail": 2}, {"google": 12, "mail": 9}, lower=True) == ("mail", 2, 9)
+    assert biggest_contributor({"a": 5}, {"a": 1, "b": 0}, lower=False) == ("a", 5, 1)
+    assert biggest_contributor({"a": 5}, {"a": 6}, lower=False) is None
+
+
+# --- the state machine ---------------------------------------------------------------------
+
+SPEC = RuleSpec(kpi="orders", kind="drop", for_minutes=60, repeat_minutes=180)
+
+
+def run(spec, steps, state=None):
+    """[(time, breach)] → [(status, actions)] after each step."""
+    state = state or AlertState()
+    out = []
+    for now, breach in steps:
+        state, actions = step(state, breach, now, spec, AMS)
+        out.append((state.status, actions))
+    return out, state
+
+
+def test_pending_then_firing_after_the_for_duration_then_resolved():
+    out, state = run(SPEC, [(at(10), True), (at(10, 30), True), (at(11), True), (at(11, 30), True), (at(12), False)])
+    assert out == [(PENDING, []), (PENDING, []), (FIRING, [FIRED]), (FIRING, []), (OK, [RESOLVED])]
+    assert state.incident == 1
+
+
+def test_a_short_dip_stays_pending_and_never_notifies():
+    out, _ = run(SPEC, [(at(10), True), (at(10, 30), True), (at(10, 45), False)])
+    assert out == [(PENDING, []), (PENDING, []), (OK, [])]
+
+
+def test_repeat_interval():
+    times = [at(9), at(10)] + [at(10) + timedelta(minutes=30 * i) for i in range(1, 8)]
+    out, _ = run(SPEC, [(t, True) for t in times])
+    notified = [(t.strftime("%H:%M"), a) for t, (_, a) in zip(times, out) if a]
+    assert notified == [("10:00", [FIRED]), ("13:00", [REPEAT])]
+    no_repeat = RuleSpec(**{**SPEC.__dict__, "repeat_minutes": 0})
+    out, _ = run(no_repeat, [(t, True) for t in times])
+    assert [a for _, a in out if a] == [[FIRED]]
+
+
+def test_too_little_data_keeps_the_state():
+    out, _ = run(SPEC, [(at(9), True), (at(10), True), (at(11), None), (at(12), None), (at(13), True)])
+    assert out == [(PENDING, []), (FIRING, [FIRED]), (FIRING, []), (FIRING, []), (FIRING, [REPEAT])]
+
+
+def test_quiet_hours_hold_the_firing_until_they_end_and_owe_the_recovery():
+    quiet = RuleSpec(**{**SPEC.__dict__, "for_minutes": 0, "quiet_start": 22 * 60, "quiet_end": 7 * 60})
+    out, _ = run(quiet, [(at(23), True), (at(23) + timedelta(hours=3), True),
+                         (at(7, 0, TODAY + timedelta(days=1)), True)])
+    assert out == [(FIRING, []), (FIRING, []), (FIRING, [FIRED])]
+    # told at 21:00, recovered at 23:00 in quiet hours: the recovery is told at 07:00
+    out, state = run(quiet, [(at(21), True), (at(23), False), (at(3, 0, TODAY + timedelta(days=1)), False),
+                             (at(7, 0, TODAY + timedelta(days=1)), False), (at(8, 0, TODAY + timedelta(days=1)), False)])
+    assert out == [(FIRING, [FIRED]), (OK, []), (OK, []), (OK, [RESOLVED]), (OK, [])]
+    # fired and recovered within quiet hours: nobody is woken, nothing is owed
+    out, _ = run(quiet, [(at(23), True), (at(23, 30), False), (at(7, 0, TODAY + timedelta(days=1)), False)])
+    assert [a for _, a in out] == [[], [], []]
+
+
+def test_mute_until_holds_notifications_until_that_time():
+    muted = RuleSpec(**{**SPEC.__dict__, "for_minutes": 0, "muted_until": at(12).astimezone(timezone.utc)})
+    out, _ = run(muted, [(at(10), True), (at(11), True), (at(12), True), (at(13), True)])
+    assert out == [(FIRING, []), (FIRING, []), (FIRING, [FIRED]), (FIRING, [])]
+    assert detect.is_muted(muted, at(11, 59)) and not detect.is_muted(muted, at(12))
+
+
+def test_quiet_hours_within_one_day_and_minutes_parsing():
+    spec = RuleSpec(kpi="orders", kind="drop", quiet_start=detect.minutes_of("12:30"), quiet_end=detect.minutes_of("13:00"))
+    assert [detect.in_quiet_hours(spec, at(12, m), AMS) for m in (29, 30, 59)] == [False, True, True]
+    assert not detect.in_quiet_hours(spec, at(13), AMS)
+    with pytest.raises(ValueError):
+        detect.minutes_of("25:00")
+
+
+def test_detection_is_pure_standard_library_code():
+    from pathlib import Path
+
+    from tests.test_architecture import imports_of
+    import sys
+
+    foreign = {n for n in imports_of(Path(detect.__file__)) if n not in sys.stdlib_module_names}
+    assert foreign == set()
