@@ -342,3 +342,18 @@ def test_hour_counters_have_their_own_table_and_verify_covers_them(db, send, sho
         s.execute(HourCounter.__table__.update().values(value=5))
     with db.reading() as s:
         assert ingest.differences(s, ingest.ShopContext.of(find_shop(s, SHOP)))   # kompas verify sees it
+
+
+def test_an_uninstalled_shop_hears_nothing_more(app, db, send, shopify_shop):
+    """app/uninstalled stops the shop's alerts (issue 4); its figures stay."""
+    _counters_of_a_drop(db, shopify_shop.id)
+    with db.transaction() as s:
+        add_channel(s, shopify_shop.id, {"kind": "webhook", "target": HOOK, "secret": SECRET})
+        for rule in s.scalars(select(AlertRule)):
+            rule.for_minutes = 0
+    assert evaluate.evaluate_all(db, at(14)).events  # installed: the drop fires
+    assert outbox.due(db, at(14))
+    uninstalled = send("shopify", "app/uninstalled", {"id": 1, "name": "Demo"})
+    assert uninstalled.status_code == 200
+    assert outbox.due(db, at(14)) == []                          # nothing queued goes out
+    assert evaluate.evaluate_all(db, at(15)).events == []         # and nothing new is evaluated
