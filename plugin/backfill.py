@@ -47,6 +47,15 @@ class Page:
     cursor: str | None
     total: int | None = None
     note: str | None = None
+    restarted: bool = False  # the source had to start over (its snapshot expired): count from 0
+
+
+class BackfillBusy(Exception):
+    """Another process is running this shop's run right now."""
+
+
+class TakenOver(Exception):
+    """This runner's run was claimed by another process (it looked dead): stop, change nothing."""
 
 
 class Source(Protocol):
@@ -126,25 +135,31 @@ def last_finished(session: Session, shop_id: int, kind: str) -> SyncRun | None:
 
 
 def begin(db: Database, shop_id: int, source_name: str, kind: str = BACKFILL, restart: bool = False,
-          now: datetime | None = None) -> int:
-    """The id of the run to work on: the unfinished run of this shop, kind and source (resumed),
-    or a new one. `restart` abandons an unfinished run and starts over."""
+          now: datetime | None = None, claimed: int | None = None) -> tuple[int, datetime]:
+    """(id, lease) of the run to work on: the unfinished run of this shop, kind and source
+    (resumed), or a new one. `restart` abandons an unfinished run and starts over. A run another
+    process is running (updated within STALE_AFTER) is BackfillBusy, unless it is `claimed`, the
+    run this process has just claimed. The lease is the run's `updated_at` as this runner set it:
+    every later write checks it is still its own."""
     now = (now or utcnow()).astimezone(timezone.utc)
     with db.transaction() as session:
         open_run = session.scalar(select(SyncRun).where(
             SyncRun.shop_id == shop_id, SyncRun.kind == kind, SyncRun.source == source_name,
             SyncRun.status.in_((QUEUED, RUNNING, FAILED))).order_by(SyncRun.id.desc()).limit(1))
+        if (open_run is not None and open_run.status == RUNNING and open_run.id != claimed
+                and aware(open_run.updated_at) > now - STALE_AFTER):
+            raise BackfillBusy(f"a worker is running this {kind} (updated {aware(open_run.updated_at):%H:%M:%S} UTC)")
         if open_run is not None and not restart:
             open_run.status, open_run.error = RUNNING, None
             open_run.resumed_at, open_run.done_at_resume, open_run.updated_at = now, open_run.done, now
-            return open_run.id
+            return open_run.id, now
         if open_run is not None:
             open_run.status, open_run.error, open_run.finished_at = FAILED, "abandoned: started over", now
         run = SyncRun(shop_id=shop_id, kind=kind, source=source_name, status=RUNNING, done=0, changed=0,
                       started_at=now, resumed_at=now, done_at_resume=0, updated_at=now)
         session.add(run)
         session.flush()
-        return run.id
+        return run.id, now
 
 
 def queue(db: Database, shop_id: int, source_name: str, kind: str = BACKFILL, note: str | None = None,
@@ -166,6 +181,14 @@ def queue(db: Database, shop_id: int, source_name: str, kind: str = BACKFILL, no
         session.add(run)
         session.flush()
         return run.id
+
+
+def fail(db: Database, run_id: int, error: str, now: datetime | None = None) -> None:
+    """Mark a run failed (when its source could not even be built)."""
+    now = (now or utcnow()).astimezone(timezone.utc)
+    with db.transaction() as session:
+        session.execute(update(SyncRun).where(SyncRun.id == run_id, SyncRun.status != DONE)
+                        .values(status=FAILED, error=error, updated_at=now))
 
 
 def claim_next(db: Database, now: datetime | None = None) -> SyncRun | None:
@@ -194,22 +217,30 @@ class Runner:
     on_page: Callable[[Progress], None] | None = None
     clock: Callable[[], datetime] = field(default=utcnow)
 
-    def run(self, source: Source, source_name: str, kind: str = BACKFILL, restart: bool = False) -> Progress:
-        run_id = begin(self.db, self.shop_id, source_name, kind, restart, self._now())
+    def run(self, source: Source, source_name: str, kind: str = BACKFILL, restart: bool = False,
+            claimed: int | None = None) -> Progress:
+        run_id, self._lease = begin(self.db, self.shop_id, source_name, kind, restart, self._now(), claimed)
         with self.db.reading() as session:
             cursor = session.get(SyncRun, run_id).cursor
+        if hasattr(source, "heartbeat"):  # a source that waits (a bulk operation) keeps its lease alive
+            source.heartbeat = lambda: self._renew(run_id)
         try:
             for page in source.pages(cursor):
                 progress = self._apply_page(run_id, page)
                 if self.on_page:
                     self.on_page(progress)
+        except TakenOver:
+            log.warning("backfill.taken_over", extra={"shop": self.shop_id, "run": run_id})
+            raise
         except Exception as exc:
             with self.db.transaction() as session:
-                run = session.get(SyncRun, run_id)
-                run.status, run.error, run.updated_at = FAILED, f"{type(exc).__name__}: {exc}", self._now()
+                if self._still_mine(session, run_id):
+                    run = session.get(SyncRun, run_id)
+                    run.status, run.error, run.updated_at = FAILED, f"{type(exc).__name__}: {exc}", self._now()
             log.exception("backfill.failed", extra={"shop": self.shop_id, "run": run_id})
             raise
         with self.db.transaction() as session:
+            self._own(session, run_id)
             run = session.get(SyncRun, run_id)
             now = self._now()
             run.status, run.finished_at, run.updated_at = DONE, now, now
@@ -221,24 +252,44 @@ class Runner:
         # stored in UTC: SQLite keeps no offset, so every instant must be in the same zone
         return self.clock().astimezone(timezone.utc)
 
+    def _still_mine(self, session: Session, run_id: int) -> bool:
+        stamp = session.scalar(select(SyncRun.updated_at).where(SyncRun.id == run_id))
+        return stamp is not None and aware(stamp) == self._lease
+
+    def _own(self, session: Session, run_id: int) -> None:
+        """TakenOver unless the run still carries this runner's lease; then a new lease."""
+        now = self._now()
+        if session.execute(update(SyncRun).where(SyncRun.id == run_id, SyncRun.updated_at == self._lease)
+                           .values(updated_at=now)).rowcount != 1:
+            raise TakenOver(f"run {run_id} was claimed by another worker")
+        self._lease = now
+
+    def _renew(self, run_id: int) -> None:
+        with self.db.transaction() as session:
+            self._own(session, run_id)
+
     def _apply_page(self, run_id: int, page: Page) -> Progress:
         with self.db.transaction() as session:
             self.db.lock_shops(session, [self.shop_id])
+            self._own(session, run_id)  # before applying: a page is applied by the run's owner only
             shop = session.get(Shop, self.shop_id)
             outcomes = ingest.apply(session, ingest.ShopContext.of(shop), page.states) if page.states else []
             run = session.get(SyncRun, run_id)
+            if page.restarted:
+                run.done = run.done_at_resume = 0
             run.done += page.orders
-            run.changed += sum(1 for o in outcomes if isinstance(o, ingest.Applied))
+            # what Kompas did not have yet: counted per order (an order's refunds come with it)
+            run.changed += sum(1 for o in outcomes if isinstance(o, ingest.Applied) and o.kind == "order")
             if page.total is not None:
                 run.total = page.total
             if page.note:
                 run.note = page.note
             run.cursor = page.cursor
-            run.updated_at = self._now()
             return progress_of(run)
 
 
 def run(db: Database, shop_id: int, source_name: str, source: Source, kind: str = BACKFILL,
-        restart: bool = False, on_page: Callable[[Progress], None] | None = None) -> Progress:
+        restart: bool = False, on_page: Callable[[Progress], None] | None = None,
+        claimed: int | None = None) -> Progress:
     """Run `source` into the shop (resuming its unfinished run); returns the final progress."""
-    return Runner(db, shop_id, on_page).run(source, source_name, kind, restart)
+    return Runner(db, shop_id, on_page).run(source, source_name, kind, restart, claimed)

@@ -14,7 +14,7 @@ import time
 from datetime import datetime, timedelta, timezone
 from typing import Callable
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from . import backfill
 from .models import Shop, SyncRun
@@ -45,16 +45,36 @@ def run_queued(app, now: datetime | None = None) -> int:  # noqa: ANN001
     while (run := backfill.claim_next(db, now)) is not None:
         with db.reading() as session:
             shop = session.get(Shop, run.shop_id)
+        if shop is None:
+            continue  # deleted (shop/redact) since it was claimed: its runs went with it
         try:
             name, source = source_for(app, shop, run.kind)
-            result = backfill.run(db, shop.id, name, source, kind=run.kind)
+            result = backfill.run(db, shop.id, name, source, kind=run.kind, claimed=run.id)
             # a reconciliation's `changed` are its corrections: what webhooks had missed
             log.info("jobs.sync_done", extra={"shop": shop.domain, "kind": run.kind, "orders": result.done,
                                               "changed": result.changed})
-        except Exception:  # noqa: BLE001 - kept on the run (status failed); queued again next pass
+        except (backfill.TakenOver, backfill.BackfillBusy):
+            log.warning("jobs.sync_elsewhere", extra={"shop": shop.domain, "kind": run.kind})
+        except Exception as exc:  # noqa: BLE001 - kept on the run (failed); retry_failed queues it again
+            backfill.fail(db, run.id, f"{type(exc).__name__}: {exc}")
             log.exception("jobs.sync_failed", extra={"shop": shop.domain, "kind": run.kind})
         ran += 1
     return ran
+
+
+RETRY_AFTER = timedelta(minutes=15)
+
+
+def retry_failed(app, now: datetime | None = None) -> int:  # noqa: ANN001
+    """Queue again every history backfill that failed more than RETRY_AFTER ago (a platform down
+    for a while must not leave a shop without its history for good). Reconciliations need no
+    retry: the next scheduled pass resumes a failed one."""
+    now = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
+    with app.extensions["kompas.db"].transaction() as session:
+        return session.execute(update(SyncRun).where(SyncRun.status == backfill.FAILED,
+                                                     SyncRun.kind == backfill.BACKFILL,
+                                                     SyncRun.updated_at < now - RETRY_AFTER)
+                               .values(status=backfill.QUEUED, updated_at=now)).rowcount or 0
 
 
 def queue_reconciliations(app, now: datetime | None = None) -> int:  # noqa: ANN001
@@ -87,6 +107,7 @@ def resync_woocommerce(app, now: datetime) -> int:  # noqa: ANN001
 
 JOBS: list[Job] = [
     ("reconcile.schedule", 600.0, lambda app, now: queue_reconciliations(app, now)),
+    ("sync.retry", 300.0, lambda app, now: retry_failed(app, now)),
     ("sync.run", 15.0, lambda app, now: run_queued(app, now)),
     ("woocommerce.resync", 60.0, resync_woocommerce),
 ]

@@ -64,21 +64,40 @@ def _states(orders: list[dict[str, Any]], ctx: Context) -> list:
     return [state for order in orders for state in adapter.on_order(order, ctx)]
 
 
+class OperationGone(ShopifyApiError):
+    """The bulk operation failed, was cancelled, or its result expired (after 7 days)."""
+
+
 class BulkOrders:
     """The shop's whole order history through one bulk operation (a plugin.backfill source)."""
 
     def __init__(self, api: AdminApi, shop: Shop, poll_seconds: float = POLL_SECONDS) -> None:
         self.api, self.shop, self.poll_seconds = api, shop, poll_seconds
         self.ctx = _context(shop)
+        self.heartbeat = lambda: None  # the runner keeps its claim on the run alive through this
 
     def pages(self, cursor: str | None) -> Iterator[Page]:
         state = json.loads(cursor) if cursor else {}
-        operation = state.get("operation") or self._start()
-        url, total = self._wait(operation)
+        operation, skip, restarted = state.get("operation"), int(state.get("lines", 0)), False
+        url = total = None
+        if operation:
+            try:
+                url, total = self._wait(operation)
+            except OperationGone as exc:
+                log.info("shopify.bulk_gone", extra={"shop": self.shop.domain, "reason": str(exc)})
+                operation = None
+            else:
+                if url is None and skip:  # a resumed file that no longer exists
+                    operation = None
+            if operation is None:  # start again from the first order: applying twice changes nothing
+                skip, restarted = 0, True
+        if operation is None:
+            operation = self._start()
+            url, total = self._wait(operation)
         if url is None:  # no orders at all: Shopify gives no file
-            yield Page(states=[], orders=0, cursor=json.dumps({"operation": operation, "lines": 0}), total=0)
+            yield Page(states=[], orders=0, cursor=json.dumps({"operation": operation, "lines": 0}), total=0,
+                       restarted=restarted)
             return
-        skip = int(state.get("lines", 0))
         batch: list[tuple[dict, list[dict]]] = []
         lines = 0
         for order, items, used in self._orders(url):
@@ -87,10 +106,10 @@ class BulkOrders:
                 continue
             batch.append((order, items))
             if len(batch) >= PAGE_ORDERS:
-                yield self._page(batch, operation, lines, total)
-                batch = []
+                yield self._page(batch, operation, lines, total, restarted)
+                batch, restarted = [], False
         if batch or lines == 0:
-            yield self._page(batch, operation, lines, total)
+            yield self._page(batch, operation, lines, total, restarted)
 
     def _start(self) -> str:
         data = self.api.graphql(RUN_BULK, {"query": BULK_QUERY})["bulkOperationRunQuery"]
@@ -105,9 +124,10 @@ class BulkOrders:
             if status == "COMPLETED":
                 total = op.get("rootObjectCount")
                 return op.get("url"), int(total) if total is not None else None
-            if status in ("FAILED", "CANCELED", "CANCELING", "EXPIRED"):
-                raise ShopifyApiError(f"the bulk operation ended {status} ({op.get('errorCode')}); "
-                                      "the next run starts a new one")
+            if status in ("FAILED", "CANCELED", "CANCELING", "EXPIRED") or not op:
+                raise OperationGone(f"the bulk operation ended {status or 'unknown'} ({op.get('errorCode')}); "
+                                    "the next run starts a new one")
+            self.heartbeat()  # long waits: show the run is alive, so no other worker claims it
             self.api.sleep(self.poll_seconds)
 
     def _orders(self, url: str) -> Iterator[tuple[dict, list[dict], int]]:
@@ -130,7 +150,8 @@ class BulkOrders:
         if order is not None:
             yield order, items, used
 
-    def _page(self, batch: list[tuple[dict, list[dict]]], operation: str, lines: int, total: int | None) -> Page:
+    def _page(self, batch: list[tuple[dict, list[dict]]], operation: str, lines: int, total: int | None,
+              restarted: bool = False) -> Page:
         refunds = _refunds(self.api, [rid for order, _ in batch for rid in refund_ids(order)])
         orders = []
         for order, items in batch:
@@ -141,7 +162,7 @@ class BulkOrders:
                 continue
             orders.append(rest_order(order, items, [refunds[rid] for rid in refund_ids(order)]))
         return Page(states=_states(orders, self.ctx), orders=len(batch),
-                    cursor=json.dumps({"operation": operation, "lines": lines}), total=total,
+                    cursor=json.dumps({"operation": operation, "lines": lines}), total=total, restarted=restarted,
                     note=None if "read_all_orders" in (self.shop.scopes or "") else SIXTY_DAYS_NOTE)
 
 

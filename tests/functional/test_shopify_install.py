@@ -40,6 +40,8 @@ class FakeShopify:
         self.throttle_next = 0
         self.unauthorized_next = 0
         self.reconcile_queries: list[str] = []
+        self.runs = 0
+        self.expired: set[str] = set()
         self.fetched: list[list[str]] = []
         mock.add_callback(responses.POST, GRAPHQL_URL, callback=self.graphql)
         mock.add(responses.GET, BULK_URL, body=(RECORDED / "bulk-orders.jsonl").read_bytes(), status=200)
@@ -60,6 +62,12 @@ class FakeShopify:
         elif "bulkOperationRunQuery" in query:
             assert "groupObjects: true" in query
             answer = recorded("bulk-run.json")
+            self.runs += 1
+            if self.runs > 1:  # a second operation has an id of its own
+                answer["data"]["bulkOperationRunQuery"]["bulkOperation"]["id"] = "gid://shopify/BulkOperation/720919"
+        elif "bulkOperation(id:" in query and body["variables"]["id"] in self.expired:
+            answer = recorded("bulk-completed.json")
+            answer["data"]["bulkOperation"].update(status="EXPIRED", url=None)
         elif "bulkOperation(id:" in query:
             if self.polls_running:
                 self.polls_running -= 1
@@ -217,6 +225,35 @@ def test_an_interrupted_bulk_backfill_resumes_without_a_new_operation(shopify_ap
     assert result.exit_code == 0, result.output
     assert "done: 4 of 4 orders (100.0 %)" in result.output
     assert shopify.asked("bulkOperationRunQuery") == 1  # resumed the same operation
+    assert _report(runner)["orders"] == 3
+
+
+def test_a_resumed_backfill_whose_bulk_result_expired_starts_a_new_operation(shopify_app, mock, runner, db,
+                                                                            monkeypatch):
+    from plugin.shopify import backfill as shopify_history
+
+    mock.add(responses.POST, TOKEN_URL, json=recorded("token-exchange.json"))
+    shopify = FakeShopify(mock, polls_running=0)
+    _open_panel(shopify_app.test_client())
+    monkeypatch.setattr(shopify_history, "PAGE_ORDERS", 2)
+    original = shopify_history.BulkOrders._page
+    calls = []
+
+    def crash_on_second(self, *args):  # noqa: ANN001, ANN202
+        calls.append(args)
+        if len(calls) == 2:
+            raise ConnectionError("worker killed")
+        return original(self, *args)
+
+    monkeypatch.setattr(shopify_history.BulkOrders, "_page", crash_on_second)
+    jobs.run_queued(shopify_app)
+    monkeypatch.setattr(shopify_history.BulkOrders, "_page", original)
+    shopify.expired.add("gid://shopify/BulkOperation/720918")  # more than 7 days later
+    from plugin.cli import main
+    result = runner.invoke(main, ["backfill", "--shop", SHOP])
+    assert result.exit_code == 0, result.output
+    assert shopify.asked("bulkOperationRunQuery") == 2
+    assert "done: 4 of 4 orders" in result.output  # counted again from the first order, not 2 + 4
     assert _report(runner)["orders"] == 3
 
 

@@ -95,3 +95,39 @@ def test_progress_estimates_the_time_left_from_the_rate_since_resuming(db, shopi
     # each page took 10 s of the injected clock for 10 orders: 1 order per second
     assert [(p.done, p.percent, p.eta_seconds) for p in seen] == [
         (10, 25.0, 30.0), (20, 50.0, 20.0), (30, 75.0, 10.0), (40, 100.0, 0.0)]
+
+
+def test_a_run_claimed_away_from_a_live_runner_stops_it_before_its_next_page(db, shopify_shop):
+    """Worker A looks dead (no word for longer than STALE_AFTER), worker B claims the run: A's next
+    page is refused, B goes on after A's last committed page, nothing is counted twice."""
+    orders = _orders(30)
+    clock = [datetime.now(timezone.utc)]
+    taken = []
+
+    class Stalling(PagedOrders):
+        def pages(self, cursor):  # noqa: ANN001, ANN201
+            for number, page in enumerate(super().pages(cursor)):
+                if number == 1:  # A stalls; B claims the run meanwhile
+                    clock[0] += backfill.STALE_AFTER + timedelta(minutes=1)
+                    taken.append(backfill.claim_next(db, clock[0]))
+                yield page
+
+    backfill.queue(db, shopify_shop.id, "shopify_bulk")
+    first = backfill.claim_next(db, clock[0])
+    with pytest.raises(backfill.TakenOver):
+        backfill.Runner(db, shopify_shop.id, clock=lambda: clock[0]).run(
+            Stalling(shopify_shop, orders, 10), "shopify_bulk", claimed=first.id)
+    assert taken[0] is not None and taken[0].id == first.id
+    with db.reading() as session:
+        assert backfill.current(session, shopify_shop.id).done == 10  # only A's first page
+    later = PagedOrders(shopify_shop, orders, 10)
+    final = backfill.Runner(db, shopify_shop.id, clock=lambda: clock[0]).run(later, "shopify_bulk", claimed=first.id)
+    assert later.asked == ["1"] and (final.status, final.done) == ("done", 30)
+    assert _orders_on(db, T0.date()) == 30
+
+
+def test_a_run_another_worker_is_running_is_not_started_twice(db, shopify_shop):
+    backfill.queue(db, shopify_shop.id, "shopify_bulk")
+    assert backfill.claim_next(db) is not None  # a worker has it, and is alive
+    with pytest.raises(backfill.BackfillBusy):
+        backfill.run(db, shopify_shop.id, "shopify_bulk", PagedOrders(shopify_shop, _orders(3), 2))

@@ -44,3 +44,13 @@ def test_a_run_whose_worker_died_is_claimed_again_after_a_while(app, db, shopify
     assert backfill.claim_next(db, now) is not None       # a worker takes it, then dies
     assert backfill.claim_next(db, now + timedelta(minutes=1)) is None
     assert backfill.claim_next(db, now + backfill.STALE_AFTER + timedelta(minutes=1)) is not None
+
+
+def test_a_failed_backfill_is_queued_again_after_a_while(app, db, shopify_shop):
+    run_id = backfill.queue(db, shopify_shop.id, "shopify_bulk")
+    now = datetime.now(timezone.utc)
+    backfill.fail(db, run_id, "ShopifyApiError: 503", now=now)
+    assert jobs.retry_failed(app, now + timedelta(minutes=5)) == 0
+    assert jobs.retry_failed(app, now + jobs.RETRY_AFTER + timedelta(minutes=1)) == 1
+    with db.reading() as session:
+        assert backfill.current(session, shopify_shop.id).status == backfill.QUEUED
