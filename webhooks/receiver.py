@@ -25,6 +25,7 @@ from typing import Any, Callable, Iterable, Mapping
 from werkzeug.datastructures import EnvironHeaders
 
 from plugin.applier import FAILED, IGNORED, RECEIVED, apply_one
+from plugin.kpi.booking import InstantError, parse_instant
 from plugin.shopify.lifecycle import LIFECYCLE_TOPICS, handle as handle_lifecycle
 
 from .platforms.base import MissingHeaderError
@@ -79,7 +80,7 @@ def receive(app, platform: str, headers: Mapping[str, str], raw: bytes) -> Answe
         return _error("invalid signature", 401)
     domain = adapter.shop_key(meta.shop_domain)
     if platform == "shopify" and meta.topic in LIFECYCLE_TOPICS:
-        return _lifecycle(db, meta.topic, domain, raw)
+        return _lifecycle(db, meta.topic, domain, raw, meta.triggered_at)
     if platform == "woocommerce":
         # The secret is the shop's own: find the shop before verifying.
         found = shop_secret(db, platform, domain)
@@ -120,14 +121,18 @@ def receive(app, platform: str, headers: Mapping[str, str], raw: bytes) -> Answe
     return _ok(apply_one(db, delivery_id), delivery_id)
 
 
-def _lifecycle(db, topic: str, domain: str, raw: bytes) -> Answer:  # noqa: ANN001
+def _lifecycle(db, topic: str, domain: str, raw: bytes, triggered_at: str | None) -> Answer:  # noqa: ANN001
     """app/uninstalled and the privacy webhooks: handled now, not stored (they carry personal data)."""
     try:
         payload = json.loads(raw)
     except ValueError as exc:
         log.warning("webhooks.unreadable_body", extra={"platform": "shopify", "topic": topic})
         return _error(f"body is not JSON: {exc}", 400)
-    done = handle_lifecycle(db, topic, domain, payload)
+    try:
+        triggered = parse_instant(triggered_at) if triggered_at else None
+    except InstantError:
+        triggered = None  # an unreadable header: treated as current
+    done = handle_lifecycle(db, topic, domain, payload, triggered_at=triggered)
     log.info("webhooks.lifecycle", extra={"topic": topic, "shop": domain, "done": done})
     return Answer(200, {"status": "handled", "done": done})
 

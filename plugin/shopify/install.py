@@ -13,6 +13,7 @@ from pathlib import Path
 
 import requests
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from .. import backfill
 from ..credentials import SHOPIFY_OFFLINE, save_credential
@@ -59,7 +60,19 @@ def install(app, domain: str, token: OfflineToken, http: requests.Session | None
     if not facts.get("currencyCode") or not facts.get("ianaTimezone"):
         raise ValueError(f"Shopify did not give the shop's currency and time zone: {facts}")
     db = app.extensions["kompas.db"]
-    with db.transaction() as session:
+    try:
+        shop_id = _save(app, domain, token, facts)
+    except IntegrityError:  # two first requests at once: the other created the shop; this token is the newer
+        shop_id = _save(app, domain, token, facts)
+    note = None if ALL_ORDERS_SCOPE in token.scopes else SIXTY_DAYS_NOTE
+    backfill.queue(db, shop_id, "shopify_bulk", note=note)
+    with db.reading() as session:
+        return session.get(Shop, shop_id)
+
+
+def _save(app, domain: str, token: OfflineToken, facts: dict) -> int:  # noqa: ANN001
+    """The shop row (created or re-activated) with its sealed token; returns its id."""
+    with app.extensions["kompas.db"].transaction() as session:
         shop = session.scalar(select(Shop).where(Shop.domain == domain))
         if shop is None:
             shop = add_shop(session, platform="shopify", domain=domain, timezone_name=facts["ianaTimezone"],
@@ -73,11 +86,7 @@ def install(app, domain: str, token: OfflineToken, http: requests.Session | None
         shop.scopes = token.scope
         save_credential(session, app.extensions["kompas.vault"], shop.id, SHOPIFY_OFFLINE, asdict(token),
                         token.valid_until())
-        shop_id = shop.id
-    note = None if ALL_ORDERS_SCOPE in token.scopes else SIXTY_DAYS_NOTE
-    backfill.queue(db, shop_id, "shopify_bulk", note=note)
-    with db.reading() as session:
-        return session.get(Shop, shop_id)
+        return shop.id
 
 
 def now_utc() -> datetime:

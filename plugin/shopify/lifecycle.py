@@ -18,16 +18,17 @@ order webhooks, they are not stored.
 """
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import logging
-import secrets
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import LargeBinary, delete, func, literal, or_, select, update
 
 from ..credentials import drop_credentials
-from ..models import Base, Delivery, EntityState, Shop
+from ..models import Base, Delivery, EntityState, Shop, ShopCredential
 from webhooks.platforms.base import Context
 
 log = logging.getLogger(__name__)
@@ -36,12 +37,19 @@ UNINSTALLED = "app/uninstalled"
 COMPLIANCE_TOPICS = ("customers/data_request", "customers/redact", "shop/redact")
 LIFECYCLE_TOPICS = (UNINSTALLED, *COMPLIANCE_TOPICS)
 # Top-level fields of order and checkout bodies that can name a person.
+PSEUDONYM_PREFIX = "redacted-"
 _PERSONAL = ("email", "contact_email", "phone", "billing_address", "shipping_address", "client_details",
              "browser_ip", "note", "note_attributes", "customer_locale")
 
 
-def handle(db, topic: str, domain: str, payload: Any, now: datetime | None = None) -> str:  # noqa: ANN001
-    """Apply one lifecycle or privacy webhook; returns what was done (for the log and the answer)."""
+def handle(db, topic: str, domain: str, payload: Any, now: datetime | None = None,  # noqa: ANN001
+           triggered_at: datetime | None = None) -> str:
+    """Apply one lifecycle or privacy webhook; returns what was done (for the log and the answer).
+
+    `triggered_at` (X-Shopify-Triggered-At) tells a late app/uninstalled (Shopify retries for
+    hours) from a current one: one triggered before the shop's token was last saved belongs to an
+    earlier installation and must not undo the reinstall.
+    """
     now = now or datetime.now(timezone.utc)
     payload = payload if isinstance(payload, dict) else {}
     with db.transaction() as session:
@@ -51,6 +59,10 @@ def handle(db, topic: str, domain: str, payload: Any, now: datetime | None = Non
             return "unknown shop: nothing held"
         db.lock_shops(session, [shop.id])
         if topic == UNINSTALLED:
+            token_saved = session.scalar(select(func.max(ShopCredential.updated_at)).where(
+                ShopCredential.shop_id == shop.id))
+            if triggered_at is not None and token_saved is not None and triggered_at < _utc(token_saved):
+                return "stale: installed again since"
             shop.uninstalled_at = now
             drop_credentials(session, shop.id)
             return "uninstalled"
@@ -72,6 +84,10 @@ def handle(db, topic: str, domain: str, payload: Any, now: datetime | None = Non
         return _redact_customer(session, shop, customer, keys, orders)
 
 
+def _utc(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
 def _context(shop: Shop) -> Context:
     return Context(received_at=datetime.now(timezone.utc), triggered_at=None, customer_hash_key=shop.customer_hash_key)
 
@@ -83,21 +99,26 @@ def _customer_keys(shop: Shop, customer: dict) -> list[str]:
 
 
 class _Pseudonyms:
-    """One random pseudonym per customer key, so that the orders of one key stay together and
-    two keys (an id and a guest e-mail) stay two customers, as they were counted."""
+    """One pseudonym per customer key, so that the orders of one key stay together and two keys
+    (an id and a guest e-mail) stay two customers, as they were counted. Derived with the shop's
+    secret key (HMAC), so a redaction delivered twice (Shopify retries) gives the same pseudonyms,
+    and a key that already is a pseudonym is kept."""
 
-    def __init__(self) -> None:
-        self.ids: dict[str | None, str] = {}
+    def __init__(self, secret: str) -> None:
+        self.secret = secret.encode()
 
     def id_for(self, key: str | None) -> str:
-        return self.ids.setdefault(key, "redacted-" + secrets.token_hex(8))
+        if key and key.startswith("c:" + PSEUDONYM_PREFIX):
+            return key[2:]
+        digest = hmac.new(self.secret, f"redacted:{key}".encode(), hashlib.sha256).hexdigest()
+        return PSEUDONYM_PREFIX + digest[:16]
 
     def key_for(self, key: str | None) -> str:
         return "c:" + self.id_for(key)
 
 
 def _redact_customer(session, shop: Shop, customer: dict, keys: list[str], orders: set[str]) -> str:  # noqa: ANN001
-    pseudonyms = _Pseudonyms()
+    pseudonyms = _Pseudonyms(shop.customer_hash_key)
     states = 0
     if keys or orders:
         rows = session.execute(select(EntityState.key, EntityState.customer_key, EntityState.data).where(
@@ -109,6 +130,9 @@ def _redact_customer(session, shop: Shop, customer: dict, keys: list[str], order
                 EntityState.shop_id == shop.id, EntityState.kind == "order", EntityState.key == key)
                 .values(customer_key=pseudonym, data={**data, "customer_key": pseudonym}))
             states += 1
+        # the customer's orders as Kompas knows them (a guest order's body may spell the address
+        # in another case than the request): their bodies are scrubbed too
+        orders = orders | {key for key, _, _ in rows}
     bodies = _redact_bodies(session, shop, customer, orders, pseudonyms)
     log.info("shopify.customer_redacted", extra={"shop": shop.domain, "states": states, "deliveries": bodies})
     return f"customer redacted: {states} orders relinked to a pseudonym, {bodies} deliveries scrubbed"
@@ -120,8 +144,17 @@ def _redact_bodies(session, shop: Shop, customer: dict, orders: set[str], pseudo
     customer_id = str(customer.get("id")) if customer.get("id") is not None else None
     email = str(customer.get("email") or "").strip().lower() or None
     ctx = _context(shop)
-    query = (select(Delivery.id, Delivery.body).where(Delivery.shop_id == shop.id, or_(
-        Delivery.topic.like("orders/%"), Delivery.topic.like("checkouts/%"))).execution_options(yield_per=500))
+    # Only bodies that contain the customer's id, address or one of the orders can concern them:
+    # the database finds those (in C), Python parses only them.
+    needles = [n.encode() for n in [customer_id, *orders] if n] + (
+        [email.encode(), str(customer.get("email")).encode()] if email else [])
+    if not needles:
+        return 0
+    contains = (func.instr if session.get_bind().dialect.name == "sqlite" else _position)
+    query = (select(Delivery.id, Delivery.body).where(
+        Delivery.shop_id == shop.id, or_(Delivery.topic.like("orders/%"), Delivery.topic.like("checkouts/%")),
+        or_(*[contains(Delivery.body, literal(n, LargeBinary)) > 0 for n in needles]))
+        .execution_options(yield_per=500))
     rewrites = []
     for delivery_id, raw in session.execute(query):
         try:
@@ -139,6 +172,11 @@ def _redact_bodies(session, shop: Shop, customer: dict, orders: set[str], pseudo
     for delivery_id, raw in rewrites:
         session.execute(update(Delivery).where(Delivery.id == delivery_id).values(body=raw))
     return len(rewrites)
+
+
+def _position(body, needle):  # noqa: ANN001, ANN202
+    """PostgreSQL's position(needle IN body) for bytea."""
+    return func.position(needle.op("IN")(body))
 
 
 def _concerns(body: dict, customer_id: str | None, email: str | None, orders: set[str]) -> bool:

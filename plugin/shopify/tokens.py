@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 import requests
 
-from ..credentials import SHOPIFY_OFFLINE, load_credential, save_credential
+from ..credentials import SHOPIFY_OFFLINE, drop_credentials, load_credential, save_credential
 
 TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
 ID_TOKEN = "urn:ietf:params:oauth:token-type:id_token"
@@ -143,7 +143,13 @@ class TokenKeeper:
 
     def _refresh(self, token: OfflineToken) -> OfflineToken:
         config = self.app.config
-        fresh = refresh(self.http, self.shop, token, api_key=config["SHOPIFY_API_KEY"],
-                        secret=config["SHOPIFY_API_SECRETS"][0], now=self.clock())
+        try:
+            fresh = refresh(self.http, self.shop, token, api_key=config["SHOPIFY_API_KEY"],
+                            secret=config["SHOPIFY_API_SECRETS"][0], now=self.clock())
+        except ShopifyAuthError as exc:
+            if exc.status in (400, 401):  # the grant is gone: forget it, the next panel open exchanges anew
+                with self._db.transaction() as session:
+                    drop_credentials(session, self.shop_id, SHOPIFY_OFFLINE)
+            raise
         self.save(fresh)
         return fresh

@@ -19,7 +19,8 @@ def _value(value: Any) -> str:
 
 
 def render(manifest: dict, *, client_id: str, application_url: str) -> str:
-    """The TOML text. `application_url` is Kompas' public https URL; relative webhook URIs hang off it."""
+    """The TOML text. `application_url` is Kompas' public https URL. Webhook URIs are written in
+    full: Shopify would hang a relative one off the app's URL, which is the panel's (/panel/)."""
     shopify = manifest["platforms"]["shopify"]
     base = application_url.rstrip("/")
     lines = [
@@ -41,11 +42,11 @@ def render(manifest: dict, *, client_id: str, application_url: str) -> str:
         "",
         "  [[webhooks.subscriptions]]",
         f"  topics = {_value(sorted(shopify['webhooks']['topics']) + shopify['webhooks']['lifecycle_topics'])}",
-        f"  uri = {_value(shopify['webhooks']['uri'])}",
+        f"  uri = {_value(base + shopify['webhooks']['uri'])}",
         "",
         "  [[webhooks.subscriptions]]",
         f"  compliance_topics = {_value(shopify['webhooks']['compliance_topics'])}",
-        f"  uri = {_value(shopify['webhooks']['uri'])}",
+        f"  uri = {_value(base + shopify['webhooks']['uri'])}",
         "",
         "[build]",
         "include_config_on_deploy = true",

@@ -360,6 +360,22 @@ def test_a_token_is_refreshed_before_it_expires(shopify_app, mock, db):
     assert len([c for c in mock.calls if c.request.url == TOKEN_URL]) == 2  # exchange + one refresh
 
 
+def test_a_refused_refresh_drops_the_grant_and_the_next_panel_open_exchanges_anew(shopify_app, mock, db):
+    from plugin.shopify.tokens import ShopifyAuthError, TokenKeeper
+
+    shop, _ = _installed(shopify_app, mock, db)
+    mock.replace(responses.POST, TOKEN_URL, json={"error": "invalid_grant"}, status=400)
+    soon = datetime.now(timezone.utc) + timedelta(minutes=58)
+    with pytest.raises(ShopifyAuthError):
+        TokenKeeper(shopify_app, shop.id, SHOP, clock=lambda: soon).access_token()
+    with db.reading() as session:
+        assert load_credential(session, shopify_app.extensions["kompas.vault"], shop.id, "shopify_offline") is None
+    mock.replace(responses.POST, TOKEN_URL, json=recorded("token-exchange.json"))
+    assert _open_panel(shopify_app.test_client())[0].status_code == 200
+    with db.reading() as session:
+        assert load_credential(session, shopify_app.extensions["kompas.vault"], shop.id, "shopify_offline")
+
+
 def test_a_401_refreshes_the_token_once_and_retries(shopify_app, mock, db):
     from plugin.shopify.backfill import api_for
 

