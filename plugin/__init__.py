@@ -29,13 +29,15 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 def register_extensions(app: Flask) -> None:
     from webhooks.store import DeliveryStore
 
-    from .credentials import Vault, instance_keys
+    from .sealed import Vault, instance_keys, use_for_columns
 
     db = make_database(app.config["DATABASE_URL"], sqlite_synchronous=app.config["SQLITE_SYNCHRONOUS"])
     app.extensions["kompas.db"] = db
     store = DeliveryStore(db)
     app.extensions["kompas.deliveries"] = store
-    app.extensions["kompas.vault"] = Vault(app.config["SECRET_KEYS"] or instance_keys(app.instance_path))
+    vault = Vault(app.config["SECRET_KEYS"] or instance_keys(app.instance_path))
+    app.extensions["kompas.vault"] = vault
+    use_for_columns(vault)  # sealed columns (a shop's webhook secret) use it too
 
     def close() -> None:
         """Close every database connection this app holds (CLI commands and tests call it)."""

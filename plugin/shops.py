@@ -50,6 +50,8 @@ def add_shop(session: Session, *, platform: str, domain: str, timezone_name: str
         raise ShopError(f"not an ISO 4217 currency code: {currency!r}")
     if platform == "woocommerce" and not webhook_secret:
         raise ShopError("a WooCommerce shop needs --webhook-secret (its webhooks' secret)")
+    if webhook_secret and len(webhook_secret.encode()) > 100:
+        raise ShopError("a webhook secret can be at most 100 bytes")
     if session.scalar(select(Shop).where(Shop.domain == key)) is not None:
         raise ShopError(f"shop {key} already exists")
     shop = Shop(platform=platform, domain=key, name=name, currency=currency, timezone=timezone_name,

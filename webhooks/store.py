@@ -22,6 +22,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from plugin.db import Database
+from plugin.sealed import open_sealed_text
 
 STORED, DUPLICATE, UNKNOWN_SHOP = "stored", "duplicate", "unknown_shop"
 _COLUMNS = ("platform", "topic", "delivery_id", "dedupe_key", "received_at", "triggered_at", "body", "status",
@@ -168,7 +169,8 @@ class DeliveryStore:
 
 
 def shop_secret(db: Database, platform: str, domain: str) -> tuple[int, str | None] | None:
-    """(shop id, webhook secret) of the shop whose key is `domain`, or None."""
+    """(shop id, webhook secret) of the shop whose key is `domain`, or None. The secret is stored
+    sealed (plugin.sealed.SealedText) and opened here."""
     sqlite = db.dialect == "sqlite"
     sql = ("SELECT id, webhook_secret FROM shops WHERE domain = :domain AND platform = :platform" if sqlite else
            "SELECT id, webhook_secret FROM shops WHERE domain = %(domain)s AND platform = %(platform)s")
@@ -179,6 +181,6 @@ def shop_secret(db: Database, platform: str, domain: str) -> tuple[int, str | No
         row = cursor.fetchone()
         cursor.close()
         connection.rollback()
-        return None if row is None else (row[0], row[1])
+        return None if row is None else (row[0], open_sealed_text(row[1]) if row[1] else None)
     finally:
         connection.close()

@@ -3,7 +3,7 @@ import os
 import stat
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from plugin.credentials import (CredentialError, Vault, drop_credentials, instance_keys, load_credential,
                                 save_credential)
@@ -54,3 +54,23 @@ def test_the_development_key_is_made_once_and_private(tmp_path):
     assert instance_keys(str(tmp_path)) == first
     assert stat.S_IMODE(os.stat(tmp_path / "secret.key").st_mode) == 0o600
     assert Vault(first).open(Vault(first).seal({"a": 1})) == {"a": 1}
+
+
+def test_a_woocommerce_webhook_secret_is_stored_sealed_and_still_verifies_deliveries(db, send, woo_shop):
+    from plugin.demo import order_payload  # noqa: F401  (the receiver path is what is under test)
+    from plugin.models import Shop
+
+    with db.reading() as session:
+        raw = session.execute(text("SELECT webhook_secret FROM shops WHERE id = :id"), {"id": woo_shop.id}).scalar()
+        assert raw.startswith("gAAAAA") and "wc-secret" not in raw
+        assert session.get(Shop, woo_shop.id).webhook_secret == "wc-secret-AbC123xyz"
+    assert send("woocommerce", "order.updated", {"id": 1}, secret="wc-secret-AbC123xyz").status_code != 401
+    assert send("woocommerce", "order.updated", {"id": 1}, secret="not-it").status_code == 401
+
+
+def test_a_secret_written_before_sealing_still_reads(db, woo_shop):
+    from webhooks.store import shop_secret
+
+    with db.transaction() as session:  # as an older Kompas stored it: plain text
+        session.execute(text("UPDATE shops SET webhook_secret = 'plain-old-secret' WHERE id = :id"), {"id": woo_shop.id})
+    assert shop_secret(db, "woocommerce", woo_shop.domain) == (woo_shop.id, "plain-old-secret")
