@@ -15,8 +15,10 @@ A *source* knows how to read one platform (a Shopify bulk operation, WooCommerce
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from queue import Full, Queue
 from typing import Callable, Iterator, Protocol
 
 from sqlalchemy import or_, select, update
@@ -216,6 +218,8 @@ class Runner:
     shop_id: int
     on_page: Callable[[Progress], None] | None = None
     clock: Callable[[], datetime] = field(default=utcnow)
+    # the lease is renewed from the thread that reads the source and checked by the one that applies
+    _lease_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def run(self, source: Source, source_name: str, kind: str = BACKFILL, restart: bool = False,
             claimed: int | None = None) -> Progress:
@@ -225,7 +229,7 @@ class Runner:
         if hasattr(source, "heartbeat"):  # a source that waits (a bulk operation) keeps its lease alive
             source.heartbeat = lambda: self._renew(run_id)
         try:
-            for page in source.pages(cursor):
+            for page in _read_ahead(source.pages(cursor)):
                 progress = self._apply_page(run_id, page)
                 if self.on_page:
                     self.on_page(progress)
@@ -265,11 +269,11 @@ class Runner:
         self._lease = now
 
     def _renew(self, run_id: int) -> None:
-        with self.db.transaction() as session:
+        with self._lease_lock, self.db.transaction() as session:
             self._own(session, run_id)
 
     def _apply_page(self, run_id: int, page: Page) -> Progress:
-        with self.db.transaction() as session:
+        with self._lease_lock, self.db.transaction() as session:
             self.db.lock_shops(session, [self.shop_id])
             self._own(session, run_id)  # before applying: a page is applied by the run's owner only
             shop = session.get(Shop, self.shop_id)
@@ -286,6 +290,43 @@ class Runner:
                 run.note = page.note
             run.cursor = page.cursor
             return progress_of(run)
+
+
+_END = object()
+
+
+def _read_ahead(pages: Iterator[Page]) -> Iterator[Page]:
+    """The pages of a source, the next one read and prepared in a thread of its own while the
+    current one is applied: downloading, parsing and turning orders into states overlaps the
+    database's work (which releases the GIL) instead of waiting for it. At most one page waits.
+    An exception of the source is raised here, after the pages before it."""
+    handoff: Queue = Queue(maxsize=1)
+    stopped = threading.Event()
+
+    def produce() -> None:
+        try:
+            for page in pages:
+                while not stopped.is_set():
+                    try:
+                        handoff.put(page, timeout=0.2)
+                        break
+                    except Full:
+                        continue
+                if stopped.is_set():
+                    return
+            handoff.put(_END)
+        except BaseException as exc:  # noqa: BLE001 - handed to the applying thread
+            handoff.put(exc)
+
+    reader = threading.Thread(target=produce, name="kompas-backfill-reader", daemon=True)
+    reader.start()
+    try:
+        while (item := handoff.get()) is not _END:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stopped.set()
 
 
 def run(db: Database, shop_id: int, source_name: str, source: Source, kind: str = BACKFILL,

@@ -104,19 +104,16 @@ def test_a_run_claimed_away_from_a_live_runner_stops_it_before_its_next_page(db,
     clock = [datetime.now(timezone.utc)]
     taken = []
 
-    class Stalling(PagedOrders):
-        def pages(self, cursor):  # noqa: ANN001, ANN201
-            for number, page in enumerate(super().pages(cursor)):
-                if number == 1:  # A stalls; B claims the run meanwhile
-                    clock[0] += backfill.STALE_AFTER + timedelta(minutes=1)
-                    taken.append(backfill.claim_next(db, clock[0]))
-                yield page
+    def after_a_page(progress):  # noqa: ANN001, ANN202
+        if progress.done == 10:  # A stalls after its first page; B claims the run meanwhile
+            clock[0] += backfill.STALE_AFTER + timedelta(minutes=1)
+            taken.append(backfill.claim_next(db, clock[0]))
 
     backfill.queue(db, shopify_shop.id, "shopify_bulk")
     first = backfill.claim_next(db, clock[0])
     with pytest.raises(backfill.TakenOver):
-        backfill.Runner(db, shopify_shop.id, clock=lambda: clock[0]).run(
-            Stalling(shopify_shop, orders, 10), "shopify_bulk", claimed=first.id)
+        backfill.Runner(db, shopify_shop.id, on_page=after_a_page, clock=lambda: clock[0]).run(
+            PagedOrders(shopify_shop, orders, 10), "shopify_bulk", claimed=first.id)
     assert taken[0] is not None and taken[0].id == first.id
     with db.reading() as session:
         assert backfill.current(session, shopify_shop.id).done == 10  # only A's first page
