@@ -98,14 +98,7 @@ def schedule(db: Database, now: datetime) -> int:
     return added
 
 
-def _format(value: Any, kind: str, currency: str, language: str) -> str:  # noqa: ANN401
-    if value is None:
-        return i18n.t("no_data", language)
-    if kind == "money":
-        return i18n.money(value, currency, language)
-    if kind == "rate":
-        return i18n.percent(value, language)
-    return i18n.number(int(value), language)
+_format = i18n.kpi_value
 
 
 def _period(payload: Mapping[str, Any], language: str) -> str:

@@ -183,6 +183,20 @@ def percent(value: Decimal | str, language: str, signed: bool = False) -> str:
     return text
 
 
+def kpi_value(value: str | int | None, kind: str, currency: str, language: str) -> str:
+    """A report figure as the merchant reads it: kind "money", "rate" (percent units), "ratio"
+    (x : 1) or a count; "No data" when there is none (a zero denominator)."""
+    if value is None:
+        return t("no_data", language)
+    if kind == "money":
+        return money(value, currency, language)
+    if kind == "rate":
+        return percent(value, language)
+    if kind == "ratio":
+        return number(Decimal(value), language) + " : 1"
+    return number(int(value), language)
+
+
 def day(value: date, language: str, form: str = "medium") -> str:
     return format_date(value, format=form, locale=LANGUAGES[language])
 

@@ -203,16 +203,7 @@ def _tile_value(kpis: dict[str, Any], key: str) -> str | int | None:
     return kpis[key]
 
 
-def _format(value: str | int | None, kind: str, currency: str, language: str) -> str:
-    if value is None:
-        return i18n.t("no_data", language)
-    if kind == "money":
-        return i18n.money(value, currency, language)
-    if kind == "rate":
-        return i18n.percent(value, language)
-    if kind == "ratio":
-        return i18n.number(Decimal(value), language) + " : 1"
-    return i18n.number(int(value), language)
+_format = i18n.kpi_value
 
 
 def _change(current: str | int | None, previous: str | int | None) -> Decimal | None:

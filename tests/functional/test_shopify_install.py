@@ -197,15 +197,15 @@ def test_webhooks_during_the_backfill_are_never_counted_twice(shopify_app, mock,
     assert (kpis["orders"], kpis["refunds"], kpis["net_sales"]) == (3, "48.40", "80.00")
 
 
-def test_an_interrupted_bulk_backfill_resumes_without_a_new_operation(shopify_app, mock, runner, db, monkeypatch):
+def _backfill_killed_on_its_second_page(shopify_app, mock, monkeypatch):  # noqa: ANN001, ANN202
+    """Install, then a worker that dies while preparing the backfill's second page (2 orders each)."""
     from plugin.shopify import backfill as shopify_history
 
     mock.add(responses.POST, TOKEN_URL, json=recorded("token-exchange.json"))
     shopify = FakeShopify(mock, polls_running=0)
     _open_panel(shopify_app.test_client())
     monkeypatch.setattr(shopify_history, "PAGE_ORDERS", 2)
-    original = shopify_history.BulkOrders._page
-    pages = []
+    original, pages = shopify_history.BulkOrders._page, []
 
     def crash_on_second(self, *args):  # noqa: ANN001, ANN202
         pages.append(args)
@@ -215,11 +215,16 @@ def test_an_interrupted_bulk_backfill_resumes_without_a_new_operation(shopify_ap
 
     monkeypatch.setattr(shopify_history.BulkOrders, "_page", crash_on_second)
     assert jobs.run_queued(shopify_app) == 1
+    monkeypatch.setattr(shopify_history.BulkOrders, "_page", original)
+    return shopify
+
+
+def test_an_interrupted_bulk_backfill_resumes_without_a_new_operation(shopify_app, mock, runner, db, monkeypatch):
+    shopify = _backfill_killed_on_its_second_page(shopify_app, mock, monkeypatch)
     with db.reading() as session:
         shop_id = session.scalar(select(Shop.id).where(Shop.domain == SHOP))
         failed = backfill.current(session, shop_id)
     assert (failed.status, failed.done) == ("failed", 2)
-    monkeypatch.setattr(shopify_history.BulkOrders, "_page", original)
     from plugin.cli import main
     result = runner.invoke(main, ["backfill", "--shop", SHOP])
     assert result.exit_code == 0, result.output
@@ -230,24 +235,7 @@ def test_an_interrupted_bulk_backfill_resumes_without_a_new_operation(shopify_ap
 
 def test_a_resumed_backfill_whose_bulk_result_expired_starts_a_new_operation(shopify_app, mock, runner, db,
                                                                             monkeypatch):
-    from plugin.shopify import backfill as shopify_history
-
-    mock.add(responses.POST, TOKEN_URL, json=recorded("token-exchange.json"))
-    shopify = FakeShopify(mock, polls_running=0)
-    _open_panel(shopify_app.test_client())
-    monkeypatch.setattr(shopify_history, "PAGE_ORDERS", 2)
-    original = shopify_history.BulkOrders._page
-    calls = []
-
-    def crash_on_second(self, *args):  # noqa: ANN001, ANN202
-        calls.append(args)
-        if len(calls) == 2:
-            raise ConnectionError("worker killed")
-        return original(self, *args)
-
-    monkeypatch.setattr(shopify_history.BulkOrders, "_page", crash_on_second)
-    jobs.run_queued(shopify_app)
-    monkeypatch.setattr(shopify_history.BulkOrders, "_page", original)
+    shopify = _backfill_killed_on_its_second_page(shopify_app, mock, monkeypatch)
     shopify.expired.add("gid://shopify/BulkOperation/720918")  # more than 7 days later
     from plugin.cli import main
     result = runner.invoke(main, ["backfill", "--shop", SHOP])
