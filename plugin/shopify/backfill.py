@@ -207,6 +207,7 @@ class UpdatedOrders:
         query = f"updated_at:>='{self.since.astimezone(timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')}'"
         after = cursor or None
         while True:
+            fetched_with = after
             data = self.api.graphql(UPDATED_QUERY, {"cursor": after, "query": query})["orders"]
             nodes = data.get("nodes") or []
             stale = self._older_here(nodes)
@@ -219,7 +220,8 @@ class UpdatedOrders:
                 refunds = _refunds(self.api, refund_ids(node))
                 orders.append(rest_order(node, items, [refunds[r] for r in refund_ids(node) if r in refunds]))
             after = data["pageInfo"]["endCursor"] if data["pageInfo"]["hasNextPage"] else None
-            yield Page(states=_states(orders, self.ctx), orders=len(nodes), cursor=after or cursor)
+            # the last page keeps the cursor it was read with: a resume reads only it again
+            yield Page(states=_states(orders, self.ctx), orders=len(nodes), cursor=after or fetched_with)
             if after is None:
                 return
 
