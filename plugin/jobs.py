@@ -106,9 +106,9 @@ def resync_woocommerce(app, now: datetime) -> int:  # noqa: ANN001
 
 
 JOBS: list[Job] = [
-    ("reconcile.schedule", 600.0, lambda app, now: queue_reconciliations(app, now)),
-    ("sync.retry", 300.0, lambda app, now: retry_failed(app, now)),
-    ("sync.run", 15.0, lambda app, now: run_queued(app, now)),
+    ("reconcile.schedule", 600.0, queue_reconciliations),
+    ("sync.retry", 300.0, retry_failed),
+    ("sync.run", 15.0, run_queued),
     ("woocommerce.resync", 60.0, resync_woocommerce),
 ]
 
