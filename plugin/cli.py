@@ -283,7 +283,17 @@ def backfill(shop_key: str, restart: bool, status_only: bool) -> None:
         return
     from .jobs import source_for
 
-    source_name, source = source_for(app, shop, backfills.BACKFILL)
+    if shop.platform == "shopify":
+        from .credentials import SHOPIFY_OFFLINE, credential_kinds
+
+        with _db(app).reading() as session:
+            if SHOPIFY_OFFLINE not in credential_kinds(session, shop.id):
+                raise click.ClickException(f"{shop.domain} has no Shopify access token: the merchant must open "
+                                           "Kompas in Shopify admin first (that installs it)")
+    try:
+        source_name, source = source_for(app, shop, backfills.BACKFILL)
+    except Exception as exc:
+        raise click.ClickException(f"cannot read {shop.domain}'s history: {exc}") from exc
     with click.progressbar(length=max(1, (latest.total or 0) if latest else 0), label="orders",
                            show_pos=True, show_eta=True, file=sys.stderr) as bar:
         def on_page(progress) -> None:  # noqa: ANN001

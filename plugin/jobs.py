@@ -71,8 +71,10 @@ def retry_failed(app, now: datetime | None = None) -> int:  # noqa: ANN001
     retry: the next scheduled pass resumes a failed one."""
     now = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
     with app.extensions["kompas.db"].transaction() as session:
+        installed = select(Shop.id).where(Shop.uninstalled_at.is_(None))
         return session.execute(update(SyncRun).where(SyncRun.status == backfill.FAILED,
                                                      SyncRun.kind == backfill.BACKFILL,
+                                                     SyncRun.shop_id.in_(installed),
                                                      SyncRun.updated_at < now - RETRY_AFTER)
                                .values(status=backfill.QUEUED, updated_at=now)).rowcount or 0
 

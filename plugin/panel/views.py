@@ -239,8 +239,11 @@ def _backfill(shop: Shop, language: str) -> dict[str, Any] | None:
     if progress is None:
         return None
     note = i18n.t("backfill.sixty_days", language) if progress.note == SIXTY_DAYS_NOTE else progress.note
+    # While it is queued or running the figures would be partial: the panel holds them. A failed
+    # import (retried by the worker) says so but shows what is there, rather than nothing.
     state = {"status": progress.status, "done": progress.done, "total": progress.total,
-             "percent": progress.percent, "hold": progress.status != backfill.DONE, "note": note}
+             "percent": progress.percent, "hold": progress.status in (backfill.QUEUED, backfill.RUNNING),
+             "note": note}
     if progress.status == backfill.QUEUED:
         state["text"] = i18n.t("backfill.queued", language)
     elif progress.status == backfill.FAILED:

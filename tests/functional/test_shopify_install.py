@@ -319,6 +319,30 @@ def test_the_daily_reconciliation_repairs_missed_webhooks_and_says_so(shopify_ap
     assert "0 corrections" in result.output
 
 
+def test_a_failed_import_is_said_but_does_not_hide_the_figures(shopify_app, mock, db):
+    mock.add(responses.POST, TOKEN_URL, json=recorded("token-exchange.json"))
+    FakeShopify(mock)
+    client = shopify_app.test_client()
+    _, token = _open_panel(client)
+    with db.reading() as session:
+        shop_id = session.scalar(select(Shop.id).where(Shop.domain == SHOP))
+    run_id = backfill.queue(shopify_app.extensions["kompas.db"], shop_id, "shopify_bulk")
+    backfill.fail(shopify_app.extensions["kompas.db"], run_id, "ShopifyApiError: 503")
+    view = client.get("/panel/view.json?lang=en", headers={"Authorization": "Bearer " + token}).json
+    assert view["backfill"]["status"] == "failed" and view["backfill"]["hold"] is False
+    assert "interrupted" in view["backfill"]["text"]
+
+
+def test_kompas_backfill_of_a_shop_without_a_token_says_what_to_do_and_starts_nothing(runner, db, shopify_shop):
+    from plugin.cli import main
+
+    result = runner.invoke(main, ["backfill", "--shop", "demo.myshopify.com"])
+    assert result.exit_code == 1 and "open Kompas in Shopify admin" in result.output
+    with db.reading() as session:
+        assert backfill.current(session, shopify_shop.id) is None
+    assert runner.invoke(main, ["backfill", "--shop", "nope.myshopify.com"]).exit_code == 1
+
+
 # --- tokens and the Admin API ----------------------------------------------------------------------
 
 def _installed(shopify_app, mock, db):  # noqa: ANN001, ANN202

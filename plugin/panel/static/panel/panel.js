@@ -104,8 +104,9 @@
   function backfill(b) {
     const hold = !!(b && b.hold);
     $("backfill").hidden = !hold;
-    $("backfill-note").hidden = !(b && b.note);
-    $("backfill-note").textContent = (b && b.note) || "";
+    const note = b ? [b.status === "failed" ? b.text : "", b.note || ""].filter(Boolean).join(" ") : "";
+    $("backfill-note").hidden = !note;
+    $("backfill-note").textContent = note;
     for (const id of ["tiles", "chart-card", "sources-card", "products-card", "mix-card"]) {
       const el = $(id); if (el) el.hidden = hold;
     }
