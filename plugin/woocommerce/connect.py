@@ -99,7 +99,20 @@ def _site(value: Any) -> str:
     parts = urlsplit(value.strip())
     if parts.scheme != "https" or not parts.netloc or parts.query or parts.fragment:
         raise ConnectError("site must be the store's https:// URL (WooCommerce accepts its API keys over HTTPS only)")
+    try:
+        (parts.hostname or "").encode("idna")
+    except UnicodeError as exc:
+        raise ConnectError(f"site's host name is not valid: {exc}") from exc
+    if not parts.hostname:
+        raise ConnectError("site has no host name")
     return value.strip().rstrip("/")
+
+
+def same_site(a: str, b: str) -> bool:
+    """Whether two store URLs name the same site (scheme and host case-insensitive, no trailing /)."""
+    pa, pb = urlsplit(a.strip()), urlsplit(b.strip())
+    return ((pa.scheme.lower(), (pa.hostname or "").lower(), pa.port, pa.path.rstrip("/"))
+            == (pb.scheme.lower(), (pb.hostname or "").lower(), pb.port, pb.path.rstrip("/")))
 
 
 def start_url(app, site: Any, return_url: Any, now: float | None = None) -> str:  # noqa: ANN001
@@ -141,12 +154,12 @@ def parse_callback(data: Any) -> tuple[str, Keys]:
         raise ConnectError("missing " + ", ".join(missing))
     if data["key_permissions"] != SCOPE:
         raise ConnectError(f"key_permissions must be {SCOPE} (Kompas reads orders and manages its webhooks)")
-    try:
-        key_id = int(data["key_id"])
-    except (TypeError, ValueError) as exc:
-        raise ConnectError("key_id is not a number") from exc
-    if isinstance(data["key_id"], bool) or key_id <= 0:
-        raise ConnectError("key_id is not a number")
+    raw_id = data["key_id"]
+    if isinstance(raw_id, bool) or not (isinstance(raw_id, int) or (isinstance(raw_id, str) and raw_id.isdigit())):
+        raise ConnectError("key_id is not a whole number")
+    key_id = int(raw_id)
+    if not 0 < key_id < 2 ** 63:
+        raise ConnectError("key_id is out of range")
     if not isinstance(data["consumer_key"], str) or not _KEY.match(data["consumer_key"]):
         raise ConnectError("consumer_key is not a WooCommerce consumer key (ck_…)")
     if not isinstance(data["consumer_secret"], str) or not _SECRET.match(data["consumer_secret"]):
@@ -237,6 +250,10 @@ def connect(app, site: str, keys: Keys, client_factory: Callable[..., WooClient]
         facts = read_store(client)
     except WooError as exc:
         raise ConnectError(f"the store's REST API did not answer with the granted key: {exc}", 502) from exc
+    if not same_site(facts.home, site):
+        # The shop is found by the address the store reports: it must be the site that started
+        # this connect (and signed it), or one store could take over or disconnect another's shop.
+        raise ConnectError(f"the store at {site} reports its address as {facts.home}: connect from that address", 400)
     webhook_secret, panel_secret = new_webhook_secret(), new_panel_secret()
     with db.transaction() as session:
         shop = session.scalar(select(Shop).where(Shop.domain == facts.home))

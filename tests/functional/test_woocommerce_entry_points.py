@@ -33,6 +33,8 @@ def callback_body(woo_app, **changes):
     ({"site": "winkel.example", "return_url": RETURN}, "https"),
     ({"site": SITE}, "return_url"),
     ({"site": SITE, "return_url": "https://evil.example/wp-admin/"}, "same site"),
+    ({"site": "https://" + "a" * 100 + ".example", "return_url": "https://" + "a" * 100 + ".example/wp-admin/"},
+     "host name"),
 ])
 def test_connect_start_refuses_a_missing_or_foreign_site(woo_app, params, message):
     answer = woo_app.test_client().get("/woocommerce/connect", query_string=params)
@@ -53,6 +55,8 @@ def test_connect_needs_kompas_at_an_https_url(make_app):
     ({"consumer_secret": 12}, "consumer_secret"),
     ({"key_id": "twelve"}, "key_id"),
     ({"key_id": True}, "key_id"),
+    ({"key_id": 1.5}, "key_id"),
+    ({"key_id": 10 ** 30}, "key_id"),
     ({"user_id": "1"}, "not a connect state"),
     ({"user_id": ""}, "user_id"),
 ])
@@ -81,6 +85,30 @@ def test_callback_refuses_an_expired_state(woo_app, store):
     stale = vault.seal({"site": SITE, "exp": int(time.time()) - 1})
     answer = woo_app.test_client().post("/woocommerce/callback", json=callback_body(woo_app, user_id=stale))
     assert answer.status_code == 400 and "expired" in answer.get_json()["error"]
+
+
+def test_a_store_reporting_another_stores_address_cannot_take_over_or_disconnect_it(woo_app, store):
+    """evil.example's API claims to be winkel.example (the recorded /wp-json/ index says so): the
+    connect is refused and the connected shop keeps its secret and its installation."""
+    from tests.woo_store import FakeStore
+
+    client = woo_app.test_client()
+    connect(client)
+    db = woo_app.extensions["kompas.db"]
+    with db.reading() as session:
+        before = session.scalar(select(Shop).where(Shop.domain == SITE))
+        secret = before.webhook_secret
+    evil = "https://evil.example"
+    FakeStore(store.mock, site=evil)
+    start = client.get("/woocommerce/connect", query_string={"site": evil, "return_url": evil + "/wp-admin/"})
+    user_id = parse_qs(urlsplit(start.location).query)["user_id"][0]
+    answer = client.post("/woocommerce/callback", json={"key_id": 99, "user_id": user_id, "consumer_key": KEY,
+                                                         "consumer_secret": SECRET, "key_permissions": "read_write"})
+    assert answer.status_code == 400 and "reports its address" in answer.get_json()["error"]
+    with db.reading() as session:
+        after = session.scalar(select(Shop).where(Shop.domain == SITE))
+        assert (after.webhook_secret, after.uninstalled_at) == (secret, None)
+        assert session.scalar(select(Shop).where(Shop.domain == evil)) is None
 
 
 def test_a_connect_the_plugin_does_not_answer_leaves_nothing_behind(woo_app, store):
