@@ -253,12 +253,17 @@ def shopify_toml(client_id: str, application_url: str, output: str | None) -> No
     from .shopify.install import manifest
     from .shopify.toml import render
 
-    if not application_url.startswith("https://"):
-        raise click.ClickException("the application URL must be https:// (Shopify requires it)")
+    from urllib.parse import urlsplit
+
+    if not application_url.startswith("https://") or not urlsplit(application_url).hostname:
+        raise click.ClickException("the application URL must be https://HOST (Shopify requires https)")
     text = render(manifest(), client_id=client_id, application_url=application_url)
     if output:
-        with open(output, "w") as out:
-            out.write(text)
+        try:
+            with open(output, "w") as out:
+                out.write(text)
+        except OSError as exc:
+            raise click.ClickException(f"cannot write {output}: {exc.strerror}") from exc
         click.echo(f"wrote {output}")
     else:
         click.echo(text, nl=False)

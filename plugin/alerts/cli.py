@@ -29,7 +29,10 @@ def _now(value: str | None) -> datetime:
         raise click.ClickException(f"--now must be an ISO instant with a zone, got {value!r}") from exc
     if parsed.tzinfo is None:
         raise click.ClickException("--now needs a zone (e.g. 2026-03-02T14:00:00+01:00)")
-    return parsed.astimezone(timezone.utc)
+    try:
+        return parsed.astimezone(timezone.utc)
+    except OverflowError as exc:
+        raise click.ClickException(f"--now is out of range: {value!r}") from exc
 
 
 def _shop(session, key: str):  # noqa: ANN001, ANN202
@@ -83,7 +86,8 @@ def run_scheduler(app, stop, clock=time.monotonic, sleep=time.sleep) -> None:  #
 
 @alerts.command("test")
 @click.option("--shop", "shop_key", required=True)
-@click.option("--channel", "channel_ids", type=int, multiple=True, help="only these channel ids (default: all)")
+@click.option("--channel", "channel_ids", type=click.IntRange(1, 2 ** 63 - 1), multiple=True,
+              help="only these channel ids (default: all)")
 def test(shop_key: str, channel_ids: tuple[int, ...]) -> None:
     """Send a test notification, with today's real figures, to the shop's channels now."""
     app = _app()

@@ -19,8 +19,12 @@ class ChannelInputError(ValueError):
     """A channel setting is not valid."""
 
 
-def _check_target(kind: str, target: str) -> str:
-    target = (target or "").strip()
+def _check_target(kind: str, target: Any) -> str:  # noqa: ANN401
+    if not isinstance(target, str):
+        raise ChannelInputError("target must be text: an e-mail address or a URL")
+    target = target.strip()
+    if len(target) > 500:
+        raise ChannelInputError("target is too long")
     if kind == "email":
         if not _EMAIL.match(target):
             raise ChannelInputError(f"not an e-mail address: {target!r}")
@@ -39,7 +43,10 @@ def add_channel(session: Session, shop_id: int, data: dict[str, Any]) -> AlertCh
                            language="nl", alerts=True, digest_daily=False, digest_weekly=False, enabled=True,
                            created_at=datetime.now(timezone.utc))
     if kind == "webhook":
-        channel.secret = data.get("secret") or secrets.token_hex(24)
+        secret = data.get("secret")
+        if secret is not None and (not isinstance(secret, str) or not 16 <= len(secret) <= 200):
+            raise ChannelInputError("secret must be text of 16 to 200 characters")
+        channel.secret = secret or secrets.token_hex(24)
     update_channel(channel, {k: v for k, v in data.items() if k not in ("kind", "target", "secret")})
     session.add(channel)
     session.flush()

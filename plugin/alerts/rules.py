@@ -6,6 +6,8 @@ the panel.
 """
 from __future__ import annotations
 
+import math
+
 from datetime import timezone
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -96,6 +98,9 @@ def store_state(rule: AlertRule, state: AlertState) -> None:
     rule.notified_at, rule.owed_resolved, rule.incident = state.notified_at, state.owed_resolved, state.incident
 
 
+MAX_MINUTES = 366 * 24 * 60       # a "for" or repeat interval of at most a year
+MAX_AMOUNT = 1e12                 # thresholds, percentages and volumes: finite and sane
+
 EDITABLE = ("kpi", "kind", "window", "window_hours", "change_pct", "threshold", "direction", "min_volume",
             "for_minutes", "repeat_minutes", "quiet_start", "quiet_end", "enabled")
 
@@ -122,17 +127,24 @@ def _checked(name: str, value: Any) -> Any:  # noqa: ANN401
             raise ValueError(f"one of {', '.join(choices[name])}")
         return value
     if name in ("window_hours", "for_minutes", "repeat_minutes"):
+        if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+            raise ValueError("a whole number")
         number = int(value)
-        if number < 0 or (name == "window_hours" and not 1 <= number <= 24 * 28):
+        if not 0 <= number <= MAX_MINUTES or (name == "window_hours" and not 1 <= number <= 24 * 28):
             raise ValueError("out of range")
         return number
     if name in ("change_pct", "min_volume"):
         number = float(value)
-        if number < 0:
-            raise ValueError("must not be negative")
+        if not math.isfinite(number) or not 0 <= number <= MAX_AMOUNT:
+            raise ValueError(f"a number from 0 to {MAX_AMOUNT:g}")
         return number
     if name == "threshold":
-        return None if value in (None, "") else str(Decimal(str(value)))
+        if value in (None, ""):
+            return None
+        amount = Decimal(str(value))
+        if not amount.is_finite() or abs(amount) > MAX_AMOUNT:
+            raise ValueError(f"a number between -{MAX_AMOUNT:g} and {MAX_AMOUNT:g}")
+        return str(amount)
     if name in ("quiet_start", "quiet_end"):
         if value in (None, ""):
             return None

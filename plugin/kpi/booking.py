@@ -15,6 +15,9 @@ class InstantError(ValueError):
     """A timestamp in a payload could not be read."""
 
 
+MIN_YEAR, MAX_YEAR = 1970, 2999
+
+
 def parse_instant(value: object, *, naive_is_utc: bool = False) -> datetime:
     """Read an ISO-8601 timestamp as an aware datetime.
 
@@ -35,6 +38,8 @@ def parse_instant(value: object, *, naive_is_utc: bool = False) -> datetime:
         if not naive_is_utc:
             raise InstantError(f"timestamp without a zone: {value!r}")
         parsed = parsed.replace(tzinfo=timezone.utc)
+    if not MIN_YEAR <= parsed.year <= MAX_YEAR:  # also keeps shop-local days inside what dates can hold
+        raise InstantError(f"timestamp out of range ({MIN_YEAR}–{MAX_YEAR}): {value!r}")
     return parsed
 
 

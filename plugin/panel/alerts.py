@@ -119,18 +119,38 @@ def state():  # noqa: ANN201
         })
 
 
+class BadBody(Exception):
+    """The request body is not the JSON object an endpoint takes (answered 400)."""
+
+
 def _body() -> dict[str, Any]:
+    """The JSON object sent; {} for an empty body; BadBody for anything else."""
+    if not request.get_data():
+        return {}
     data = request.get_json(silent=True)
-    return data if isinstance(data, dict) else {}
+    if not isinstance(data, dict):
+        raise BadBody("send a JSON object")
+    return data
+
+
+@bp.errorhandler(BadBody)
+def _bad_body(exc: BadBody):  # noqa: ANN202
+    return jsonify(error=str(exc)), 400
+
+
+MAX_ID = 2 ** 63 - 1
 
 
 def _muted_until(value: Any) -> datetime | None:  # noqa: ANN401
     if value in (None, ""):
         return None
-    parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    if parsed.tzinfo is None:
-        raise RuleError("muted_until needs a zone")
-    return parsed.astimezone(timezone.utc)
+    try:
+        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        if parsed.tzinfo is None:
+            raise RuleError("muted_until needs a zone")
+        return parsed.astimezone(timezone.utc)
+    except (ValueError, OverflowError) as exc:
+        raise RuleError(f"muted_until: not a time Kompas can keep ({exc})") from exc
 
 
 @bp.post("/rules")
@@ -160,7 +180,7 @@ def change_rule(rule_id: int):  # noqa: ANN201
     data = _body()
     with _db().transaction() as session:
         shop = _shop(session)
-        rule = session.get(AlertRule, rule_id)
+        rule = session.get(AlertRule, rule_id) if rule_id <= MAX_ID else None
         if shop is None or rule is None or rule.shop_id != shop.id:
             return jsonify(error="unknown rule"), 404
         try:
@@ -191,7 +211,7 @@ def create_channel():  # noqa: ANN201
 def change_channel(channel_id: int):  # noqa: ANN201
     with _db().transaction() as session:
         shop = _shop(session)
-        channel = session.get(AlertChannel, channel_id)
+        channel = session.get(AlertChannel, channel_id) if channel_id <= MAX_ID else None
         if shop is None or channel is None or channel.shop_id != shop.id:
             return jsonify(error="unknown channel"), 404
         if request.method == "DELETE":
@@ -215,7 +235,10 @@ def test():  # noqa: ANN201
         shop = _shop(session)
         if shop is None:
             return jsonify(error="unknown shop"), 404
-        wanted = [int(data["channel"])] if data.get("channel") is not None else None
+        channel = data.get("channel")
+        if channel is not None and (isinstance(channel, bool) or not isinstance(channel, int) or not 0 < channel <= MAX_ID):
+            return jsonify(error="channel: the id of one of the shop's channels"), 400
+        wanted = [channel] if channel is not None else None
         ids = evaluate.create_test_event(session, shop, now, wanted)
     if not ids:
         return jsonify(error="no channel to send to"), 400

@@ -15,6 +15,7 @@ from urllib.parse import urlencode
 
 from flask import Response, current_app, g, jsonify, redirect, render_template, request
 from openpyxl import Workbook
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from sqlalchemy import select
 
 from .. import backfill, counters, report, settings
@@ -458,8 +459,10 @@ def export_xlsx():  # noqa: ANN201
         book = Workbook(write_only=True)
         sheet = book.create_sheet(name[:31])
         sheet.append(header)
+        first_is_date = header[0] == "date"  # a tile's days; tables start with a name (source, product)
         for row in rows:
-            sheet.append([_cell(v) for v in row])
+            sheet.append([_cell(v, "date" if first_is_date else "text") if i == 0 else _cell(v, "number")
+                          for i, v in enumerate(row)])
         out = io.BytesIO()
         book.save(out)
         return Response(out.getvalue(), mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
@@ -467,19 +470,17 @@ def export_xlsx():  # noqa: ANN201
     return _exported(write)
 
 
-def _cell(value: Any) -> Any:
-    """Report strings become what they are in the sheet: "1234.50" an exact number, "2026-05-04" a
-    date; other text stays text."""
-    if isinstance(value, str):
-        try:
-            return date.fromisoformat(value)
-        except ValueError:
-            pass
-        try:
-            return Decimal(value)
-        except ArithmeticError:
-            return value
-    return value
+def _cell(value: Any, kind: str) -> Any:  # noqa: ANN401
+    """A report value as the sheet should hold it: figures ("1234.50") as exact numbers, days as
+    dates, names as text without the control characters a spreadsheet refuses (a source name comes
+    from a shopper's URL)."""
+    if value is None or not isinstance(value, str):
+        return value
+    if kind == "number":
+        return Decimal(value)
+    if kind == "date" and value != "total":
+        return date.fromisoformat(value)
+    return ILLEGAL_CHARACTERS_RE.sub("", value)
 
 
 # --- the JSON API ------------------------------------------------------------------------------

@@ -1,5 +1,7 @@
 """The panel's alerts section through the test client: authentication, rules, channels, the test
 notification through a real SMTP server, and failed deliveries."""
+import json
+
 import pytest
 import responses
 from sqlalchemy import select
@@ -121,3 +123,45 @@ def test_channels_test_notification_and_failures(panel, db, shopify_shop, smtp_s
     assert "403" in failure["error"] and failure["status"] == "pending"
     with db.reading() as s:
         assert s.scalar(select(AlertChannel.digest_weekly).where(AlertChannel.id == email_id)) is True
+
+
+@pytest.mark.parametrize("path, body", [
+    ("/panel/alerts/rules", {"change_pct": "NaN", "threshold": 5}),
+    ("/panel/alerts/rules", {"change_pct": "inf", "threshold": 5}),
+    ("/panel/alerts/rules", {"min_volume": 1e400, "threshold": 5}),
+    ("/panel/alerts/rules", {"threshold": "sNaN"}),
+    ("/panel/alerts/rules", {"threshold": "1e999999"}),
+    ("/panel/alerts/rules", {"for_minutes": 10 ** 30, "threshold": 5}),
+    ("/panel/alerts/rules", {"repeat_minutes": 10 ** 20, "threshold": 5}),
+    ("/panel/alerts/rules", {"for_minutes": 1.5, "threshold": 5}),
+    ("/panel/alerts/rules/{rule}", {"muted_until": "9999-12-31T23:59:00-14:00"}),
+    ("/panel/alerts/rules/{rule}", {"muted_until": "0001-01-01T00:00:00+14:00"}),
+    ("/panel/alerts/rules/{rule}", "{"),
+    ("/panel/alerts/test", {"channel": "abc"}),
+    ("/panel/alerts/test", {"channel": [1]}),
+    ("/panel/alerts/test", {"channel": 10 ** 30}),
+    ("/panel/alerts/test", "["),
+    ("/panel/alerts/channels", {"kind": "email", "target": 5}),
+    ("/panel/alerts/channels", {"kind": "webhook", "target": "https://h.example/x", "secret": {"a": 1}}),
+    ("/panel/alerts/channels", {"kind": "webhook", "target": "https://h.example/x", "secret": 123}),
+    ("/panel/alerts/channels", "{"),
+])
+def test_bad_input_is_a_clear_400_and_changes_nothing(panel, db, shopify_shop, path, body):
+    def snapshot():  # noqa: ANN202
+        with db.reading() as s:
+            return ([(r.id, r.change_pct, r.threshold, r.for_minutes, r.muted_until) for r in s.scalars(select(AlertRule))],
+                    [c.id for c in s.scalars(select(AlertChannel))])
+
+    path = path.format(rule=rule_id(db, "orders_drop_today", shopify_shop.id))
+    before = snapshot()
+    raw = body if isinstance(body, str) else json.dumps(body)
+    answer = panel.post(path, data=raw, headers={**bearer(), "Content-Type": "application/json"})
+    assert answer.status_code == 400, answer.get_data(as_text=True)
+    assert answer.get_json()["error"]
+    assert snapshot() == before
+
+
+def test_an_id_beyond_any_database_integer_is_not_found(panel, shopify_shop):
+    huge = 10 ** 25
+    assert panel.post(f"/panel/alerts/rules/{huge}", json={}, headers=bearer()).status_code == 404
+    assert panel.post(f"/panel/alerts/channels/{huge}", json={}, headers=bearer()).status_code == 404

@@ -134,6 +134,21 @@ def test_xlsx_export_holds_the_same_figures_as_numbers_and_dates(panel, db, orde
     assert panel.get("/panel/export.xlsx?" + query).status_code == 401
 
 
+def test_xlsx_export_keeps_names_as_text_even_odd_ones(panel, send, shopify_shop):
+    from openpyxl import load_workbook
+
+    created = datetime(2026, 3, 2, 12, tzinfo=AMS)
+    for n, source in enumerate(["a%01b", "nan", "1_000", "2026-05-04"]):
+        send("shopify", "orders/create", order_payload(100 + n, created=created, updated=created, zone=AMS,
+                                                        lines=[("x", Decimal("5.00"), 1)],
+                                                        landing_site=f"/?utm_source={source}"))
+    r = panel.get("/panel/export.xlsx?table=sources&range=custom&from=2026-03-01&to=2026-03-10", headers=bearer())
+    assert r.status_code == 200
+    rows = [[c.value for c in row] for row in load_workbook(io.BytesIO(r.data)).active.iter_rows()][1:]
+    assert sorted(row[0] for row in rows) == sorted(["ab", "nan", "1_000", "2026-05-04"])
+    assert all(isinstance(row[0], str) for row in rows)
+
+
 def test_openapi_document_describes_the_api(panel):
     spec = panel.get("/api/openapi.json").get_json()
     assert spec["openapi"].startswith("3.") and "/api/kpis" in spec["paths"]

@@ -55,3 +55,11 @@ def test_instants_compare_as_instants_not_strings():
 def test_unknown_zone_is_an_error():
     with pytest.raises(ValueError):
         shop_zone("Europe/Atlantis")
+
+
+@pytest.mark.parametrize("value", ["9999-12-31T23:59:59", "0001-01-01T00:00:00", "1969-12-31T23:59:59"])
+def test_instants_outside_what_kompas_books_are_refused(value):
+    from plugin.kpi.booking import InstantError, parse_instant
+
+    with pytest.raises(InstantError, match="out of range"):
+        parse_instant(value, naive_is_utc=True)

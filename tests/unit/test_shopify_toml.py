@@ -46,3 +46,7 @@ def test_kompas_shopify_toml_writes_the_file(runner, tmp_path):
     assert tomllib.loads(out.read_text())["client_id"] == "abc123"
     refused = runner.invoke(main, ["shopify", "toml", "--client-id", "x", "--url", "http://insecure.example"])
     assert refused.exit_code != 0 and "https" in refused.output
+    assert runner.invoke(main, ["shopify", "toml", "--client-id", "x", "--url", "https://"]).exit_code == 1
+    nowhere = runner.invoke(main, ["shopify", "toml", "--client-id", "x", "--url", "https://k.example",
+                                   "-o", str(tmp_path / "no" / "such" / "dir.toml")])
+    assert nowhere.exit_code == 1 and "cannot write" in nowhere.output
