@@ -22,17 +22,7 @@ class CartTest extends TestCase {
 	protected function setUp(): void {
 		kompas_test_reset();
 		$this->connection = new Kompas_Connection();
-		$this->connection->save(
-			array(
-				'shop'           => 'https://winkel.example',
-				'panel_url'      => 'https://kompas.test/panel/',
-				'events_url'     => 'https://kompas.test/webhooks/woocommerce',
-				'disconnect_url' => 'https://kompas.test/woocommerce/disconnect',
-				'panel_secret'   => 'panel-secret',
-				'webhook_secret' => 'wc-secret-AbC123xyz',
-				'key_id'         => 12,
-			)
-		);
+		$this->connection->save( kompas_test_connection() );
 	}
 
 	private function cart( $clock = 1700000000 ) {

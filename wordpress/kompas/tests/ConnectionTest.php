@@ -9,18 +9,11 @@ use PHPUnit\Framework\TestCase;
 
 class ConnectionTest extends TestCase {
 
-	private $data = array(
-		'shop'           => 'https://winkel.example',
-		'panel_url'      => 'https://kompas.test/panel/',
-		'events_url'     => 'https://kompas.test/webhooks/woocommerce',
-		'disconnect_url' => 'https://kompas.test/woocommerce/disconnect',
-		'panel_secret'   => 'panel-secret',
-		'webhook_secret' => 'wc-secret-AbC123xyz',
-		'key_id'         => 12,
-	);
+	private $data;
 
 	protected function setUp(): void {
 		kompas_test_reset();
+		$this->data = kompas_test_connection();
 	}
 
 	public function test_the_route_keeps_what_kompas_sends() {

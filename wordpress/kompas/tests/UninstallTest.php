@@ -11,17 +11,7 @@ class UninstallTest extends TestCase {
 
 	public function test_uninstall_tells_kompas_and_removes_the_key_and_every_option() {
 		kompas_test_reset();
-		( new Kompas_Connection() )->save(
-			array(
-				'shop'           => 'https://winkel.example',
-				'panel_url'      => 'https://kompas.test/panel/',
-				'events_url'     => 'https://kompas.test/webhooks/woocommerce',
-				'disconnect_url' => 'https://kompas.test/woocommerce/disconnect',
-				'panel_secret'   => 'panel-secret',
-				'webhook_secret' => 'wc-secret-AbC123xyz',
-				'key_id'         => 12,
-			)
-		);
+		( new Kompas_Connection() )->save( kompas_test_connection() );
 		if ( ! defined( 'WP_UNINSTALL_PLUGIN' ) ) {
 			define( 'WP_UNINSTALL_PLUGIN', 'kompas/kompas.php' );
 		}

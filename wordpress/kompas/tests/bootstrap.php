@@ -15,6 +15,19 @@ define( 'KOMPAS_VERSION', '0.1.0' );
 
 $GLOBALS['kompas_test'] = array();
 
+/** What Kompas gives the plugin at connect, as the tests' connected store holds it. */
+function kompas_test_connection() {
+	return array(
+		'shop'           => 'https://winkel.example',
+		'panel_url'      => 'https://kompas.test/panel/',
+		'events_url'     => 'https://kompas.test/webhooks/woocommerce',
+		'disconnect_url' => 'https://kompas.test/woocommerce/disconnect',
+		'panel_secret'   => 'panel-secret',
+		'webhook_secret' => 'wc-secret-AbC123xyz',
+		'key_id'         => 12,
+	);
+}
+
 /** Resets the stubs' state between tests. */
 function kompas_test_reset() {
 	$GLOBALS['kompas_test'] = array(
