@@ -5,6 +5,7 @@ import json
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import NamedTuple
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -113,6 +114,23 @@ def mock():
 def _open_panel(client, shop=SHOP):  # noqa: ANN001, ANN202
     token = mint_session_token(shop, api_key=API_KEY, secret=SHOPIFY_SECRET)
     return client.get(f"/panel/?shop={shop}&id_token={token}&lang=nl"), token
+
+
+class Installed(NamedTuple):
+    shop: Shop
+    shopify: FakeShopify
+    client: object   # the test client the panel was opened with
+    token: str       # the session token it was opened with
+
+
+def _installed(shopify_app, mock, db) -> Installed:  # noqa: ANN001
+    """The shop installed by a first panel open (token exchange), its backfill queued, not run."""
+    mock.add(responses.POST, TOKEN_URL, json=recorded("token-exchange.json"))
+    fake = FakeShopify(mock, polls_running=0)
+    client = shopify_app.test_client()
+    _, token = _open_panel(client)
+    with db.reading() as session:
+        return Installed(session.scalar(select(Shop).where(Shop.domain == SHOP)), fake, client, token)
 
 
 def _report(runner, start="2026-05-04", end="2026-05-06"):  # noqa: ANN001, ANN202
@@ -268,15 +286,10 @@ def test_without_read_all_orders_the_sixty_day_limit_is_explained(shopify_app, m
 
 
 def test_the_panel_holds_its_figures_while_the_backfill_runs(shopify_app, mock, db):
-    mock.add(responses.POST, TOKEN_URL, json=recorded("token-exchange.json"))
-    FakeShopify(mock)
-    client = shopify_app.test_client()
-    _, token = _open_panel(client)
-    with db.reading() as session:
-        shop_id = session.scalar(select(Shop.id).where(Shop.domain == SHOP))
+    shop, _, client, token = _installed(shopify_app, mock, db)
     with db.transaction() as session:
         from plugin.models import SyncRun
-        run = session.scalar(select(SyncRun).where(SyncRun.shop_id == shop_id))
+        run = session.scalar(select(SyncRun).where(SyncRun.shop_id == shop.id))
         run.status, run.done, run.total = "running", 1500, 6000
         run.resumed_at = datetime.now(timezone.utc) - timedelta(seconds=60)
         run.updated_at = datetime.now(timezone.utc)
@@ -287,10 +300,7 @@ def test_the_panel_holds_its_figures_while_the_backfill_runs(shopify_app, mock, 
 
 
 def test_the_daily_reconciliation_repairs_missed_webhooks_and_says_so(shopify_app, mock, runner, db):
-    mock.add(responses.POST, TOKEN_URL, json=recorded("token-exchange.json"))
-    shopify = FakeShopify(mock, polls_running=0)
-    client = shopify_app.test_client()
-    _, token = _open_panel(client)
+    _, shopify, client, token = _installed(shopify_app, mock, db)
     jobs.run_queued(shopify_app)  # the backfill
     assert jobs.queue_reconciliations(shopify_app) == 0  # it just began: not due yet
     tomorrow = datetime.now(timezone.utc) + timedelta(hours=25)
@@ -320,14 +330,9 @@ def test_the_daily_reconciliation_repairs_missed_webhooks_and_says_so(shopify_ap
 
 
 def test_a_failed_import_is_said_but_does_not_hide_the_figures(shopify_app, mock, db):
-    mock.add(responses.POST, TOKEN_URL, json=recorded("token-exchange.json"))
-    FakeShopify(mock)
-    client = shopify_app.test_client()
-    _, token = _open_panel(client)
-    with db.reading() as session:
-        shop_id = session.scalar(select(Shop.id).where(Shop.domain == SHOP))
-    run_id = backfill.queue(shopify_app.extensions["kompas.db"], shop_id, "shopify_bulk")
-    backfill.fail(shopify_app.extensions["kompas.db"], run_id, "ShopifyApiError: 503")
+    shop, _, client, token = _installed(shopify_app, mock, db)
+    run_id = backfill.queue(db, shop.id, "shopify_bulk")
+    backfill.fail(db, run_id, "ShopifyApiError: 503")
     view = client.get("/panel/view.json?lang=en", headers={"Authorization": "Bearer " + token}).json
     assert view["backfill"]["status"] == "failed" and view["backfill"]["hold"] is False
     assert "interrupted" in view["backfill"]["text"]
@@ -345,18 +350,10 @@ def test_kompas_backfill_of_a_shop_without_a_token_says_what_to_do_and_starts_no
 
 # --- tokens and the Admin API ----------------------------------------------------------------------
 
-def _installed(shopify_app, mock, db):  # noqa: ANN001, ANN202
-    mock.add(responses.POST, TOKEN_URL, json=recorded("token-exchange.json"))
-    fake = FakeShopify(mock, polls_running=0)
-    _open_panel(shopify_app.test_client())
-    with db.reading() as session:
-        return session.scalar(select(Shop).where(Shop.domain == SHOP)), fake
-
-
 def test_a_token_is_refreshed_before_it_expires(shopify_app, mock, db):
     from plugin.shopify.tokens import TokenKeeper
 
-    shop, _ = _installed(shopify_app, mock, db)
+    shop = _installed(shopify_app, mock, db).shop
     refresh = mock.add(responses.POST, TOKEN_URL, json=recorded("refresh.json"))
     soon = datetime.now(timezone.utc) + timedelta(minutes=58)  # 2 minutes before the 60 expire
     keeper = TokenKeeper(shopify_app, shop.id, SHOP, clock=lambda: soon)
@@ -375,7 +372,7 @@ def test_a_token_is_refreshed_before_it_expires(shopify_app, mock, db):
 def test_a_refused_refresh_drops_the_grant_and_the_next_panel_open_exchanges_anew(shopify_app, mock, db):
     from plugin.shopify.tokens import ShopifyAuthError, TokenKeeper
 
-    shop, _ = _installed(shopify_app, mock, db)
+    shop = _installed(shopify_app, mock, db).shop
     mock.replace(responses.POST, TOKEN_URL, json={"error": "invalid_grant"}, status=400)
     soon = datetime.now(timezone.utc) + timedelta(minutes=58)
     with pytest.raises(ShopifyAuthError):
@@ -391,7 +388,7 @@ def test_a_refused_refresh_drops_the_grant_and_the_next_panel_open_exchanges_ane
 def test_a_401_refreshes_the_token_once_and_retries(shopify_app, mock, db):
     from plugin.shopify.backfill import api_for
 
-    shop, shopify = _installed(shopify_app, mock, db)
+    shop, shopify, _, _ = _installed(shopify_app, mock, db)
     mock.add(responses.POST, TOKEN_URL, json=recorded("refresh.json"))
     shopify.unauthorized_next = 1
     data = api_for(shopify_app, shop).graphql("{ shop { name currencyCode ianaTimezone myshopifyDomain } }")
@@ -403,7 +400,7 @@ def test_throttled_429_and_5xx_answers_are_retried_with_backoff(shopify_app, moc
     from plugin.shopify.admin_api import AdminApi, ShopifyApiError
     from plugin.shopify.tokens import TokenKeeper
 
-    shop, shopify = _installed(shopify_app, mock, db)
+    shop, shopify, _, _ = _installed(shopify_app, mock, db)
     waits = []
     api = AdminApi(TokenKeeper(shopify_app, shop.id, SHOP), "2026-04", sleep=waits.append)
     shopify.throttle_next = 1
