@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import asdict
-from datetime import datetime, timezone
 from pathlib import Path
 
 import requests
@@ -89,10 +88,6 @@ def _save(app, domain: str, token: OfflineToken, facts: dict) -> int:  # noqa: A
         return shop.id
 
 
-def now_utc() -> datetime:
-    return datetime.now(timezone.utc)
-
-
 def ensure_installed(app, domain: str, session_token: str, http: requests.Session | None = None) -> Shop | None:  # noqa: ANN001
     """The shop of a verified session token, installing it first when Kompas does not have it (the
     first open after Shopify's managed install), it was uninstalled, or its token was lost.
@@ -112,5 +107,5 @@ def ensure_installed(app, domain: str, session_token: str, http: requests.Sessio
     http = http or requests.Session()
     config = app.config
     token = exchange_session_token(http, domain, session_token, api_key=config["SHOPIFY_API_KEY"],
-                                   secret=config["SHOPIFY_API_SECRETS"][0], now=now_utc())
+                                   secret=config["SHOPIFY_API_SECRETS"][0], now=backfill.utcnow())
     return install(app, domain, token, http)

@@ -17,8 +17,9 @@ import requests
 from flask import Blueprint, current_app, jsonify, redirect, request
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
+from .. import backfill
 from .admin_api import ShopifyApiError
-from .install import install, now_utc, shopify_manifest
+from .install import install, shopify_manifest
 from .oauth import OAuthError, authorize_url, valid_shop, verify_query
 from .tokens import ShopifyAuthError, exchange_code
 
@@ -77,7 +78,7 @@ def callback():  # noqa: ANN201
     try:
         http = requests.Session()
         token = exchange_code(http, shop, code, api_key=config["SHOPIFY_API_KEY"],
-                              secret=config["SHOPIFY_API_SECRETS"][0], now=now_utc())
+                              secret=config["SHOPIFY_API_SECRETS"][0], now=backfill.utcnow())
         install(current_app, shop, token, http)
     except (ShopifyAuthError, ShopifyApiError, ValueError) as exc:
         log.warning("shopify.install_failed", extra={"shop": shop, "error": str(exc)})
