@@ -41,11 +41,6 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def _aware(value: datetime) -> datetime:
-    # SQLite hands DateTime(timezone=True) back naive; every stored time is UTC.
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
-
-
 def _triggered_at(value: str | None) -> datetime | None:
     if not value:
         return None
@@ -84,7 +79,7 @@ def states_of(delivery: Claimed, shop: Shop) -> tuple[str, list]:
     if handler is None:
         return IGNORED, []
     payload = json.loads(delivery.body)
-    ctx = Context(received_at=_aware(delivery.received_at),
+    ctx = Context(received_at=delivery.received_at,
                   triggered_at=_triggered_at(delivery.triggered_at),
                   customer_hash_key=shop.customer_hash_key)
     states = handler(payload, ctx)

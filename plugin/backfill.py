@@ -94,11 +94,7 @@ class Progress:
 
 
 def _iso(value: datetime | None) -> str | None:
-    return None if value is None else aware(value).isoformat()
-
-
-def aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    return None if value is None else value.isoformat()
 
 
 def utcnow() -> datetime:
@@ -111,7 +107,7 @@ def progress_of(run: SyncRun) -> Progress:
     percent = eta = None
     if total:
         percent = round(min(100.0, 100.0 * run.done / total), 1)
-        elapsed = (aware(run.updated_at) - aware(run.resumed_at)).total_seconds()
+        elapsed = (run.updated_at - run.resumed_at).total_seconds()
         read = run.done - run.done_at_resume
         if run.status == RUNNING and read > 0 and elapsed > 0:
             eta = max(0.0, (total - run.done) * elapsed / read)
@@ -149,8 +145,8 @@ def begin(db: Database, shop_id: int, source_name: str, kind: str = BACKFILL, re
             SyncRun.shop_id == shop_id, SyncRun.kind == kind, SyncRun.source == source_name,
             SyncRun.status.in_((QUEUED, RUNNING, FAILED))).order_by(SyncRun.id.desc()).limit(1))
         if (open_run is not None and open_run.status == RUNNING and open_run.id != claimed
-                and aware(open_run.updated_at) > now - STALE_AFTER):
-            raise BackfillBusy(f"a worker is running this {kind} (updated {aware(open_run.updated_at):%H:%M:%S} UTC)")
+                and open_run.updated_at > now - STALE_AFTER):
+            raise BackfillBusy(f"a worker is running this {kind} (updated {open_run.updated_at:%H:%M:%S} UTC)")
         if open_run is not None and not restart:
             open_run.status, open_run.error = RUNNING, None
             open_run.resumed_at, open_run.done_at_resume, open_run.updated_at = now, open_run.done, now
@@ -258,7 +254,7 @@ class Runner:
 
     def _still_mine(self, session: Session, run_id: int) -> bool:
         stamp = session.scalar(select(SyncRun.updated_at).where(SyncRun.id == run_id))
-        return stamp is not None and aware(stamp) == self._lease
+        return stamp == self._lease
 
     def _own(self, session: Session, run_id: int) -> None:
         """TakenOver unless the run still carries this runner's lease; then a new lease."""

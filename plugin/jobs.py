@@ -94,7 +94,7 @@ def queue_reconciliations(app, now: datetime | None = None) -> int:  # noqa: ANN
                 continue
             last = session.scalar(select(SyncRun.started_at).where(
                 SyncRun.shop_id == shop.id, SyncRun.kind == backfill.RECONCILE).order_by(SyncRun.id.desc()).limit(1))
-            if backfill.aware(last or history.started_at) <= now - RECONCILE_EVERY:
+            if (last or history.started_at) <= now - RECONCILE_EVERY:
                 due.append(shop.id)
     for shop_id in due:
         backfill.queue(db, shop_id, "shopify_updated", kind=backfill.RECONCILE, now=now)

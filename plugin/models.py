@@ -5,10 +5,10 @@ only caller of `plugin.counters`, which is the only writer of counter rows.
 """
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 
 from sqlalchemy import (JSON, BigInteger, Boolean, Date, DateTime, ForeignKey, Index, Integer,
-                        LargeBinary, MetaData, String, Text, UniqueConstraint)
+                        LargeBinary, MetaData, String, Text, TypeDecorator, UniqueConstraint)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from .sealed import SealedText
@@ -20,6 +20,21 @@ NAMING_CONVENTION = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+
+
+class UtcDateTime(TypeDecorator):
+    """An instant, stored in UTC and always read back aware. (SQLite keeps no offset: without this
+    it hands back naive values, and an aware value in another zone would be stored as its local
+    wall time.)"""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect) -> datetime | None:  # noqa: ANN001
+        return value.astimezone(timezone.utc) if value is not None and value.tzinfo else value
+
+    def process_result_value(self, value: datetime | None, dialect) -> datetime | None:  # noqa: ANN001
+        return value.replace(tzinfo=timezone.utc) if value is not None and value.tzinfo is None else value
 
 
 class Base(DeclarativeBase):
@@ -41,8 +56,8 @@ class Shop(Base):
     timezone: Mapped[str] = mapped_column(String(64))
     webhook_secret: Mapped[str | None] = mapped_column(SealedText())  # sealed at rest (plugin.credentials)
     customer_hash_key: Mapped[str] = mapped_column(String(64))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    uninstalled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    uninstalled_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     scopes: Mapped[str | None] = mapped_column(String(1000))  # access scopes granted, comma-separated
 
 
@@ -58,8 +73,8 @@ class ShopCredential(Base):
     shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"), primary_key=True)
     kind: Mapped[str] = mapped_column(String(40), primary_key=True)
     sealed: Mapped[str] = mapped_column(Text)
-    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
 class SyncRun(Base):
@@ -86,11 +101,11 @@ class SyncRun(Base):
     cursor: Mapped[str | None] = mapped_column(Text)
     note: Mapped[str | None] = mapped_column(Text)  # e.g. why history stops at 60 days
     error: Mapped[str | None] = mapped_column(Text)
-    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    resumed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    resumed_at: Mapped[datetime] = mapped_column(UtcDateTime())
     done_at_resume: Mapped[int] = mapped_column(BigInteger, default=0)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
 
 class Delivery(Base):
@@ -112,13 +127,13 @@ class Delivery(Base):
     topic: Mapped[str] = mapped_column(String(100))
     delivery_id: Mapped[str | None] = mapped_column(String(255))
     dedupe_key: Mapped[str | None] = mapped_column(String(255))
-    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime())
     triggered_at: Mapped[str | None] = mapped_column(String(64))
     body: Mapped[bytes] = mapped_column(LargeBinary)
     status: Mapped[str] = mapped_column(String(20))
     error: Mapped[str | None] = mapped_column(Text)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
-    applied_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    applied_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
 
 class EntityState(Base):
@@ -231,12 +246,12 @@ class WooCommerceSite(Base):
     shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"), primary_key=True)
     key_id: Mapped[int | None] = mapped_column(BigInteger)
     webhooks: Mapped[dict] = mapped_column(JSON)
-    connected_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    synced_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    checked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    connected_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    synced_until: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    checked_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     missed_orders_total: Mapped[int] = mapped_column(Integer, default=0)
     repaired_webhooks_total: Mapped[int] = mapped_column(Integer, default=0)
-    last_repair_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_repair_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     last_repair_orders: Mapped[int] = mapped_column(Integer, default=0)
     last_repair_webhooks: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)

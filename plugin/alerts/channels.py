@@ -19,7 +19,7 @@ import html
 import json
 import smtplib
 import ssl
-from datetime import datetime, timezone
+from datetime import datetime
 from decimal import Decimal
 from email.message import EmailMessage
 from email.utils import formatdate
@@ -236,7 +236,7 @@ def webhook_body(event: AlertEvent, shop: Shop, key: str, link: str) -> bytes:
     return json.dumps({
         "id": key, "kind": event.kind, "shop": shop.domain, "rule": event.rule_key, "kpi": event.kpi,
         "value": event.value, "normal": event.normal, "change": event.change,
-        "at": (event.at if event.at.tzinfo else event.at.replace(tzinfo=timezone.utc)).isoformat(),
+        "at": event.at.isoformat(),
         "window_start": event.details.get("figures", {}).get("window_start"),
         "contributor": event.details.get("contributor"), "url": link}, sort_keys=True).encode()
 

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ..models import Base
+from ..models import Base, UtcDateTime
 
 
 class AlertRule(Base):
@@ -38,16 +38,16 @@ class AlertRule(Base):
     repeat_minutes: Mapped[int] = mapped_column(Integer, default=1440)
     quiet_start: Mapped[str | None] = mapped_column(String(5))  # "22:00", shop-local
     quiet_end: Mapped[str | None] = mapped_column(String(5))
-    muted_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    muted_until: Mapped[datetime | None] = mapped_column(UtcDateTime())
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     # the alert's state (plugin.alerts.detect.AlertState) and its last assessment
     status: Mapped[str] = mapped_column(String(16), default="ok")
-    since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    fired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    notified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    since: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    fired_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    notified_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     owed_resolved: Mapped[bool] = mapped_column(Boolean, default=False)
     incident: Mapped[int] = mapped_column(Integer, default=0)
-    evaluated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    evaluated_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     figures: Mapped[dict | None] = mapped_column(JSON)
 
 
@@ -64,7 +64,7 @@ class AlertChannel(Base):
     digest_daily: Mapped[bool] = mapped_column(Boolean, default=False)
     digest_weekly: Mapped[bool] = mapped_column(Boolean, default=False)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
 class AlertEvent(Base):
@@ -78,7 +78,7 @@ class AlertEvent(Base):
     rule_key: Mapped[str] = mapped_column(String(40))
     incident: Mapped[int] = mapped_column(Integer, default=0)
     kind: Mapped[str] = mapped_column(String(16))               # firing | repeat | resolved | test
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    at: Mapped[datetime] = mapped_column(UtcDateTime())
     kpi: Mapped[str] = mapped_column(String(40))
     value: Mapped[float | None] = mapped_column(Float)
     normal: Mapped[float | None] = mapped_column(Float)
@@ -103,7 +103,7 @@ class AlertNotification(Base):
     payload: Mapped[dict | None] = mapped_column(JSON)          # digests: their figures
     status: Mapped[str] = mapped_column(String(16), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
-    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    next_attempt_at: Mapped[datetime] = mapped_column(UtcDateTime())
     last_error: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime())

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 
-from datetime import timezone
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -73,23 +72,18 @@ def _apply_spec(rule: AlertRule, spec: RuleSpec) -> None:
     rule.direction, rule.for_minutes, rule.repeat_minutes = spec.direction, spec.for_minutes, spec.repeat_minutes
 
 
-def _aware(value):  # noqa: ANN001, ANN202
-    """SQLite hands DateTime(timezone=True) back naive; every stored time is UTC."""
-    return value if value is None or value.tzinfo else value.replace(tzinfo=timezone.utc)
-
-
 def spec_of(rule: AlertRule) -> RuleSpec:
     return RuleSpec(kpi=rule.kpi, kind=rule.kind, window=rule.window, window_hours=rule.window_hours,
                     change_pct=rule.change_pct, threshold=None if rule.threshold is None else float(rule.threshold),
                     direction=rule.direction, min_volume=rule.min_volume, for_minutes=rule.for_minutes,
                     repeat_minutes=rule.repeat_minutes, quiet_start=minutes_of(rule.quiet_start),
-                    quiet_end=minutes_of(rule.quiet_end), muted_until=_aware(rule.muted_until))
+                    quiet_end=minutes_of(rule.quiet_end), muted_until=rule.muted_until)
 
 
 def state_of(rule: AlertRule) -> AlertState:
-    return AlertState(status=rule.status, since=_aware(rule.since),
-                      fired_at=_aware(rule.fired_at),
-                      notified_at=_aware(rule.notified_at),
+    return AlertState(status=rule.status, since=rule.since,
+                      fired_at=rule.fired_at,
+                      notified_at=rule.notified_at,
                       owed_resolved=rule.owed_resolved, incident=rule.incident)
 
 

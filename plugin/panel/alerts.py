@@ -44,13 +44,13 @@ def _shop(session) -> Shop | None:  # noqa: ANN001
 def _iso(value: datetime | None) -> str | None:
     if value is None:
         return None
-    return (value if value.tzinfo else value.replace(tzinfo=timezone.utc)).isoformat()
+    return value.isoformat()
 
 
 def _moment(value: datetime | None, shop: Shop, language: str) -> str | None:
     if value is None:
         return None
-    return i18n.moment(value if value.tzinfo else value.replace(tzinfo=timezone.utc), shop.timezone, language)
+    return i18n.moment(value, shop.timezone, language)
 
 
 def _rule_json(rule: AlertRule, shop: Shop, language: str) -> dict[str, Any]:

@@ -227,7 +227,6 @@ def _freshness(shop: Shop, language: str) -> dict[str, Any]:
                               .order_by(Delivery.id.desc()).limit(1))
     if last is None:
         return {"text": i18n.t("fresh.never", language), "stale": False, "last": None}
-    last = last if last.tzinfo else last.replace(tzinfo=timezone.utc)
     stale = (datetime.now(timezone.utc) - last).total_seconds() > STALE_AFTER_HOURS * 3600
     return {"text": i18n.t("fresh.last", language, when=i18n.moment(last, shop.timezone, language)),
             "stale": stale, "stale_text": i18n.t("fresh.stale", language), "last": last.isoformat()}
@@ -269,8 +268,9 @@ def _reconciliation(shop: Shop, language: str) -> dict[str, Any] | None:
         run = backfill.last_finished(session, shop.id, backfill.RECONCILE)
     if run is None:
         return None
-    when = i18n.moment(backfill.aware(run.finished_at or run.updated_at), shop.timezone, language)
-    return {"finished_at": backfill.aware(run.finished_at or run.updated_at).isoformat(), "checked": run.done,
+    at = run.finished_at or run.updated_at
+    when = i18n.moment(at, shop.timezone, language)
+    return {"finished_at": at.isoformat(), "checked": run.done,
             "corrections": run.changed,
             "text": i18n.t("sync.repaired" if run.changed else "sync.clean", language, when=when,
                            count=i18n.number(run.changed, language))}

@@ -246,5 +246,5 @@ def reconcile_source(app, shop: Shop) -> UpdatedOrders:  # noqa: ANN001
     with app.extensions["kompas.db"].reading() as session:
         previous = backfill.last_finished(session, shop.id, backfill.RECONCILE) \
             or backfill.last_finished(session, shop.id, backfill.BACKFILL)
-        since = backfill.aware(previous.started_at) if previous else datetime.now(timezone.utc) - timedelta(days=60)
+        since = previous.started_at if previous else datetime.now(timezone.utc) - timedelta(days=60)
     return UpdatedOrders(api_for(app, shop), app, shop, since - RECONCILE_OVERLAP)

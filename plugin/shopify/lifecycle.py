@@ -61,7 +61,7 @@ def handle(db, topic: str, domain: str, payload: Any, now: datetime | None = Non
         if topic == UNINSTALLED:
             token_saved = session.scalar(select(func.max(ShopCredential.updated_at)).where(
                 ShopCredential.shop_id == shop.id))
-            if triggered_at is not None and token_saved is not None and triggered_at < _utc(token_saved):
+            if triggered_at is not None and token_saved is not None and triggered_at < token_saved:
                 return "stale: installed again since"
             shop.uninstalled_at = now
             drop_credentials(session, shop.id)
@@ -82,10 +82,6 @@ def handle(db, topic: str, domain: str, payload: Any, now: datetime | None = Non
             return f"{linked} orders linked to the customer; no personal data held"
         orders = {str(o) for o in payload.get("orders_to_redact") or []}
         return _redact_customer(session, shop, customer, keys, orders)
-
-
-def _utc(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
 
 def _context(shop: Shop) -> Context:

@@ -13,10 +13,6 @@ from ..panel import i18n
 SHOWN_FOR = timedelta(days=7)  # a repair stays in the line this long, though passes run every 15 min
 
 
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
-
-
 def panel_line(shop: Shop, language: str, now: datetime | None = None) -> dict[str, Any] | None:
     """The last pass that repaired something, if within a week; else the last pass; else None.
 
@@ -28,13 +24,13 @@ def panel_line(shop: Shop, language: str, now: datetime | None = None) -> dict[s
     if site is None or site.checked_at is None:
         return None
     now = now or datetime.now(timezone.utc)
-    if site.last_repair_at is not None and now - _aware(site.last_repair_at) <= SHOWN_FOR:
-        at = _aware(site.last_repair_at)
+    if site.last_repair_at is not None and now - site.last_repair_at <= SHOWN_FOR:
+        at = site.last_repair_at
         text = i18n.t("sync.woocommerce_repaired", language, when=i18n.moment(at, shop.timezone, language),
                       orders=i18n.number(site.last_repair_orders, language),
                       webhooks=i18n.number(site.last_repair_webhooks, language))
         return {"finished_at": at.isoformat(), "corrections": site.last_repair_orders,
                 "repaired_webhooks": site.last_repair_webhooks, "text": text}
-    at = _aware(site.checked_at)
+    at = site.checked_at
     return {"finished_at": at.isoformat(), "corrections": 0, "repaired_webhooks": 0,
             "text": i18n.t("sync.clean", language, when=i18n.moment(at, shop.timezone, language))}

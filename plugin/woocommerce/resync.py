@@ -56,13 +56,6 @@ def _iso(value: datetime) -> str:
     return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
 
 
-def _aware(value: datetime | None) -> datetime | None:
-    # SQLite hands DateTime(timezone=True) back naive; every stored time is UTC
-    if value is None:
-        return None
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
-
-
 def check_webhooks(client: WooClient, events_url: str, secret: str,
                    known: dict[str, int]) -> tuple[dict[str, int], int]:
     """({topic: id}, how many were repaired): every order topic has an active webhook to Kompas."""
@@ -103,7 +96,7 @@ def resync_shop(app, shop_id: int, now: datetime | None = None) -> Outcome:  # n
                 outcome.backfilled = runs.current(session, shop_id)
             until = None
         else:
-            since, until = _aware(site.synced_until) or _aware(history.started_at), now - GRACE
+            since, until = site.synced_until or history.started_at, now - GRACE
             if since - OVERLAP < until:  # type: ignore[operator]
                 window = {"modified_after": _iso(since - OVERLAP), "modified_before": _iso(until)}  # type: ignore[operator]
                 source = OrderPages(client, context_for(shop), window, seen=newer_than_stored(app, shop_id))
@@ -151,7 +144,7 @@ def due(app, now: datetime) -> list[int]:  # noqa: ANN001
     """Connected shops whose last pass is older than INTERVAL (or that never had one)."""
     with app.extensions["kompas.db"].reading() as session:
         rows = session.execute(select(WooCommerceSite.shop_id, WooCommerceSite.checked_at)).all()
-    return [shop_id for shop_id, checked in rows if checked is None or now - _aware(checked) >= INTERVAL]  # type: ignore[operator]
+    return [shop_id for shop_id, checked in rows if checked is None or now - checked >= INTERVAL]  # type: ignore[operator]
 
 
 def run_due(app, now: datetime) -> int:  # noqa: ANN001

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import datetime, timezone
+from datetime import datetime
 
 from flask import Blueprint, current_app, g, jsonify, redirect, request
 from sqlalchemy import select
@@ -121,4 +121,4 @@ def status():  # noqa: ANN201
 def _iso(value: datetime | None) -> str | None:
     if value is None:
         return None
-    return (value if value.tzinfo else value.replace(tzinfo=timezone.utc)).isoformat()
+    return value.isoformat()
