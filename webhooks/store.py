@@ -82,8 +82,8 @@ class DeliveryStore:
               triggered_at: str | None, body: bytes, status: str, error: str | None = None) -> Stored:
         """Commit one verified delivery of the shop whose key is `domain`; returns what happened."""
         now = datetime.now(timezone.utc)
-        # SQLAlchemy keeps SQLite datetimes as naive UTC text in this format; match it.
-        received = now.strftime("%Y-%m-%d %H:%M:%S.%f") if self._sqlite else now
+        # SQLAlchemy keeps SQLite datetimes as naive UTC text, "YYYY-MM-DD HH:MM:SS.ffffff"; match it.
+        received = now.replace(tzinfo=None).isoformat(" ", "microseconds") if self._sqlite else now
         ticket = _Ticket(dict(platform=platform, domain=domain, topic=topic, delivery_id=delivery_id,
                               dedupe_key=dedupe_key, received_at=received, triggered_at=triggered_at,
                               body=body, status=status, error=error, attempts=0))
@@ -103,12 +103,24 @@ class DeliveryStore:
     def _lead(self) -> None:
         """Commit everything pending (this thread's row included), wake each thread whose row it
         committed, and hand the next commit to the first thread that arrived meanwhile: every
-        waiting thread is woken exactly once."""
-        with self._lock:
-            batch, self._pending = self._pending, []
+        waiting thread is woken exactly once.
+
+        The batch is taken only once the write lock is held: on SQLite the lock is often busy with
+        another process's commit, and the rows that arrive meanwhile ride along in this commit
+        instead of waiting for the next one (fewer fsyncs per delivery, shorter waits)."""
+        batch: list[_Ticket] = []
         try:
             with self._db.write_lock():
+                with self._lock:
+                    batch, self._pending = self._pending, []
                 self._commit(batch)
+        except BaseException as exc:  # noqa: BLE001 - taking the write lock failed (_commit never raises)
+            with self._lock:
+                if not batch:
+                    batch, self._pending = self._pending, []
+            for ticket in batch:  # each request fails (500) and its platform retries it
+                if not ticket.done:
+                    ticket.error, ticket.result, ticket.done = exc, None, True
         finally:
             with self._lock:
                 successor = self._pending[0] if self._pending else None
