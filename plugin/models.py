@@ -122,7 +122,8 @@ class Delivery(Base):
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
-    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"), index=True)
+    # No index of its own: uq_deliveries_shop_dedupe leads with shop_id (one index less per insert).
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"))
     platform: Mapped[str] = mapped_column(String(20))
     topic: Mapped[str] = mapped_column(String(100))
     delivery_id: Mapped[str | None] = mapped_column(String(255))
