@@ -246,25 +246,38 @@ def requeue(db: Database, *, shop_id: int | None = None, statuses: tuple[str, ..
         return session.execute(stmt.values(status=RECEIVED)).rowcount
 
 
+def latest_delivery_id(db: Database) -> int:
+    """The id of the newest stored delivery (0 when there is none)."""
+    with db.reading() as session:
+        return session.scalar(select(func.max(Delivery.id))) or 0
+
+
 def run_worker(db: Database, poll_seconds: float = 0.2, stop=None, batch: int = 50,  # noqa: ANN001
-               duty: float = 0.15) -> None:
+               busy_rate: float = 20.0, busy_duty: float = 0.05, clock=time.monotonic, sleep=time.sleep) -> None:
     """Apply deliveries as they arrive until `stop()` is true (the server's worker process).
 
-    Acknowledging deliveries quickly matters more than applying them at once, so during a burst
-    the worker applies for at most `duty` of the time and rests the remainder, leaving the CPU and
-    (on SQLite) the one write lock to the receivers; it catches up when the burst is over.
-    `kompas drain` waits until it has.
+    Acknowledging deliveries quickly matters more than applying them at once. While deliveries
+    arrive faster than `busy_rate` a second (a burst), the worker applies for at most `busy_duty`
+    of the time and rests the remainder, leaving the CPU and, on SQLite, the one write lock (an
+    applied batch holds it for tens of milliseconds, during which no receiver can commit) to the
+    receivers. When arrivals slow down it catches up at full speed. `kompas drain` waits until
+    it has. Units: seconds, deliveries per second, a fraction of wall time.
     """
     cursor = 0
+    seen, seen_at = latest_delivery_id(db), clock()
     while stop is None or not stop():
         try:
-            started = time.monotonic()
+            started = clock()
             taken, cursor = apply_batch(db, batch, after_id=cursor)
             if taken == 0:
                 cursor = 0  # look from the start again: replays requeue old deliveries
-                time.sleep(poll_seconds)
-            elif taken == batch:
-                time.sleep((time.monotonic() - started) * (1 / duty - 1))
+                sleep(poll_seconds)
+                continue
+            now, latest = clock(), latest_delivery_id(db)
+            arriving = (latest - seen) / max(now - seen_at, 1e-3)
+            seen, seen_at = latest, now
+            if arriving > busy_rate:
+                sleep((now - started) * (1 / busy_duty - 1))
         except Exception:  # noqa: BLE001 - a database hiccup must not end the worker
             log.exception("applier.batch_failed")
-            time.sleep(1.0)
+            sleep(1.0)
