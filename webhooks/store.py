@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import threading
 from dataclasses import dataclass, field
+from functools import lru_cache
 from datetime import datetime, timezone
 from typing import Any
 
@@ -46,6 +47,25 @@ def _sql(param: str) -> tuple[str, str]:
               f"ON CONFLICT (shop_id, dedupe_key) DO NOTHING RETURNING id")
     exists = f"SELECT 1 FROM shops WHERE domain = {param_of('domain')} AND platform = {param_of('platform')}"
     return insert, exists
+
+
+_VALUES = ("domain",) + _COLUMNS   # the order of a row's parameters in _insert_many
+
+
+@lru_cache(maxsize=64)
+def _insert_many(rows: int, pg: bool) -> str:
+    """One INSERT of `rows` deliveries that resolves each one's shop by its key, skips those already
+    stored, and returns (id, dedupe_key) of those it inserted. VALUES columns are column1…N in both
+    SQLite and PostgreSQL; WHERE true keeps SQLite from reading ON CONFLICT as part of the join."""
+    if pg:
+        row = "(" + ", ".join(f"CAST(%s AS {_PG_TYPES[c]})" for c in _VALUES) + ")"
+    else:
+        row = "(" + ", ".join("?" for _ in _VALUES) + ")"
+    picked = ", ".join(f"v.column{i}" for i in range(2, len(_VALUES) + 1))
+    return (f"INSERT INTO deliveries (shop_id, {', '.join(_COLUMNS)}) "
+            f"SELECT s.id, {picked} FROM (VALUES {', '.join([row] * rows)}) AS v "
+            f"JOIN shops s ON s.domain = v.column1 AND s.platform = v.column2 WHERE true "
+            f"ON CONFLICT (shop_id, dedupe_key) DO NOTHING RETURNING id, dedupe_key")
 
 
 @dataclass
@@ -150,18 +170,12 @@ class DeliveryStore:
             cursor = connection.cursor()
             if self._sqlite:
                 cursor.execute("BEGIN IMMEDIATE")
-            for ticket in batch:
-                if self._sqlite:
-                    cursor.execute(self._insert, ticket.params)
-                else:  # the same statement every time: let PostgreSQL parse and plan it once
-                    cursor.execute(self._insert, ticket.params, prepare=True)
-                row = cursor.fetchone()
-                if row is not None:
-                    ticket.result = Stored(STORED, row[0])
-                else:
-                    cursor.execute(self._exists, {"domain": ticket.params["domain"],
-                                                  "platform": ticket.params["platform"]})
-                    ticket.result = Stored(DUPLICATE if cursor.fetchone() else UNKNOWN_SHOP)
+            keys = {ticket.params["dedupe_key"] for ticket in batch}
+            if len(batch) > 1 and None not in keys and len(keys) == len(batch):
+                self._insert_together(cursor, batch)
+            else:  # one row, or rows only their position tells apart (WooCommerce has no dedupe key)
+                for ticket in batch:
+                    self._insert_one(cursor, ticket)
             cursor.close()
             connection.commit()  # sqlite3 commits an open BEGIN even with isolation_level None
         except BaseException as exc:  # noqa: BLE001 - handed to every waiting request
@@ -171,6 +185,34 @@ class DeliveryStore:
         finally:
             for ticket in batch:
                 ticket.done = True
+
+    def _insert_one(self, cursor, ticket: _Ticket) -> None:  # noqa: ANN001
+        if self._sqlite:
+            cursor.execute(self._insert, ticket.params)
+        else:  # the same statement every time: let PostgreSQL parse and plan it once
+            cursor.execute(self._insert, ticket.params, prepare=True)
+        row = cursor.fetchone()
+        self._settle(cursor, ticket, None if row is None else row[0])
+
+    def _insert_together(self, cursor, batch: list[_Ticket]) -> None:  # noqa: ANN001
+        """The whole batch in one statement (one round trip on PostgreSQL); rows are told apart by
+        their dedupe keys, which the caller made sure are present and distinct."""
+        params = [ticket.params[name] for ticket in batch for name in _VALUES]
+        if self._sqlite:
+            cursor.execute(_insert_many(len(batch), False), params)
+        else:
+            cursor.execute(_insert_many(len(batch), True), params, prepare=True)
+        inserted = {key: delivery_id for delivery_id, key in cursor.fetchall()}
+        for ticket in batch:
+            self._settle(cursor, ticket, inserted.get(ticket.params["dedupe_key"]))
+
+    def _settle(self, cursor, ticket: _Ticket, delivery_id: int | None) -> None:  # noqa: ANN001
+        """Stored with its id, or else a duplicate (its shop exists) or of an unknown shop."""
+        if delivery_id is not None:
+            ticket.result = Stored(STORED, delivery_id)
+            return
+        cursor.execute(self._exists, {"domain": ticket.params["domain"], "platform": ticket.params["platform"]})
+        ticket.result = Stored(DUPLICATE if cursor.fetchone() else UNKNOWN_SHOP)
 
     def close(self) -> None:
         """Close the kept connection (the app is shutting down: no request is being stored)."""

@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import func, select
 
 from plugin.models import Delivery
-from tests.helpers import SHOP
-from webhooks.store import STORED
+from tests.helpers import SHOP, WOO_SITE
+from webhooks.store import DUPLICATE, STORED, UNKNOWN_SHOP
 
 
 def _delivery(n: int) -> dict:
@@ -25,7 +25,9 @@ def _wait_for(condition, seconds: float = 10) -> None:  # noqa: ANN001
         time.sleep(0.001)
 
 
-def test_rows_queued_while_the_write_lock_is_busy_share_one_commit(app, db, shopify_shop, monkeypatch):
+def _store_together(app, db, monkeypatch, deliveries: list[dict]) -> tuple[list, list[int]]:  # noqa: ANN001
+    """Store `deliveries` from one thread each while the write lock is busy elsewhere, so that they
+    queue behind the first; returns their results (in order) and the sizes of the commits."""
     store = app.extensions["kompas.deliveries"]
     free, asked = threading.Event(), threading.Event()
     real_lock = db.write_lock
@@ -42,21 +44,52 @@ def test_rows_queued_while_the_write_lock_is_busy_share_one_commit(app, db, shop
     commit = store._commit
     monkeypatch.setattr(store, "_commit", lambda batch: (batches.append(len(batch)), commit(batch))[1])
     results: dict[int, object] = {}
-    threads = [threading.Thread(target=lambda n=n: results.__setitem__(n, store.store(**_delivery(n))))
-               for n in range(6)]
+    threads = [threading.Thread(target=lambda n=n, d=d: results.__setitem__(n, store.store(**d)))
+               for n, d in enumerate(deliveries)]
     threads[0].start()
     assert asked.wait(10)                       # the first request leads and waits for the lock
     for thread in threads[1:]:
         thread.start()
-    _wait_for(lambda: len(store._pending) == 6)  # the five others queued behind it
+    _wait_for(lambda: len(store._pending) == len(deliveries))  # the others queued behind it
     free.set()
     for thread in threads:
         thread.join(10)
+    monkeypatch.undo()
+    return [results[n] for n in range(len(deliveries))], batches
+
+
+def test_rows_queued_while_the_write_lock_is_busy_share_one_commit(app, db, shopify_shop, monkeypatch):
+    results, batches = _store_together(app, db, monkeypatch, [_delivery(n) for n in range(6)])
     assert batches == [6]                        # one commit for all six, not [1, 5]
-    assert sorted(r.outcome for r in results.values()) == [STORED] * 6
-    assert len({r.delivery_id for r in results.values()}) == 6
+    assert [r.outcome for r in results] == [STORED] * 6
     with db.reading() as session:
-        assert session.scalar(select(func.count()).select_from(Delivery)) == 6
+        stored = dict(session.execute(select(Delivery.dedupe_key, Delivery.id)).all())
+    assert stored == {f"d{n}": results[n].delivery_id for n in range(6)}
+
+
+def test_one_commit_tells_stored_duplicate_and_unknown_shop_apart(app, db, shopify_shop, monkeypatch):
+    store = app.extensions["kompas.deliveries"]
+    earlier = store.store(**_delivery(1))
+    stranger = dict(_delivery(7), domain="nobody.myshopify.com")
+    results, batches = _store_together(app, db, monkeypatch, [_delivery(0), _delivery(1), stranger, _delivery(2)])
+    assert batches == [4]
+    assert [r.outcome for r in results] == [STORED, DUPLICATE, UNKNOWN_SHOP, STORED]
+    assert results[1].delivery_id is None and earlier.outcome == STORED
+    with db.reading() as session:
+        stored = dict(session.execute(select(Delivery.dedupe_key, Delivery.id)).all())
+    assert stored == {"d0": results[0].delivery_id, "d1": earlier.delivery_id, "d2": results[3].delivery_id}
+
+
+def test_rows_without_a_dedupe_key_or_sharing_one_are_each_stored_in_turn(app, db, woo_shop, shopify_shop,
+                                                                          monkeypatch):
+    woo = [dict(_delivery(n), platform="woocommerce", domain=WOO_SITE, dedupe_key=None) for n in range(3)]
+    results, batches = _store_together(app, db, monkeypatch, woo + [_delivery(5), _delivery(5)])
+    assert batches == [5]
+    assert [r.outcome for r in results[:3]] == [STORED] * 3
+    assert sorted(r.outcome for r in results[3:]) == [DUPLICATE, STORED]   # whichever queued first
+    assert len({r.delivery_id for r in results if r.outcome == STORED}) == 4
+    with db.reading() as session:
+        assert session.scalar(select(func.count()).select_from(Delivery)) == 4
 
 
 def test_a_write_lock_that_fails_fails_the_request_and_the_next_one_is_stored(app, db, shopify_shop,
