@@ -253,18 +253,22 @@ def latest_delivery_id(db: Database) -> int:
 
 
 def run_worker(db: Database, poll_seconds: float = 0.2, stop=None, batch: int = 50,  # noqa: ANN001
-               busy_rate: float = 20.0, busy_duty: float = 0.05, clock=time.monotonic, sleep=time.sleep) -> None:
+               busy_rate: float = 20.0, busy_duty: float = 0.05, max_yield: float = 60.0,
+               clock=time.monotonic, sleep=time.sleep) -> None:
     """Apply deliveries as they arrive until `stop()` is true (the server's worker process).
 
     Acknowledging deliveries quickly matters more than applying them at once. While deliveries
     arrive faster than `busy_rate` a second (a burst), the worker applies for at most `busy_duty`
     of the time and rests the remainder, leaving the CPU and, on SQLite, the one write lock (an
     applied batch holds it for tens of milliseconds, during which no receiver can commit) to the
-    receivers. When arrivals slow down it catches up at full speed. `kompas drain` waits until
-    it has. Units: seconds, deliveries per second, a fraction of wall time.
+    receivers. When arrivals slow down it catches up at full speed. A burst that lasts longer than
+    `max_yield` is a load to keep up with rather than a peak to ride out: from then on the worker
+    applies at full speed, so the counters do not fall ever further behind. `kompas drain` waits
+    until everything is applied. Units: seconds, deliveries per second, a fraction of wall time.
     """
     cursor = 0
     seen, seen_at = latest_delivery_id(db), clock()
+    busy_since: float | None = None
     while stop is None or not stop():
         try:
             started = clock()
@@ -276,7 +280,11 @@ def run_worker(db: Database, poll_seconds: float = 0.2, stop=None, batch: int = 
             now, latest = clock(), latest_delivery_id(db)
             arriving = (latest - seen) / max(now - seen_at, 1e-3)
             seen, seen_at = latest, now
-            if arriving > busy_rate:
+            if arriving <= busy_rate:
+                busy_since = None
+                continue
+            busy_since = now if busy_since is None else busy_since
+            if now - busy_since < max_yield:
                 sleep((now - started) * (1 / busy_duty - 1))
         except Exception:  # noqa: BLE001 - a database hiccup must not end the worker
             log.exception("applier.batch_failed")
