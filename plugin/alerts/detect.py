@@ -209,9 +209,10 @@ def window_cells(spec: RuleSpec, now: datetime, zone: ZoneInfo, cells: Cells | N
     else:
         raise ValueError(f"unknown window {spec.window!r}")
     out: dict[tuple[date, int], float] = {}
-    for start in starts:
+    last = len(starts) - 1   # every window ends with the current hour (a silence: if that hour is silent)
+    for i, start in enumerate(starts):
         key = (start.date(), start.hour)
-        weight = passed if start.astimezone(timezone.utc) == current.astimezone(timezone.utc) else 1.0
+        weight = passed if i == last else 1.0
         out[key] = out.get(key, 0.0) + weight   # a repeated hour (DST) is one cell of two hours
     return [(d, h, min(w, 1.0)) for (d, h), w in out.items() if w > 0]
 
@@ -232,21 +233,27 @@ def _silent_hours(current: datetime, zone: ZoneInfo, cells: Cells) -> list[datet
 
 def _sum(kpi: Kpi, cells: Cells, window: list[tuple[date, int, float]], shift_days: int,
          weighted: bool) -> tuple[float, float, float, float]:
-    """(num, den, orders, sales) over the window shifted back by `shift_days`."""
+    """(num, den, orders, sales) over the window shifted back by `shift_days` (sales only for a money
+    KPI, the only one that uses it; 0 otherwise)."""
     num = den = orders = sales = 0.0
+    get = cells.get
     shift = timedelta(days=shift_days)
+    days = {day: day - shift for day, _, _ in window}
     num_terms, den_terms = kpi.num, kpi.den
+    money = kpi.kind == "money"
     for day, hour, weight in window:
-        cell = cells.get((day - shift, hour))
+        cell = get((days[day], hour))
         if not cell:
             continue
         w = weight if weighted else 1.0
+        value = cell.get
         for name, sign in num_terms:
-            num += w * sign * cell.get(name, 0)
+            num += w * sign * value(name, 0)
         for name, sign in den_terms:
-            den += w * sign * cell.get(name, 0)
-        orders += w * cell.get("orders", 0)
-        sales += w * (cell.get("gross_sales", 0) - cell.get("discounts", 0))
+            den += w * sign * value(name, 0)
+        orders += w * value("orders", 0)
+        if money:
+            sales += w * (value("gross_sales", 0) - value("discounts", 0))
     return num, den, orders, sales
 
 
