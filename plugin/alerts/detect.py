@@ -23,14 +23,20 @@ A drop (rise) is a breach when all three hold:
 - volume: the normal count behind the KPI (orders; for a rate its observed denominator) is at
   least `min_volume`, so that two orders never fire an alert;
 - size: the KPI is at least `change_pct` % below (above) its normal;
-- significance: the change is unlikely to be chance. Counts are compared as two Poisson counts
-  (today's, and the weeks' total): given their sum, today's share is binomial, and the one-sided
-  tail must be ≤ ALPHA. Money is first turned into order equivalents (value / (2 × the weeks'
-  average order value): a compound Poisson sum with an order-value spread of cv ≈ 1 has the
-  variance of that many orders). A rate compares its numerator's share with its denominator's.
+- significance: the change is unlikely to be chance. Counts are compared as two quasi-Poisson
+  counts (today's, and the weeks' total): a count of λ orders varies by λ (1 + PHI λ), chance
+  plus day-to-day swings of the whole level that a busy window shows and plain Poisson misses,
+  so both counts are divided by 1 + PHI λ (`dispersion`) and then, given their sum, today's share
+  is binomial; the one-sided tail must be ≤ ALPHA. Money is first turned into order equivalents
+  (value / (2 × the weeks' average order value): a compound Poisson sum with an order-value spread
+  of cv ≈ 1 has the variance of that many orders). A rate compares its numerator's share with its
+  denominator's (binomial: a swing of the whole level moves both and cancels out).
+  The tail is only computed when the change is big enough to matter (p_value None otherwise).
 Once firing, an alert stays firing while the KPI is still at least half that change away from
 normal at 5 % significance (hysteresis: no flapping around the threshold). When the volume is too
 small to say anything, the state is kept as it is.
+
+ALPHA and PHI, like the default rules, were tuned with `benchmarks/alerts_detection.py`.
 """
 from __future__ import annotations
 
@@ -44,7 +50,8 @@ from zoneinfo import ZoneInfo
 
 Cells = Mapping[tuple[date, int], Mapping[str, int]]
 
-ALPHA = 0.0001         # one-sided tail a breach must reach
+ALPHA = 0.002          # one-sided tail a breach must reach
+PHI = 0.005            # relative variance of a window's level beyond chance (about 7 % day to day)
 HOLD_ALPHA = 0.05      # ... and, once firing, the tail that keeps it firing
 BASELINE_WEEKS = 4
 MIN_WEEKS = 2
@@ -109,7 +116,7 @@ class Figures:
     value: float | None
     normal: float | None
     change: float | None            # % against normal
-    p_value: float | None
+    p_value: float | None           # None when not computed (too little data, or a change too small to matter)
     volume: float
     weeks: int
     breach: bool | None
@@ -175,6 +182,14 @@ def binomial_tail(k: float, n: float, p: float, lower: bool) -> float:
     if k > n:
         return 0.0
     return incomplete_beta(k, n - k + 1.0, p)
+
+
+def dispersion(expected: float) -> float:
+    """How much more a count of `expected` orders varies than a Poisson count: its variance is
+    expected × (1 + PHI × expected), the Poisson variance plus day-to-day swings of the whole
+    level (weather, a newsletter, the season moving on since the weeks of the normal) of relative
+    variance PHI. Dividing counts by this factor makes them Poisson-like again (quasi-Poisson)."""
+    return 1.0 + PHI * max(expected, 0.0)
 
 
 # --- windows ---------------------------------------------------------------------------------
@@ -344,8 +359,7 @@ def assess(spec: RuleSpec, cells: Cells, now: datetime, zone: ZoneInfo, first_da
         if normal is None or value is None or volume < spec.min_volume or b_den <= 0:
             return Figures(normal=normal, change=None, p_value=None, volume=volume, breach=None,
                            reason="low_volume", **base)
-        share = den / (den + b_den * k)
-        p_value = binomial_tail(num, num + b_num * k, share, lower)
+        tail = (num, num + b_num * k, den / (den + b_den * k))
     else:
         volume = b_orders
         normal = _value(kpi, b_num, 0.0)
@@ -356,13 +370,17 @@ def assess(spec: RuleSpec, cells: Cells, now: datetime, zone: ZoneInfo, first_da
         if kpi.kind == "money":
             unit = 2 * b_sales / b_orders if b_orders > 0 and b_sales > 0 else b_num / max(b_orders, 1.0)
         obs, expected = max(num, 0.0) / unit, b_num / unit
-        p_value = binomial_tail(obs, obs + expected * k, 1.0 / (k + 1), lower)
+        spread = dispersion(expected)   # quasi-Poisson: counts of `spread` orders vary like one
+        tail = (obs / spread, (obs + expected * k) / spread, 1.0 / (k + 1))
     change = (value - normal) / abs(normal) * 100 if normal else None   # type: ignore[operator]
     need_change, need_alpha = (spec.change_pct / 2, HOLD_ALPHA) if firing else (spec.change_pct, ALPHA)
     big = change is not None and (change <= -need_change if lower else change >= need_change)
-    significant = p_value <= need_alpha
-    breach = big and significant
-    reason = "breach" if breach else ("small_change" if not big else "not_significant")
+    if not big:   # too small to matter whatever the chance: the tail is not computed
+        return Figures(normal=normal, change=change, p_value=None, volume=volume, breach=False,
+                       reason="small_change", **base)
+    p_value = binomial_tail(*tail, lower)
+    breach = p_value <= need_alpha
+    reason = "breach" if breach else "not_significant"
     return Figures(normal=normal, change=change, p_value=p_value, volume=volume, breach=breach, reason=reason, **base)
 
 
