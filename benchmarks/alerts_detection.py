@@ -216,7 +216,8 @@ def false_alerts(shop: Shop) -> tuple[float, Counter, int, list]:
 
 def trial_days(trials: int) -> list[date]:
     spacing = (DAYS - 42 - DROP_DAYS - 1) // trials
-    return [START + timedelta(days=42 + trial * spacing + trial % 7) for trial in range(trials)]   # every weekday in turn
+    # every weekday in turn
+    return [START + timedelta(days=42 + trial * spacing + trial % 7) for trial in range(trials)]
 
 
 def delays(shop: Shop, trials: int) -> list[float | None]:
@@ -233,26 +234,20 @@ def delays(shop: Shop, trials: int) -> list[float | None]:
     return out
 
 
-def poisson_cdf(k: int, lam: float) -> float:
-    term = total = math.exp(-lam)
-    for i in range(1, k + 1):
-        term *= lam / i
-        total += term
-    return total
+def poisson_pmf(k: int, lam: float) -> float:
+    return math.exp(k * math.log(lam) - lam - math.lgamma(k + 1)) if lam > 0 else float(k == 0)
 
 
 def oracle_power(lam: float, alpha: float) -> float:
     """Detection probability of the best test of "orders halved" against a normal of exactly `lam`
     orders (Neyman-Pearson: reject on few orders, randomized at the boundary) at false-alarm
     probability `alpha`."""
-    k = 0
-    while poisson_cdf(k, lam) <= alpha:
+    below, k = 0.0, 0
+    while below + poisson_pmf(k, lam) <= alpha:
+        below += poisson_pmf(k, lam)
         k += 1
-    below = poisson_cdf(k - 1, lam) if k else 0.0
-    at_k = poisson_cdf(k, lam) - below
-    gamma = (alpha - below) / at_k if at_k else 0.0
-    half = lam / 2
-    return (poisson_cdf(k - 1, half) if k else 0.0) + gamma * (poisson_cdf(k, half) - (poisson_cdf(k - 1, half) if k else 0.0))
+    gamma = (alpha - below) / poisson_pmf(k, lam)
+    return sum(poisson_pmf(i, lam / 2) for i in range(k)) + gamma * poisson_pmf(k, lam / 2)
 
 
 def oracle(shop: Shop, trials: int, hours: int) -> float:
