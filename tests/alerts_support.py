@@ -96,3 +96,15 @@ def send_dropping_day(send) -> None:  # noqa: ANN001
 
 def at(hour: int, minute: int = 0, day: date = TODAY) -> datetime:
     return datetime(day.year, day.month, day.day, hour, minute, tzinfo=AMS)
+
+
+def only_rule(db, key: str) -> None:  # noqa: ANN001
+    """Switch off every alert rule but `key`: for a test of one rule's notifications (a drop like
+    the one in send_dropping_day also fires the last-24-hours rule)."""
+    from sqlalchemy import select
+
+    from plugin.alerts.models import AlertRule
+
+    with db.transaction() as s:
+        for rule in s.scalars(select(AlertRule)):
+            rule.enabled = rule.key == key

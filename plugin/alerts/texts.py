@@ -40,6 +40,8 @@ ALERT_STRINGS: dict[str, dict[str, str]] = {
     "alerts.kpi.refunds": {"nl": "Terugbetaald bedrag", "en": "Refund amount"},
     "alerts.rule.orders_drop_today": {"nl": "Bestellingen vandaag ver onder normaal", "en": "Orders today well below normal"},
     "alerts.rule.orders_drop_recent": {"nl": "Bestellingen de laatste uren ver onder normaal", "en": "Orders in the last hours well below normal"},
+    "alerts.rule.orders_drop_half_day": {"nl": "Bestellingen het laatste halve etmaal ver onder normaal", "en": "Orders over the last half day well below normal"},
+    "alerts.rule.orders_drop_day": {"nl": "Bestellingen het laatste etmaal ver onder normaal", "en": "Orders over the last day well below normal"},
     "alerts.rule.orders_drop_week": {"nl": "Bestellingen deze week ver onder normaal", "en": "Orders this week well below normal"},
     "alerts.rule.net_sales_drop_today": {"nl": "Netto-omzet vandaag ver onder normaal", "en": "Net sales today well below normal"},
     "alerts.rule.no_orders": {"nl": "Veel langer geen bestellingen dan normaal", "en": "No orders for much longer than usual"},

@@ -58,9 +58,13 @@ def test_channel_run_rules_and_test(runner, app, db, shopify_shop, smtp_server, 
     assert r.exit_code == 0, r.output
     assert f"evaluated {len(DEFAULT_RULES)} rules of 1 shops" in r.output and "orders_drop_today firing" not in r.output
     r = run(runner, "alerts", "run", "--now", "2026-03-25T15:00:00+01:00")
-    assert f"{SHOP}: orders_drop_today firing" in r.output and "1 notifications sent" in r.output, r.output
-    assert mailbox.messages[-1]["Subject"] == "Bestellingen 75% onder normaal – demo.myshopify.com"
-    assert "Vandaag tot nu: 40 (normaal 160, -75,0%)" in parts(mailbox.messages[-1])[0]
+    # below normal since 14:00: the today rule (60 minutes first) and the half-day one (30) fire now
+    assert f"{SHOP}: orders_drop_today firing" in r.output and f"{SHOP}: orders_drop_half_day firing" in r.output
+    assert "2 notifications sent" in r.output, r.output
+    today, half_day = mailbox.messages[-2:]
+    assert today["Subject"] == half_day["Subject"] == "Bestellingen 75% onder normaal – demo.myshopify.com"
+    assert "Vandaag tot nu: 40 (normaal 160, -75,0%)" in parts(today)[0]
+    assert "Laatste 12 uur: 40 (normaal 160, -75,0%)" in parts(half_day)[0]
     assert run(runner, "alerts", "run", "--now", "2026-03-25T15:00:00+01:00").output.endswith(
         "0 notifications sent, 0 failed\n")
     assert run(runner, "alerts", "run", "--now", "2026-03-25T15:00:00").exit_code != 0   # no zone

@@ -21,8 +21,8 @@ from plugin.alerts.models import AlertEvent, AlertNotification, AlertRule
 from plugin.alerts.rules import DEFAULT_RULES
 from plugin.kpi.contributions import CounterKey, hour_counter
 from plugin.shops import find_shop
-from tests.alerts_support import (AMS, TODAY, at, parts, send_dropping_day, send_normal_weeks, send_order,
-                                  smtp_server_fixture)  # noqa: F401
+from tests.alerts_support import (AMS, TODAY, at, only_rule, parts, send_dropping_day, send_normal_weeks,
+                                  send_order, smtp_server_fixture)  # noqa: F401
 from tests.helpers import SHOP
 
 SLACK = "https://hooks.slack.com/services/T000/B000/XXXX"
@@ -59,6 +59,7 @@ def test_a_drop_fires_once_on_every_channel_names_its_cause_and_resolves(app, db
     config = {**app.config, **smtp}
     send_normal_weeks(send)
     send_dropping_day(send)
+    only_rule(db, "orders_drop_today")
     channels(db, shopify_shop.id)
     with responses.RequestsMock() as mocked:
         mocked.post(SLACK, body="ok")
@@ -118,6 +119,7 @@ def test_repeat_interval_and_mute_through_the_evaluator(app, db, send, shopify_s
     config = {**app.config, **smtp}
     send_normal_weeks(send)
     send_dropping_day(send)
+    only_rule(db, "orders_drop_today")
     with db.transaction() as s:
         add_channel(s, shopify_shop.id, {"kind": "email", "target": "eigenaar@winkel.example"})
         rule = s.scalar(select(AlertRule).where(AlertRule.key == "orders_drop_today"))

@@ -128,7 +128,7 @@ def test_silence_fires_only_when_orders_were_expected():
 
 def test_hold_thresholds_keep_a_firing_alert_until_it_really_recovers():
     spec = RuleSpec(kpi="orders", kind="drop", window="hours", window_hours=2, change_pct=40, min_volume=20)
-    cells = history(today={h: 20 if h < 12 else 14 for h in range(24)})   # -30 %
+    cells = history(per_hour=50, today={h: 50 if h < 12 else 35 for h in range(24)})   # -30 %
     assert assess(spec, cells, at(14), AMS).breach is False
     assert assess(spec, cells, at(14), AMS, firing=True).breach is True
 
@@ -217,3 +217,88 @@ def test_detection_is_pure_standard_library_code():
 
     foreign = {n for n in imports_of(Path(detect.__file__)) if n not in sys.stdlib_module_names}
     assert foreign == set()
+
+
+# --- dispersion, the memo and the default rules at their boundaries ------------------------
+
+def test_dispersion_grows_with_the_count():
+    assert detect.dispersion(0) == 1.0
+    assert detect.dispersion(200) == pytest.approx(1 + 200 * detect.PHI)
+    assert detect.dispersion(-5) == 1.0
+
+
+def test_a_small_dip_in_a_big_window_is_a_day_to_day_swing_not_a_breach(monkeypatch):
+    # 100 orders an hour, 20 hours: 2000 normal, 1800 today (-10 %). As plain Poisson counts that
+    # is far beyond chance; a whole day's level swings by several % though, and quasi-Poisson says so.
+    spec = RuleSpec(kpi="orders", kind="drop", window="hours", window_hours=20, change_pct=5, min_volume=20)
+    cells = history(per_hour=100, today={h: 90 for h in range(24)})
+    figures = assess(spec, cells, at(20), AMS)
+    assert (figures.value, figures.normal) == (1800, 2000)
+    assert figures.breach is False and figures.reason == "not_significant" and figures.p_value > 0.05
+    monkeypatch.setattr(detect, "PHI", 0.0)
+    poisson = assess(spec, cells, at(20), AMS)
+    assert poisson.breach is True and poisson.p_value < 1e-4
+
+
+def test_a_change_too_small_to_matter_is_not_tested():
+    spec = RuleSpec(kpi="orders", kind="drop", window="hours", window_hours=2, change_pct=40, min_volume=20)
+    figures = assess(spec, history(per_hour=50, today={h: 45 for h in range(24)}), at(14), AMS)
+    assert (figures.breach, figures.reason, figures.p_value, figures.change) == (False, "small_change", None, -10)
+
+
+def test_the_memo_gives_the_same_figures_every_five_minutes():
+    from plugin.alerts.rules import DEFAULT_RULES
+
+    full = history(per_hour=30, today={h: 30 if h < 12 else 14 for h in range(24)})
+    memo: dict = {}
+    for minutes in range(9 * 60, 16 * 60, 5):
+        now = at(minutes // 60, minutes % 60)
+        if now.minute == 0:
+            memo.clear()
+        cells = {k: v for k, v in full.items() if k[0] < TODAY or k[1] < now.hour}   # the past, whole
+        cells[(TODAY, now.hour)] = {"orders": 14 * now.minute // 60}                  # the current hour so far
+        for _, spec in DEFAULT_RULES:
+            assert assess(spec, cells, now, AMS, memo=memo) == assess(spec, cells, now, AMS)
+    assert memo
+
+
+def _default(key):
+    from plugin.alerts.rules import DEFAULT_RULES
+
+    return dict(DEFAULT_RULES)[key]
+
+
+def test_the_busy_shop_rule_sees_a_halving_within_two_hours_and_never_two_orders():
+    spec = _default("orders_drop_recent")
+    # 25 orders an hour, half of that from 12:00: at 13:55, 12:00 and most of 13:00 are in the window
+    cells = history(per_hour=25, today={h: 25 if h < 12 else 12 for h in range(13)})
+    cells[(TODAY, 13)] = {"orders": 11}
+    figures = assess(spec, cells, at(13, 55), AMS)
+    assert figures.breach is True and figures.change < -40
+    # the same day at 25 orders an hour: fine
+    steady = history(per_hour=25, today={h: 25 for h in range(13)})
+    steady[(TODAY, 13)] = {"orders": 23}
+    assert assess(spec, steady, at(13, 55), AMS).breach is False
+    # a shop with two orders an hour: too few to say anything, whatever happens
+    assert assess(spec, history(per_hour=2, today={h: 0 for h in range(14)}), at(13, 55), AMS).breach is None
+
+
+def _days(today, per_hour=1, hours=range(24)):
+    """Yesterday and the four weeks before yesterday and today with `per_hour` orders an hour, and today."""
+    cells = {}
+    for j in range(5):
+        for h in hours:
+            cells[(TODAY - timedelta(days=1 + 7 * j), h)] = {"orders": per_hour}
+            if j:
+                cells[(TODAY - timedelta(days=7 * j), h)] = {"orders": per_hour}
+    cells.update({(TODAY, h): {"orders": n} for h, n in today.items()})
+    return cells
+
+
+def test_the_day_rule_sees_a_small_shop_lose_most_of_a_day_but_not_two_orders():
+    spec = _default("orders_drop_day")
+    dropped = assess(spec, _days({0: 1, 1: 1}), at(23, 30), AMS)   # 24 orders a day; today 2 by 23:30
+    assert (dropped.value, dropped.normal, dropped.breach) == (3, 24.5, True)
+    assert assess(spec, _days({h: 1 for h in range(24)}), at(23, 30), AMS).breach is False
+    two_a_day = assess(spec, _days({}, per_hour=1, hours=[10, 15]), at(23, 30), AMS)
+    assert two_a_day.breach is None and two_a_day.reason == "low_volume"   # never an alert on two orders
