@@ -221,7 +221,8 @@ class WebhookIntake:
                 if raw is None:
                     answer = _error("body too large", 413)
                 else:
-                    answer = receive(self.app, platform, RequestHeaders(environ), raw)
+                    with self.app.extensions["kompas.deliveries"].receiving():
+                        answer = receive(self.app, platform, RequestHeaders(environ), raw)
         except Exception:  # noqa: BLE001 - our own failure: 500, the platform retries
             log.exception("webhooks.internal_error", extra={"platform": platform})
             answer = _error("internal error", 500)

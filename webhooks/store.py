@@ -17,15 +17,18 @@ from __future__ import annotations
 
 import os
 import threading
+import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Iterator
 
 from plugin.db import Database
 from plugin.sealed import open_sealed_text
 
 STORED, DUPLICATE, UNKNOWN_SHOP = "stored", "duplicate", "unknown_shop"
+GATHER_SECONDS = 0.002   # how long a commit waits at most for rows of requests already being read
 _COLUMNS = ("platform", "topic", "delivery_id", "dedupe_key", "received_at", "triggered_at", "body", "status",
             "error", "attempts")
 
@@ -92,11 +95,25 @@ class DeliveryStore:
         self._insert, self._exists = _sql(":{}" if self._sqlite else "%({})s")
         self._pending: list[_Ticket] = []
         self._lock = threading.Lock()
+        self._arrived = threading.Condition(self._lock)   # a row was queued, or a request ended
+        self._in_flight = 0
         self._committing = False
         # Only the one committing thread writes, so one connection per process is enough; it
         # is kept between requests (a connection, not state) and replaced after any error.
         self._connection = None
         self._pid = 0
+
+    @contextmanager
+    def receiving(self) -> Iterator[None]:
+        """Around each webhook request: the requests in flight are the rows a commit may wait for."""
+        with self._lock:
+            self._in_flight += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._in_flight -= 1
+                self._arrived.notify()
 
     def store(self, *, platform: str, domain: str, topic: str, delivery_id: str | None, dedupe_key: str | None,
               triggered_at: str | None, body: bytes, status: str, error: str | None = None) -> Stored:
@@ -111,6 +128,7 @@ class DeliveryStore:
             self._pending.append(ticket)
             leads = not self._committing
             self._committing = True
+            self._arrived.notify()
         if not leads:
             ticket.woken.wait()  # set once: either its row is committed, or it is to commit
         if not ticket.done:
@@ -127,8 +145,14 @@ class DeliveryStore:
 
         The batch is taken only once the write lock is held: on SQLite the lock is often busy with
         another process's commit, and the rows that arrive meanwhile ride along in this commit
-        instead of waiting for the next one (fewer fsyncs per delivery, shorter waits)."""
+        instead of waiting for the next one (fewer fsyncs per delivery, shorter waits). PostgreSQL
+        has no such lock to wait on, so there the committing thread first waits up to
+        GATHER_SECONDS for the requests this process has read and is still checking to queue their
+        rows: a commit costs the database far more than a row (a one-row commit took four times the
+        CPU per row of an eight-row one), so under load a little patience pays. On SQLite the same
+        wait measured slower: the lock's wait gathers already."""
         batch: list[_Ticket] = []
+        self._gather()
         try:
             with self._db.write_lock():
                 with self._lock:
@@ -149,6 +173,17 @@ class DeliveryStore:
                 ticket.woken.set()
             if successor is not None:  # woken while not done: it commits next
                 successor.woken.set()
+
+    def _gather(self) -> None:
+        if self._sqlite:
+            return
+        deadline = time.monotonic() + GATHER_SECONDS
+        with self._lock:
+            while len(self._pending) < self._in_flight:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return
+                self._arrived.wait(left)
 
     def _connect(self):  # noqa: ANN202
         if self._connection is None or self._pid != os.getpid():

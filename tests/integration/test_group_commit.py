@@ -108,3 +108,43 @@ def test_a_write_lock_that_fails_fails_the_request_and_the_next_one_is_stored(ap
     assert store.store(**_delivery(2)).outcome == STORED
     with db.reading() as session:
         assert session.scalars(select(Delivery.delivery_id)).all() == ["d2"]
+
+
+def test_on_postgresql_a_commit_waits_for_rows_of_requests_being_checked(app, db, shopify_shop, monkeypatch):
+    """PostgreSQL: the committing thread waits (up to GATHER_SECONDS) for requests this process has
+    read and is still checking. SQLite: it does not wait; its write lock gathers rows already."""
+    import webhooks.store
+
+    store = app.extensions["kompas.deliveries"]
+    monkeypatch.setattr(webhooks.store, "GATHER_SECONDS", 30.0)
+    batches: list[int] = []
+    commit = store._commit
+    monkeypatch.setattr(store, "_commit", lambda batch: (batches.append(len(batch)), commit(batch))[1])
+    checked, first_done = threading.Event(), threading.Event()
+    results: dict[int, object] = {}
+
+    def request(n: int, before_storing: threading.Event | None) -> None:
+        with store.receiving():
+            if before_storing is not None:
+                before_storing.wait(30)        # still verifying its signature, say
+            results[n] = store.store(**_delivery(n))
+            if n == 0:
+                first_done.set()
+
+    slow = threading.Thread(target=request, args=(1, checked))
+    slow.start()
+    first = threading.Thread(target=request, args=(0, None))
+    first.start()
+    if db.dialect == "sqlite":
+        assert first_done.wait(10)             # committed alone, without waiting for the other
+        checked.set()
+        slow.join(10)
+        assert batches == [1, 1]
+    else:
+        _wait_for(lambda: len(store._pending) == 1)
+        assert not first_done.wait(0.2)        # waiting for the request still being checked
+        checked.set()
+        first.join(10)
+        slow.join(10)
+        assert batches == [2]
+    assert sorted(r.outcome for r in results.values()) == [STORED, STORED]
