@@ -76,6 +76,8 @@ def _how(change: float | None, language: str) -> str:
 def _window_text(event: AlertEvent, shop: Shop, language: str) -> str:
     rule = event.details.get("rule", {})
     window = rule.get("window", "today")
+    if window == "hours" and rule.get("window_hours") == 1:
+        return i18n.t("alerts.window.hour", language)
     if window == "hours":
         return i18n.t("alerts.window.hours", language, hours=rule.get("window_hours"))
     if window == "silence":

@@ -52,6 +52,7 @@ ALERT_STRINGS: dict[str, dict[str, str]] = {
     "alerts.rule.custom": {"nl": "Eigen regel", "en": "Custom rule"},
     "alerts.window.today": {"nl": "Vandaag tot nu", "en": "Today so far"},
     "alerts.window.hours": {"nl": "Laatste {hours} uur", "en": "Last {hours} hours"},
+    "alerts.window.hour": {"nl": "Het laatste uur", "en": "The last hour"},
     "alerts.window.silence": {"nl": "Sinds de laatste bestelling ({since})", "en": "Since the last order ({since})"},
     "alerts.below": {"nl": "{change} onder normaal", "en": "{change} below normal"},
     "alerts.above": {"nl": "{change} boven normaal", "en": "{change} above normal"},

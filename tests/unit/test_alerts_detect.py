@@ -302,3 +302,15 @@ def test_the_day_rule_sees_a_small_shop_lose_most_of_a_day_but_not_two_orders():
     assert assess(spec, _days({h: 1 for h in range(24)}), at(23, 30), AMS).breach is False
     two_a_day = assess(spec, _days({}, per_hour=1, hours=[10, 15]), at(23, 30), AMS)
     assert two_a_day.breach is None and two_a_day.reason == "low_volume"   # never an alert on two orders
+
+
+@pytest.mark.parametrize("hours, language, text", [(1, "en", "The last hour"), (1, "nl", "Het laatste uur"),
+                                                   (12, "en", "Last 12 hours"), (24, "nl", "Laatste 24 uur")])
+def test_a_window_of_hours_is_named_in_both_languages(hours, language, text):
+    from types import SimpleNamespace
+
+    import plugin.panel  # noqa: F401  the app's import order: alerts.channels alone is a circular import
+    from plugin.alerts.channels import _window_text
+
+    event = SimpleNamespace(details={"rule": {"window": "hours", "window_hours": hours}})
+    assert _window_text(event, SimpleNamespace(timezone="Europe/Amsterdam"), language) == text
