@@ -114,6 +114,13 @@ def serve(cmd: list[str], env: dict, port: int) -> subprocess.Popen:
     return proc
 
 
+def drain(env: dict) -> float:
+    """`kompas drain`: apply everything received; returns the seconds it took."""
+    t0 = time.monotonic()
+    subprocess.run(KOMPAS + ["drain"], env=env, cwd=ROOT, check=True, stderr=subprocess.DEVNULL)
+    return time.monotonic() - t0
+
+
 def stop(proc: subprocess.Popen) -> None:
     os.killpg(proc.pid, signal.SIGTERM)
     proc.wait(timeout=30)
@@ -165,18 +172,14 @@ def main() -> None:
                 if r + 1 < args.rounds:
                     # Kompas's worker catches up after a burst; the next bare round must not share
                     # the machine with it, so each round starts with nothing left to apply.
-                    t0 = time.monotonic()
-                    subprocess.run(KOMPAS + ["drain"], env=env, cwd=ROOT, check=True, stderr=subprocess.DEVNULL)
-                    between.append(time.monotonic() - t0)
+                    between.append(drain(env))
         finally:
             stop(bare)
             stop(kompas)
         bare_result, kompas_result = median_run(bare_runs), median_run(kompas_runs)
         kompas_result["requests"] = sum(r["requests"] for r in kompas_runs)
         kompas_result["errors"] = sum(r["errors"] for r in kompas_runs)
-        t0 = time.monotonic()
-        subprocess.run(KOMPAS + ["drain"], env=env, cwd=ROOT, check=True, stderr=subprocess.DEVNULL)
-        drain_seconds = time.monotonic() - t0
+        drain_seconds = drain(env)
         report = json.loads(subprocess.run(KOMPAS + ["report", "--shop", SHOP, "--from", "2026-01-01", "--to",
                                                      "2027-12-31", "--json"], env=env, cwd=ROOT, check=True,
                                            capture_output=True, text=True).stdout)
