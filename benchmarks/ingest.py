@@ -160,8 +160,9 @@ def main() -> None:
 
         # Both servers stay up; the runs alternate, so that load from other tenants of this
         # shared machine hits both alike. The figures are the medians over the rounds.
+        # The bare app runs with the same gunicorn settings as `kompas serve` (plugin.cli.serve).
         bare = serve([PY, "-m", "gunicorn", "--bind", "127.0.0.1:8601", "--workers", "2", "--threads", "8",
-                      "--worker-class", "gthread", "benchmarks.bare_app:app"], env, 8601)
+                      "--worker-class", "gthread", "--reuse-port", "benchmarks.bare_app:app"], env, 8601)
         kompas = serve(KOMPAS + ["serve", "--port", "8602"] + (["--no-worker"] if args.no_worker else []), env, 8602)
         bare_runs, kompas_runs, between = [], [], []
         try:
