@@ -1,9 +1,12 @@
 """The Alembic migrations build exactly the schema the models describe."""
+import json
 import os
+
+import pytest
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import create_engine, inspect
+from sqlalchemy import create_engine, inspect, text
 
 from plugin.migrate import upgrade
 from plugin.models import Base
@@ -28,6 +31,34 @@ def test_upgrade_of_an_empty_database_matches_the_models(tmp_path):
         engine.dispose()
         assert diff == [], diff
         assert {"shops", "deliveries", "entity_states", "daily_counters", "source_counters", "day_histograms", "alembic_version"} <= tables
+    finally:
+        if cleanup:
+            cleanup()
+
+
+def test_on_postgresql_delivery_bodies_are_kept_with_lz4_and_read_back_unchanged(tmp_path):
+    url, cleanup = _empty_database_url(tmp_path)
+    if cleanup is None:
+        pytest.skip("PostgreSQL only (KOMPAS_TEST_DATABASE_URL); SQLite stores the body as it is")
+    try:
+        upgrade(url)
+        engine = create_engine(url)
+        with engine.begin() as conn:
+            has_lz4 = conn.execute(text("SELECT 1 FROM pg_settings WHERE name = 'default_toast_compression' "
+                                        "AND 'lz4' = ANY(enumvals)")).first() is not None
+            if not has_lz4:
+                pytest.skip("this PostgreSQL server was built without lz4")
+            shop = conn.execute(text("INSERT INTO shops (platform, domain, timezone, currency, customer_hash_key, "
+                                     "created_at) VALUES ('shopify', 'lz4.myshopify.com', 'Europe/Amsterdam', "
+                                     "'EUR', 'salt', now()) RETURNING id")).scalar_one()
+            body = json.dumps({"line_items": [{"title": f"Artikel {n}", "price": "9.95"} for n in range(200)]}).encode()
+            conn.execute(text("INSERT INTO deliveries (shop_id, platform, topic, received_at, body, status, attempts) "
+                              "VALUES (:shop, 'shopify', 'orders/create', now(), :body, 'received', 0)"),
+                         {"shop": shop, "body": body})
+            method, stored = conn.execute(text("SELECT pg_column_compression(body), body FROM deliveries")).one()
+        engine.dispose()
+        assert method == "lz4"   # compressed (the body is past the TOAST threshold), and with lz4
+        assert bytes(stored) == body
     finally:
         if cleanup:
             cleanup()
