@@ -252,16 +252,15 @@ class DeliveryStore:
             connection = self._connect()
             cursor = connection.cursor()
             keys = {ticket.params["dedupe_key"] for ticket in batch}
-            if len(batch) > 1 and None not in keys and len(keys) == len(batch):
-                if self._sqlite:
-                    cursor.execute("BEGIN IMMEDIATE")
+            together = len(batch) > 1 and None not in keys and len(keys) == len(batch)
+            if self._sqlite:
+                cursor.execute("BEGIN IMMEDIATE")
+            elif len(batch) > 1 and not together:   # several statements: one transaction
+                cursor.execute("BEGIN")
+            if together:
                 self._insert_together(connection, cursor, batch)
-            elif len(batch) == 1:  # the plain statement costs PostgreSQL about half the VALUES join
-                if self._sqlite:
-                    cursor.execute("BEGIN IMMEDIATE")
-                self._insert_one(cursor, batch[0])
-            else:  # rows only their position tells apart (WooCommerce has no dedupe key)
-                cursor.execute("BEGIN IMMEDIATE" if self._sqlite else "BEGIN")
+            else:  # one row (the plain statement costs PostgreSQL about half the VALUES join), or
+                # rows only their position tells apart (WooCommerce has no dedupe key)
                 for ticket in batch:
                     self._insert_one(cursor, ticket)
             cursor.close()
