@@ -8,6 +8,11 @@ Each round starts with nothing left to apply (`kompas drain` between rounds), so
 catching up never shares the machine with the bare app's round.
 Prints requests/s, p50, p99 and errors of both, the ratio kompas/bare, and checks that every
 acknowledged delivery is stored and counted in `kompas report` after `kompas drain`.
+Also prints, as a diagnostic, the CPU time each request cost (read from /proc: the server's
+processes, and PostgreSQL's backends serving the benchmark's database) and how much of the
+machine stayed idle during the rounds: on a shared machine requests/s swing by a quarter from one
+run to the next with the neighbours' load, CPU per request far less, so this tells where a change
+helped even when the throughput figures are noise.
 Needs wrk (Debian package `wrk`; installed by this script when missing and running as root).
 """
 from __future__ import annotations
@@ -69,6 +74,38 @@ def make_requests(path: Path, count: int) -> int:
     return size
 
 
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(session: int, database: str | None) -> tuple[float, float]:
+    """CPU seconds (user + system) used so far by the processes of `session` (a server started by
+    `serve`, with its workers) and by the PostgreSQL backends connected to `database`."""
+    server = backends = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                stat = f.read()
+            title = open(f"/proc/{entry}/cmdline", "rb").read() if database else b""
+        except OSError:  # it ended meanwhile
+            continue
+        fields = stat[stat.rfind(")") + 2:].split()
+        ticks = int(fields[11]) + int(fields[12])
+        if int(fields[3]) == session:
+            server += ticks
+        elif database and title.startswith(b"postgres: ") and f" {database} ".encode() in title:
+            backends += ticks
+    return server / CLOCK_TICKS, backends / CLOCK_TICKS
+
+
+def idle_share() -> tuple[int, int]:
+    """(idle + iowait, total) jiffies of the whole machine so far."""
+    with open("/proc/stat") as f:
+        values = [int(v) for v in f.readline().split()[1:9]]
+    return values[3] + values[4], sum(values)
+
+
 def wait_ready(port: int, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -100,6 +137,24 @@ def run_wrk(wrk: str, port: int, requests_file: Path, seconds: int, connections:
         errors += sum(int(g) for g in socket_errors.groups())
     return {"requests": total, "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
             "p50_ms": latency("50"), "p99_ms": latency("99"), "errors": errors}
+
+
+def measured_wrk(wrk: str, port: int, requests_file: Path, seconds: int, connections: int,
+                 lines: tuple[int, int], server: subprocess.Popen, database: str | None) -> dict:
+    """run_wrk, plus the CPU per request of the server and its database and the machine's idle share."""
+    cpu_before, idle_before = cpu_seconds(server.pid, database), idle_share()
+    result = run_wrk(wrk, port, requests_file, seconds, connections, lines)
+    cpu_after, idle_after = cpu_seconds(server.pid, database), idle_share()
+    per_request = lambda a, b: (b - a) / max(result["requests"], 1) * 1e6  # noqa: E731
+    result["server_us"] = per_request(cpu_before[0], cpu_after[0])
+    result["database_us"] = per_request(cpu_before[1], cpu_after[1])
+    result["idle"] = (idle_after[0] - idle_before[0]) / max(idle_after[1] - idle_before[1], 1)
+    return result
+
+
+def median_of(runs: list[dict], key: str) -> float:
+    values = sorted(r[key] for r in runs)
+    return values[len(values) // 2]
 
 
 def median_run(runs: list[dict]) -> dict:
@@ -168,8 +223,10 @@ def main() -> None:
         try:
             for r in range(args.rounds):
                 lines = (r * PER_ROUND, (r + 1) * PER_ROUND)  # fresh deliveries for every round
-                bare_runs.append(run_wrk(wrk, 8601, requests_file, args.seconds, args.connections, lines))
-                kompas_runs.append(run_wrk(wrk, 8602, requests_file, args.seconds, args.connections, lines))
+                bare_runs.append(measured_wrk(wrk, 8601, requests_file, args.seconds, args.connections, lines,
+                                              bare, None))
+                kompas_runs.append(measured_wrk(wrk, 8602, requests_file, args.seconds, args.connections, lines,
+                                                kompas, pg_name))
                 if r + 1 < args.rounds:
                     # Kompas's worker catches up after a burst; the next bare round must not share
                     # the machine with it, so each round starts with nothing left to apply.
@@ -197,6 +254,12 @@ def main() -> None:
             print(f"  {name:13} {r['rps']:9.1f} req/s   p50 {r['p50_ms']:7.2f} ms   p99 {r['p99_ms']:7.2f} ms   "
                   f"errors {r['errors']}")
         print(f"  ratio kompas/bare: {ratio:.2f}   (target ≥ 0.50)")
+        bare_cpu = median_of(bare_runs, "server_us")
+        kompas_cpu = [median_of(kompas_runs, "server_us"), median_of(kompas_runs, "database_us")]
+        print(f"  diagnostic, CPU per request (medians): bare {bare_cpu:.0f} µs; kompas {sum(kompas_cpu):.0f} µs "
+              f"(server {kompas_cpu[0]:.0f}" + (f" + PostgreSQL {kompas_cpu[1]:.0f}" if pg_name else "") +
+              f"), a CPU ratio of {bare_cpu / sum(kompas_cpu):.2f}; machine idle during the rounds: bare "
+              f"{median_of(bare_runs, 'idle'):.0%}, kompas {median_of(kompas_runs, 'idle'):.0%}")
         print(f"  acknowledged {acked}; orders in report after drain: {report['kpis']['orders']} "
               f"(expected {low}…{high}); drain took {drain_seconds:.1f} s after the last round "
               f"({', '.join(f'{b:.1f}' for b in between) or '-'} s after the others)")

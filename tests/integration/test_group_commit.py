@@ -110,41 +110,51 @@ def test_a_write_lock_that_fails_fails_the_request_and_the_next_one_is_stored(ap
         assert session.scalars(select(Delivery.delivery_id)).all() == ["d2"]
 
 
-def test_on_postgresql_a_commit_waits_for_rows_of_requests_being_checked(app, db, shopify_shop, monkeypatch):
-    """PostgreSQL: the committing thread waits (up to GATHER_SECONDS) for requests this process has
-    read and is still checking. SQLite: it does not wait; its write lock gathers rows already."""
+def test_on_postgresql_a_commit_waits_for_half_of_the_requests_being_checked(app, db, shopify_shop, monkeypatch):
+    """PostgreSQL: the committing thread waits (up to GATHER_SECONDS) until half (GATHER_SHARE) of
+    the requests this process is serving have queued their rows, and not for the rest, which form
+    the next batch. SQLite: it does not wait; its write lock gathers rows already."""
     import webhooks.store
 
     store = app.extensions["kompas.deliveries"]
     monkeypatch.setattr(webhooks.store, "GATHER_SECONDS", 30.0)
-    batches: list[int] = []
+    batches: list[list[str]] = []
     commit = store._commit
-    monkeypatch.setattr(store, "_commit", lambda batch: (batches.append(len(batch)), commit(batch))[1])
-    checked, first_done = threading.Event(), threading.Event()
+    monkeypatch.setattr(store, "_commit", lambda batch: (batches.append(sorted(t.params["dedupe_key"] for t in batch)),
+                                                         commit(batch))[1])
+    checked = {1: threading.Event(), 2: threading.Event()}
+    done = {n: threading.Event() for n in range(3)}
     results: dict[int, object] = {}
 
-    def request(n: int, before_storing: threading.Event | None) -> None:
+    def request(n: int) -> None:
         with store.receiving():
-            if before_storing is not None:
-                before_storing.wait(30)        # still verifying its signature, say
+            if n in checked:
+                checked[n].wait(30)            # still verifying its signature, say
             results[n] = store.store(**_delivery(n))
-            if n == 0:
-                first_done.set()
+        done[n].set()
 
-    slow = threading.Thread(target=request, args=(1, checked))
-    slow.start()
-    first = threading.Thread(target=request, args=(0, None))
-    first.start()
+    threads = [threading.Thread(target=request, args=(n,)) for n in (1, 2)]
+    for thread in threads:
+        thread.start()
+    _wait_for(lambda: store._in_flight == 2)
+    threads.append(threading.Thread(target=request, args=(0,)))
+    threads[-1].start()
     if db.dialect == "sqlite":
-        assert first_done.wait(10)             # committed alone, without waiting for the other
-        checked.set()
-        slow.join(10)
-        assert batches == [1, 1]
+        assert done[0].wait(10)                # committed alone, without waiting for the others
+        checked[1].set()
+        assert done[1].wait(10)
+        checked[2].set()
+        assert done[2].wait(10)
+        assert batches == [["d0"], ["d1"], ["d2"]]
     else:
         _wait_for(lambda: len(store._pending) == 1)
-        assert not first_done.wait(0.2)        # waiting for the request still being checked
-        checked.set()
-        first.join(10)
-        slow.join(10)
-        assert batches == [2]
-    assert sorted(r.outcome for r in results.values()) == [STORED, STORED]
+        assert not done[0].wait(0.2)           # 1 of 3 queued: waiting for another
+        checked[1].set()
+        assert done[0].wait(10) and done[1].wait(10)   # 2 of 3: committed, without the third
+        assert 2 not in results
+        checked[2].set()
+        assert done[2].wait(10)
+        assert batches == [["d0", "d1"], ["d2"]]
+    for thread in threads:
+        thread.join(10)
+    assert sorted(r.outcome for r in results.values()) == [STORED, STORED, STORED]
