@@ -200,49 +200,54 @@ def _floor_hour(instant: datetime, zone: ZoneInfo) -> datetime:
 
 
 @lru_cache(maxsize=256)
-def _hours_back(start_hour: datetime, count: int, zone: ZoneInfo) -> tuple[datetime, ...]:
-    """`count` local hour starts ending with `start_hour`, oldest first (real hours, DST-safe)."""
-    utc = start_hour.astimezone(timezone.utc)
-    return tuple((utc - timedelta(hours=i)).astimezone(zone) for i in range(count - 1, -1, -1))
+def _local_hours(start_utc: datetime, count: int, zone: ZoneInfo
+                 ) -> tuple[tuple[tuple[date, int, float], ...], float]:
+    """The `count` real hours ending with the one that starts at `start_utc` as counter cells (local
+    date, hour, 1.0), oldest first, and how many real hours the last cell stands for: 2.0 when it is
+    a local hour the clock repeats (DST) and both of its passes are among them (its counters hold
+    both: one cell, of weight at most 1), else 1.0.
 
-
-@lru_cache(maxsize=256)
-def _whole_hours(start_hour: datetime, count: int, zone: ZoneInfo) -> tuple[tuple[date, int, float], ...] | None:
-    """_hours_back as (local date, hour, 1.0), or None when a local hour occurs twice among them (DST)."""
-    keys = [(start.date(), start.hour) for start in _hours_back(start_hour, count, zone)]
-    if len(set(keys)) < len(keys):
-        return None
-    return tuple((day, hour, 1.0) for day, hour in keys)
+    Keyed by a UTC time: local times are no cache key, as 02:00 and the repeated 02:00 of the night
+    the clock goes back compare and hash equal (fold is ignored)."""
+    real: dict[tuple[date, int], float] = {}
+    for i in range(count - 1, -1, -1):
+        start = (start_utc - timedelta(hours=i)).astimezone(zone)
+        key = (start.date(), start.hour)
+        real[key] = real.get(key, 0.0) + 1.0
+    cells = tuple((day, hour, 1.0) for day, hour in real)
+    return cells, real[cells[-1][:2]]
 
 
 def window_cells(spec: RuleSpec, now: datetime, zone: ZoneInfo, cells: Cells | None = None
                  ) -> list[tuple[date, int, float]]:
-    """The window's hours as (local date, hour, weight): weight is the part of that hour inside the
-    window (the current hour counts for the part that has passed)."""
+    """The window's hours as (local date, hour, weight), oldest first: weight is the part of that hour
+    inside the window. Every window ends with the current hour, counted for the part that has passed
+    (none on the hour: then it is left out), a silence only if that hour is silent too. A local hour
+    the clock repeats (DST) is one cell: its counters hold both passes."""
     current = _floor_hour(now, zone)
     utc = timezone.utc   # differences in real time: aware datetimes of one zone subtract as wall clocks
     passed = (now.astimezone(utc) - current.astimezone(utc)).total_seconds() / 3600
     if spec.window == "today":
         midnight = datetime.combine(current.date(), time(0), zone)
-        hours = int(round((current.astimezone(utc) - midnight.astimezone(utc)).total_seconds() / 3600))
-        starts = _hours_back(current, hours + 1, zone)
+        count = int(round((current.astimezone(utc) - midnight.astimezone(utc)).total_seconds() / 3600)) + 1
     elif spec.window == "hours":
-        starts = _hours_back(current, max(1, spec.window_hours) + 1, zone)
+        count = max(1, spec.window_hours) + 1
     elif spec.window == "silence":
-        starts = _silent_hours(current, zone, cells or {})
+        count = len(_silent_hours(current, zone, cells or {}))
+        if count == 0:
+            return []
     else:
         raise ValueError(f"unknown window {spec.window!r}")
-    if spec.window != "silence":
-        whole = _whole_hours(current, len(starts), zone)
-        if whole is not None:   # no local hour twice: the hours before the current one, then the current one
-            return list(whole[:-1]) + ([(*whole[-1][:2], passed)] if passed > 0 else [])
-    out: dict[tuple[date, int], float] = {}
-    last = len(starts) - 1   # every window ends with the current hour (a silence: if that hour is silent)
-    for i, start in enumerate(starts):
-        key = (start.date(), start.hour)
-        weight = passed if i == last else 1.0
-        out[key] = out.get(key, 0.0) + weight   # a repeated hour (DST) is one cell of two hours
-    return [(d, h, min(w, 1.0)) for (d, h), w in out.items() if w > 0]
+    hours, last_real = _local_hours(current.astimezone(utc), count, zone)
+    window = list(hours)
+    # only the last cell is partial: the current hour (with, on the night the clock goes back, the
+    # whole first pass of that hour before it)
+    weight = min(last_real - 1.0 + passed, 1.0)
+    if weight > 0:
+        window[-1] = (*hours[-1][:2], weight)
+    else:
+        window.pop()
+    return window
 
 
 def _silent_hours(current: datetime, zone: ZoneInfo, cells: Cells) -> list[datetime]:

@@ -54,6 +54,23 @@ def test_windows_across_midnight_and_a_25_hour_day():
     assert [(h, w) for _, h, w in cells] == [(0, 1.0), (1, 1.0), (2, 1.0), (3, 1.0)]   # hour 2 is one cell of two hours
 
 
+def test_hours_windows_on_both_dst_nights():
+    spec = RuleSpec(kpi="orders", kind="drop", window="hours", window_hours=1)
+    long_night = date(2026, 10, 25)   # 02:00-03:00 happens twice: its counters hold both passes
+    second_pass = datetime(2026, 10, 25, 2, 30, fold=1, tzinfo=AMS)
+    first_pass = datetime(2026, 10, 25, 2, 30, fold=0, tzinfo=AMS)
+    assert [(h, w) for _, h, w in window_cells(spec, first_pass, AMS)] == [(1, 1.0), (2, 0.5)]
+    # asked after the first pass, as every five minutes (02:30 and the second 02:30 compare equal:
+    # a cache keyed by local time answered the second with the first's hours)
+    assert [(h, w) for _, h, w in window_cells(spec, second_pass, AMS)] == [(2, 1.0)]   # one cell of two hours
+    assert [(h, w) for _, h, w in window_cells(spec, at(3, 30, long_night), AMS)] == [(2, 1.0), (3, 0.5)]
+    short_night = date(2026, 3, 29)   # 02:00-03:00 does not happen
+    assert [(h, w) for _, h, w in window_cells(spec, at(3, 30, short_night), AMS)] == [(1, 1.0), (3, 0.5)]
+    day = RuleSpec(kpi="orders", kind="drop", window="hours", window_hours=24)
+    assert len(window_cells(day, at(12, day=long_night), AMS)) == 23   # 24 real hours, 23 cells
+    assert len(window_cells(day, at(12, day=short_night), AMS)) == 24
+
+
 def test_a_steady_day_is_fine_and_half_the_orders_since_noon_is_a_breach():
     spec = RuleSpec(kpi="orders", kind="drop", window="hours", window_hours=2, change_pct=40, min_volume=20)
     steady = assess(spec, history(per_hour=50, today={h: 50 for h in range(24)}), at(14), AMS)
