@@ -216,8 +216,9 @@ def false_alerts(shop: Shop) -> tuple[float, Counter, int, list]:
 
 def trial_days(trials: int) -> list[date]:
     spacing = (DAYS - 42 - DROP_DAYS - 1) // trials
-    # every weekday in turn
-    return [START + timedelta(days=42 + trial * spacing + trial % 7) for trial in range(trials)]
+    # every weekday in turn: trial t falls on START's weekday + t (adding t % 7 days to a spacing of
+    # 13 days, 6 mod 7, put every trial on a Monday)
+    return [START + timedelta(days=42 + trial * spacing + (trial - trial * spacing) % 7) for trial in range(trials)]
 
 
 def delays(shop: Shop, trials: int) -> list[float | None]:
