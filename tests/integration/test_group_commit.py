@@ -158,3 +158,25 @@ def test_on_postgresql_a_commit_waits_for_half_of_the_requests_being_checked(app
     for thread in threads:
         thread.join(10)
     assert sorted(r.outcome for r in results.values()) == [STORED, STORED, STORED]
+
+
+def test_on_sqlite_the_receivers_leave_checkpoints_to_the_applier(app, db, shopify_shop):
+    """SQLite: the receivers' connection checkpoints the WAL only past RECEIVER_WAL_AUTOCHECKPOINT
+    pages (a bound should no applier run); every other connection, the applier's included, keeps
+    SQLite's default and so does the checkpointing; and the connection goes back to the pool so."""
+    from sqlalchemy import text
+
+    from webhooks.store import RECEIVER_WAL_AUTOCHECKPOINT, SQLITE_WAL_AUTOCHECKPOINT
+
+    if db.dialect != "sqlite":
+        pytest.skip("SQLite only: PostgreSQL has no WAL checkpoints in the committing connection")
+    store = app.extensions["kompas.deliveries"]
+    assert store.store(**_delivery(1)).outcome == STORED
+    receiver = store._connection.cursor()
+    receiver.execute("PRAGMA wal_autocheckpoint")
+    assert receiver.fetchone()[0] == RECEIVER_WAL_AUTOCHECKPOINT > SQLITE_WAL_AUTOCHECKPOINT
+    with db.transaction() as session:   # how the applier writes
+        assert session.execute(text("PRAGMA wal_autocheckpoint")).scalar() == SQLITE_WAL_AUTOCHECKPOINT
+    kept = store._connection.driver_connection
+    store.close()
+    assert kept.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == SQLITE_WAL_AUTOCHECKPOINT
