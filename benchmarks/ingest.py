@@ -87,7 +87,10 @@ def cpu_seconds(session: int, database: str | None) -> tuple[float, float]:
         try:
             with open(f"/proc/{entry}/stat") as f:
                 stat = f.read()
-            title = open(f"/proc/{entry}/cmdline", "rb").read() if database else b""
+            title = b""
+            if database:
+                with open(f"/proc/{entry}/cmdline", "rb") as f:
+                    title = f.read()
         except OSError:  # it ended meanwhile
             continue
         fields = stat[stat.rfind(")") + 2:].split()
@@ -152,14 +155,17 @@ def measured_wrk(wrk: str, port: int, requests_file: Path, seconds: int, connect
     return result
 
 
+def _middle(runs: list[dict], key: str) -> dict:
+    """The run whose `key` is the median (the upper one of two middles)."""
+    return sorted(runs, key=lambda r: r[key])[len(runs) // 2]
+
+
 def median_of(runs: list[dict], key: str) -> float:
-    values = sorted(r[key] for r in runs)
-    return values[len(values) // 2]
+    return _middle(runs, key)[key]
 
 
 def median_run(runs: list[dict]) -> dict:
-    ordered = sorted(runs, key=lambda r: r["rps"])
-    return dict(ordered[len(ordered) // 2])
+    return dict(_middle(runs, "rps"))
 
 
 def serve(cmd: list[str], env: dict, port: int) -> subprocess.Popen:

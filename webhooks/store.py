@@ -32,9 +32,9 @@ from plugin.sealed import open_sealed_text
 
 STORED, DUPLICATE, UNKNOWN_SHOP = "stored", "duplicate", "unknown_shop"
 GATHER_SECONDS = 0.002   # how long a commit waits at most for rows of requests already being read
+GATHER_SHARE = 0.5       # ... and for how many of them: this share of the process's requests in flight
 RECEIVER_WAL_AUTOCHECKPOINT = 10_000   # SQLite pages (4 kB): the receivers' commits leave checkpoints to the applier
 SQLITE_WAL_AUTOCHECKPOINT = 1_000      # SQLite's default, which every other connection keeps
-GATHER_SHARE = 0.5       # ... and for how many of them: this share of the process's requests in flight
 _COLUMNS = ("platform", "topic", "delivery_id", "dedupe_key", "received_at", "triggered_at", "body", "status",
             "error", "attempts")
 
@@ -239,18 +239,25 @@ class DeliveryStore:
         if self._connection is None or self._pid != os.getpid():
             self._connection = self._db.write_engine.raw_connection()
             self._pid = os.getpid()
-            if self._sqlite:
-                # Checkpointing the WAL into the database file is left to the applier's commits
-                # (SQLite's default, 1,000 pages), which follow these anyway: done here it stalled the
-                # very commit a webhook waits for. The larger limit only bounds the WAL should no
-                # applier run. Measured: −20 % CPU per request, about +10 % requests/s.
-                self._connection.cursor().execute(f"PRAGMA wal_autocheckpoint={RECEIVER_WAL_AUTOCHECKPOINT}")
-            else:
-                # A batch written by one statement is its own transaction: no BEGIN and COMMIT
-                # round trips (a quarter of PostgreSQL's CPU per commit). psycopg returns from
-                # execute only at ReadyForQuery, after the commit is flushed (synchronous_commit).
-                self._connection.driver_connection.autocommit = True
+            self._receiving_settings(self._connection, True)
         return self._connection
+
+    def _receiving_settings(self, connection, on: bool) -> None:  # noqa: ANN001
+        """Set (on) or undo (off, before the connection goes back to the pool) what the receivers'
+        connection does differently from every other connection of the pool.
+
+        SQLite: checkpointing the WAL into the database file is left to the applier's commits
+        (SQLite's default, 1,000 pages), which follow these anyway: done here it stalled the very
+        commit a webhook waits for. The larger limit only bounds the WAL should no applier run.
+        Measured: −20 % CPU per request, about +10 % requests/s.
+        PostgreSQL: autocommit. A batch written by one statement is its own transaction: no BEGIN
+        and COMMIT round trips (a quarter of PostgreSQL's CPU per commit). psycopg returns from
+        execute only at ReadyForQuery, after the commit is flushed (synchronous_commit)."""
+        if self._sqlite:
+            pages = RECEIVER_WAL_AUTOCHECKPOINT if on else SQLITE_WAL_AUTOCHECKPOINT
+            connection.cursor().execute(f"PRAGMA wal_autocheckpoint={pages}")
+        else:
+            connection.driver_connection.autocommit = on
 
     def _discard(self) -> None:
         if self._connection is not None:
@@ -322,11 +329,7 @@ class DeliveryStore:
         """Close the kept connection (the app is shutting down: no request is being stored)."""
         with self._lock:
             if self._connection is not None:
-                # back to the pool as the pool handed it out
-                if self._sqlite:
-                    self._connection.cursor().execute(f"PRAGMA wal_autocheckpoint={SQLITE_WAL_AUTOCHECKPOINT}")
-                else:
-                    self._connection.driver_connection.autocommit = False
+                self._receiving_settings(self._connection, False)  # back to the pool as it handed it out
                 self._connection.close()
             self._connection = None
 
