@@ -1,6 +1,7 @@
 """The receiver's ladder, one test per rung, with really signed real payloads."""
 import logging
 
+import pytest
 from sqlalchemy import func, select
 
 from plugin.models import Delivery
@@ -74,8 +75,9 @@ def test_unknown_shop_is_404_with_a_clear_message(client, db, shopify_shop):
     assert deliveries(db) == []
 
 
-def test_broken_json_is_400_and_kept_as_failed(client, db, shopify_shop):
-    raw = b'{"id": 1, "updated_at": '
+@pytest.mark.parametrize("raw", [b'{"id": 1, "updated_at": ', b'{"id": [' * 50_000 + b"]}" * 50_000],
+                         ids=["cut off", "nested too deeply"])
+def test_broken_json_is_400_and_kept_as_failed(client, db, shopify_shop, raw):
     r = client.post("/webhooks/shopify", data=raw, headers=shopify_headers("orders/create", raw))
     assert r.status_code == 400
     (d,) = deliveries(db)
