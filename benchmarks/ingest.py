@@ -124,12 +124,48 @@ def wait_ready(port: int, timeout: float = 30) -> None:
     raise RuntimeError(f"server on port {port} did not start")
 
 
+def connection_spread(session: int, port: int) -> list[int]:
+    """How many of the established connections to `port` each process of `session` holds (those
+    holding any), fewest first: with --reuse-port the kernel spreads them over the workers by a
+    hash of their addresses, not evenly."""
+    sockets = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as f:
+            for row in f.readlines()[1:]:
+                fields = row.split()
+                if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == "01":   # 01: ESTABLISHED
+                    sockets.add(f"socket:[{fields[9]}]")
+    counts = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                if int(f.read().rsplit(")", 1)[1].split()[3]) != session:
+                    continue
+            held = sum(os.readlink(f"/proc/{entry}/fd/{fd}") in sockets for fd in os.listdir(f"/proc/{entry}/fd"))
+        except OSError:  # it ended meanwhile
+            continue
+        if held:
+            counts.append(held)
+    return sorted(counts)
+
+
 def run_wrk(wrk: str, port: int, requests_file: Path, seconds: int, connections: int,
-            lines: tuple[int, int] = (0, 10**9)) -> dict:
+            lines: tuple[int, int] = (0, 10**9), session: int | None = None) -> dict:
+    """One wrk run against `port`; with `session`, also how the connections were spread over
+    that server's processes (looked at once they are all open)."""
     script = ROOT / "benchmarks" / "wrk_signed.lua"
-    out = subprocess.run([wrk, "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script),
-                          f"http://127.0.0.1:{port}", "--", str(requests_file), SHOP, "2", str(lines[0]), str(lines[1])],
-                         capture_output=True, text=True, check=True).stdout
+    proc = subprocess.Popen([wrk, "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script),
+                             f"http://127.0.0.1:{port}", "--", str(requests_file), SHOP, "2", str(lines[0]),
+                             str(lines[1])], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    spread = None
+    if session is not None:
+        time.sleep(min(2, seconds / 2))
+        spread = connection_spread(session, port)
+    out, err = proc.communicate()
+    if proc.returncode:
+        raise subprocess.CalledProcessError(proc.returncode, proc.args, out, err)
 
     def latency(label: str) -> float:
         m = re.search(rf"^\s*{label}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
@@ -144,14 +180,14 @@ def run_wrk(wrk: str, port: int, requests_file: Path, seconds: int, connections:
         errors += sum(int(g) for g in socket_errors.groups())
     return {"requests": total, "distinct": int(re.search(r"distinct deliveries sent: (\d+)", out).group(1)),
             "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
-            "p50_ms": latency("50"), "p99_ms": latency("99"), "errors": errors}
+            "p50_ms": latency("50"), "p99_ms": latency("99"), "errors": errors, "spread": spread}
 
 
 def measured_wrk(wrk: str, port: int, requests_file: Path, seconds: int, connections: int,
                  lines: tuple[int, int], server: subprocess.Popen, database: str | None) -> dict:
     """run_wrk, plus the CPU per request of the server and its database and the machine's idle share."""
     cpu_before, idle_before = cpu_seconds(server.pid, database), idle_share()
-    result = run_wrk(wrk, port, requests_file, seconds, connections, lines)
+    result = run_wrk(wrk, port, requests_file, seconds, connections, lines, server.pid)
     cpu_after, idle_after = cpu_seconds(server.pid, database), idle_share()
     per_request = lambda a, b: (b - a) / max(result["requests"], 1) * 1e6  # noqa: E731
     result["server_us"] = per_request(cpu_before[0], cpu_after[0])
@@ -276,6 +312,9 @@ def main() -> None:
               + (" (its PostgreSQL queries are in the PostgreSQL figure)" if pg_name else "") +
               f"; machine idle during the rounds: bare {median_of(bare_runs, 'idle'):.0%}, "
               f"kompas {median_of(kompas_runs, 'idle'):.0%}")
+        spread = lambda r: "/".join(map(str, r["spread"] or [])) or "?"  # noqa: E731
+        print("  each round, bare | kompas req/s (connections per gunicorn worker): " + "; ".join(
+            f"{b['rps']:.0f} ({spread(b)}) | {k['rps']:.0f} ({spread(k)})" for b, k in zip(bare_runs, kompas_runs)))
         print(f"  acknowledged {acked}; orders in report after drain: {report['kpis']['orders']} "
               f"(expected {low}…{high}); drain took {drain_seconds:.1f} s after the last round "
               f"({', '.join(f'{b:.1f}' for b in between) or '-'} s after the others)")
