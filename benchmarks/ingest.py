@@ -47,6 +47,7 @@ AMS = ZoneInfo("Europe/Amsterdam")
 PY = str(ROOT / ".venv" / "bin" / "python") if (ROOT / ".venv" / "bin" / "python").exists() else sys.executable
 KOMPAS = [PY, "-m", "plugin.cli"]
 PER_ROUND = 40_000  # distinct deliveries available to each round
+WRK_THREADS = 2
 
 
 def ensure_wrk() -> str:
@@ -59,19 +60,23 @@ def ensure_wrk() -> str:
     sys.exit("wrk is needed: apt-get install wrk")
 
 
-def make_requests(path: Path, count: int) -> int:
-    """`count` distinct orders/create bodies of about 3 KB, signed; returns the body size."""
+def make_requests(prefix: Path, rounds: int, threads: int = WRK_THREADS) -> int:
+    """PER_ROUND distinct orders/create bodies of about 3 KB per round, signed, in one file per
+    round and wrk thread (`{prefix}.r{round}.t{thread}`, see wrk_signed.lua); returns the body size."""
     start = datetime(2026, 6, 1, 9, tzinfo=AMS)
     size = 0
-    with path.open("w") as out:
-        for n in range(count):
+    for r in range(rounds):
+        outs = [Path(f"{prefix}.r{r}.t{t}").open("w") for t in range(threads)]
+        for n in range(r * PER_ROUND, (r + 1) * PER_ROUND):
             created = start + timedelta(seconds=n * 7)
             lines = [(title, Decimal(price), 1 + (n + i) % 3) for i, (title, price) in enumerate(CATALOGUE[:3])]
             body = order_payload(10_000_000 + n, created=created, updated=created, zone=AMS, lines=lines,
                                  customer_id=500 + n % 4000, email=f"klant{n % 4000}@example.nl")
             raw = json.dumps(body, separators=(",", ":")).encode()
             size = len(raw)
-            out.write(f"{uuid.uuid4()}\t{sign(raw, SECRET)}\t{raw.decode()}\n")
+            outs[n % threads].write(f"{uuid.uuid4()}\t{sign(raw, SECRET)}\t{raw.decode()}\n")
+        for out in outs:
+            out.close()
     return size
 
 
@@ -151,14 +156,13 @@ def connection_spread(session: int, port: int) -> list[int]:
     return sorted(counts)
 
 
-def run_wrk(wrk: str, port: int, requests_file: Path, seconds: int, connections: int,
-            lines: tuple[int, int] = (0, 10**9), session: int | None = None) -> dict:
+def run_wrk(wrk: str, port: int, requests: str, seconds: int, connections: int, session: int | None = None) -> dict:
     """One wrk run against `port`; with `session`, also how the connections were spread over
     that server's processes (looked at once they are all open)."""
     script = ROOT / "benchmarks" / "wrk_signed.lua"
-    proc = subprocess.Popen([wrk, "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script),
-                             f"http://127.0.0.1:{port}", "--", str(requests_file), SHOP, "2", str(lines[0]),
-                             str(lines[1])], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([wrk, f"-t{WRK_THREADS}", f"-c{connections}", f"-d{seconds}s", "--latency", "-s",
+                             str(script), f"http://127.0.0.1:{port}", "--", requests, SHOP],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     spread = None
     if session is not None:
         time.sleep(min(2, seconds / 2))
@@ -183,11 +187,11 @@ def run_wrk(wrk: str, port: int, requests_file: Path, seconds: int, connections:
             "p50_ms": latency("50"), "p99_ms": latency("99"), "errors": errors, "spread": spread}
 
 
-def measured_wrk(wrk: str, port: int, requests_file: Path, seconds: int, connections: int,
-                 lines: tuple[int, int], server: subprocess.Popen, database: str | None) -> dict:
+def measured_wrk(wrk: str, port: int, requests: str, seconds: int, connections: int,
+                 server: subprocess.Popen, database: str | None) -> dict:
     """run_wrk, plus the CPU per request of the server and its database and the machine's idle share."""
     cpu_before, idle_before = cpu_seconds(server.pid, database), idle_share()
-    result = run_wrk(wrk, port, requests_file, seconds, connections, lines, server.pid)
+    result = run_wrk(wrk, port, requests, seconds, connections, server.pid)
     cpu_after, idle_after = cpu_seconds(server.pid, database), idle_share()
     per_request = lambda a, b: (b - a) / max(result["requests"], 1) * 1e6  # noqa: E731
     result["server_us"] = per_request(cpu_before[0], cpu_after[0])
@@ -258,8 +262,7 @@ def main() -> None:
         subprocess.run(KOMPAS + ["shop", "add", "--platform", "shopify", "--domain", SHOP, "--timezone",
                                  "Europe/Amsterdam", "--currency", "EUR"], env=env, cwd=ROOT, check=True,
                        stdout=subprocess.DEVNULL)
-        requests_file = work / "requests.tsv"
-        body_size = make_requests(requests_file, PER_ROUND * args.rounds)
+        body_size = make_requests(work / "requests", args.rounds)
 
         # Both servers stay up; the runs alternate, so that load from other tenants of this
         # shared machine hits both alike. The figures are the medians over the rounds.
@@ -270,11 +273,9 @@ def main() -> None:
         bare_runs, kompas_runs, between = [], [], []
         try:
             for r in range(args.rounds):
-                lines = (r * PER_ROUND, (r + 1) * PER_ROUND)  # fresh deliveries for every round
-                bare_runs.append(measured_wrk(wrk, 8601, requests_file, args.seconds, args.connections, lines,
-                                              bare, None))
-                kompas_runs.append(measured_wrk(wrk, 8602, requests_file, args.seconds, args.connections, lines,
-                                                kompas, pg_name))
+                requests = f"{work / 'requests'}.r{r}"  # fresh deliveries for every round
+                bare_runs.append(measured_wrk(wrk, 8601, requests, args.seconds, args.connections, bare, None))
+                kompas_runs.append(measured_wrk(wrk, 8602, requests, args.seconds, args.connections, kompas, pg_name))
                 if r + 1 < args.rounds:
                     # Kompas's worker catches up after a burst; the next bare round must not share
                     # the machine with it, so each round starts with nothing left to apply.

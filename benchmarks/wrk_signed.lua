@@ -1,9 +1,11 @@
--- wrk script: POSTs pre-signed Shopify deliveries read from a file (one per line:
--- webhook_id TAB base64 signature TAB body), lines first..last-1 of it (arguments 4 and 5; each
--- benchmark round gets its own range). Each wrk thread takes its own slice of the lines, so
--- no webhook id is sent twice; past the end, lines repeat with a new webhook id (a redelivery of
--- the same order state, which must change no figure). At the end it prints how many distinct
--- deliveries were sent: the threads need not send alike, so one may repeat while another has not.
+-- wrk script: POSTs pre-signed Shopify deliveries read from files (one per line: webhook_id TAB
+-- base64 signature TAB body). Argument 1 is a round's file prefix: wrk thread t reads PREFIX.tT,
+-- its own deliveries, so no webhook id is sent twice. Lines are read as they are sent, not at
+-- start-up: wrk starts each thread as soon as that thread's init has run, so a slow init would
+-- give the first thread a head start whose requests count but whose time does not. Past the end
+-- of its file a thread starts again with new webhook ids (a redelivery of the same order state,
+-- which must change no figure). At the end it prints how many distinct deliveries were sent: the
+-- threads need not send alike, so one may repeat while another has not.
 local counter = 0
 local threads = {}
 
@@ -14,25 +16,21 @@ function setup(thread)
 end
 
 function init(args)
-  path, shop, nthreads = args[1], args[2], tonumber(args[3])
-  first, last = tonumber(args[4] or 0), tonumber(args[5] or 1e12)
-  reqs, n, i, round = {}, 0, 0, 0
-  local k = 0
-  for line in io.lines(path) do
-    if k >= first and k < last and k % nthreads == tid then
-      local id, sig, body = line:match("^([^\t]*)\t([^\t]*)\t(.*)$")
-      n = n + 1
-      reqs[n] = { id, sig, body }
-    end
-    k = k + 1
-  end
+  shop = args[2]
+  file = assert(io.open(args[1] .. ".t" .. tid, "r"))
+  sent, round, lines = 0, 0, 0   -- lines: how many the file has, known once it was read through
 end
 
 function request()
-  i = i + 1
-  if i > n then i = 1; round = round + 1 end
-  local r = reqs[i]
-  local id = r[1]
+  local line = file:read("l")
+  if not line then
+    lines = sent
+    round = round + 1
+    file:seek("set", 0)
+    line = file:read("l")
+  end
+  sent = sent + 1
+  local id, sig, body = line:match("^([^\t]*)\t([^\t]*)\t(.*)$")
   if round > 0 then id = id .. "-r" .. round end
   return wrk.format("POST", "/webhooks/shopify", {
     ["Content-Type"] = "application/json",
@@ -40,15 +38,15 @@ function request()
     ["X-Shopify-Shop-Domain"] = shop,
     ["X-Shopify-API-Version"] = "2026-04",
     ["X-Shopify-Webhook-Id"] = id,
-    ["X-Shopify-Hmac-Sha256"] = r[2],
-  }, r[3])
+    ["X-Shopify-Hmac-Sha256"] = sig,
+  }, body)
 end
 
 function done(summary, latency, requests)
   local distinct = 0
   for _, t in ipairs(threads) do
-    local n, i, round = t:get("n"), t:get("i"), t:get("round")
-    distinct = distinct + (round > 0 and n or i)
+    local sent, round, lines = t:get("sent"), t:get("round"), t:get("lines")
+    distinct = distinct + (round > 0 and lines or sent)
   end
   io.write(string.format("distinct deliveries sent: %d\n", distinct))
 end
