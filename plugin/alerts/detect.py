@@ -32,6 +32,15 @@ A drop (rise) is a breach when all three hold:
   of cv ≈ 1 has the variance of that many orders). A rate compares its numerator's share with its
   denominator's (binomial: a swing of the whole level moves both and cancels out).
   The tail is only computed when the change is big enough to matter (p_value None otherwise).
+A drop/rise rule over "hours" with `reference_hours` R > 0 (orders only) is also judged against
+today's own level, the R whole hours right before the window (`reference_cells`; across midnight
+when needed): the share test (`share_test`) compares the window's count with theirs, the shape of
+the day taken from the weeks, so that the day's level (season, trend, a busy or a slow day) cancels
+out; its normal is the weeks' normal at today's level (the figures shown are the share test's
+unless only the weeks' breach). A breach then needs one of the two tests at ALPHA and the other
+pointing the same way at HOLD_ALPHA (a day slow throughout is no sudden drop: the "today" rules are
+for it; a busy morning does not make a normal afternoon one); a firing alert is held by either (a
+drop older than the reference hours is in them too, and only the weeks still see it).
 Once firing, an alert stays firing while the KPI is still at least half that change away from
 normal at 5 % significance (hysteresis: no flapping around the threshold). When the volume is too
 small to say anything, the state is kept as it is.
@@ -98,6 +107,7 @@ class RuleSpec:
     threshold: float | None = None  # threshold: the value (money in the shop's currency, rates in %)
     direction: str = "below"        # threshold: below | above
     min_volume: float = 10.0
+    reference_hours: int = 0        # drop/rise over "hours": also compare with the hours before (share test)
     for_minutes: int = 60
     repeat_minutes: int = 24 * 60   # 0: never repeat
     quiet_start: int | None = None  # minutes after local midnight; quiet from start to end
@@ -262,6 +272,20 @@ def _silent_hours(current: datetime, zone: ZoneInfo, cells: Cells) -> list[datet
     return list(reversed(silent))
 
 
+def reference_cells(spec: RuleSpec, now: datetime, zone: ZoneInfo, window: list[tuple[date, int, float]]
+                    ) -> list[tuple[date, int, float]]:
+    """The `spec.reference_hours` whole hours right before the window (an "hours" window), as
+    (local date, hour, 1.0), oldest first; across midnight when the window begins early."""
+    if spec.reference_hours <= 0 or not window:
+        return []
+    wider = window_cells(replace(spec, window_hours=spec.window_hours + spec.reference_hours), now, zone)
+    first = window[0][:2]
+    for i, cell in enumerate(wider):
+        if cell[:2] == first:
+            return wider[:i]
+    return []
+
+
 # --- assessing a rule ------------------------------------------------------------------------
 
 def _sum(kpi: Kpi, cells: Cells, window: list[tuple[date, int, float]], shift_days: int,
@@ -378,6 +402,56 @@ def assess(spec: RuleSpec, cells: Cells, now: datetime, zone: ZoneInfo, first_da
         spread = dispersion(expected)   # quasi-Poisson: counts of `spread` orders vary like one
         tail = (obs / spread, (obs + expected * k) / spread, 1.0 / (k + 1))
     change = (value - normal) / abs(normal) * 100 if normal else None   # type: ignore[operator]
+    by_weeks = _verdict(spec, change, tail, lower, firing, normal, volume, base)
+    if not (kpi.kind == "count" and spec.window == "hours" and spec.reference_hours > 0):
+        return by_weeks
+    ref = reference_cells(spec, now, zone, window)
+    b_ref = sum(_sum(kpi, cells, ref, shift, weighted=True, memo=memo)[0] for shift in shifts)
+    if not ref or b_ref < spec.min_volume * k:   # too little before the window to tell today's level
+        return by_weeks
+    ref_count = _sum(kpi, cells, ref, 0, weighted=False, memo=memo)[0]
+    s_normal, s_tail = share_test(max(num, 0.0), ref_count, sum(w[0] for w in weeks), b_ref)
+    s_change = (value - s_normal) / s_normal * 100 if s_normal else None   # type: ignore[operator]
+    share = _verdict(spec, s_change, s_tail, lower, firing, s_normal, volume, base)
+    if firing:   # either keeps it firing: a drop older than the reference hours is in them too (only the weeks see it)
+        return share if share.breach or not by_weeks.breach else by_weeks
+    # a breach of either needs the other to point the same way at least at HOLD_ALPHA: a slow day
+    # is no sudden drop, and a busy morning (a newsletter) does not make a normal afternoon one
+    if share.breach:
+        return share if _points(change, tail, lower) else replace(share, breach=False, reason="not_significant")
+    if by_weeks.breach and _points(s_change, s_tail, lower):
+        return by_weeks
+    return share
+
+
+def _points(change: float | None, tail: tuple[float, float, float], lower: bool) -> bool:
+    """Whether a change points the rule's way at least at HOLD_ALPHA."""
+    return change is not None and (change < 0) == lower and binomial_tail(*tail, lower) <= HOLD_ALPHA
+
+
+def share_test(count: float, ref_count: float, b_count: float, b_ref: float
+               ) -> tuple[float, tuple[float, float, float]]:
+    """The level-free test of a window's `count` against the `ref_count` of the hours right before
+    it: (the window's normal at today's level, the binomial tail's (k, n, p) for binomial_tail).
+
+    `b_count` and `b_ref` are the same two stretches summed over the baseline weeks: they give the
+    shape of the day, the window's share p0 = b_count / (b_count + b_ref) of the two. Given
+    N = count + ref_count, and no change, count ~ Binomial(N, p0) whatever the day's level (season,
+    trend, a busy or a slow day), so the normal is ref_count × b_count / b_ref. The binomial variance
+    is widened for p0's own uncertainty (estimated from b_count + b_ref orders: × (1 + N / (b_count
+    + b_ref))) and for swings of the window's level against the hours before it (relative variance
+    PHI each, so p0 moves by p0 (1 − p0) √(2 PHI)): count and N are divided by the factor, as in
+    the quasi-Poisson test of `assess`."""
+    p0 = b_count / (b_count + b_ref)
+    n = count + ref_count
+    spread = 1.0 + n / (b_count + b_ref) + 2 * PHI * p0 * (1 - p0) * n
+    return ref_count * b_count / b_ref, (count / spread, n / spread, p0)
+
+
+def _verdict(spec: RuleSpec, change: float | None, tail: tuple[float, float, float], lower: bool, firing: bool,
+             normal: float | None, volume: float, base: dict) -> Figures:
+    """One test's figures: a breach when the change is at least change_pct (half that when firing)
+    and its tail at most ALPHA (HOLD_ALPHA when firing); the tail is not computed for a small change."""
     need_change, need_alpha = (spec.change_pct / 2, HOLD_ALPHA) if firing else (spec.change_pct, ALPHA)
     big = change is not None and (change <= -need_change if lower else change >= need_change)
     if not big:   # too small to matter whatever the chance: the tail is not computed

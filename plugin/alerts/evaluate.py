@@ -169,7 +169,8 @@ def record_event(session: Session, shop: Shop, rule: AlertRule | None, kind: str
     now = now.astimezone(timezone.utc)
     details = {"figures": figures.as_json(), "series": detect.chart_series(spec, cells, now, zone, first),
                "rule": {"kind": spec.kind, "window": spec.window, "window_hours": spec.window_hours,
-                        "change_pct": spec.change_pct, "threshold": spec.threshold, "direction": spec.direction},
+                        "reference_hours": spec.reference_hours, "change_pct": spec.change_pct,
+                        "threshold": spec.threshold, "direction": spec.direction},
                "contributor": contributor(session, shop.id, spec, figures, now, zone) if kind != "resolved" else None}
     event = AlertEvent(shop_id=shop.id, rule_id=rule.id if rule else None, rule_key=rule.key if rule else "test",
                        incident=rule.incident if rule else 0, kind=kind, at=now, kpi=spec.kpi, value=figures.value,

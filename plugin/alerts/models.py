@@ -34,6 +34,7 @@ class AlertRule(Base):
     threshold: Mapped[str | None] = mapped_column(String(40))   # decimal text
     direction: Mapped[str] = mapped_column(String(8), default="below")
     min_volume: Mapped[float] = mapped_column(Float, default=10.0)
+    reference_hours: Mapped[int] = mapped_column(Integer, default=0, server_default="0")   # share test, see detect
     for_minutes: Mapped[int] = mapped_column(Integer, default=60)
     repeat_minutes: Mapped[int] = mapped_column(Integer, default=1440)
     quiet_start: Mapped[str | None] = mapped_column(String(5))  # "22:00", shop-local

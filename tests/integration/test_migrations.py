@@ -62,3 +62,28 @@ def test_on_postgresql_delivery_bodies_are_kept_with_lz4_and_read_back_unchanged
     finally:
         if cleanup:
             cleanup()
+
+
+def test_existing_shops_keep_their_rules_and_the_default_recent_rule_gets_its_reference_hours(tmp_path):
+    url, cleanup = _empty_database_url(tmp_path)
+    try:
+        upgrade(url, "0006_deliveries_body_lz4")
+        engine = create_engine(url)
+        columns = ("shop_id, key, kpi, kind, \"window\", window_hours, change_pct, direction, min_volume, "
+                   "for_minutes, repeat_minutes, enabled, status, owed_resolved, incident")
+        with engine.begin() as conn:
+            shop = conn.execute(text("INSERT INTO shops (platform, domain, timezone, currency, customer_hash_key, "
+                                     "created_at) VALUES ('shopify', 'mig.myshopify.com', 'Europe/Amsterdam', "
+                                     "'EUR', 'salt', CURRENT_TIMESTAMP) RETURNING id")).scalar_one()
+            for key, hours in (("orders_drop_recent", 1), ("orders_drop_day", 24), ("custom_1", 1)):
+                conn.execute(text(f"INSERT INTO alert_rules ({columns}) VALUES (:shop, :key, 'orders', 'drop', "
+                                  f"'hours', :hours, 30, 'below', 20, 25, 1440, true, 'ok', false, 0)"),
+                             {"shop": shop, "key": key, "hours": hours})
+        upgrade(url)
+        with engine.connect() as conn:
+            got = dict(conn.execute(text("SELECT key, reference_hours FROM alert_rules")).all())
+        engine.dispose()
+        assert got == {"orders_drop_recent": 12, "orders_drop_day": 0, "custom_1": 0}
+    finally:
+        if cleanup:
+            cleanup()

@@ -1,4 +1,5 @@
 """Pure alert detection: statistics, windows, assessments and the state machine, clock injected."""
+from dataclasses import replace
 from datetime import date, datetime, timedelta, timezone
 from math import comb
 from zoneinfo import ZoneInfo
@@ -331,3 +332,61 @@ def test_a_window_of_hours_is_named_in_both_languages(hours, language, text):
 
     event = SimpleNamespace(details={"rule": {"window": "hours", "window_hours": hours}})
     assert _window_text(event, SimpleNamespace(timezone="Europe/Amsterdam"), language) == text
+
+
+def test_the_reference_hours_are_the_whole_hours_right_before_the_window():
+    spec = RuleSpec(kpi="orders", kind="drop", window="hours", window_hours=1, reference_hours=3)
+    window = window_cells(spec, at(1, 30), AMS)
+    assert [(d.day, h) for d, h, _ in window] == [(25, 0), (25, 1)]
+    yesterday = TODAY - timedelta(days=1)
+    assert detect.reference_cells(spec, at(1, 30), AMS, window) == [(yesterday, h, 1.0) for h in (21, 22, 23)]
+    assert detect.reference_cells(replace(spec, reference_hours=0), at(1, 30), AMS, window) == []
+
+
+def test_the_share_test_does_not_care_about_the_days_level():
+    # weeks: 100 orders in the window, 400 before it; today twice and half that level, same shape
+    for level in (0.5, 1.0, 2.0):
+        normal, (k, n, p) = detect.share_test(100 * level, 400 * level, 4 * 100, 4 * 400)
+        assert normal == pytest.approx(100 * level) and p == pytest.approx(0.2)
+        assert binomial_tail(k, n, p, lower=True) > 0.3   # no drop, whatever the level
+    normal, tail = detect.share_test(25, 400, 4 * 100, 4 * 400)
+    assert normal == 100 and binomial_tail(*tail, lower=True) < 1e-6
+
+
+def test_a_halving_on_a_day_running_30_percent_above_normal_is_flagged_within_two_hours():
+    spec = _default("orders_drop_recent")
+    # the weeks: 30 an hour; today 39 an hour until noon, then half that: 12:00 and most of 13:00
+    # against the weeks are only 37 % down (at 30 an hour a 1-in-100 chance: not enough), against
+    # today's own level, the 12 hours before 12:00, 52 % down
+    cells = history(per_hour=30, today={h: 39 if h < 12 else 19 for h in range(13)})
+    cells[(TODAY, 13)] = {"orders": 17}
+    figures = assess(spec, cells, at(13, 55), AMS)
+    assert figures.breach is True and figures.p_value < detect.ALPHA
+    assert (figures.value, figures.normal) == (36, pytest.approx(74.75))   # the weeks' 57.5 at today's level
+    weeks_only = assess(replace(spec, reference_hours=0), cells, at(13, 55), AMS)
+    assert weeks_only.breach is False and weeks_only.reason == "not_significant" and weeks_only.normal == 57.5
+
+
+def test_a_slow_day_is_not_a_sudden_drop_but_a_drop_older_than_the_reference_keeps_firing():
+    spec = _default("orders_drop_recent")
+    # half the weeks' 40 an hour all day: the weeks alone would call 12:00-13:55 a drop; against
+    # today's own level it is not one (orders_drop_today is the rule for a day that is slow throughout)
+    cells = history(per_hour=40, today={h: 20 for h in range(13)})
+    cells[(TODAY, 13)] = {"orders": 18}
+    assert assess(replace(spec, reference_hours=0), cells, at(13, 55), AMS).breach is True
+    slow = assess(spec, cells, at(13, 55), AMS)
+    assert slow.breach is False and slow.normal == pytest.approx(38.33, abs=0.01)
+    # once firing, either test keeps it firing: a drop that began before the reference hours
+    # looks normal against them, but not against the weeks
+    held = assess(spec, cells, at(13, 55), AMS, firing=True)
+    assert held.breach is True and held.normal == pytest.approx(76.67, abs=0.01)
+
+
+def test_a_busy_morning_does_not_make_a_normal_afternoon_a_drop():
+    spec = _default("orders_drop_recent")
+    # a newsletter doubles the morning; from 12:00 the weeks' 40 an hour: against the morning alone
+    # the afternoon is half, against the weeks it is normal, so no breach
+    cells = history(per_hour=40, today={h: 80 if h < 12 else 40 for h in range(13)})
+    cells[(TODAY, 13)] = {"orders": 37}
+    figures = assess(spec, cells, at(13, 55), AMS)
+    assert figures.change < -40 and figures.breach is False and figures.reason == "not_significant"
