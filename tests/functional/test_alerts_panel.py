@@ -63,15 +63,16 @@ def test_changing_a_rule_checks_every_value(panel, db, shopify_shop):
     rid = rule_id(db, "orders_drop_today", shopify_shop.id)
     r = panel.post(f"/panel/alerts/rules/{rid}", headers=bearer(), json={
         "change_pct": "30", "for_minutes": 15, "repeat_minutes": 0, "quiet_start": "22:00", "quiet_end": "7:00",
-        "muted_until": "2026-12-24T18:00:00+01:00", "enabled": False})
+        "muted_until": "2026-12-24T18:00:00+01:00", "enabled": False, "reference_hours": 6})
     assert r.status_code == 200, r.get_json()
     with db.reading() as s:
         rule = s.get(AlertRule, rid)
-        assert (rule.change_pct, rule.for_minutes, rule.repeat_minutes, rule.quiet_start, rule.quiet_end, rule.enabled) == (
-            30.0, 15, 0, "22:00", "07:00", False)
+        assert (rule.change_pct, rule.for_minutes, rule.repeat_minutes, rule.quiet_start, rule.quiet_end, rule.enabled,
+                rule.reference_hours) == (30.0, 15, 0, "22:00", "07:00", False, 6)
         assert rule.muted_until.replace(tzinfo=None).isoformat() == "2026-12-24T17:00:00"
     for bad in ({"change_pct": -5}, {"quiet_start": "25:00"}, {"kpi": "weather"}, {"enabled": "yes"},
-                {"status": "ok"}, {"muted_until": "tomorrow"}, {"window": "silence", "kpi": "net_sales"}):
+                {"status": "ok"}, {"muted_until": "tomorrow"}, {"window": "silence", "kpi": "net_sales"},
+                {"reference_hours": -1}, {"reference_hours": 24 * 28 + 1}, {"reference_hours": 1.5}):
         assert panel.post(f"/panel/alerts/rules/{rid}", headers=bearer(), json=bad).status_code == 400, bad
 
 
