@@ -83,10 +83,26 @@ def source_counter(source: str | None, counter: str) -> str:
     return f"{SOURCE_PREFIX}{(source or 'direct')[:_SOURCE_MAX]}|{counter}"
 
 
-@lru_cache(maxsize=1 << 16)
+_HOUR_MICROS = 3_600_000_000
+
+
 def _day(instant_micros: int, zone: ZoneInfo) -> date:
-    # Memoized: a customer's order days are read again every time the customer is touched.
-    return local_day(from_epoch_micros(instant_micros), zone)
+    """The shop-local date of an instant (epoch µs). Memoized per UTC hour: a customer's order days
+    are read again every time the customer is touched, and keying by the hour rather than by the
+    instant bounds the memo by the hours a shop's history spans, not by its orders (keyed by
+    instant, it grew by about 1.5 MiB per 10,000 deliveries up to its 65,536 entries)."""
+    day = _day_of_hour(instant_micros // _HOUR_MICROS, zone)
+    return day if day is not None else local_day(from_epoch_micros(instant_micros), zone)
+
+
+@lru_cache(maxsize=1 << 13)   # about a year of hours; a few hundred bytes each
+def _day_of_hour(hour: int, zone: ZoneInfo) -> date | None:
+    """The local date of every instant of UTC hour `hour` (hours since the epoch), or None when it
+    may change within that hour: local midnight falls inside it (offsets such as +05:45), or the
+    offset changes inside it (then local time is not one straight run and is not trusted)."""
+    first = from_epoch_micros(hour * _HOUR_MICROS).astimezone(zone)
+    last = from_epoch_micros((hour + 1) * _HOUR_MICROS - 1).astimezone(zone)
+    return first.date() if first.date() == last.date() and first.utcoffset() == last.utcoffset() else None
 
 
 def _day_hour(instant_micros: int, zone: ZoneInfo) -> tuple[date, int]:

@@ -1,10 +1,13 @@
+import random
 from collections import Counter
 from datetime import date, datetime, timezone
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from plugin.kpi.booking import to_epoch_micros
-from plugin.kpi.contributions import (CUSTOMER_FIRST_SECOND, CUSTOMER_VISIT, NO_DAY_AFTER, NO_DAY_BEFORE,
+import pytest
+
+from plugin.kpi.booking import from_epoch_micros, local_day, to_epoch_micros
+from plugin.kpi.contributions import (_day, CUSTOMER_FIRST_SECOND, CUSTOMER_VISIT, NO_DAY_AFTER, NO_DAY_BEFORE,
                                       CounterKey, cart_contribution, customer_contribution, delta,
                                       full_contribution, order_contribution)
 from plugin.kpi.entities import CartState, OrderState, RefundState
@@ -175,3 +178,23 @@ def test_hour_counters_add_up_to_the_day_counters_on_a_25_hour_day():
             assert hourly == c.get(CounterKey(counter, day), 0), (counter, day)
     assert c[CounterKey("hour:02|orders", date(2026, 10, 25))] == 2   # both 02:00s of the long night
     assert c[CounterKey("hour:00|orders", date(2026, 10, 25))] == 1   # 22:00 UTC on the 24th
+
+
+@pytest.mark.parametrize("zone", ["Europe/Amsterdam", "Asia/Kathmandu", "Australia/Lord_Howe", "America/Sao_Paulo",
+                                  "Pacific/Chatham", "UTC"])
+def test_the_memoized_local_day_is_the_local_day_of_every_instant(zone):
+    """_day memoizes by UTC hour; it must still give every instant its own local date, also in the
+    hour that holds local midnight (+05:45, +12:45) and around DST changes (30-minute ones on Lord
+    Howe, changes at midnight in São Paulo's history)."""
+    tz = ZoneInfo(zone)
+    rng = random.Random(zone)
+    starts = [datetime(2018, 11, 4, tzinfo=timezone.utc), datetime(2019, 2, 16, tzinfo=timezone.utc),
+              datetime(2026, 3, 29, tzinfo=timezone.utc), datetime(2026, 4, 5, tzinfo=timezone.utc),
+              datetime(2026, 10, 4, tzinfo=timezone.utc), datetime(2026, 10, 25, tzinfo=timezone.utc)]
+    for start in starts:
+        base = to_epoch_micros(start)
+        # every minute of three days, plus random instants, a second either side of each
+        instants = [base + m * 60_000_000 + d for m in range(3 * 24 * 60) for d in (-1_000_000, 0)]
+        instants += [base + rng.randrange(3 * 86_400_000_000) for _ in range(2000)]
+        for micros in instants:
+            assert _day(micros, tz) == local_day(from_epoch_micros(micros), tz), (zone, micros)
