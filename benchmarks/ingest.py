@@ -83,12 +83,9 @@ def make_requests(prefix: Path, rounds: int, threads: int = WRK_THREADS) -> int:
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def cpu_seconds(session: int, database: str | None) -> tuple[float, float, float]:
-    """CPU seconds (user + system) used so far by the processes of `session` (a server started by
-    `serve`): its gunicorn processes (the receivers) and the others (Kompas's delivery worker and
-    alert scheduler, which use the CPU the receivers leave); and by the PostgreSQL backends
-    connected to `database`."""
-    receivers = others = backends = 0
+def processes():
+    """(pid, session id, CPU ticks so far, command line) of every process, from /proc (a process
+    that ends meanwhile is left out)."""
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -100,8 +97,17 @@ def cpu_seconds(session: int, database: str | None) -> tuple[float, float, float
         except OSError:  # it ended meanwhile
             continue
         fields = stat[stat.rfind(")") + 2:].split()
-        ticks = int(fields[11]) + int(fields[12])
-        if int(fields[3]) == session:
+        yield int(entry), int(fields[3]), int(fields[11]) + int(fields[12]), title
+
+
+def cpu_seconds(session: int, database: str | None) -> tuple[float, float, float]:
+    """CPU seconds (user + system) used so far by the processes of `session` (a server started by
+    `serve`): its gunicorn processes (the receivers) and the others (Kompas's delivery worker and
+    alert scheduler, which use the CPU the receivers leave); and by the PostgreSQL backends
+    connected to `database`."""
+    receivers = others = backends = 0
+    for _, sid, ticks, title in processes():
+        if sid == session:
             if b"gunicorn" in title:
                 receivers += ticks
             else:
@@ -141,14 +147,11 @@ def connection_spread(session: int, port: int) -> list[int]:
                 if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == "01":   # 01: ESTABLISHED
                     sockets.add(f"socket:[{fields[9]}]")
     counts = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
+    for pid, sid, _, _ in processes():
+        if sid != session:
             continue
         try:
-            with open(f"/proc/{entry}/stat") as f:
-                if int(f.read().rsplit(")", 1)[1].split()[3]) != session:
-                    continue
-            held = sum(os.readlink(f"/proc/{entry}/fd/{fd}") in sockets for fd in os.listdir(f"/proc/{entry}/fd"))
+            held = sum(os.readlink(f"/proc/{pid}/fd/{fd}") in sockets for fd in os.listdir(f"/proc/{pid}/fd"))
         except OSError:  # it ended meanwhile
             continue
         if held:
