@@ -113,6 +113,10 @@ def store_state(rule: AlertRule, state: AlertState) -> None:
 MAX_MINUTES = 366 * 24 * 60       # a "for" or repeat interval of at most a year
 MAX_AMOUNT = 1e12                 # thresholds, percentages and volumes: finite and sane
 
+# the settings that are whole numbers, and their bounds: windows of up to four weeks of hours
+_WHOLE_RANGES = {"window_hours": (1, 24 * 28), "reference_hours": (0, 24 * 28), "for_minutes": (0, MAX_MINUTES),
+                 "repeat_minutes": (0, MAX_MINUTES)}
+
 EDITABLE = ("kpi", "kind", "window", "window_hours", "reference_hours", "change_pct", "threshold", "direction",
             "min_volume", "for_minutes", "repeat_minutes", "quiet_start", "quiet_end", "enabled")
 
@@ -138,12 +142,12 @@ def _checked(name: str, value: Any) -> Any:  # noqa: ANN401
         if value not in choices[name]:
             raise ValueError(f"one of {', '.join(choices[name])}")
         return value
-    if name in ("window_hours", "reference_hours", "for_minutes", "repeat_minutes"):
+    if name in _WHOLE_RANGES:
         if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
             raise ValueError("a whole number")
         number = int(value)
-        if not 0 <= number <= MAX_MINUTES or (name == "window_hours" and not 1 <= number <= 24 * 28) or (
-                name == "reference_hours" and number > 24 * 28):
+        low, high = _WHOLE_RANGES[name]
+        if not low <= number <= high:
             raise ValueError("out of range")
         return number
     if name in ("change_pct", "min_volume"):

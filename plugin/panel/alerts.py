@@ -58,7 +58,8 @@ def _rule_json(rule: AlertRule, shop: Shop, language: str) -> dict[str, Any]:
     return {
         "id": rule.id, "key": rule.key, "title": rule_title(rule.key, language), "kpi": rule.kpi,
         "kpi_label": kpi_label(rule.kpi, language), "kind": rule.kind, "window": rule.window,
-        "window_hours": rule.window_hours, "reference_hours": rule.reference_hours or 0, "change_pct": rule.change_pct, "threshold": rule.threshold,
+        "window_hours": rule.window_hours, "reference_hours": rule.reference_hours or 0,
+        "change_pct": rule.change_pct, "threshold": rule.threshold,
         "direction": rule.direction, "min_volume": rule.min_volume, "for_minutes": rule.for_minutes,
         "repeat_minutes": rule.repeat_minutes, "quiet_start": rule.quiet_start, "quiet_end": rule.quiet_end,
         "muted_until": _iso(rule.muted_until), "enabled": rule.enabled, "status": rule.status,
