@@ -30,7 +30,7 @@ import requests
 from babel.numbers import format_percent
 
 from ..models import Shop
-from ..panel import i18n
+from .. import i18n
 from .models import AlertChannel, AlertEvent, AlertNotification
 
 TIMEOUT = 15

@@ -22,7 +22,7 @@ from .. import report
 from ..db import Database
 from ..kpi.booking import shop_zone
 from ..models import Shop
-from ..panel import i18n
+from .. import i18n
 from .models import AlertChannel, AlertNotification
 
 DIGEST_HOUR = 7

@@ -1,4 +1,4 @@
-"""What alerts say, in Dutch and English: merged into plugin.panel.i18n.STRINGS, so the panel, the
+"""What alerts say, in Dutch and English: merged into plugin.i18n.STRINGS, so the panel, the
 e-mails and Slack share one catalogue (i18n.t)."""
 
 ALERT_STRINGS: dict[str, dict[str, str]] = {

@@ -23,7 +23,7 @@ from ..alerts.models import AlertChannel, AlertEvent, AlertNotification, AlertRu
 from ..alerts.rules import RuleError, update_rule
 from ..models import Shop
 from ..shops import ShopError, find_shop
-from . import i18n
+from .. import i18n
 from .views import _language, authenticated
 
 bp = Blueprint("alerts", __name__, url_prefix="/alerts")

@@ -26,7 +26,8 @@ from ..shops import ShopError, find_shop
 from ..shopify.admin_api import ShopifyApiError
 from ..shopify.install import SIXTY_DAYS_NOTE, ensure_installed
 from ..shopify.tokens import ShopifyAuthError
-from . import api, bp, i18n
+from .. import i18n
+from . import api, bp
 from ..woocommerce import auth as wordpress
 from ..woocommerce import repairs as wordpress_repairs
 from .auth import MYSHOPIFY, SessionTokenError, mint_session_token, verify_session_token

@@ -8,7 +8,7 @@ from typing import Any
 from flask import current_app
 
 from ..models import Shop, WooCommerceSite
-from ..panel import i18n
+from .. import i18n
 
 SHOWN_FOR = timedelta(days=7)  # a repair stays in the line this long, though passes run every 15 min
 

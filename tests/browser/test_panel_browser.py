@@ -16,7 +16,7 @@ from werkzeug.serving import make_server
 
 from plugin import report
 from plugin.demo import cart_payload, order_payload, refund_payload
-from plugin.panel import i18n
+from plugin import i18n
 from plugin.panel.auth import mint_session_token
 from plugin.shops import find_shop
 from tests.helpers import SHOP, SHOPIFY_SECRET

@@ -13,7 +13,7 @@ import pytest
 from werkzeug.wrappers import Request, Response
 
 from plugin.credentials import save_credential
-from plugin.panel import i18n
+from plugin import i18n
 from plugin.shops import add_shop
 from plugin.woocommerce.auth import PANEL_CREDENTIAL
 from tests.browser.test_panel_browser import ARTIFACTS, CHROMIUM_ARGS, Server, chromium  # noqa: F401

@@ -5,7 +5,7 @@ from datetime import date
 import jwt
 import pytest
 
-from plugin.panel import i18n
+from plugin import i18n
 from plugin.panel.auth import SessionTokenError, mint_session_token, verify_session_token
 from plugin.panel.ranges import RangeError, buckets, comparison, resolve
 

@@ -8,7 +8,7 @@ from decimal import Decimal
 from babel.dates import format_date, format_datetime, format_timedelta
 from babel.numbers import format_currency, format_decimal, format_percent
 
-from ..alerts.texts import ALERT_STRINGS
+from .alerts.texts import ALERT_STRINGS
 
 LANGUAGES = {"nl": "nl_NL", "en": "en_US"}
 DEFAULT = "en"
