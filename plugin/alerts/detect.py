@@ -41,6 +41,10 @@ unless only the weeks' breach). A breach then needs one of the two tests at ALPH
 pointing the same way at HOLD_ALPHA (a day slow throughout is no sudden drop: the "today" rules are
 for it; a busy morning does not make a normal afternoon one); a firing alert is held by either (a
 drop older than the reference hours is in them too, and only the weeks still see it).
+Rules that watch one thing through different windows tell of one incident once
+(`one_per_incident`): orders and net sales below normal (today, the last hours, the last day…)
+are one family; while one of them has told the merchant, another that starts firing says nothing,
+and the recovery is told when the last of them has recovered.
 Once firing, an alert stays firing while the KPI is still at least half that change away from
 normal at 5 % significance (hysteresis: no flapping around the threshold). When the volume is too
 small to say anything, the state is kept as it is.
@@ -559,6 +563,62 @@ def in_quiet_hours(spec: RuleSpec, now: datetime, zone: ZoneInfo) -> bool:
 
 def is_muted(spec: RuleSpec, now: datetime) -> bool:
     return spec.muted_until is not None and now < spec.muted_until
+
+
+# KPIs whose drops (rises) are one incident, whatever the window: net sales are orders times
+# their value, so a drop in orders is a drop in net sales; a silence (no orders at all: webhooks
+# broken, the shop down) is a different matter and is told on its own
+SAME_INCIDENT = {"orders": "sales", "net_sales": "sales"}
+
+
+def incident_family(spec: RuleSpec) -> tuple[str, str, bool] | None:
+    """The family of rules whose alerts tell of one incident (None: a threshold, the merchant's own
+    line, is always told)."""
+    if spec.kind == "threshold":
+        return None
+    return SAME_INCIDENT.get(spec.kpi, spec.kpi), spec.kind, spec.window == "silence"
+
+
+def one_per_incident(specs: Mapping[str, RuleSpec], before: Mapping[str, AlertState],
+                     after: Mapping[str, tuple[AlertState, list[str]]]) -> dict[str, tuple[AlertState, list[str]]]:
+    """One evaluation's states and notifications (`after`, from `step`, in rule order) with one
+    incident told once per family (`incident_family`), as Alertmanager's inhibition does:
+    - a rule that starts firing while another of its family has told the merchant says nothing (it
+      stays firing, not notified: it is covered);
+    - a rule that told and recovers while another of its family still fires says nothing either:
+      the incident goes on; the first one still firing takes it over (as told at the same time, so
+      that it repeats and tells the recovery in its place).
+    The merchant hears one firing, its repeats, and one recovery per incident."""
+    result = dict(after)
+    families: dict[tuple, list[str]] = {}
+    for key, spec in specs.items():
+        family = incident_family(spec)
+        if family is not None:
+            families.setdefault(family, []).append(key)
+    for keys in families.values():
+        if len(keys) < 2:
+            continue
+        firing = [key for key in keys if result[key][0].status == FIRING]
+        speaking = {key for key in firing if before[key].status == FIRING and before[key].notified_at is not None}
+        for key in keys:
+            told, (state, actions) = before[key], result[key]
+            if told.status != FIRING or told.notified_at is None or state.status == FIRING or not firing:
+                continue
+            result[key] = (replace(state, owed_resolved=False), [a for a in actions if a != RESOLVED])
+            if not speaking:   # the first one still firing carries the incident on
+                heir = firing[0]
+                heir_state, heir_actions = result[heir]
+                result[heir] = (replace(heir_state, notified_at=told.notified_at), [a for a in heir_actions if a != FIRED])
+                speaking.add(heir)
+        for key in keys:
+            state, actions = result[key]
+            if FIRED not in actions:
+                continue
+            if speaking - {key}:
+                result[key] = (replace(state, notified_at=None), [a for a in actions if a != FIRED])
+            else:
+                speaking.add(key)
+    return result
 
 
 def step(state: AlertState, breach: bool | None, now: datetime, spec: RuleSpec, zone: ZoneInfo

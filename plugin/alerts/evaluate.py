@@ -149,16 +149,21 @@ def evaluate_shop(session: Session, shop: Shop, now: datetime, outcome: Outcome 
         AlertChannel.shop_id == shop.id, AlertChannel.enabled.is_(True), AlertChannel.alerts.is_(True))
         .order_by(AlertChannel.id)))
     outcome.shops += 1
+    specs, before, after, assessed = {}, {}, {}, {}
     for rule in rules:
-        spec = spec_of(rule)
-        state = state_of(rule)
-        figures = detect.assess(spec, cells, now, zone, first, firing=state.status == FIRING)
-        new_state, actions = detect.step(state, figures.breach, now, spec, zone)
+        specs[rule.key] = spec = spec_of(rule)
+        before[rule.key] = state = state_of(rule)
+        assessed[rule.key] = figures = detect.assess(spec, cells, now, zone, first, firing=state.status == FIRING)
+        after[rule.key] = detect.step(state, figures.breach, now, spec, zone)
+    told = detect.one_per_incident(specs, before, after)
+    for rule in rules:
+        new_state, actions = told[rule.key]
+        figures = assessed[rule.key]
         store_state(rule, new_state)
         rule.evaluated_at, rule.figures = now, figures.as_json()
         outcome.rules += 1
         for kind in actions:
-            event = record_event(session, shop, rule, kind, figures, now, cells, zone, first, spec)
+            event = record_event(session, shop, rule, kind, figures, now, cells, zone, first, specs[rule.key])
             outcome.events.append((shop.domain, rule.key, kind))
             outcome.notifications += enqueue(session, event, channels, now)
     return outcome

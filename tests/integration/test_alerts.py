@@ -114,6 +114,33 @@ def test_a_drop_fires_once_on_every_channel_names_its_cause_and_resolves(app, db
     assert events(db) == [("orders_drop_today", "firing"), ("orders_drop_today", "resolved")]
 
 
+def test_one_drop_seen_by_several_rules_is_told_once_and_recovers_once(app, db, send, shopify_shop, smtp_server):
+    """Orders and net sales so far today both fall: two rules fire, the merchant hears of it once
+    (the first rule), and hears of the recovery once, when the last of them has recovered."""
+    mailbox, smtp = smtp_server
+    config = {**app.config, **smtp}
+    send_normal_weeks(send)
+    send_dropping_day(send)
+    with db.transaction() as s:
+        for rule in s.scalars(select(AlertRule)):
+            rule.enabled = rule.key in ("orders_drop_today", "net_sales_drop_today")
+    with db.transaction() as s:
+        add_channel(s, shopify_shop.id, {"kind": "email", "target": "eigenaar@winkel.example", "language": "nl"})
+    for hour in (11, 14):
+        run_once(db, config, at(hour))
+    assert run_once(db, config, at(15))["events"] == [(SHOP, "orders_drop_today", "firing")]
+    with db.reading() as s:
+        status = dict(s.execute(select(AlertRule.key, AlertRule.status).where(AlertRule.enabled.is_(True))).all())
+    assert status == {"orders_drop_today": "firing", "net_sales_drop_today": "firing"}   # both see it
+    assert run_once(db, config, at(15, 30))["events"] == []
+    for i in range(30):   # the shop recovers
+        send_order(send, at(15, 1 + 2 * i), "google")
+    run_once(db, config, at(16))
+    assert events(db) == [("orders_drop_today", "firing"), ("orders_drop_today", "resolved")]
+    assert [m["Subject"].split(":")[0] for m in mailbox.to("eigenaar@winkel.example")] == [
+        "Bestellingen 70% onder normaal – demo.myshopify.com", "Hersteld"]
+
+
 def test_repeat_interval_and_mute_through_the_evaluator(app, db, send, shopify_shop, smtp_server):
     mailbox, smtp = smtp_server
     config = {**app.config, **smtp}

@@ -8,7 +8,7 @@ import pytest
 
 from plugin.alerts import detect
 from plugin.alerts.detect import (FIRED, FIRING, OK, PENDING, REPEAT, RESOLVED, AlertState, RuleSpec, assess,
-                                  binomial_tail, biggest_contributor, step, window_cells)
+                                  binomial_tail, biggest_contributor, one_per_incident, step, window_cells)
 
 AMS = ZoneInfo("Europe/Amsterdam")
 TODAY = date(2026, 3, 25)   # a Wednesday; the four before it are in winter time too
@@ -390,3 +390,63 @@ def test_a_busy_morning_does_not_make_a_normal_afternoon_a_drop():
     cells[(TODAY, 13)] = {"orders": 37}
     figures = assess(spec, cells, at(13, 55), AMS)
     assert figures.change < -40 and figures.breach is False and figures.reason == "not_significant"
+
+
+def _incident(breaches_by_time, specs):
+    """Every rule of `specs` stepped through {time: {key: breach}} and then one_per_incident, as the
+    evaluator does: [(time, key, notification)] of what the merchant hears."""
+    states = {key: AlertState() for key in specs}
+    heard = []
+    for now, breaches in breaches_by_time:
+        after = {key: step(states[key], breaches[key], now, spec, AMS) for key, spec in specs.items()}
+        for key, (states[key], actions) in one_per_incident(specs, states, after).items():
+            heard += [(now.strftime("%H:%M"), key, a) for a in actions]
+    return heard, states
+
+
+FAMILY = {"recent": RuleSpec(kpi="orders", kind="drop", window="hours", window_hours=1, for_minutes=0),
+          "today": RuleSpec(kpi="orders", kind="drop", window="today", for_minutes=0),
+          "sales": RuleSpec(kpi="net_sales", kind="drop", window="today", for_minutes=0),
+          "silence": RuleSpec(kpi="orders", kind="drop", window="silence", for_minutes=0),
+          "conversion": RuleSpec(kpi="checkout_conversion", kind="drop", for_minutes=0)}
+
+
+def test_one_incident_is_told_once_and_recovers_once_by_the_last_rule_still_firing():
+    specs = {k: FAMILY[k] for k in ("recent", "today", "sales")}
+    heard, states = _incident([
+        (at(13), {"recent": True, "today": False, "sales": False}),
+        (at(14), {"recent": True, "today": True, "sales": True}),     # the same drop, seen by two more
+        (at(15), {"recent": False, "today": True, "sales": True}),    # the last hour is back, today not yet
+        (at(16), {"recent": False, "today": True, "sales": False}),
+        (at(17), {"recent": False, "today": False, "sales": False}),
+    ], specs)
+    assert heard == [("13:00", "recent", FIRED), ("17:00", "today", RESOLVED)]
+    # "today" took the incident over as told at 13:00: it repeats a day after that, not after 14:00
+    assert all(s.status == OK and not s.owed_resolved for s in states.values())
+    heard, _ = _incident([(at(13), {"recent": True, "today": True, "sales": True})]
+                         + [(at(13) + timedelta(hours=h), {"recent": False, "today": True, "sales": True})
+                            for h in (1, 24)], specs)
+    assert heard == [("13:00", "recent", FIRED), ("13:00", "today", REPEAT)]
+
+
+def test_rules_of_other_things_are_told_on_their_own():
+    specs = {k: FAMILY[k] for k in ("recent", "silence", "conversion")}
+    heard, _ = _incident([(at(13), {"recent": True, "silence": False, "conversion": False}),
+                          (at(14), {"recent": True, "silence": True, "conversion": True})], specs)
+    assert heard == [("13:00", "recent", FIRED), ("14:00", "silence", FIRED), ("14:00", "conversion", FIRED)]
+    rise = {"drop": FAMILY["today"], "rise": RuleSpec(kpi="orders", kind="rise", window="hours", for_minutes=0),
+            "line": RuleSpec(kpi="orders", kind="threshold", threshold=5, for_minutes=0),
+            "line2": RuleSpec(kpi="orders", kind="threshold", threshold=3, for_minutes=0)}
+    heard, _ = _incident([(at(13), {k: True for k in rise})], rise)
+    assert [k for _, k, _ in heard] == ["drop", "rise", "line", "line2"]
+
+
+def test_a_rule_that_fired_in_quiet_hours_stays_covered_when_they_end():
+    quiet = replace(FAMILY["today"], quiet_start=22 * 60, quiet_end=7 * 60)
+    specs = {"today": quiet, "recent": FAMILY["recent"]}
+    tomorrow = TODAY + timedelta(days=1)
+    heard, states = _incident([(at(23), {"today": True, "recent": False}),           # held: quiet hours
+                               (at(6, 0, tomorrow), {"today": True, "recent": True}),  # told by the other
+                               (at(7, 0, tomorrow), {"today": True, "recent": True}),  # quiet over: covered
+                               (at(8, 0, tomorrow), {"today": False, "recent": False})], specs)
+    assert heard == [("06:00", "recent", FIRED), ("08:00", "recent", RESOLVED)]
