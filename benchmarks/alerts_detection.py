@@ -206,7 +206,7 @@ def run(full: dict, partial: dict, first: datetime, last: datetime, rules=DEFAUL
         for rule, spec in specs.items():
             figures = assess(spec, cells, now, ZONE, START, firing=states[rule].status == FIRING, memo=memo)
             after[rule] = step(states[rule], figures.breach, now, spec, ZONE)
-        told = one_per_incident(specs, states, after)   # as the product's evaluate_shop
+        told = one_per_incident(specs, states, after, now)   # as the product's evaluate_shop
         for rule, (states[rule], actions) in told.items():
             if FIRED in actions:
                 fired.append((now, rule))

@@ -580,11 +580,13 @@ def incident_family(spec: RuleSpec) -> tuple[str, str, bool] | None:
 
 
 def one_per_incident(specs: Mapping[str, RuleSpec], before: Mapping[str, AlertState],
-                     after: Mapping[str, tuple[AlertState, list[str]]]) -> dict[str, tuple[AlertState, list[str]]]:
+                     after: Mapping[str, tuple[AlertState, list[str]]], now: datetime
+                     ) -> dict[str, tuple[AlertState, list[str]]]:
     """One evaluation's states and notifications (`after`, from `step`, in rule order) with one
     incident told once per family (`incident_family`), as Alertmanager's inhibition does:
-    - a rule that starts firing while another of its family has told the merchant says nothing (it
-      stays firing, not notified: it is covered);
+    - a rule that starts firing while another of its family has told the merchant, less than the
+      rule's repeat interval ago, says nothing (it stays firing, not notified: it is covered); told
+      longer ago, it is news (a drop that worsens after a week running low);
     - a rule that told and recovers while another of its family still fires says nothing either:
       the incident goes on; the first one still firing takes it over (as told at the same time, so
       that it repeats and tells the recovery in its place).
@@ -614,7 +616,8 @@ def one_per_incident(specs: Mapping[str, RuleSpec], before: Mapping[str, AlertSt
             state, actions = result[key]
             if FIRED not in actions:
                 continue
-            if speaking - {key}:
+            recent = timedelta(minutes=specs[key].repeat_minutes or 10 ** 7)
+            if any(now - result[other][0].notified_at < recent for other in speaking - {key}):  # type: ignore[operator]
                 result[key] = (replace(state, notified_at=None), [a for a in actions if a != FIRED])
             else:
                 speaking.add(key)

@@ -155,7 +155,7 @@ def evaluate_shop(session: Session, shop: Shop, now: datetime, outcome: Outcome 
         before[rule.key] = state = state_of(rule)
         assessed[rule.key] = figures = detect.assess(spec, cells, now, zone, first, firing=state.status == FIRING)
         after[rule.key] = detect.step(state, figures.breach, now, spec, zone)
-    told = detect.one_per_incident(specs, before, after)
+    told = detect.one_per_incident(specs, before, after, now)
     for rule in rules:
         new_state, actions = told[rule.key]
         figures = assessed[rule.key]

@@ -399,7 +399,7 @@ def _incident(breaches_by_time, specs):
     heard = []
     for now, breaches in breaches_by_time:
         after = {key: step(states[key], breaches[key], now, spec, AMS) for key, spec in specs.items()}
-        for key, (states[key], actions) in one_per_incident(specs, states, after).items():
+        for key, (states[key], actions) in one_per_incident(specs, states, after, now).items():
             heard += [(now.strftime("%H:%M"), key, a) for a in actions]
     return heard, states
 
@@ -450,3 +450,14 @@ def test_a_rule_that_fired_in_quiet_hours_stays_covered_when_they_end():
                                (at(7, 0, tomorrow), {"today": True, "recent": True}),  # quiet over: covered
                                (at(8, 0, tomorrow), {"today": False, "recent": False})], specs)
     assert heard == [("06:00", "recent", FIRED), ("08:00", "recent", RESOLVED)]
+
+
+def test_a_rule_told_longer_ago_than_the_repeat_interval_does_not_cover_news():
+    week = RuleSpec(kpi="orders", kind="drop", window="hours", window_hours=168, for_minutes=0, repeat_minutes=3 * 24 * 60)
+    specs = {"week": week, "today": FAMILY["today"]}   # today's rule repeats daily
+    later = TODAY + timedelta(days=1)
+    heard, _ = _incident([(at(9), {"week": True, "today": False}),
+                          (at(12), {"week": True, "today": True}),             # 3 hours later: the same incident
+                          (at(13), {"week": True, "today": False}),
+                          (at(14, 0, later), {"week": True, "today": True})], specs)   # 29 hours later: news
+    assert heard == [("09:00", "week", FIRED), ("14:00", "today", FIRED)]
