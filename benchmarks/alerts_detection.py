@@ -11,7 +11,7 @@ to 22:00 even in its quietest season), the small one 20 a day.
 
 Every default rule (plugin.alerts.rules.DEFAULT_RULES) is then run every 5 minutes, the product's
 evaluation interval (KOMPAS_ALERTS_INTERVAL = 300 s), through the very functions the product's
-evaluator calls (plugin.alerts.detect.assess and .step, with an injected clock); the current hour
+evaluator calls (plugin.alerts.detect.assess and .step_rules, with an injected clock); the current hour
 holds what arrived before that minute, as the product's counters do:
 - false alerts: the year without any incident, after four weeks of history; every firing
   notification is a false alert;
@@ -45,7 +45,7 @@ from zoneinfo import ZoneInfo
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from plugin.alerts.detect import FIRED, FIRING, AlertState, assess, one_per_incident, step  # noqa: E402
+from plugin.alerts.detect import FIRED, FIRING, AlertState, assess, step_rules  # noqa: E402
 from plugin.alerts.rules import DEFAULT_RULES  # noqa: E402
 
 ZONE = ZoneInfo("Europe/Amsterdam")
@@ -202,11 +202,9 @@ def run(full: dict, partial: dict, first: datetime, last: datetime, rules=DEFAUL
             memo.clear()
         if now.fold == 0:   # the second pass of a repeated hour (DST) has it all
             cells[key] = partial[key][now.minute // STEP_MINUTES] if key in partial else {}
-        after = {}
-        for rule, spec in specs.items():
-            figures = assess(spec, cells, now, ZONE, START, firing=states[rule].status == FIRING, memo=memo)
-            after[rule] = step(states[rule], figures.breach, now, spec, ZONE)
-        told = one_per_incident(specs, states, after, now)   # as the product's evaluate_shop
+        breaches = {rule: assess(spec, cells, now, ZONE, START, firing=states[rule].status == FIRING, memo=memo).breach
+                    for rule, spec in specs.items()}
+        told = step_rules(specs, states, breaches, now, ZONE)   # as the product's evaluate_shop
         for rule, (states[rule], actions) in told.items():
             if FIRED in actions:
                 fired.append((now, rule))
@@ -275,8 +273,8 @@ def oracle(shop: Shop, trials: int, hours: int) -> float:
 
 
 def order_steps(full: dict, partial: dict, first: date, days: int) -> list[tuple[int, float]]:
-    """Per STEP of `days` local days from `first`: (orders that arrived in it, 0), in time order;
-    the expected orders are filled in by the caller. A local hour the clock skips has no cell."""
+    """Per STEP of `days` local days from `first`: (its hour's cell key, orders that arrived in it),
+    in time order. A local hour the clock skips has no cell."""
     steps = []
     for offset in range(days):
         day = first + timedelta(days=offset)

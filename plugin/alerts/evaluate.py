@@ -149,13 +149,11 @@ def evaluate_shop(session: Session, shop: Shop, now: datetime, outcome: Outcome 
         AlertChannel.shop_id == shop.id, AlertChannel.enabled.is_(True), AlertChannel.alerts.is_(True))
         .order_by(AlertChannel.id)))
     outcome.shops += 1
-    specs, before, after, assessed = {}, {}, {}, {}
-    for rule in rules:
-        specs[rule.key] = spec = spec_of(rule)
-        before[rule.key] = state = state_of(rule)
-        assessed[rule.key] = figures = detect.assess(spec, cells, now, zone, first, firing=state.status == FIRING)
-        after[rule.key] = detect.step(state, figures.breach, now, spec, zone)
-    told = detect.one_per_incident(specs, before, after, now)
+    specs = {rule.key: spec_of(rule) for rule in rules}
+    before = {rule.key: state_of(rule) for rule in rules}
+    assessed = {key: detect.assess(spec, cells, now, zone, first, firing=before[key].status == FIRING)
+                for key, spec in specs.items()}
+    told = detect.step_rules(specs, before, {key: f.breach for key, f in assessed.items()}, now, zone)
     for rule in rules:
         new_state, actions = told[rule.key]
         figures = assessed[rule.key]

@@ -8,7 +8,7 @@ import pytest
 
 from plugin.alerts import detect
 from plugin.alerts.detect import (FIRED, FIRING, OK, PENDING, REPEAT, RESOLVED, AlertState, RuleSpec, assess,
-                                  binomial_tail, biggest_contributor, one_per_incident, step, window_cells)
+                                  binomial_tail, biggest_contributor, step, step_rules, window_cells)
 
 AMS = ZoneInfo("Europe/Amsterdam")
 TODAY = date(2026, 3, 25)   # a Wednesday; the four before it are in winter time too
@@ -398,8 +398,7 @@ def _incident(breaches_by_time, specs):
     states = {key: AlertState() for key in specs}
     heard = []
     for now, breaches in breaches_by_time:
-        after = {key: step(states[key], breaches[key], now, spec, AMS) for key, spec in specs.items()}
-        for key, (states[key], actions) in one_per_incident(specs, states, after, now).items():
+        for key, (states[key], actions) in step_rules(specs, states, breaches, now, AMS).items():
             heard += [(now.strftime("%H:%M"), key, a) for a in actions]
     return heard, states
 
