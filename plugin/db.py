@@ -21,6 +21,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 SQLITE_BUSY_TIMEOUT_MS = 60_000
 ADVISORY_NAMESPACE = 0x4B4F  # "KO": keeps our advisory lock ids apart from other programs' locks
+# `Database.exclusive`'s named locks, each its own advisory namespace (PostgreSQL takes two int4 keys)
+EXCLUSIVE_NAMESPACES = {"shopify_token": 0x4B50}
 
 
 class SqliteWriteLock:
@@ -31,8 +33,9 @@ class SqliteWriteLock:
     in the kernel and wakes one the moment the lock is released. Re-entrant within a thread.
     """
 
-    def __init__(self, path: str) -> None:
-        self._path = path
+    def __init__(self, database: str) -> None:
+        self.database = database   # the SQLite file; the lock file is beside it
+        self._path = database + ".writelock"
         self._thread_lock = threading.RLock()
         self._depth = 0
         self._fd: int | None = None
@@ -90,6 +93,28 @@ class Database:
                             {"ns": ADVISORY_NAMESPACE, "id": shop_id})
 
     @contextmanager
+    def exclusive(self, name: str, key: int) -> Iterator[None]:
+        """Hold the lock `name` (one of EXCLUSIVE_NAMESPACES) for `key` across threads and processes,
+        without holding a write transaction: for work that calls out (a token refresh) and must
+        happen once at a time per key, while webhooks keep being written.
+
+        PostgreSQL: a transaction-level advisory lock on a connection of its own (the transaction
+        does nothing else). SQLite: flock(2) on a file beside the database, one per name and key
+        (SQLite runs on one machine, so a file lock reaches every process that writes it)."""
+        namespace = EXCLUSIVE_NAMESPACES[name]
+        if self.sqlite_lock is None:
+            with self.write_engine.connect() as conn, conn.begin():
+                conn.execute(text("SELECT pg_advisory_xact_lock(:ns, :id)"), {"ns": namespace, "id": int(key)})
+                yield
+            return
+        fd = os.open(f"{self.sqlite_lock.database}.{name}-{int(key)}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)   # a lock per open file: threads of one process exclude each other too
+            yield
+        finally:
+            os.close(fd)   # releases the lock
+
+    @contextmanager
     def reading(self) -> Iterator[Session]:
         with self.read_sessions() as session, session.begin():
             yield session
@@ -130,7 +155,7 @@ def make_database(url: str, *, sqlite_synchronous: str = "FULL") -> Database:
             raise ValueError("Kompas needs an SQLite file, not an in-memory database")
         write = _sqlite_engine(url, immediate=True, synchronous=sqlite_synchronous)
         read = _sqlite_engine(url, immediate=False, synchronous=sqlite_synchronous)
-        lock = SqliteWriteLock(parsed.database + ".writelock")
+        lock = SqliteWriteLock(parsed.database)
     else:
         if parsed.drivername == "postgresql":
             url = parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)

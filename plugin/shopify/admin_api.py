@@ -85,7 +85,7 @@ class AdminApi:
                 self._wait(_backoff(attempt), f"network: {exc}")
                 continue
             if response.status_code == 401 and not refreshed:
-                token, refreshed = self.keeper.refreshed_after_401(), True
+                token, refreshed = self.keeper.refreshed_after_401(token), True
                 continue
             if response.status_code == 429:
                 self._wait(_retry_after(response, attempt), "429")

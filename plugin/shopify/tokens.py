@@ -3,8 +3,9 @@
 Kompas works with **expiring offline tokens** (shopify.md §4.3–4.4): 60 minutes, with a refresh
 token. `TokenKeeper.access_token` hands out a token that is valid for at least REFRESH_MARGIN
 more, refreshing it first when needed, and `refreshed_after_401` refreshes once when Shopify
-refuses one early (a rotated secret, a revoked grant). Tokens are stored sealed
-(plugin.credentials, kind "shopify_offline").
+refuses one early (a rotated secret, a revoked grant). A refresh happens under the shop's token
+lock (`Database.exclusive`), so that processes refreshing at once spend the refresh token once.
+Tokens are stored sealed (plugin.credentials, kind "shopify_offline").
 """
 from __future__ import annotations
 
@@ -135,11 +136,23 @@ class TokenKeeper:
     def access_token(self) -> str:
         token = self.load()
         if token.needs_refresh(self.clock()):
-            token = self._refresh(token)
+            token = self._refresh_once(lambda stored: stored.needs_refresh(self.clock()))
         return token.access_token
 
-    def refreshed_after_401(self) -> str:
-        return self._refresh(self.load()).access_token
+    def refreshed_after_401(self, refused: str) -> str:
+        """A token to retry with after Shopify refused `refused`: refreshed, unless another process
+        already put a new one in its place."""
+        return self._refresh_once(lambda stored: stored.access_token == refused).access_token
+
+    def _refresh_once(self, still_needed: Callable[[OfflineToken], bool]) -> OfflineToken:
+        """Refresh under the shop's token lock, if the stored token `still_needed` it once the lock is
+        held. Web workers, the job worker and cron that find the token expiring at once refresh it
+        once: the others wait, then take the new one, instead of each spending the refresh token
+        (rotated at every refresh) and one of them dropping the grant when Shopify refuses its
+        already spent one."""
+        with self._db.exclusive("shopify_token", self.shop_id):
+            token = self.load()
+            return self._refresh(token) if still_needed(token) else token
 
     def _refresh(self, token: OfflineToken) -> OfflineToken:
         config = self.app.config
@@ -149,7 +162,10 @@ class TokenKeeper:
         except ShopifyAuthError as exc:
             if exc.status in (400, 401):  # the grant is gone: forget it, the next panel open exchanges anew
                 with self._db.transaction() as session:
-                    drop_credentials(session, self.shop_id, SHOPIFY_OFFLINE)
+                    stored = load_credential(session, self._vault, self.shop_id, SHOPIFY_OFFLINE)
+                    # unless a new install saved another grant meanwhile
+                    if stored is not None and stored.get("refresh_token") == token.refresh_token:
+                        drop_credentials(session, self.shop_id, SHOPIFY_OFFLINE)
             raise
         self.save(fresh)
         return fresh

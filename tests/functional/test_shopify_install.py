@@ -385,6 +385,103 @@ def test_a_refused_refresh_drops_the_grant_and_the_next_panel_open_exchanges_ane
         assert load_credential(session, shopify_app.extensions["kompas.vault"], shop.id, "shopify_offline")
 
 
+def _blocked_on(db, shop_id: int, deadline: float = 20.0) -> bool:  # noqa: ANN001
+    """Whether another thread is observed waiting for the shop's token lock within `deadline`
+    seconds: in pg_locks (an advisory lock not granted) or /proc/locks (a blocked flock of the
+    lock file). What the lock's holder waits for before it lets go, so that the race is real."""
+    from sqlalchemy import text
+
+    from plugin.db import EXCLUSIVE_NAMESPACES
+
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        if db.dialect == "postgresql":
+            with db.reading() as session:
+                if session.scalar(text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+                                       " AND classid = :ns AND objid = :id"),
+                                  {"ns": EXCLUSIVE_NAMESPACES["shopify_token"], "id": shop_id}):
+                    return True
+        else:
+            lock_file = Path(f"{db.sqlite_lock.database}.shopify_token-{shop_id}.lock")
+            inode = lock_file.stat().st_ino if lock_file.exists() else None
+            if inode and any("->" in line and f":{inode} " in line for line in Path("/proc/locks").read_text().splitlines()):
+                return True
+        time.sleep(0.01)
+    return False
+
+
+def test_two_processes_finding_the_token_expiring_refresh_it_once(shopify_app, mock, db):
+    """Web workers, the job worker and cron share the token: the second one to find it expiring
+    waits for the first one's refresh and takes its token, instead of spending the same refresh
+    token again."""
+    import threading
+
+    from plugin.shopify.tokens import TokenKeeper
+
+    shop = _installed(shopify_app, mock, db).shop
+    refreshing, go = threading.Event(), threading.Event()
+
+    def slow_refresh(request):  # noqa: ANN001, ANN202
+        refreshing.set()
+        go.wait(30)
+        return 200, {}, json.dumps(recorded("refresh.json"))
+
+    mock.add_callback(responses.POST, TOKEN_URL, callback=slow_refresh)
+    soon = datetime.now(timezone.utc) + timedelta(minutes=58)
+    got: dict[str, str] = {}
+
+    def worker(name: str) -> None:
+        got[name] = TokenKeeper(shopify_app, shop.id, SHOP, clock=lambda: soon).access_token()
+
+    first = threading.Thread(target=worker, args=("first",))
+    first.start()
+    assert refreshing.wait(30)
+    second = threading.Thread(target=worker, args=("second",))
+    second.start()
+    blocked = _blocked_on(db, shop.id)
+    go.set()
+    first.join(30)
+    second.join(30)
+    assert blocked, "the second refresher did not wait for the first"
+    assert got == {"first": recorded("refresh.json")["access_token"], "second": recorded("refresh.json")["access_token"]}
+    assert len([c for c in mock.calls if c.request.url == TOKEN_URL]) == 2  # the exchange, one refresh
+
+
+def test_after_a_401_a_token_another_process_refreshed_is_taken_as_it_is(shopify_app, mock, db):
+    from dataclasses import replace
+
+    from plugin.shopify.tokens import TokenKeeper
+
+    shop = _installed(shopify_app, mock, db).shop
+    keeper = TokenKeeper(shopify_app, shop.id, SHOP)
+    refused = keeper.access_token()
+    keeper.save(replace(keeper.load(), access_token="shpat_refreshed_elsewhere"))
+    refresh = mock.add(responses.POST, TOKEN_URL, json=recorded("refresh.json"))
+    assert keeper.refreshed_after_401(refused) == "shpat_refreshed_elsewhere"
+    assert refresh.call_count == 0
+    assert keeper.refreshed_after_401("shpat_refreshed_elsewhere") == recorded("refresh.json")["access_token"]
+    assert refresh.call_count == 1
+
+
+def test_a_refused_refresh_keeps_a_grant_a_new_install_saved_meanwhile(shopify_app, mock, db):
+    from dataclasses import replace
+
+    from plugin.shopify.tokens import ShopifyAuthError, TokenKeeper
+
+    shop = _installed(shopify_app, mock, db).shop
+    keeper = TokenKeeper(shopify_app, shop.id, SHOP, clock=lambda: datetime.now(timezone.utc) + timedelta(minutes=58))
+    reinstalled = replace(keeper.load(), access_token="shpat_new_grant", refresh_token="shprt_new_grant")
+
+    def refused_while_reinstalled(request):  # noqa: ANN001, ANN202
+        keeper.save(reinstalled)   # the merchant reopened the app while the refresh was under way
+        return 400, {}, json.dumps({"error": "invalid_grant"})
+
+    mock.add_callback(responses.POST, TOKEN_URL, callback=refused_while_reinstalled)
+    with pytest.raises(ShopifyAuthError):
+        keeper.access_token()
+    assert keeper.load() == reinstalled
+
+
 def test_a_401_refreshes_the_token_once_and_retries(shopify_app, mock, db):
     from plugin.shopify.backfill import api_for
 
