@@ -334,13 +334,34 @@ def test_a_window_of_hours_is_named_in_both_languages(hours, language, text):
     assert _window_text(event, SimpleNamespace(timezone="Europe/Amsterdam"), language) == text
 
 
-def test_the_reference_hours_are_the_whole_hours_right_before_the_window():
+def test_the_reference_hours_are_the_whole_hours_right_before_the_window_on_its_first_day():
     spec = RuleSpec(kpi="orders", kind="drop", window="hours", window_hours=1, reference_hours=3)
-    window = window_cells(spec, at(1, 30), AMS)
-    assert [(d.day, h) for d, h, _ in window] == [(25, 0), (25, 1)]
+    window = window_cells(spec, at(5, 30), AMS)
+    assert [(d.day, h) for d, h, _ in window] == [(25, 4), (25, 5)]
+    assert detect.reference_cells(spec, at(5, 30), AMS, window) == [(TODAY, h, 1.0) for h in (1, 2, 3)]
+    assert detect.reference_cells(replace(spec, reference_hours=0), at(5, 30), AMS, window) == []
+    # today's level is today's: before 01:00 only the hours since midnight, none at all at 01:30
+    assert detect.reference_cells(spec, at(2, 30), AMS, window_cells(spec, at(2, 30), AMS)) == [(TODAY, 0, 1.0)]
+    assert detect.reference_cells(spec, at(1, 30), AMS, window_cells(spec, at(1, 30), AMS)) == []
+    # a window that begins yesterday evening is judged against yesterday
     yesterday = TODAY - timedelta(days=1)
-    assert detect.reference_cells(spec, at(1, 30), AMS, window) == [(yesterday, h, 1.0) for h in (21, 22, 23)]
-    assert detect.reference_cells(replace(spec, reference_hours=0), at(1, 30), AMS, window) == []
+    assert detect.reference_cells(spec, at(0, 30), AMS, window_cells(spec, at(0, 30), AMS)) == [
+        (yesterday, h, 1.0) for h in (20, 21, 22)]
+
+
+def test_last_nights_newsletter_does_not_make_a_quiet_morning_a_sudden_drop():
+    """Yesterday from 20:00 three times the usual 30 orders an hour; today 20 an hour since midnight
+    (a third below the weeks: a slow morning, for the "today" rule to judge). Against yesterday
+    evening's level the morning would look like a halving; against today's own it is no drop."""
+    spec = _default("orders_drop_recent")
+    cells = history(per_hour=30, today={h: 20 for h in range(10)})
+    yesterday = TODAY - timedelta(days=1)
+    for j in range(5):
+        for h in range(24):
+            cells[(yesterday - timedelta(days=7 * j), h)] = {"orders": 90 if j == 0 and h >= 20 else 30}
+    figures = assess(spec, cells, at(9, 55), AMS)
+    assert figures.breach is False and figures.normal == pytest.approx(38.33, abs=0.01)   # 20 an hour, the weeks' shape
+    assert assess(replace(spec, reference_hours=0), cells, at(9, 55), AMS).reason == "not_significant"
 
 
 def test_the_share_test_does_not_care_about_the_days_level():
