@@ -12,6 +12,7 @@ import sys
 from typing import Any
 
 import click
+from sqlalchemy.exc import ArgumentError, OperationalError
 
 from . import applier, create_app, ingest, report
 from .alerts import cli as alerts_cli
@@ -23,8 +24,8 @@ def _app():  # noqa: ANN202
     """The app for one command; its database connections are closed when the command ends."""
     try:
         app = create_app()
-    except ValueError as exc:
-        raise click.ClickException(str(exc)) from exc
+    except (ValueError, ArgumentError) as exc:   # ArgumentError: a database URL SQLAlchemy cannot read
+        raise click.ClickException(f"cannot start Kompas: {exc}") from exc
     context = click.get_current_context(silent=True)
     if context is not None:
         context.call_on_close(app.extensions["kompas.close"])
@@ -35,7 +36,18 @@ def _db(app) -> Any:  # noqa: ANN001
     return app.extensions["kompas.db"]
 
 
-@click.group()
+class _Commands(click.Group):
+    """Kompas's commands: a database that cannot be reached is a one-line error, not a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:  # noqa: ANN401
+        try:
+            return super().invoke(ctx)
+        except OperationalError as exc:
+            reason = " ".join(str(exc.orig or exc).split())   # psycopg's message runs over lines
+            raise click.ClickException(f"cannot use the database: {reason}") from exc
+
+
+@click.group(cls=_Commands)
 def main() -> None:
     """Kompas: KPI counters for Shopify and WooCommerce shops."""
 
@@ -102,7 +114,7 @@ def drain(timeout: float | None) -> None:
 @main.command()
 @click.option("--shop", "shop_key", default=None, help="only this shop's deliveries")
 @click.option("--all", "everything", is_flag=True, help="every delivery, not only the failed ones")
-@click.option("--delivery", "delivery_ids", type=int, multiple=True, help="only these delivery ids")
+@click.option("--delivery", "delivery_ids", type=click.IntRange(1, 2 ** 63 - 1), multiple=True, help="only these delivery ids")
 def replay(shop_key: str | None, everything: bool, delivery_ids: tuple[int, ...]) -> None:
     """Apply stored deliveries again (failed ones by default); state versions make it safe."""
     app = _app()

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from . import counters
 from .kpi import derived
+from .kpi.booking import FIRST_DAY, LAST_DAY, parse_iso_day
 from .kpi.contributions import CLV_WINDOW_DAYS, DAILY_COUNTERS, PRODUCT_PREFIX, SOURCE_PREFIX
 from .models import Shop
 
@@ -24,9 +25,10 @@ class ReportError(ValueError):
 
 def parse_day(value: str, name: str) -> date:
     try:
-        return date.fromisoformat(value)
-    except (TypeError, ValueError) as exc:
-        raise ReportError(f"{name} must be a date as YYYY-MM-DD, got {value!r}") from exc
+        return parse_iso_day(value)
+    except ValueError as exc:
+        raise ReportError(f"{name} must be a date as YYYY-MM-DD from {FIRST_DAY} to {LAST_DAY}, "
+                          f"got {value!r}") from exc
 
 
 Daily = Mapping[date, Mapping[str, int]]

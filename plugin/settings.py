@@ -10,7 +10,9 @@ from sqlalchemy.orm import Session
 from .kpi.money import MoneyError, to_micros
 from .models import KpiTarget, MarketingSpend
 
-_MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+_MONTH = re.compile(r"[0-9]{4}-(0[1-9]|1[0-2])", re.ASCII)   # fullmatch: "2026-01\n" is no month
+MAX_NUMBER = Decimal(10) ** 12   # targets and spend: sane and within a BIGINT of micros
+MAX_TEXT = 40                    # characters of a number as typed
 
 
 class SettingError(ValueError):
@@ -18,18 +20,30 @@ class SettingError(ValueError):
 
 
 def _number(value: object, what: str) -> Decimal:
+    """A number from 0 to MAX_NUMBER as typed ("12,50" or "12.50"); SettingError otherwise."""
+    if isinstance(value, bool) or len(str(value)) > MAX_TEXT:
+        raise SettingError(f"{what} must be a number, got {value!r}")
     try:
         number = Decimal(str(value).strip().replace(",", "."))
     except (InvalidOperation, ValueError) as exc:
         raise SettingError(f"{what} must be a number, got {value!r}") from exc
-    if not number.is_finite() or number < 0:
-        raise SettingError(f"{what} must be a number of zero or more, got {value!r}")
+    if not number.is_finite() or not 0 <= number <= MAX_NUMBER:
+        raise SettingError(f"{what} must be a number from 0 to {MAX_NUMBER:,.0f}, got {value!r}")
     return number
 
 
-def set_target(session: Session, shop_id: int, kpi: str, value: object | None) -> None:
-    """Store (or, with None, remove) the target of `kpi`."""
-    text = None if value in (None, "") else f"{_number(value, 'a target'):f}"  # check before changing
+def set_target(session: Session, shop_id: int, kpi: str, value: object | None, kind: str) -> None:
+    """Store (or, with None, remove) the target of `kpi`, a tile of `kind` (count, money, rate,
+    ratio): a count's target is a whole number, the others are kept to two decimals."""
+    text = None
+    if value not in (None, ""):   # check before changing anything
+        number = _number(value, "a target")
+        if kind == "count":
+            if number != number.to_integral_value():
+                raise SettingError(f"a target of a count must be a whole number, got {value!r}")
+            text = str(int(number))
+        else:
+            text = f"{number.quantize(Decimal('0.01')):f}"
     session.execute(delete(KpiTarget).where(KpiTarget.shop_id == shop_id, KpiTarget.kpi == kpi))
     if text is not None:
         session.add(KpiTarget(shop_id=shop_id, kpi=kpi, value=text))
@@ -41,7 +55,7 @@ def targets(session: Session, shop_id: int) -> dict[str, str]:
 
 def set_spend(session: Session, shop_id: int, month: str, amount: object | None) -> None:
     """Store (or, with None, remove) the marketing spend of `month` (YYYY-MM), in shop currency."""
-    if not isinstance(month, str) or not _MONTH.match(month):
+    if not isinstance(month, str) or not _MONTH.fullmatch(month):
         raise SettingError(f"month must be YYYY-MM, got {month!r}")
     micros = None
     if amount not in (None, ""):  # check before changing anything

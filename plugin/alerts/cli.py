@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 import click
 from sqlalchemy import select
 
+from ..kpi.booking import FIRST_DAY, LAST_DAY
 from ..shops import ShopError, find_shop
 from . import evaluate, outbox
 from .models import AlertChannel, AlertRule
@@ -29,6 +30,8 @@ def _now(value: str | None) -> datetime:
         raise click.ClickException(f"--now must be an ISO instant with a zone, got {value!r}") from exc
     if parsed.tzinfo is None:
         raise click.ClickException("--now needs a zone (e.g. 2026-03-02T14:00:00+01:00)")
+    if not FIRST_DAY <= parsed.date() <= LAST_DAY:
+        raise click.ClickException(f"--now must lie between {FIRST_DAY} and {LAST_DAY}, got {value!r}")
     try:
         return parsed.astimezone(timezone.utc)
     except OverflowError as exc:
@@ -57,6 +60,8 @@ def run(now_text: str | None) -> None:
         click.echo(f"{shop}: {rule} {kind}")
     click.echo(f"evaluated {result['rules']} rules of {result['shops']} shops; {len(result['events'])} alert events, "
                f"{result['digests']} digests scheduled, {result['sent']} notifications sent, {result['failed']} failed")
+    if result["failed_shops"]:   # cron must see it; failed notifications are retried by the next run
+        raise click.ClickException(f"{result['failed_shops']} shop(s) could not be evaluated: see the log")
 
 
 @alerts.command("scheduler")

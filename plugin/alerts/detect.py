@@ -55,6 +55,7 @@ ALPHA and PHI, like the default rules, were tuned with `benchmarks/alerts_detect
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from datetime import date, datetime, time, timedelta, timezone
@@ -543,15 +544,18 @@ class AlertState:
     incident: int = 0
 
 
+_TIME_OF_DAY = re.compile(r"([01]?[0-9]|2[0-3])(?::([0-5][0-9]))?", re.ASCII)
+
+
 def minutes_of(value: str | None) -> int | None:
-    """"22:30" → 1350 (minutes after midnight); None or "" → None."""
+    """"22:30" (or "7", "7:05") → 1350 (minutes after midnight); None or "" → None; ValueError for
+    anything that is not a time of day ("10:99" is not 11:39)."""
     if not value:
         return None
-    hours, _, minutes = value.partition(":")
-    total = int(hours) * 60 + int(minutes or 0)
-    if not 0 <= total < 24 * 60:
-        raise ValueError(f"not a time of day: {value!r}")
-    return total
+    match = _TIME_OF_DAY.fullmatch(value)
+    if match is None:
+        raise ValueError(f"not a time of day (HH:MM): {value!r}")
+    return int(match[1]) * 60 + int(match[2] or 0)
 
 
 def in_quiet_hours(spec: RuleSpec, now: datetime, zone: ZoneInfo) -> bool:

@@ -124,6 +124,7 @@ class Outcome:
     rules: int = 0
     events: list[tuple[str, str, str]] = field(default_factory=list)   # (shop, rule key, kind)
     notifications: int = 0
+    failed_shops: int = 0   # shops whose evaluation raised (logged; the others went on)
 
 
 def _lock(session: Session, shop_id: int) -> None:
@@ -230,6 +231,7 @@ def evaluate_all(db: Database, now: datetime | None = None, shop_ids: list[int] 
                     evaluate_shop(session, shop, now, outcome)
         except Exception:  # noqa: BLE001 - one shop's failure must not stop the others
             log.exception("alerts.evaluate_failed", extra={"shop": shop_id})
+            outcome.failed_shops += 1
     return outcome
 
 
@@ -241,13 +243,21 @@ def run_once(db: Database, config: Mapping[str, Any], now: datetime | None = Non
     outcome = evaluate_all(db, now)
     digests = digest.schedule(db, now)
     sent = outbox.deliver_due(db, config, now)
-    return {"shops": outcome.shops, "rules": outcome.rules, "events": outcome.events,
+    return {"shops": outcome.shops, "failed_shops": outcome.failed_shops, "rules": outcome.rules,
+            "events": outcome.events,
             "digests": digests, "sent": sent.sent, "failed": sent.failed}
 
 
 def create_test_event(session: Session, shop: Shop, now: datetime, channel_ids: list[int] | None = None) -> list[int]:
     """A "test" alert event with the shop's real figures of now (orders today against normal) and an
-    outbox row per chosen channel (all enabled ones by default); returns the rows' ids."""
+    outbox row per chosen channel (all enabled ones by default); returns the rows' ids, [] (and no
+    event) when no channel is chosen."""
+    query = select(AlertChannel).where(AlertChannel.shop_id == shop.id, AlertChannel.enabled.is_(True))
+    if channel_ids:
+        query = query.where(AlertChannel.id.in_(channel_ids))
+    channels = list(session.scalars(query.order_by(AlertChannel.id)))
+    if not channels:
+        return []
     zone = shop_zone(shop.timezone)
     now = now.astimezone(timezone.utc)
     today = now.astimezone(zone).date()
@@ -256,9 +266,5 @@ def create_test_event(session: Session, shop: Shop, now: datetime, channel_ids: 
     spec = RuleSpec(kpi="orders", kind="drop", window="today", min_volume=0)
     figures = detect.assess(spec, cells, now, zone, first)
     event = record_event(session, shop, None, "test", figures, now, cells, zone, first, spec)
-    query = select(AlertChannel).where(AlertChannel.shop_id == shop.id, AlertChannel.enabled.is_(True))
-    if channel_ids:
-        query = query.where(AlertChannel.id.in_(channel_ids))
-    channels = list(session.scalars(query.order_by(AlertChannel.id)))
     enqueue(session, event, channels, now)
     return list(session.scalars(select(AlertNotification.id).where(AlertNotification.event_id == event.id)))

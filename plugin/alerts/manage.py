@@ -29,7 +29,10 @@ def _check_target(kind: str, target: Any) -> str:  # noqa: ANN401
         if not _EMAIL.match(target):
             raise ChannelInputError(f"not an e-mail address: {target!r}")
         return target
-    parts = urlsplit(target)
+    try:
+        parts = urlsplit(target)
+    except ValueError as exc:   # "https://[hooks…": not even a URL
+        raise ChannelInputError(f"not a URL (https://…): {target!r}") from exc
     if parts.scheme not in ("https", "http") or not parts.netloc:
         raise ChannelInputError(f"not a URL (https://…): {target!r}")
     return target

@@ -151,6 +151,8 @@ def _checked(name: str, value: Any) -> Any:  # noqa: ANN401
             raise ValueError("out of range")
         return number
     if name in ("change_pct", "min_volume"):
+        if isinstance(value, bool):
+            raise ValueError("a number")
         number = float(value)
         if not math.isfinite(number) or not 0 <= number <= MAX_AMOUNT:
             raise ValueError(f"a number from 0 to {MAX_AMOUNT:g}")

@@ -5,6 +5,7 @@ can have 23 or 25 hours and a shop in Asia/Kathmandu (UTC+05:45) books 18:30 UTC
 """
 from __future__ import annotations
 
+import re
 from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -53,11 +54,27 @@ def from_epoch_micros(micros: int) -> datetime:
     return EPOCH + timedelta(microseconds=micros)
 
 
+FIRST_DAY, LAST_DAY = date(1990, 1, 1), date(2999, 12, 31)   # the days a report or range may ask for
+_ISO_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", re.ASCII)
+
+
+def parse_iso_day(value: object) -> date:
+    """A day written YYYY-MM-DD between FIRST_DAY and LAST_DAY; ValueError otherwise (Python's own
+    parser also takes "20260301" and week dates, which the contract does not, and days at the
+    ends of the calendar that the year-earlier and previous-period comparisons cannot step from)."""
+    if not isinstance(value, str) or not _ISO_DAY.fullmatch(value):
+        raise ValueError("not a date as YYYY-MM-DD")
+    day = date.fromisoformat(value)
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise ValueError(f"not a day from {FIRST_DAY} to {LAST_DAY}")
+    return day
+
+
 def shop_zone(name: str) -> ZoneInfo:
     """The shop's IANA zone; raises ValueError for an unknown name."""
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
+    except (ZoneInfoNotFoundError, ValueError, OSError) as exc:   # OSError: "Europe" is a directory
         raise ValueError(f"unknown time zone: {name!r}") from exc
 
 

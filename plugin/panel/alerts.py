@@ -134,9 +134,23 @@ def _body() -> dict[str, Any]:
     return data
 
 
+class Refused(Exception):
+    """A request refused with `status` and `error`. Raised inside the write transaction, so that it
+    rolls back whole: a change refused halfway leaves nothing of it behind."""
+
+    def __init__(self, error: str, status: int = 400) -> None:
+        super().__init__(error)
+        self.status = status
+
+
 @bp.errorhandler(BadBody)
 def _bad_body(exc: BadBody):  # noqa: ANN202
     return jsonify(error=str(exc)), 400
+
+
+@bp.errorhandler(Refused)
+def _refused(exc: Refused):  # noqa: ANN202
+    return jsonify(error=str(exc)), exc.status
 
 
 MAX_ID = 2 ** 63 - 1
@@ -166,10 +180,7 @@ def create_rule():  # noqa: ANN201
         rule = AlertRule(shop_id=shop.id, key=f"custom_{count + 1}", kpi="orders", kind="threshold", window="hours",
                          window_hours=24, change_pct=40.0, direction="below", min_volume=0.0, for_minutes=60,
                          repeat_minutes=1440, enabled=True, status="ok", owed_resolved=False, incident=0)
-        try:
-            update_rule(rule, {k: v for k, v in data.items() if k != "muted_until"})
-        except RuleError as exc:
-            return jsonify(error=str(exc)), 400
+        _apply_rule_changes(rule, data)
         session.add(rule)
         session.flush()
         return jsonify(_rule_json(rule, shop, _language())), 201
@@ -184,13 +195,20 @@ def change_rule(rule_id: int):  # noqa: ANN201
         rule = session.get(AlertRule, rule_id) if rule_id <= MAX_ID else None
         if shop is None or rule is None or rule.shop_id != shop.id:
             return jsonify(error="unknown rule"), 404
-        try:
-            if "muted_until" in data:
-                rule.muted_until = _muted_until(data.pop("muted_until"))
-            update_rule(rule, data)
-        except (RuleError, ValueError) as exc:
-            return jsonify(error=str(exc)), 400
+        _apply_rule_changes(rule, data)
         return jsonify(_rule_json(rule, shop, _language()))
+
+
+def _apply_rule_changes(rule: AlertRule, data: dict[str, Any]) -> None:
+    """The panel's rule settings, muted_until included; Refused (the transaction rolls back) on the
+    first bad one."""
+    data = dict(data)
+    try:
+        if "muted_until" in data:
+            rule.muted_until = _muted_until(data.pop("muted_until"))
+        update_rule(rule, data)
+    except (RuleError, ValueError) as exc:
+        raise Refused(str(exc)) from exc
 
 
 @bp.post("/channels")
@@ -203,7 +221,7 @@ def create_channel():  # noqa: ANN201
         try:
             channel = add_channel(session, shop.id, _body())
         except ChannelInputError as exc:
-            return jsonify(error=str(exc)), 400
+            raise Refused(str(exc)) from exc
         return jsonify(_channel_json(channel, _language())), 201
 
 
@@ -221,7 +239,7 @@ def change_channel(channel_id: int):  # noqa: ANN201
         try:
             update_channel(channel, _body())
         except ChannelInputError as exc:
-            return jsonify(error=str(exc)), 400
+            raise Refused(str(exc)) from exc
         return jsonify(_channel_json(channel, _language()))
 
 
@@ -241,8 +259,8 @@ def test():  # noqa: ANN201
             return jsonify(error="channel: the id of one of the shop's channels"), 400
         wanted = [channel] if channel is not None else None
         ids = evaluate.create_test_event(session, shop, now, wanted)
-    if not ids:
-        return jsonify(error="no channel to send to"), 400
+        if not ids:   # no test alert in the history either
+            raise Refused("no channel to send to")
     results = []
     for notification_id in ids:
         status = outbox.deliver_one(db, notification_id, current_app.config, now)

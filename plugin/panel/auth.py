@@ -31,7 +31,10 @@ class Session:
 
 
 def _host(url: object) -> str:
-    host = (urlsplit(url).hostname or "") if isinstance(url, str) else ""
+    try:
+        host = (urlsplit(url).hostname or "") if isinstance(url, str) else ""
+    except ValueError:   # "https://[x": no URL at all
+        host = ""
     if not MYSHOPIFY.match(host):
         raise SessionTokenError("iss/dest is not a myshopify.com shop")
     return host

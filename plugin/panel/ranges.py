@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+from ..kpi.booking import FIRST_DAY, LAST_DAY, parse_iso_day
+
 GRAINS = ("day", "week", "month")
 PRESETS = ("today", "yesterday", "last7", "last30", "last90", "this_month", "last_month", "this_year", "custom")
 COMPARISONS = ("previous", "last_year")
@@ -30,9 +32,9 @@ def resolve(preset: str, today: date, start: str | None = None, end: str | None 
         return today.replace(month=1, day=1), today
     if preset == "custom":
         try:
-            first, last = date.fromisoformat(start or ""), date.fromisoformat(end or "")
+            first, last = parse_iso_day(start), parse_iso_day(end)
         except ValueError as exc:
-            raise RangeError("from and to must be dates as YYYY-MM-DD") from exc
+            raise RangeError(f"from and to must be dates as YYYY-MM-DD from {FIRST_DAY} to {LAST_DAY}") from exc
         if last < first:
             raise RangeError("to is before from")
         return first, last

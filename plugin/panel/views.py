@@ -379,7 +379,8 @@ def put_target():  # noqa: ANN201
     body = request.get_json(silent=True)
     if not isinstance(body, dict) or body.get("kpi") not in TILE_KEYS:
         return jsonify(error=f"send JSON {{kpi, value}} with kpi one of {', '.join(TILE_KEYS)}"), 400
-    return _save(lambda session, shop: settings.set_target(session, shop.id, body["kpi"], body.get("value")))
+    kind = next(kind for key, kind, _ in TILES if key == body["kpi"])
+    return _save(lambda session, shop: settings.set_target(session, shop.id, body["kpi"], body.get("value"), kind))
 
 
 @bp.put("/spend")

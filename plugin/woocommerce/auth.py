@@ -59,7 +59,10 @@ def is_wordpress_token(token: str | None) -> bool:
 def _site(value: object) -> str:
     if not isinstance(value, str):
         raise WordPressTokenError("iss/dest is not a site URL")
-    parts = urlsplit(value.strip())
+    try:
+        parts = urlsplit(value.strip())
+    except ValueError as exc:   # "http://[::1": not even a URL
+        raise WordPressTokenError("iss/dest is not a site URL") from exc
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise WordPressTokenError("iss/dest is not a site URL")
     return value.strip().rstrip("/").lower()

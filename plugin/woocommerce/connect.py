@@ -96,7 +96,11 @@ def urls(app) -> Urls:  # noqa: ANN001
 def _site(value: Any) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ConnectError("site is missing")
-    parts = urlsplit(value.strip())
+    try:
+        parts = urlsplit(value.strip())
+        parts.port   # noqa: B018  raises ValueError for a port out of range
+    except ValueError as exc:
+        raise ConnectError(f"site is not a URL: {exc}") from exc
     if parts.scheme != "https" or not parts.netloc or parts.query or parts.fragment:
         raise ConnectError("site must be the store's https:// URL (WooCommerce accepts its API keys over HTTPS only)")
     try:
@@ -110,9 +114,21 @@ def _site(value: Any) -> str:
 
 def same_site(a: str, b: str) -> bool:
     """Whether two store URLs name the same site (scheme and host case-insensitive, no trailing /)."""
-    pa, pb = urlsplit(a.strip()), urlsplit(b.strip())
-    return ((pa.scheme.lower(), (pa.hostname or "").lower(), pa.port, pa.path.rstrip("/"))
-            == (pb.scheme.lower(), (pb.hostname or "").lower(), pb.port, pb.path.rstrip("/")))
+    try:
+        pa, pb = urlsplit(a.strip()), urlsplit(b.strip())
+        return ((pa.scheme.lower(), (pa.hostname or "").lower(), pa.port, pa.path.rstrip("/"))
+                == (pb.scheme.lower(), (pb.hostname or "").lower(), pb.port, pb.path.rstrip("/")))
+    except ValueError:   # a port out of range, a broken IPv6 host: not the same site
+        return False
+
+
+def _same_origin(url: str, site: str) -> bool:
+    """Whether `url` is an http(s) URL on the host (and port) of `site`; False for what is no URL."""
+    try:
+        parts = urlsplit(url)
+        return parts.scheme in ("http", "https") and parts.netloc.lower() == urlsplit(site).netloc.lower()
+    except ValueError:
+        return False
 
 
 def start_url(app, site: Any, return_url: Any, now: float | None = None) -> str:  # noqa: ANN001
@@ -121,8 +137,7 @@ def start_url(app, site: Any, return_url: Any, now: float | None = None) -> str:
     if not urls(app).base.startswith("https://"):
         raise ConnectError("Kompas is not set up for WooCommerce: KOMPAS_PUBLIC_URL must be its https:// URL "
                            "(wc-auth sends keys to https callbacks only)", 503)
-    if not isinstance(return_url, str) or urlsplit(return_url).scheme not in ("http", "https") \
-            or urlsplit(return_url).netloc.lower() != urlsplit(site).netloc.lower():
+    if not isinstance(return_url, str) or not _same_origin(return_url, site):
         raise ConnectError("return_url must be a page of the same site")
     now = time.time() if now is None else now
     state = app.extensions["kompas.vault"].seal({"site": site, "exp": int(now) + STATE_SECONDS})
