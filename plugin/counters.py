@@ -4,7 +4,8 @@ Two kinds of rows:
 - daily counters: value per (day, name); money in micros (plugin.kpi.money); in `daily_counters`,
   with the source and product breakdowns in `source_counters` and the hourly one in `hour_counters`;
 - day histograms (`day_histograms`): per (name, day) an array of counts by gap in days, for the
-  customer pair counters of plugin.kpi.contributions (customer_visit, customer_first_second).
+  pair counters of plugin.kpi.contributions (customer_visit, customer_first_second, and the
+  purchases on a later day than their cart's or checkout's).
 
 Writes are additive, in the caller's transaction, with keys sorted so that two writers never lock
 rows in opposite orders (appliers of one shop are serialized anyway, see plugin.applier).
@@ -13,14 +14,15 @@ from __future__ import annotations
 
 from array import array
 from collections import defaultdict
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Mapping
 
 from sqlalchemy import bindparam, delete, select, tuple_
 from sqlalchemy.orm import Session
 
-from .kpi.contributions import (CUSTOMER_FIRST_SECOND, CUSTOMER_VISIT, HOUR_PREFIX, NO_DAY_AFTER, NO_DAY_BEFORE,
-                                PRODUCT_PREFIX, SOURCE_PREFIX, CounterKey)
+from .kpi.contributions import (CUSTOMER_FIRST_SECOND, CUSTOMER_VISIT, HOUR_PREFIX, LATER_PURCHASES, NO_DAY_AFTER,
+                                NO_DAY_BEFORE, PRODUCT_PREFIX, SOURCE_PREFIX, CounterKey)
 from .models import DailyCounter, DayHistogram, HourCounter, SourceCounter
 from .upserts import upsert
 
@@ -161,25 +163,37 @@ def breakdown_in_range(session: Session, shop_id: int, start: date, end: date, p
     return out
 
 
-def customers_in_range(session: Session, shop_id: int, start: date, end: date,
-                       daily: Mapping[date, Mapping[str, int]]) -> tuple[int, int]:
-    """(customers(R), customers of R with only one counted order up to R's last day), R = [start, end].
+@dataclass
+class RangePairs:
+    """What a range R = [start, end] reads from the pair counters (its figures do not add up over days)."""
+
+    customers: int = 0       # distinct customers with a counted order in R
+    singles: int = 0         # customers of R with only one counted order up to R's last day
+    # {"cart_purchases": n, "checkout_purchases": n}: orders in R whose cart (checkout) was created
+    # on an earlier day of R, to add to the daily same-day purchases
+    later_purchases: dict[str, int] = field(default_factory=lambda: dict.fromkeys(LATER_PURCHASES.values(), 0))
+
+
+def pairs_in_range(session: Session, shop_id: int, start: date, end: date,
+                   daily: Mapping[date, Mapping[str, int]]) -> RangePairs:
+    """The range figures of R = [start, end] from the day histograms:
 
     customers(R) = Σ_d customers(d) − Σ_d visits on d whose previous order day is ≥ start,
                    i.e. whose gap ≤ d − start;
     singles(R)   = Σ_d new_customers(d) − Σ_d customers first ordering on d whose second order
-                   is ≤ end, i.e. whose gap ≤ end − d.
+                   is ≤ end, i.e. whose gap ≤ end − d;
+    later purchases(R) = Σ_d orders on d whose cart (checkout) was created 1 to d − start days before.
     `daily` is daily_in_range's answer for the same range. The work is one histogram row per
     day and name, each summed up to a gap bounded by the range's length.
     """
-    customers = sum(cells.get("customers", 0) for cells in daily.values())
-    singles = sum(cells.get("new_customers", 0) for cells in daily.values())
+    pairs = RangePairs(customers=sum(cells.get("customers", 0) for cells in daily.values()),
+                       singles=sum(cells.get("new_customers", 0) for cells in daily.values()))
     for name, day, data in session.execute(_HIST_RANGE, {"shop_id": shop_id, "start": start, "end": end}):
         counts = _decode(data)
         if name == CUSTOMER_VISIT:
-            customers -= sum(counts[1:(day - start).days + 1])
+            pairs.customers -= sum(counts[1:(day - start).days + 1])
         elif name == CUSTOMER_FIRST_SECOND:
-            singles -= sum(counts[:(end - day).days + 1])
-    return customers, singles
-
-
+            pairs.singles -= sum(counts[:(end - day).days + 1])
+        elif name in LATER_PURCHASES:
+            pairs.later_purchases[LATER_PURCHASES[name]] += sum(counts[1:(day - start).days + 1])
+    return pairs

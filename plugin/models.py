@@ -200,9 +200,11 @@ class DayHistogram(Base):
     """Per shop-local day, a count per gap in days, as little-endian int32s (index = gap).
 
     "customer_visit": customers ordering on `day` whose previous order day was gap days earlier;
-    "customer_first_second": customers whose first order is on `day` and second gap days later.
+    "customer_first_second": customers whose first order is on `day` and second gap days later;
+    "cart_purchase_later" / "checkout_purchase_later": orders on `day` whose cart (checkout) was
+    created gap ≥ 1 days earlier.
     They answer the range customer figures in time that grows with days, not orders (see
-    plugin.counters.customers_in_range).
+    plugin.counters.pairs_in_range).
     """
 
     __tablename__ = "day_histograms"

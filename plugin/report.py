@@ -57,16 +57,27 @@ def build(session: Session, shop: Shop, start: date, end: date, daily: Daily | N
                                   cells.get("returning_customers", 0), shop.currency))
         days.append(entry)
         day += timedelta(days=1)
-    customers, singles = counters.customers_in_range(session, shop.id, start, end, by_day)
     return {
         "shop": shop.domain,
         "currency": shop.currency,
         "timezone": shop.timezone,
         "from": start.isoformat(),
         "to": end.isoformat(),
-        "kpis": derived.kpis(totals, customers, totals["new_customers"], customers - singles, shop.currency),
+        "kpis": _range_kpis(session, shop, start, end, by_day, totals),
         "days": days,
     }
+
+
+def _range_kpis(session: Session, shop: Shop, start: date, end: date, daily: Daily,
+                totals: Mapping[str, int]) -> dict[str, Any]:
+    """The `kpis` object of start..end from its daily sums and its pair counters: customers
+    distinct within the range, purchases of carts created on an earlier day of the range."""
+    pairs = counters.pairs_in_range(session, shop.id, start, end, daily)
+    sums = dict(totals)
+    for name, later in pairs.later_purchases.items():
+        sums[name] = sums.get(name, 0) + later
+    return derived.kpis(sums, pairs.customers, sums.get("new_customers", 0), pairs.customers - pairs.singles,
+                        shop.currency)
 
 
 def periods(session: Session, shop: Shop, spans: list[tuple[date, date]]) -> list[dict[str, Any]]:
@@ -82,9 +93,7 @@ def periods(session: Session, shop: Shop, spans: list[tuple[date, date]]) -> lis
         for cells in daily.values():
             for name, value in cells.items():
                 totals[name] = totals.get(name, 0) + value
-        customers, singles = counters.customers_in_range(session, shop.id, first, last, daily)
-        out.append(derived.kpis(totals, customers, totals.get("new_customers", 0), customers - singles,
-                                shop.currency))
+        out.append(_range_kpis(session, shop, first, last, daily, totals))
     return out
 
 
@@ -101,7 +110,7 @@ def retention(session: Session, shop: Shop, start: date, end: date, daily: Daily
     """
     def active(first: date, last: date) -> int:
         daily = counters.daily_in_range(session, shop.id, first, last)
-        return counters.customers_in_range(session, shop.id, first, last, daily)[0]
+        return counters.pairs_in_range(session, shop.id, first, last, daily).customers
 
     at_start = active(start - timedelta(days=window), start - timedelta(days=1))
     at_end = active(end - timedelta(days=window - 1), end)

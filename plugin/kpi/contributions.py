@@ -43,6 +43,12 @@ DAILY_COUNTERS = MONEY_COUNTERS + COUNT_COUNTERS
 # Pair counters for range customer figures (see customer_contribution).
 CUSTOMER_VISIT = "customer_visit"          # (order day, previous order day of that customer)
 CUSTOMER_FIRST_SECOND = "customer_first_second"  # (first order day, second order day)
+# Pair counters for range purchase figures (section 8): (order day, the earlier day its cart or
+# checkout was created). A purchase on the cart's own day is the daily cart_purchases
+# (checkout_purchases); one on a later day counts in every range holding both days.
+CART_PURCHASE_LATER = "cart_purchase_later"
+CHECKOUT_PURCHASE_LATER = "checkout_purchase_later"
+LATER_PURCHASES = {CART_PURCHASE_LATER: "cart_purchases", CHECKOUT_PURCHASE_LATER: "checkout_purchases"}
 # Stand-ins for "no previous order" and "no second order yet": before and after every real day.
 NO_DAY_BEFORE = date(1, 1, 1)
 NO_DAY_AFTER = date(9999, 12, 31)
@@ -123,7 +129,9 @@ def order_contribution(order: OrderState | None, refunds: Iterable[RefundState],
     - Per traffic source (section 4): orders, gross_sales, discounts and returns again under
       source_counter(order.source, …), so that net sales can be split by source.
     - A purchase: cart_purchases (checkout_purchases) 1 at the order's day when the cart (checkout)
-      it names was created on that same shop-local day.
+      it names was created on that same shop-local day (the one-day figure of `days`); when it
+      was created on an earlier day c, the pair cart_purchase_later (checkout_purchase_later)
+      (order day, c) instead: a range holding both days counts it (counters.pairs_in_range).
     - Per shop-local hour (hour_counter): orders, items_sold, gross_sales, discounts and purchases
       at the order's hour; returns, refunds and items_returned at each refund's (or the unpaid
       cancellation's) hour. They add up to the day's counters.
@@ -157,12 +165,16 @@ def order_contribution(order: OrderState | None, refunds: Iterable[RefundState],
                 to_micros(order.gross_sales - order.discounts)
             out[CounterKey("refunded_shipping", cday)] += to_micros(order.shipping)
             out[CounterKey("refunded_taxes", cday)] += to_micros(order.taxes)
-    if cart_created_at is not None and _day(cart_created_at, zone) == day:
-        out[CounterKey("cart_purchases", day)] += 1
-        out[CounterKey(hour_counter(hour, "cart_purchases"), day)] += 1
-    if checkout_created_at is not None and _day(checkout_created_at, zone) == day:
-        out[CounterKey("checkout_purchases", day)] += 1
-        out[CounterKey(hour_counter(hour, "checkout_purchases"), day)] += 1
+    for created_at, same_day, later in ((cart_created_at, "cart_purchases", CART_PURCHASE_LATER),
+                                        (checkout_created_at, "checkout_purchases", CHECKOUT_PURCHASE_LATER)):
+        if created_at is None:
+            continue
+        created = _day(created_at, zone)
+        if created == day:
+            out[CounterKey(same_day, day)] += 1
+            out[CounterKey(hour_counter(hour, same_day), day)] += 1
+        elif created < day:
+            out[CounterKey(later, day, created)] += 1
     for refund in refunds:
         rday, rhour = _day_hour(refund.booked_at, zone)
         out[CounterKey(hour_counter(rhour, "returns"), rday)] += to_micros(refund.returns)
