@@ -20,7 +20,7 @@ from typing import Iterable, Mapping, NamedTuple
 from zoneinfo import ZoneInfo
 
 from .booking import from_epoch_micros, local_day
-from .entities import CartState, OrderState, RefundState, ReturnState
+from .entities import CartState, OrderState, RefundState, ReturnState, standing_refunds
 from .money import to_micros
 
 
@@ -135,11 +135,13 @@ def order_contribution(order: OrderState | None, refunds: Iterable[RefundState],
     - Per shop-local hour (hour_counter): orders, items_sold, gross_sales, discounts and purchases
       at the order's hour; returns, refunds and items_returned at each refund's (or the unpaid
       cancellation's) hour. They add up to the day's counters.
-    A missing, deleted or uncounted order contributes nothing, its refunds included.
+    A missing, deleted or uncounted order contributes nothing, its refunds included; a refund the
+    order's latest state no longer lists (deleted in the shop's admin) contributes nothing either.
     """
     out: Contribution = Counter()
     if order is None or not order.counts:
         return out
+    refunds = standing_refunds(order, refunds)
     day = _day(order.booked_at, zone)  # type: ignore[arg-type]
     out[CounterKey("orders", day)] += 1
     out[CounterKey("items_sold", day)] += order.items_sold
@@ -253,7 +255,7 @@ def customer_value_contribution(orders: Iterable[OrderState], refunds_of: Mappin
             total += sale
         if order.cancelled_at is not None and order.cancel_reverses_sale and _day(order.cancelled_at, zone) < limit:
             total -= sale
-        for refund in refunds_of.get(order.order_id, ()):
+        for refund in standing_refunds(order, refunds_of.get(order.order_id, ())):
             if _day(refund.booked_at, zone) < limit:
                 total -= to_micros(refund.returns)
     out[CounterKey("clv12_net_sales", first)] += total

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Union
+from typing import Any, Iterable, Union
 
 ZERO = Decimal(0)
 # Version of a Shopify orders/delete tombstone: "orders/delete is final" (section 8), so no later
@@ -43,6 +43,9 @@ class OrderState:
     cancelled_at: int | None = None
     cancel_reverses_sale: bool = False
     source: str | None = None
+    # The ids of the refunds this state's payload lists (WooCommerce `refunds[]`); None when the
+    # platform does not list them with the order (Shopify: refunds are never deleted there)
+    refund_ids: tuple[str, ...] | None = None
 
     kind = "order"
 
@@ -53,6 +56,17 @@ class OrderState:
     @property
     def counts(self) -> bool:
         return self.counted and not self.deleted and self.booked_at is not None
+
+    def still_lists(self, refund: "RefundState") -> bool:
+        """Whether `refund` still stands by this order state: a refund the merchant deleted is
+        missing from every order payload made after it (WooCommerce sends order.updated). A
+        payload no later than the refund's booking instant may predate it, so it says nothing."""
+        return self.refund_ids is None or refund.refund_id in self.refund_ids or self.version <= refund.booked_at
+
+
+def standing_refunds(order: OrderState, refunds: Iterable["RefundState"]) -> list["RefundState"]:
+    """The refunds of `order` that count: those its latest known state has not dropped."""
+    return [refund for refund in refunds if order.still_lists(refund)]
 
 
 @dataclass(frozen=True)
@@ -184,4 +198,6 @@ def state_from_json(kind: str, data: dict[str, Any]) -> State:
     kwargs = {k: (Decimal(v) if k in _DECIMAL_FIELDS else v) for k, v in data.items()}
     if "products" in kwargs:  # JSON gives lists; states compare as tuples
         kwargs["products"] = tuple(tuple(p) for p in kwargs["products"])
+    if kwargs.get("refund_ids") is not None:
+        kwargs["refund_ids"] = tuple(kwargs["refund_ids"])
     return cls(**kwargs)

@@ -116,6 +116,9 @@ def order_state(payload: Any, ctx: Context) -> OrderState:
         cancelled_at=booked_at if status == "cancelled" and counted else None,
         source=traffic_source(_meta(o, "_wc_order_attribution_utm_source"), _meta(o, "_wc_order_attribution_referrer"),
                               _meta(o, "_wc_order_attribution_source_type")),
+        # which refunds still stand: one deleted in the admin is missing from later payloads
+        refund_ids=tuple(sorted(str(r["id"]) for r in o["refunds"] if isinstance(r, dict) and r.get("id") is not None))
+        if isinstance(o.get("refunds"), list) else None,
     )
 
 
