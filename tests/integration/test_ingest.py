@@ -208,6 +208,46 @@ def test_woocommerce_trash_and_restore(send, db, woo_shop):
     verify_clean(db, WOO_SITE)
 
 
+# The Kompas WordPress plugin's order.deleted: the order's status and last change as of the delivery.
+TRASHED = {"id": 45, "status": "trash", "date_modified_gmt": "2022-12-05T10:00:00"}
+
+
+@pytest.mark.parametrize("arrival", [("trash", "restore"), ("restore", "trash")])
+def test_woocommerce_trash_then_restore_counts_in_either_arrival_order(send, db, woo_shop, arrival):
+    """The merchant trashes order 45 at 10:00:00 and restores it at 10:00:05; Action Scheduler
+    delivers both a minute later, in either order (found in a review: the deletion, versioned by
+    its arrival, beat the earlier-dated restore, and the order was lost)."""
+    data = payload("woocommerce", "order.updated")
+    data.update(status="processing", date_modified_gmt="2022-11-30T20:19:01")
+    send("woocommerce", "order.created", data)
+    deliveries = {"trash": ("order.deleted", TRASHED),
+                  "restore": ("order.restored", dict(data, date_modified_gmt="2022-12-05T10:00:05"))}
+    for step in arrival:
+        send("woocommerce", *deliveries[step])
+    assert kpis(db, "2022-11-30", "2022-11-30", WOO_SITE)["kpis"]["orders"] == 1
+    verify_clean(db, WOO_SITE)
+
+
+def test_woocommerce_trash_delivered_after_the_restore_was_made_is_no_deletion(send, db, woo_shop):
+    """The trash's delivery ran after the restore: the plugin says the order's status is no
+    longer trash, and the deletion is left unapplied."""
+    data = payload("woocommerce", "order.updated")
+    data.update(status="processing", date_modified_gmt="2022-11-30T20:19:01")
+    send("woocommerce", "order.created", data)
+    send("woocommerce", "order.deleted", dict(TRASHED, status="processing", date_modified_gmt="2022-12-05T10:00:05"))
+    assert kpis(db, "2022-11-30", "2022-11-30", WOO_SITE)["kpis"]["orders"] == 1
+
+
+def test_woocommerce_trash_after_a_restore_still_deletes(send, db, woo_shop):
+    data = payload("woocommerce", "order.updated")
+    data.update(status="processing", date_modified_gmt="2022-11-30T20:19:01")
+    send("woocommerce", "order.created", data)
+    send("woocommerce", "order.deleted", TRASHED)   # trashed again after the restore below, delivered late
+    send("woocommerce", "order.restored", dict(data, date_modified_gmt="2022-12-04T08:00:00"))
+    assert kpis(db, "2022-11-30", "2022-11-30", WOO_SITE)["kpis"]["orders"] == 0
+    verify_clean(db, WOO_SITE)
+
+
 @pytest.mark.parametrize("currency, expected", [("JPY", "1200"), ("KWD", "3.250")])
 def test_currencies_keep_their_minor_units(send, db, currency, expected):
     from plugin.shops import add_shop

@@ -171,6 +171,14 @@ def test_woocommerce_deletion_is_versioned_by_its_arrival():
     assert state.deleted and state.version == to_epoch_micros(CTX.received_at)
 
 
+def test_woocommerce_deletion_from_the_kompas_plugin_is_versioned_by_the_trash():
+    (state,) = woocommerce.on_order_deleted({"id": 45, "status": "trash", "date_modified_gmt": "2022-12-05T09:00:05"},
+                                            CTX)
+    assert state.deleted and state.version == to_epoch_micros(datetime(2022, 12, 5, 9, 0, 5, tzinfo=timezone.utc))
+    assert woocommerce.on_order_deleted({"id": 45, "status": "processing",
+                                         "date_modified_gmt": "2022-12-05T09:01:05"}, CTX) == []
+
+
 def test_woocommerce_ping_is_recognised_only_without_a_signature():
     assert woocommerce.is_ping({}, b"webhook_id=27")
     assert not woocommerce.is_ping({"X-WC-Webhook-Signature": "x"}, b"webhook_id=27")

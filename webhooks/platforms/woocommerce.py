@@ -174,12 +174,24 @@ def on_order(payload: Any, ctx: Context) -> list[State]:
 
 
 def on_order_deleted(payload: Any, ctx: Context) -> list[State]:
-    # Trash: the body is only {"id"}. order.restored undoes it with a full body whose
-    # date_modified_gmt is later than the moment we received the deletion.
+    """Trash. WooCommerce's body is only {"id"}, built when the delivery runs (Action Scheduler:
+    possibly after a restore). The Kompas WordPress plugin adds the order's `status` and
+    `date_modified_gmt` as of the delivery (wordpress/kompas/includes/class-kompas-webhooks.php):
+    - status "trash": the deletion is versioned by the trash's own time, so that the restore's
+      order.restored (modified later) wins in either arrival order;
+    - another status: the order was restored before this delivery was built; the trash is
+      undone already and nothing is applied (order.restored brings the order's state).
+    Without them (a store without the plugin's filter) the deletion is versioned by the moment
+    Kompas received it: a restore counts when its date_modified_gmt is later than that."""
     o = _obj(payload)
     if o.get("id") in (None, ""):
         raise PayloadError("missing id")
-    return [OrderState(order_id=str(o["id"]), version=to_epoch_micros(ctx.received_at), deleted=True)]
+    status = o.get("status")
+    if status is not None and status != "trash":
+        return []
+    trashed_at = _gmt(o, "date_modified_gmt", required=False) if status == "trash" else None
+    version = trashed_at if trashed_at is not None else to_epoch_micros(ctx.received_at)
+    return [OrderState(order_id=str(o["id"]), version=version, deleted=True)]
 
 
 _CART_TOKEN = re.compile(r"^[A-Za-z0-9_-]{8,64}$")

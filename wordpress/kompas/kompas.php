@@ -32,6 +32,7 @@ require_once KOMPAS_PLUGIN_DIR . 'includes/class-kompas-token.php';
 require_once KOMPAS_PLUGIN_DIR . 'includes/class-kompas-connection.php';
 require_once KOMPAS_PLUGIN_DIR . 'includes/class-kompas-cart.php';
 require_once KOMPAS_PLUGIN_DIR . 'includes/class-kompas-admin.php';
+require_once KOMPAS_PLUGIN_DIR . 'includes/class-kompas-webhooks.php';
 
 /**
  * Wires the plugin's hooks once WordPress has loaded the plugins.
@@ -46,6 +47,7 @@ function kompas_init() {
 	}
 	( new Kompas_Admin( $connection ) )->register();
 	( new Kompas_Cart( $connection ) )->register();
+	( new Kompas_Webhooks( $connection ) )->register();
 }
 add_action( 'plugins_loaded', 'kompas_init' );
 

@@ -43,6 +43,9 @@ function kompas_test_reset() {
 		'locale'   => 'nl_NL',
 		'scripts'  => array(),
 		'menu'     => array(),
+		'filters'  => array(),
+		'webhooks' => array(),
+		'orders'   => array(),
 	);
 	$_POST = array();
 	$_GET  = array();
@@ -130,6 +133,42 @@ function doing_action( $hook ) {
 }
 function apply_filters( $hook, $value ) {
 	return $value;
+}
+function add_filter( $hook, $callback, $priority = 10, $args = 1 ) {
+	$GLOBALS['kompas_test']['filters'][] = array( $hook, $callback, $priority, $args );
+}
+
+/** A webhook of the store: where it delivers. */
+class Kompas_Test_Webhook {
+	private $url;
+	public function __construct( $url ) {
+		$this->url = $url;
+	}
+	public function get_delivery_url() {
+		return $this->url;
+	}
+}
+function wc_get_webhook( $id ) {
+	return $GLOBALS['kompas_test']['webhooks'][ $id ] ?? null;
+}
+
+/** An order of the store, as wc_get_order gives it: its status and last change. */
+class Kompas_Test_Stored_Order {
+	private $status;
+	private $modified;
+	public function __construct( $status, $modified ) {
+		$this->status   = $status;
+		$this->modified = $modified;
+	}
+	public function get_status() {
+		return $this->status;
+	}
+	public function get_date_modified() {
+		return null === $this->modified ? null : new DateTime( '@' . $this->modified );
+	}
+}
+function wc_get_order( $id ) {
+	return $GLOBALS['kompas_test']['orders'][ $id ] ?? false;
 }
 function home_url( $path = '' ) {
 	return rtrim( $GLOBALS['kompas_test']['home'], '/' ) . '/' . ltrim( $path, '/' );
@@ -269,5 +308,6 @@ require_once dirname( __DIR__ ) . '/includes/class-kompas-token.php';
 require_once dirname( __DIR__ ) . '/includes/class-kompas-connection.php';
 require_once dirname( __DIR__ ) . '/includes/class-kompas-cart.php';
 require_once dirname( __DIR__ ) . '/includes/class-kompas-admin.php';
+require_once dirname( __DIR__ ) . '/includes/class-kompas-webhooks.php';
 
 kompas_test_reset();

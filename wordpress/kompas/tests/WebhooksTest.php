@@ -1,0 +1,55 @@
+<?php
+/**
+ * Kompas's own order.deleted deliveries carry the order's status and last change.
+ *
+ * @package Kompas
+ */
+
+use PHPUnit\Framework\TestCase;
+
+class WebhooksTest extends TestCase {
+
+	private $webhooks;
+
+	protected function setUp(): void {
+		kompas_test_reset();
+		$connection = new Kompas_Connection();
+		$connection->save( kompas_test_connection() );
+		$this->webhooks = new Kompas_Webhooks( $connection );
+		$GLOBALS['kompas_test']['webhooks'] = array(
+			3 => new Kompas_Test_Webhook( 'https://kompas.test/webhooks/woocommerce' ),
+			4 => new Kompas_Test_Webhook( 'https://someone-else.example/hook' ),
+		);
+	}
+
+	public function test_the_filter_is_hooked_with_its_four_arguments() {
+		$this->webhooks->register();
+		$this->assertSame(
+			array( array( 'woocommerce_webhook_payload', array( $this->webhooks, 'payload' ), 10, 4 ) ),
+			$GLOBALS['kompas_test']['filters']
+		);
+	}
+
+	public function test_a_trashed_order_says_so_with_the_time_of_the_trash() {
+		$GLOBALS['kompas_test']['orders'][45] = new Kompas_Test_Stored_Order( 'trash', 1670230805 );
+		$this->assertSame(
+			array( 'id' => 45, 'status' => 'trash', 'date_modified_gmt' => '2022-12-05T09:00:05' ),
+			$this->webhooks->payload( array( 'id' => 45 ), 'order', 45, 3 )
+		);
+	}
+
+	public function test_an_order_restored_before_the_delivery_says_its_status() {
+		$GLOBALS['kompas_test']['orders'][45] = new Kompas_Test_Stored_Order( 'processing', 1670230865 );
+		$payload = $this->webhooks->payload( array( 'id' => 45 ), 'order', 45, 3 );
+		$this->assertSame( 'processing', $payload['status'] );
+	}
+
+	public function test_other_webhooks_and_full_payloads_are_left_as_they_are() {
+		$GLOBALS['kompas_test']['orders'][45] = new Kompas_Test_Stored_Order( 'trash', 1670230805 );
+		$this->assertSame( array( 'id' => 45 ), $this->webhooks->payload( array( 'id' => 45 ), 'order', 45, 4 ) );
+		$this->assertSame( array( 'id' => 9 ), $this->webhooks->payload( array( 'id' => 9 ), 'product', 9, 3 ) );
+		$full = array( 'id' => 45, 'status' => 'processing' );
+		$this->assertSame( $full, $this->webhooks->payload( $full, 'order', 45, 3 ) );
+		$this->assertSame( array( 'id' => 46 ), $this->webhooks->payload( array( 'id' => 46 ), 'order', 46, 3 ) );
+	}
+}
