@@ -16,19 +16,26 @@ MAX_TEXT = 40                    # characters of a number as typed
 
 
 class SettingError(ValueError):
-    """A target or spend that cannot be stored as given."""
+    """A target or spend that cannot be stored as given: the message (English, for logs and API
+    clients), and `key` and `values` of the text the merchant reads (plugin.i18n "setting.*")."""
+
+    def __init__(self, message: str, key: str, **values: object) -> None:
+        super().__init__(message)
+        self.key, self.values = key, values
 
 
 def _number(value: object, what: str) -> Decimal:
     """A number from 0 to MAX_NUMBER as typed ("12,50" or "12.50"); SettingError otherwise."""
+    refused = SettingError(f"{what} must be a number from 0 to {MAX_NUMBER:,.0f}, got {value!r}", "setting.number",
+                           value=str(value)[:MAX_TEXT])
     if isinstance(value, bool) or len(str(value)) > MAX_TEXT:
-        raise SettingError(f"{what} must be a number, got {value!r}")
+        raise refused
     try:
         number = Decimal(str(value).strip().replace(",", "."))
     except (InvalidOperation, ValueError) as exc:
-        raise SettingError(f"{what} must be a number, got {value!r}") from exc
+        raise refused from exc
     if not number.is_finite() or not 0 <= number <= MAX_NUMBER:
-        raise SettingError(f"{what} must be a number from 0 to {MAX_NUMBER:,.0f}, got {value!r}")
+        raise refused
     return number
 
 
@@ -40,7 +47,8 @@ def set_target(session: Session, shop_id: int, kpi: str, value: object | None, k
         number = _number(value, "a target")
         if kind == "count":
             if number != number.to_integral_value():
-                raise SettingError(f"a target of a count must be a whole number, got {value!r}")
+                raise SettingError(f"a target of a count must be a whole number, got {value!r}", "setting.whole",
+                                   value=str(value))
             text = str(int(number))
         else:
             text = f"{number.quantize(Decimal('0.01')):f}"
@@ -56,13 +64,13 @@ def targets(session: Session, shop_id: int) -> dict[str, str]:
 def set_spend(session: Session, shop_id: int, month: str, amount: object | None) -> None:
     """Store (or, with None, remove) the marketing spend of `month` (YYYY-MM), in shop currency."""
     if not isinstance(month, str) or not _MONTH.fullmatch(month):
-        raise SettingError(f"month must be YYYY-MM, got {month!r}")
+        raise SettingError(f"month must be YYYY-MM, got {month!r}", "setting.month", value=str(month)[:MAX_TEXT])
     micros = None
     if amount not in (None, ""):  # check before changing anything
         try:
             micros = to_micros(_number(amount, "an amount"))
         except MoneyError as exc:
-            raise SettingError(str(exc)) from exc
+            raise SettingError(str(exc), "setting.number", value=str(amount)[:MAX_TEXT]) from exc
     session.execute(delete(MarketingSpend).where(MarketingSpend.shop_id == shop_id, MarketingSpend.month == month))
     if micros is not None:
         session.add(MarketingSpend(shop_id=shop_id, month=month, amount=micros))

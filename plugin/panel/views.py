@@ -400,8 +400,8 @@ def _save(change: Callable) -> Any:
             change(session, find_shop(session, g.session.shop))
     except ShopError:
         return jsonify(error="unknown shop"), 404
-    except settings.SettingError as exc:
-        return jsonify(error=str(exc)), 400
+    except settings.SettingError as exc:   # error for API clients, error_text for the merchant
+        return jsonify(error=str(exc), error_text=i18n.t(exc.key, _language(), **exc.values)), 400
     return jsonify(status="saved")
 
 

@@ -197,3 +197,15 @@ def test_an_unreachable_database_is_a_one_line_error(runner, monkeypatch):
 def test_replay_of_an_out_of_range_delivery_id_is_a_usage_error(runner, app):
     result = runner.invoke(main, ["replay", "--delivery", str(2 ** 70)])
     assert result.exit_code == 2 and "--delivery" in result.output
+
+
+@pytest.mark.parametrize("path,body,nl,en", [
+    ("/panel/targets", {"kpi": "orders", "value": "veel"}, "“veel” is geen getal", "“veel” is not a number"),
+    ("/panel/targets", {"kpi": "orders", "value": "12,5"}, "een heel getal", "a whole number"),
+    ("/panel/spend", {"month": "januari", "amount": "100"}, "kies een maand", "choose a month")])
+def test_a_refused_target_or_spend_is_explained_in_the_merchants_language(panel, shopify_shop, path, body, nl, en):
+    dutch = panel.put(path + "?lang=nl", json=body, headers=bearer())
+    english = panel.put(path + "?lang=en", json=body, headers=bearer())
+    assert dutch.status_code == english.status_code == 400
+    assert nl in dutch.get_json()["error_text"] and en in english.get_json()["error_text"]
+    assert dutch.get_json()["error"] == english.get_json()["error"]   # the API's own message stays as it was

@@ -133,9 +133,9 @@
   }
 
   async function send(url, body) {
-    const r = await fetch(url, { method: "PUT", body: JSON.stringify(body),
+    const r = await fetch(url + "?lang=" + encodeURIComponent(state().lang), { method: "PUT", body: JSON.stringify(body),
       headers: { "Content-Type": "application/json", Authorization: "Bearer " + await sessionToken() } });
-    if (!r.ok) { alert((await r.json()).error); return false; }
+    if (!r.ok) { const refused = await r.json(); alert(refused.error_text || refused.error); return false; }
     return true;
   }
 
