@@ -16,7 +16,12 @@ _EMAIL = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
 
 
 class ChannelInputError(ValueError):
-    """A channel setting is not valid."""
+    """A channel setting is not valid: the message (English, for the CLI and API clients), and
+    `key` and `values` of the text the merchant reads in the panel (plugin.alerts.texts)."""
+
+    def __init__(self, message: str, key: str = "alerts.refused.channel", **values: object) -> None:
+        super().__init__(message)
+        self.key, self.values = key, values
 
 
 def _check_target(kind: str, target: Any) -> str:  # noqa: ANN401
@@ -24,17 +29,17 @@ def _check_target(kind: str, target: Any) -> str:  # noqa: ANN401
         raise ChannelInputError("target must be text: an e-mail address or a URL")
     target = target.strip()
     if len(target) > 500:
-        raise ChannelInputError("target is too long")
+        raise ChannelInputError("target is too long", "alerts.refused.too_long")
     if kind == "email":
         if not _EMAIL.match(target):
-            raise ChannelInputError(f"not an e-mail address: {target!r}")
+            raise ChannelInputError(f"not an e-mail address: {target!r}", "alerts.refused.email", value=target)
         return target
     try:
         parts = urlsplit(target)
     except ValueError as exc:   # "https://[hooks…": not even a URL
-        raise ChannelInputError(f"not a URL (https://…): {target!r}") from exc
+        raise ChannelInputError(f"not a URL (https://…): {target!r}", "alerts.refused.url", value=target) from exc
     if parts.scheme not in ("https", "http") or not parts.netloc:
-        raise ChannelInputError(f"not a URL (https://…): {target!r}")
+        raise ChannelInputError(f"not a URL (https://…): {target!r}", "alerts.refused.url", value=target)
     return target
 
 
@@ -66,7 +71,7 @@ def update_channel(channel: AlertChannel, data: dict[str, Any]) -> None:
             if not isinstance(value, bool):
                 raise ChannelInputError(f"{name} must be true or false")
             if name.startswith("digest_") and value and channel.kind != "email":
-                raise ChannelInputError("digests go to e-mail addresses only")
+                raise ChannelInputError("digests go to e-mail addresses only", "alerts.refused.digest_email")
             setattr(channel, name, value)
         elif name == "target":
             channel.target = _check_target(channel.kind, value)

@@ -64,7 +64,19 @@ DEFAULT_RULES: list[tuple[str, RuleSpec]] = [
 
 
 class RuleError(ValueError):
-    """A rule setting the panel or CLI was given is not valid."""
+    """A rule setting the panel or CLI was given is not valid: the message (English, for the CLI
+    and API clients), and `key` and `values` of the text the merchant reads in the panel
+    (plugin.alerts.texts; a value named `setting` is the key of the setting's label)."""
+
+    def __init__(self, message: str, key: str = "alerts.refused.rule", **values: object) -> None:
+        super().__init__(message)
+        self.key, self.values = key, values
+
+
+# the panel's label of each setting a merchant edits there (plugin.alerts.texts)
+SETTING_LABELS = {"for_minutes": "alerts.for", "repeat_minutes": "alerts.repeat", "change_pct": "alerts.change_pct",
+                  "threshold": "alerts.threshold", "min_volume": "alerts.min_volume", "quiet_start": "alerts.quiet",
+                  "quiet_end": "alerts.quiet", "enabled": "alerts.enabled", "muted_until": "alerts.mute"}
 
 
 def install_default_rules(session: Session, shop_id: int) -> list[AlertRule]:
@@ -129,9 +141,10 @@ def update_rule(rule: AlertRule, changes: dict[str, Any]) -> None:
         try:
             setattr(rule, name, _checked(name, value))
         except (TypeError, ValueError, InvalidOperation) as exc:
-            raise RuleError(f"{name}: {exc}") from exc
+            raise RuleError(f"{name}: {exc}", "alerts.refused.setting", setting=SETTING_LABELS.get(name, name),
+                            value=str(value)[:40]) from exc
     if rule.kind == "threshold" and rule.threshold is None:
-        raise RuleError("a threshold rule needs a threshold")
+        raise RuleError("a threshold rule needs a threshold", "alerts.refused.threshold")
     if rule.window == "silence" and rule.kpi != "orders":
         raise RuleError("the silence window watches orders only")
 

@@ -135,12 +135,18 @@ def _body() -> dict[str, Any]:
 
 
 class Refused(Exception):
-    """A request refused with `status` and `error`. Raised inside the write transaction, so that it
-    rolls back whole: a change refused halfway leaves nothing of it behind."""
+    """A request refused with `status` and `error` (English, for API clients), and the text the
+    merchant reads (`key` and `values` of plugin.alerts.texts; a value named `setting` is a label's
+    key). Raised inside the write transaction, so that it rolls back whole: a change refused
+    halfway leaves nothing of it behind."""
 
-    def __init__(self, error: str, status: int = 400) -> None:
+    def __init__(self, error: str, status: int = 400, key: str = "alerts.refused", **values: object) -> None:
         super().__init__(error)
-        self.status = status
+        self.status, self.key, self.values = status, key, values
+
+    @classmethod
+    def of(cls, exc: RuleError | ChannelInputError | ValueError) -> "Refused":
+        return cls(str(exc), 400, getattr(exc, "key", "alerts.refused.rule"), **getattr(exc, "values", {}))
 
 
 @bp.errorhandler(BadBody)
@@ -150,7 +156,11 @@ def _bad_body(exc: BadBody):  # noqa: ANN202
 
 @bp.errorhandler(Refused)
 def _refused(exc: Refused):  # noqa: ANN202
-    return jsonify(error=str(exc)), exc.status
+    language = _language()
+    values = dict(exc.values)
+    if "setting" in values:
+        values["setting"] = i18n.t(values["setting"], language) if values["setting"] in i18n.STRINGS else values["setting"]
+    return jsonify(error=str(exc), error_text=i18n.t(exc.key, language, **values)), exc.status
 
 
 MAX_ID = 2 ** 63 - 1
@@ -162,10 +172,12 @@ def _muted_until(value: Any) -> datetime | None:  # noqa: ANN401
     try:
         parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
         if parsed.tzinfo is None:
-            raise RuleError("muted_until needs a zone")
+            raise RuleError("muted_until needs a zone", "alerts.refused.setting", setting="alerts.mute",
+                            value=str(value)[:40])
         return parsed.astimezone(timezone.utc)
     except (ValueError, OverflowError) as exc:
-        raise RuleError(f"muted_until: not a time Kompas can keep ({exc})") from exc
+        raise RuleError(f"muted_until: not a time Kompas can keep ({exc})", "alerts.refused.setting",
+                        setting="alerts.mute", value=str(value)[:40]) from exc
 
 
 @bp.post("/rules")
@@ -208,7 +220,7 @@ def _apply_rule_changes(rule: AlertRule, data: dict[str, Any]) -> None:
             rule.muted_until = _muted_until(data.pop("muted_until"))
         update_rule(rule, data)
     except (RuleError, ValueError) as exc:
-        raise Refused(str(exc)) from exc
+        raise Refused.of(exc) from exc
 
 
 @bp.post("/channels")
@@ -221,7 +233,7 @@ def create_channel():  # noqa: ANN201
         try:
             channel = add_channel(session, shop.id, _body())
         except ChannelInputError as exc:
-            raise Refused(str(exc)) from exc
+            raise Refused.of(exc) from exc
         return jsonify(_channel_json(channel, _language())), 201
 
 
@@ -239,7 +251,7 @@ def change_channel(channel_id: int):  # noqa: ANN201
         try:
             update_channel(channel, _body())
         except ChannelInputError as exc:
-            raise Refused(str(exc)) from exc
+            raise Refused.of(exc) from exc
         return jsonify(_channel_json(channel, _language()))
 
 
@@ -260,7 +272,7 @@ def test():  # noqa: ANN201
         wanted = [channel] if channel is not None else None
         ids = evaluate.create_test_event(session, shop, now, wanted)
         if not ids:   # no test alert in the history either
-            raise Refused("no channel to send to")
+            raise Refused("no channel to send to", 400, "alerts.refused.no_channel")
     results = []
     for notification_id in ids:
         status = outbox.deliver_one(db, notification_id, current_app.config, now)

@@ -209,3 +209,24 @@ def test_a_refused_target_or_spend_is_explained_in_the_merchants_language(panel,
     assert dutch.status_code == english.status_code == 400
     assert nl in dutch.get_json()["error_text"] and en in english.get_json()["error_text"]
     assert dutch.get_json()["error"] == english.get_json()["error"]   # the API's own message stays as it was
+
+
+@pytest.mark.parametrize("path,body,nl,en", [
+    ("/panel/alerts/channels", {"kind": "email", "target": "geen-adres"}, "“geen-adres” is geen e-mailadres",
+     "“geen-adres” is not an e-mail address"),
+    ("/panel/alerts/channels", {"kind": "slack", "target": "hooks.slack.com"}, "geen webadres", "not a web address"),
+    ("/panel/alerts/test", {}, "geen kanaal", "no channel")])
+def test_a_refused_channel_or_test_is_explained_in_the_merchants_language(panel, shopify_shop, path, body, nl, en):
+    dutch = panel.post(path + "?lang=nl", json=body, headers=bearer()).get_json()
+    english = panel.post(path + "?lang=en", json=body, headers=bearer()).get_json()
+    assert nl in dutch["error_text"] and en in english["error_text"] and dutch["error"] == english["error"]
+
+
+@pytest.mark.parametrize("change,nl", [({"for_minutes": "lang"}, "“lang” is geen geldige waarde voor Minuten aanhoudend"),
+                                       ({"quiet_start": "25:00"}, "voor Stille uren"),
+                                       ({"muted_until": "morgen"}, "voor Dempen tot"),
+                                       ({"kind": "threshold"}, "een drempelregel heeft een drempel nodig")])
+def test_a_refused_rule_change_is_explained_in_the_merchants_language(panel, db, shopify_shop, change, nl):
+    rule = rule_of(db)
+    answer = panel.post(f"/panel/alerts/rules/{rule.id}?lang=nl", json=change, headers=bearer())
+    assert answer.status_code == 400 and nl in answer.get_json()["error_text"]

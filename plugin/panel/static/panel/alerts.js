@@ -26,7 +26,7 @@
     const r = await fetch("/panel/alerts" + path + (path.includes("?") ? "&" : "?") + "lang=" + lang(),
       { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
     const data = await r.json();
-    if (!r.ok) throw new Error(data.error || r.status);
+    if (!r.ok) throw new Error(data.error_text || data.error || r.status);   // error_text: in the merchant's language
     return data;
   }
 
@@ -146,7 +146,7 @@
       const data = await call("GET", "/state.json");
       drawFiring(data.firing); drawEvents(data.events); drawRules(data.rules);
       drawChannels(data.channels); drawFailures(data.failures);
-    } catch (e) { status(strings["error"] + " (" + e.message + ")"); }
+    } catch (e) { status(strings["alerts.load_failed"] + " (" + e.message + ")"); }
   }
 
   $("alerts-channel-form").addEventListener("submit", async (event) => {
