@@ -5,6 +5,7 @@ Every error is one line on stderr and a non-zero exit (click's ClickException).
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import subprocess
@@ -100,9 +101,11 @@ def shop_add(platform: str, domain: str, timezone_name: str, currency: str, webh
 # --- deliveries --------------------------------------------------------------------------------
 
 @main.command()
-@click.option("--timeout", type=float, default=None, help="give up after this many seconds")
+@click.option("--timeout", type=click.FloatRange(min=0), default=None, help="give up after this many seconds")
 def drain(timeout: float | None) -> None:
     """Apply every received delivery; returns when none is left unapplied."""
+    if timeout is not None and not math.isfinite(timeout):   # FloatRange lets nan and inf through
+        raise click.BadParameter("a number of seconds", param_hint="--timeout")
     app = _app()
     try:
         done = applier.drain(_db(app), timeout=timeout)
@@ -364,7 +367,7 @@ def _progress_line(progress) -> str:  # noqa: ANN001
 
 @main.command()
 @click.option("--domain", default="demo.myshopify.com")
-@click.option("--days", default=90, type=int)
+@click.option("--days", default=90, type=click.IntRange(1, 3660))
 @click.option("--seed", default=7, type=int)
 def demo(domain: str, days: int, seed: int) -> None:
     """Create a demo Shopify shop with DAYS days of orders, sent as signed webhooks."""

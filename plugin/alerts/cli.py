@@ -145,6 +145,8 @@ def channel(shop_key: str, email: str | None, slack: str | None, webhook: str | 
     given = [(k, v) for k, v in (("email", email), ("slack", slack), ("webhook", webhook)) if v]
     if len(given) != 1:
         raise click.ClickException("give exactly one of --email, --slack, --webhook")
+    if secret is not None and given[0][0] != "webhook":
+        raise click.ClickException("--secret is the signing secret of a --webhook channel only")
     app = _app()
     try:
         with app.extensions["kompas.db"].transaction() as session:

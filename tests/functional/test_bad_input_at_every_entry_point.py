@@ -230,3 +230,14 @@ def test_a_refused_rule_change_is_explained_in_the_merchants_language(panel, db,
     rule = rule_of(db)
     answer = panel.post(f"/panel/alerts/rules/{rule.id}?lang=nl", json=change, headers=bearer())
     assert answer.status_code == 400 and nl in answer.get_json()["error_text"]
+
+
+@pytest.mark.parametrize("args", [["drain", "--timeout", "nan"], ["drain", "--timeout", "-1"], ["demo", "--days", "-3"]])
+def test_impossible_numbers_are_usage_errors(runner, app, args):
+    result = runner.invoke(main, args)
+    assert result.exit_code == 2, (result.output, result.exception)
+
+
+def test_a_secret_for_a_channel_that_signs_nothing_is_refused(runner, app, shopify_shop):
+    result = runner.invoke(main, ["alerts", "channel", "--shop", SHOP, "--email", "a@b.nl", "--secret", "x" * 20])
+    assert one_line_error(result) and "--webhook" in result.output
