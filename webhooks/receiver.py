@@ -2,8 +2,10 @@
 
 Each rung answers with its own status and log event:
   unknown platform 404 · wrong method 405 · WooCommerce ping 200 · missing or bad signature 401
-  (nothing stored) · unreadable headers 400 · unknown shop 404 · broken JSON 400 (stored as
-  failed, to look at) · duplicate 200 · unknown topic 200 (stored as ignored) · accepted 200.
+  (nothing stored) · unreadable headers 400 · unknown shop 404 · broken JSON 200 "failed" (stored
+  as failed, to look at: it is genuine, and section 8 answers every genuine delivery 2xx; a 4xx
+  would only bring the same bytes back, and counts towards WooCommerce disabling the webhook) ·
+  duplicate 200 · unknown topic 200 (stored as ignored) · accepted 200.
 Shopify's app/uninstalled and privacy webhooks are handled in the request, after the HMAC, and
 not stored (plugin.shopify.lifecycle).
 A 5xx means Kompas itself failed before the delivery was committed, so the platform's retry is
@@ -111,7 +113,7 @@ def receive(app, platform: str, headers: Mapping[str, str], raw: bytes) -> Answe
     delivery_id = stored.delivery_id
     if broken:
         log.warning("webhooks.unreadable_body", extra={"platform": platform, "delivery": delivery_id})
-        return _error(broken, 400)
+        return Answer(200, {"status": FAILED, "delivery": delivery_id, "error": broken})
     if not known:
         log.info("webhooks.unknown_topic", extra={"platform": platform, "topic": meta.topic})
         return _ok("ignored", delivery_id)

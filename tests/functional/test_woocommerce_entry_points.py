@@ -180,7 +180,7 @@ def test_cart_events_go_through_the_receiver_ladder(woo_app, store):
     assert unknown.status_code == 404
     broken = client.post("/webhooks/woocommerce", data=b"{no",
                          headers=woo_headers("cart.created", b"{no", secret=secret))
-    assert broken.status_code == 400
+    assert broken.status_code == 200 and broken.get_json()["status"] == "failed"   # genuine: kept, to look at
     assert deliver(client, "cart.created", event, secret).get_json()["status"] == "processed"
     bad_token = deliver(client, "cart.updated", {**event, "token": "x"}, secret)
     assert bad_token.status_code == 200 and bad_token.get_json()["status"] == "failed"  # kept, to look at
