@@ -118,12 +118,13 @@ def index():  # noqa: ANN201
     try:
         session = _verify(request.args.get("id_token"))
     except wordpress.WordPressTokenError:  # expired or refused: the page asks wp-admin for a fresh token
-        return wordpress.wordpress_bounce(request.args.get("id_token"))
+        return wordpress.wordpress_bounce(request.args.get("id_token"), language)
     except SessionTokenError:
         # Only the shop's own admin may frame the page; `shop` is unverified here, so it is used
         # only when it is a well-formed myshopify domain, and then only to narrow the policy.
         claimed = (request.args.get("shop") or "").lower()
-        response = Response(render_template("panel/bounce.html", api_key=config["SHOPIFY_API_KEY"]))
+        response = Response(render_template("panel/bounce.html", api_key=config["SHOPIFY_API_KEY"], language=language,
+                                            noscript=i18n.t("bounce.noscript", language)))
         response.headers["Content-Security-Policy"] = (
             _frame_ancestors(claimed) if MYSHOPIFY.match(claimed) else "frame-ancestors https://admin.shopify.com;")
         return response

@@ -120,17 +120,21 @@ def panel_secret_of(app) -> Callable[[str], str | None]:  # noqa: ANN001
     return secret_of
 
 
-def wordpress_bounce(token: str | None):  # noqa: ANN201
+def wordpress_bounce(token: str | None, language: str = "nl"):  # noqa: ANN201
     """The panel document for an expired or refused WordPress token: inside wp-admin it asks the
     plugin's page for a fresh token and comes back (as Shopify's bounce page asks App Bridge).
-    Framing is allowed to the site the token names; the page itself shows nothing of the shop."""
+    Framing is allowed to the site the token names; the page itself shows nothing of the shop,
+    only a line in `language` in case nothing happens."""
     from flask import Response, render_template
+
+    from .. import i18n
 
     try:
         site = _site(jwt.decode(token or "", options={"verify_signature": False}).get("dest"))
     except (jwt.PyJWTError, WordPressTokenError):
         site = None
     origin = origin_of(site) if site else ""
-    response = Response(render_template("woocommerce/bounce.html", origin=origin), 401)
+    response = Response(render_template("woocommerce/bounce.html", origin=origin, language=language,
+                                        message=i18n.t("bounce.opening", language)), 401)
     response.headers["Content-Security-Policy"] = f"frame-ancestors {origin or chr(39) + 'none' + chr(39)};"
     return response

@@ -241,3 +241,18 @@ def test_impossible_numbers_are_usage_errors(runner, app, args):
 def test_a_secret_for_a_channel_that_signs_nothing_is_refused(runner, app, shopify_shop):
     result = runner.invoke(main, ["alerts", "channel", "--shop", SHOP, "--email", "a@b.nl", "--secret", "x" * 20])
     assert one_line_error(result) and "--webhook" in result.output
+
+
+@pytest.mark.parametrize("language,text", [("nl", "Kompas wordt geopend"), ("en", "Kompas is opening")])
+def test_the_wordpress_bounce_page_speaks_the_merchants_language(panel, shopify_shop, language, text):
+    token = jwt.encode({"aud": "kompas", "iss": "https://winkel.example", "dest": "https://winkel.example",
+                        "sub": "1", "exp": 1, "nbf": 1}, "anything-anything-anything-anything", algorithm="HS256")
+    page = panel.get(f"/panel/?id_token={token}&lang={language}")
+    assert page.status_code == 401 and text in page.get_data(as_text=True)
+    assert f'<html lang="{language}">' in page.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("language,text", [("nl", "Kompas heeft JavaScript nodig"), ("en", "Kompas needs JavaScript")])
+def test_the_shopify_bounce_page_speaks_the_merchants_language(panel, shopify_shop, language, text):
+    page = panel.get(f"/panel/?shop={SHOP}&lang={language}")
+    assert text in page.get_data(as_text=True)
