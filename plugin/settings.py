@@ -7,6 +7,9 @@ from decimal import Decimal, InvalidOperation
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from babel.numbers import NumberFormatError, parse_decimal
+
+from .i18n import LANGUAGES
 from .kpi.money import MoneyError, to_micros
 from .models import KpiTarget, MarketingSpend
 
@@ -24,27 +27,34 @@ class SettingError(ValueError):
         self.key, self.values = key, values
 
 
-def _number(value: object, what: str) -> Decimal:
-    """A number from 0 to MAX_NUMBER as typed ("12,50" or "12.50"); SettingError otherwise."""
+def _number(value: object, what: str, language: str = "en") -> Decimal:
+    """A number from 0 to MAX_NUMBER as the merchant typed it in the panel's `language`: in Dutch
+    "1.000" is a thousand and "12,5" twelve and a half, in English "1,000" and "12.5"; what does
+    not read so ("1500.00" in Dutch, "12,5" in English) is read with either mark as the decimal
+    point. SettingError otherwise."""
     refused = SettingError(f"{what} must be a number from 0 to {MAX_NUMBER:,.0f}, got {value!r}", "setting.number",
                            value=str(value)[:MAX_TEXT])
     if isinstance(value, bool) or len(str(value)) > MAX_TEXT:
         raise refused
     try:
-        number = Decimal(str(value).strip().replace(",", "."))
-    except (InvalidOperation, ValueError) as exc:
-        raise refused from exc
+        number = parse_decimal(value.strip(), locale=LANGUAGES.get(language, "en_US"), strict=True)
+    except (NumberFormatError, AttributeError, ValueError):   # AttributeError: a JSON number, not text
+        try:
+            number = Decimal(str(value).strip().replace(",", "."))
+        except (InvalidOperation, ValueError) as exc:
+            raise refused from exc
     if not number.is_finite() or not 0 <= number <= MAX_NUMBER:
         raise refused
     return number
 
 
-def set_target(session: Session, shop_id: int, kpi: str, value: object | None, kind: str) -> None:
+def set_target(session: Session, shop_id: int, kpi: str, value: object | None, kind: str,
+               language: str = "en") -> None:
     """Store (or, with None, remove) the target of `kpi`, a tile of `kind` (count, money, rate,
     ratio): a count's target is a whole number, the others are kept to two decimals."""
     text = None
     if value not in (None, ""):   # check before changing anything
-        number = _number(value, "a target")
+        number = _number(value, "a target", language)
         if kind == "count":
             if number != number.to_integral_value():
                 raise SettingError(f"a target of a count must be a whole number, got {value!r}", "setting.whole",
@@ -61,14 +71,14 @@ def targets(session: Session, shop_id: int) -> dict[str, str]:
     return dict(session.execute(select(KpiTarget.kpi, KpiTarget.value).where(KpiTarget.shop_id == shop_id)).all())
 
 
-def set_spend(session: Session, shop_id: int, month: str, amount: object | None) -> None:
+def set_spend(session: Session, shop_id: int, month: str, amount: object | None, language: str = "en") -> None:
     """Store (or, with None, remove) the marketing spend of `month` (YYYY-MM), in shop currency."""
     if not isinstance(month, str) or not _MONTH.fullmatch(month):
         raise SettingError(f"month must be YYYY-MM, got {month!r}", "setting.month", value=str(month)[:MAX_TEXT])
     micros = None
     if amount not in (None, ""):  # check before changing anything
         try:
-            micros = to_micros(_number(amount, "an amount"))
+            micros = to_micros(_number(amount, "an amount", language))
         except MoneyError as exc:
             raise SettingError(str(exc), "setting.number", value=str(amount)[:MAX_TEXT]) from exc
     session.execute(delete(MarketingSpend).where(MarketingSpend.shop_id == shop_id, MarketingSpend.month == month))

@@ -381,7 +381,9 @@ def put_target():  # noqa: ANN201
     if not isinstance(body, dict) or body.get("kpi") not in TILE_KEYS:
         return jsonify(error=f"send JSON {{kpi, value}} with kpi one of {', '.join(TILE_KEYS)}"), 400
     kind = next(kind for key, kind, _ in TILES if key == body["kpi"])
-    return _save(lambda session, shop: settings.set_target(session, shop.id, body["kpi"], body.get("value"), kind))
+    language = _language()
+    return _save(lambda session, shop: settings.set_target(session, shop.id, body["kpi"], body.get("value"), kind,
+                                                           language))
 
 
 @bp.put("/spend")
@@ -391,7 +393,9 @@ def put_spend():  # noqa: ANN201
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
         return jsonify(error="send JSON {month, amount}"), 400
-    return _save(lambda session, shop: settings.set_spend(session, shop.id, body.get("month"), body.get("amount")))
+    language = _language()
+    return _save(lambda session, shop: settings.set_spend(session, shop.id, body.get("month"), body.get("amount"),
+                                                          language))
 
 
 def _save(change: Callable) -> Any:

@@ -256,3 +256,22 @@ def test_the_wordpress_bounce_page_speaks_the_merchants_language(panel, shopify_
 def test_the_shopify_bounce_page_speaks_the_merchants_language(panel, shopify_shop, language, text):
     page = panel.get(f"/panel/?shop={SHOP}&lang={language}")
     assert text in page.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("language,typed,kept", [("nl", "1.000", "1000"), ("en", "1,000", "1000"), ("nl", "250", "250"),
+                                                 ("en", "1.000", "1")])
+def test_a_count_target_is_read_as_the_merchant_writes_numbers(panel, shopify_shop, language, typed, kept):
+    """A Dutch merchant's "1.000" is a thousand orders, not one."""
+    answer = panel.put(f"/panel/targets?lang={language}", json={"kpi": "orders", "value": typed}, headers=bearer())
+    assert answer.status_code == 200
+    tiles = panel.get("/panel/view.json?range=last7", headers=bearer()).get_json()["tiles"]
+    assert next(t for t in tiles if t["key"] == "orders")["target"] == kept
+
+
+@pytest.mark.parametrize("language,typed,kept", [("nl", "1.234,56", "1234.56"), ("nl", "1500.00", "1500.00"),
+                                                 ("en", "1,234.56", "1234.56"), ("en", "12,5", "12.50")])
+def test_a_money_target_is_read_as_the_merchant_writes_numbers(panel, shopify_shop, language, typed, kept):
+    answer = panel.put(f"/panel/targets?lang={language}", json={"kpi": "net_sales", "value": typed}, headers=bearer())
+    assert answer.status_code == 200
+    tiles = panel.get("/panel/view.json?range=last7", headers=bearer()).get_json()["tiles"]
+    assert next(t for t in tiles if t["key"] == "net_sales")["target"] == kept
