@@ -119,7 +119,11 @@ def receive(app, platform: str, headers: Mapping[str, str], raw: bytes) -> Answe
         return _ok("ignored", delivery_id)
     if not config["APPLY_INLINE"]:
         return _ok("accepted", delivery_id)
-    return _ok(apply_one(db, delivery_id), delivery_id)
+    try:
+        return _ok(apply_one(db, delivery_id), delivery_id)
+    except Exception:  # noqa: BLE001 - committed already: the worker or `kompas drain` applies it later
+        log.exception("webhooks.inline_apply_failed", extra={"platform": platform, "delivery": delivery_id})
+        return _ok("accepted", delivery_id)
 
 
 def _lifecycle(db, topic: str, domain: str, raw: bytes, triggered_at: str | None) -> Answer:  # noqa: ANN001

@@ -214,3 +214,26 @@ def test_a_json_body_that_is_not_an_object_is_kept_as_failed(client, db, shopify
     r = client.post("/webhooks/shopify", data=raw, headers=shopify_headers("orders/create", raw))
     assert r.status_code == 200 and r.get_json()["status"] == "failed"
     assert "not a JSON object" in deliveries(db)[0].error
+
+
+def test_a_committed_delivery_whose_inline_apply_fails_is_still_answered_200_and_applied_later(
+        client, db, shopify_shop, monkeypatch, caplog):
+    """Once stored, a delivery is never answered with an error (section 8: every genuine delivery
+    is answered 2xx); the worker or `kompas drain` applies it."""
+    import webhooks.receiver as receiver
+    from plugin import applier
+
+    def lost_connection(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        raise RuntimeError("the database went away after the commit")
+
+    monkeypatch.setattr(receiver, "apply_one", lost_connection)
+    raw = order_body()
+    with caplog.at_level(logging.ERROR):
+        r = client.post("/webhooks/shopify", data=raw, headers=shopify_headers("orders/create", raw))
+    assert r.status_code == 200 and r.get_json()["status"] == "accepted"
+    assert "webhooks.inline_apply_failed" in caplog.text
+    (d,) = deliveries(db)
+    assert d.status == "received"
+    assert applier.drain(db) == 1
+    (d,) = deliveries(db)
+    assert d.status == "processed"
