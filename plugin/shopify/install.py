@@ -47,7 +47,8 @@ class _FixedToken:
     def access_token(self) -> str:
         return self.token.access_token
 
-    def refreshed_after_401(self) -> str:
+    def refreshed_after_401(self, refused: str) -> str:  # noqa: ARG002 - TokenKeeper's signature
+        """Nothing to refresh yet: the fresh token again (a second 401 then fails the install)."""
         return self.token.access_token
 
 

@@ -273,6 +273,17 @@ def test_a_refused_token_exchange_is_a_clear_page_and_creates_nothing(shopify_ap
         assert session.scalar(select(Shop).where(Shop.domain == SHOP)) is None
 
 
+def test_a_token_refused_during_the_install_is_a_clear_page_and_creates_nothing(shopify_app, mock, db):
+    """The fresh token's first Admin API call answered 401 twice: the install says so (502), as any
+    refusal, instead of failing inside the retry."""
+    mock.add(responses.POST, TOKEN_URL, json=recorded("token-exchange.json"))
+    FakeShopify(mock, polls_running=0).unauthorized_next = 2
+    page, _ = _open_panel(shopify_app.test_client())
+    assert page.status_code == 502
+    with db.reading() as session:
+        assert session.scalar(select(Shop).where(Shop.domain == SHOP)) is None
+
+
 def test_without_read_all_orders_the_sixty_day_limit_is_explained(shopify_app, mock, db):
     limited = dict(recorded("token-exchange.json"), scope="read_orders,read_returns,read_customers")
     mock.add(responses.POST, TOKEN_URL, json=limited)
