@@ -135,8 +135,9 @@ def order_contribution(order: OrderState | None, refunds: Iterable[RefundState],
     - Per shop-local hour (hour_counter): orders, items_sold, gross_sales, discounts and purchases
       at the order's hour; returns, refunds and items_returned at each refund's (or the unpaid
       cancellation's) hour. They add up to the day's counters.
-    A missing, deleted or uncounted order contributes nothing, its refunds included; a refund the
-    order's latest state no longer lists (deleted in the shop's admin) contributes nothing either.
+    A missing, deleted or uncounted order contributes nothing, its refunds included; a refund that
+    an order state modified after the refund's booking instant no longer lists (deleted in the
+    shop's admin, OrderState.still_lists) contributes nothing either.
     """
     out: Contribution = Counter()
     if order is None or not order.counts:

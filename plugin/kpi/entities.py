@@ -59,8 +59,10 @@ class OrderState:
 
     def still_lists(self, refund: "RefundState") -> bool:
         """Whether `refund` still stands by this order state: a refund the merchant deleted is
-        missing from every order payload made after it (WooCommerce sends order.updated). A
-        payload no later than the refund's booking instant may predate it, so it says nothing."""
+        missing from the order payloads modified after its booking instant (the Kompas WordPress
+        plugin modifies the order when a refund is deleted, which sends order.updated; WooCommerce
+        itself leaves the order's time as it was). A payload no later than the refund's booking
+        instant may predate it, so it says nothing."""
         return self.refund_ids is None or refund.refund_id in self.refund_ids or self.version <= refund.booked_at
 
 
@@ -148,7 +150,10 @@ def reconcile(stored: State | None, incoming: State) -> State | None:
 
     The contract that makes counters independent of delivery order and duplicates: the result
     depends only on the set of states seen, never on their order.
-    - Orders and carts: the higher `version` (updated_at) wins; an equal version is the same state.
+    - Orders and carts: the higher `version` (updated_at) wins; an equal version is the same state,
+      except two WooCommerce order payloads of one instant listing different refunds: the one
+      listing fewer wins (a deleted refund's id never comes back), so that the result does not
+      depend on which came first.
     - Refunds: (detail, version) decides; for two summaries the booking instant is the earliest
       seen (section 8: "the earliest date_modified_gmt among the order payloads that list it").
     - Returns: each status change keeps its earliest time; the state is the union of what was seen.
@@ -172,6 +177,10 @@ def reconcile(stored: State | None, incoming: State) -> State | None:
             return incoming
         return None
     if incoming.version > stored.version:  # type: ignore[union-attr]
+        return incoming
+    if (isinstance(incoming, OrderState) and isinstance(stored, OrderState) and incoming.version == stored.version
+            and incoming.refund_ids is not None and stored.refund_ids is not None
+            and (len(incoming.refund_ids), incoming.refund_ids) < (len(stored.refund_ids), stored.refund_ids)):
         return incoming
     return None
 

@@ -14,6 +14,11 @@ defined( 'ABSPATH' ) || exit;
  * restore's order.restored. Its own deliveries of a deleted order therefore also carry the
  * order's status and last-modified time (GMT) as of the delivery: "trash" and the trash's time,
  * or the status it was restored to, which tells Kompas the trash is already undone.
+ *
+ * A refund deleted in the admin leaves its order's last-modified time as it was (WooCommerce
+ * before 11.2 does not even send order.updated). The plugin then touches the order, so that
+ * WooCommerce sends order.updated with a later date_modified_gmt whose refunds[] no longer
+ * lists the refund, and Kompas stops counting it.
  */
 class Kompas_Webhooks {
 
@@ -31,9 +36,37 @@ class Kompas_Webhooks {
 		$this->connection = $connection;
 	}
 
-	/** Hooks the payload filter. */
+	/** Hooks the payload filter and the refund deletion. */
 	public function register() {
 		add_filter( 'woocommerce_webhook_payload', array( $this, 'payload' ), 10, 4 );
+		add_action( 'woocommerce_refund_deleted', array( $this, 'refund_deleted' ), 10, 2 );
+	}
+
+	/**
+	 * After a refund is deleted in the admin: its order modified now, which sends order.updated.
+	 *
+	 * @param int $refund_id The deleted refund's id.
+	 * @param int $order_id  Its order's id.
+	 */
+	public function refund_deleted( $refund_id, $order_id ) {
+		if ( ! $this->connection->is_connected() ) {
+			return;
+		}
+		$order = wc_get_order( $order_id );
+		if ( ! $order ) {
+			return;
+		}
+		$order->set_date_modified( $this->now() );
+		$order->save();
+	}
+
+	/**
+	 * The current Unix time (tests set their own).
+	 *
+	 * @return int
+	 */
+	protected function now() {
+		return time();
 	}
 
 	/**

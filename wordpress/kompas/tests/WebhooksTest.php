@@ -7,6 +7,13 @@
 
 use PHPUnit\Framework\TestCase;
 
+/** The webhooks' hooks with a clock the test sets. */
+class Kompas_Test_Clocked_Webhooks extends Kompas_Webhooks {
+	protected function now() {
+		return 1669885200;   // 2022-12-01T09:00:00Z
+	}
+}
+
 class WebhooksTest extends TestCase {
 
 	private $webhooks;
@@ -22,12 +29,32 @@ class WebhooksTest extends TestCase {
 		);
 	}
 
-	public function test_the_filter_is_hooked_with_its_four_arguments() {
+	public function test_the_filter_and_the_refund_deletion_are_hooked_with_their_arguments() {
 		$this->webhooks->register();
 		$this->assertSame(
 			array( array( 'woocommerce_webhook_payload', array( $this->webhooks, 'payload' ), 10, 4 ) ),
 			$GLOBALS['kompas_test']['filters']
 		);
+		$this->assertContains(
+			array( 'woocommerce_refund_deleted', array( $this->webhooks, 'refund_deleted' ), 10, 2 ),
+			$GLOBALS['kompas_test']['actions']
+		);
+	}
+
+	public function test_a_deleted_refund_touches_its_order_so_that_order_updated_is_sent_with_a_later_time() {
+		$order = new Kompas_Test_Stored_Order( 'processing', 1669839541 );
+		$GLOBALS['kompas_test']['orders'][45] = $order;
+		delete_option( Kompas_Connection::OPTION );
+		$webhooks = new Kompas_Test_Clocked_Webhooks( new Kompas_Connection() );
+		$webhooks->refund_deleted( 60, 45 );
+		$this->assertSame( 0, $order->saved );   // not connected: nothing to tell Kompas
+		$connection = new Kompas_Connection();
+		$connection->save( kompas_test_connection() );
+		$webhooks = new Kompas_Test_Clocked_Webhooks( $connection );
+		$webhooks->refund_deleted( 60, 45 );
+		$this->assertSame( 1, $order->saved );
+		$this->assertSame( 1669885200, $order->get_date_modified()->getTimestamp() );
+		$webhooks->refund_deleted( 61, 99 );   // an order that is gone: nothing
 	}
 
 	public function test_a_trashed_order_says_so_with_the_time_of_the_trash() {

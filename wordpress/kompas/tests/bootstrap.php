@@ -166,6 +166,13 @@ class Kompas_Test_Stored_Order {
 	public function get_date_modified() {
 		return null === $this->modified ? null : new DateTime( '@' . $this->modified );
 	}
+	public $saved = 0;
+	public function set_date_modified( $timestamp ) {
+		$this->modified = $timestamp;
+	}
+	public function save() {
+		$this->saved++;
+	}
 }
 function wc_get_order( $id ) {
 	return $GLOBALS['kompas_test']['orders'][ $id ] ?? false;
