@@ -35,7 +35,8 @@ DEFAULT_RULES: list[tuple[str, RuleSpec]] = [
     # a busy shop (from 20 orders an hour): the last hour and the current one so far, told within two
     # hours of a halving; 25 minutes below normal first, so that one slow quarter of an hour does not
     # fire. Judged against the weeks and against today's own level, the 12 hours before the window
-    # (detect.share_test), so that a halving on a busy day is not taken for a small dip
+    # that fall on its own day (detect.share_test), so that a halving on a busy day is not taken
+    # for a small dip
     ("orders_drop_recent", RuleSpec(kpi="orders", kind="drop", window="hours", window_hours=1, change_pct=30,
                                     min_volume=20, reference_hours=12, for_minutes=25, repeat_minutes=DAY)),
     ("net_sales_drop_today", RuleSpec(kpi="net_sales", kind="drop", window="today", change_pct=40, min_volume=12,

@@ -87,3 +87,42 @@ def test_existing_shops_keep_their_rules_and_the_default_recent_rule_gets_its_re
     finally:
         if cleanup:
             cleanup()
+
+
+def test_the_later_purchase_pairs_of_orders_applied_before_they_existed_are_filled_in(send, db, shopify_shop,
+                                                                                       database_url):
+    """0008: an order applied before the cart_purchase_later counters existed gets its pair from the
+    stored states, so that a later change to it retracts a cell that is there (found in a second
+    look: deleting such an order drove the histogram to -1 and the range's abandonment to 200 %)."""
+    from datetime import date
+
+    from alembic import command
+
+    from plugin import ingest, report
+    from plugin.migrate import alembic_config
+    from plugin.shops import find_shop
+    from tests.helpers import SHOP, payload
+
+    cart = payload("shopify", "carts-create")
+    cart.update(token="cart-xmidnight", id="cart-xmidnight",
+                created_at="2026-03-01T23:50:00+01:00", updated_at="2026-03-01T23:50:00+01:00")
+    send("shopify", "carts/create", cart)
+    order = payload("shopify", "orders-create")
+    order.update(test=False, cancelled_at=None, financial_status="paid", cart_token="cart-xmidnight",
+                 created_at="2026-03-02T00:10:00+01:00", processed_at="2026-03-02T00:10:00+01:00",
+                 updated_at="2026-03-02T00:10:00+01:00")
+    send("shopify", "orders/create", order)
+    with db.transaction() as session:   # as the counters were before the pairs existed
+        session.execute(text("DELETE FROM day_histograms WHERE name = 'cart_purchase_later'"))
+
+    def differences():  # noqa: ANN202
+        with db.reading() as session:
+            return ingest.differences(session, ingest.ShopContext.of(find_shop(session, SHOP)))
+
+    assert differences() != {}
+    command.downgrade(alembic_config(database_url), "0007_alert_reference_hours")
+    upgrade(database_url)
+    assert differences() == {}
+    with db.reading() as session:
+        kpis = report.build(session, find_shop(session, SHOP), date(2026, 3, 1), date(2026, 3, 2))["kpis"]
+    assert kpis["cart_abandonment_rate"] == "0.00"

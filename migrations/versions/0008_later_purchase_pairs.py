@@ -1,0 +1,48 @@
+"""day_histograms: the purchases on a later day than their cart's (or checkout's) creation
+
+Range cart and checkout abandonment count an order whose cart was created on an earlier day of
+the range (kpi-definitions.md section 8), through the pair counters cart_purchase_later and
+checkout_purchase_later (plugin.kpi.contributions). Orders applied before those counters existed
+have none: without them, the first change to such an order would retract a cell that was never
+added. This fills them in for every shop from its stored entity states, with the product's own
+functions (the definition `kompas verify` checks against); no schema change. Run with the
+delivery worker stopped, as every `kompas db upgrade`.
+
+Revision ID: 0008_later_purchase_pairs
+Revises: 0007_alert_reference_hours
+Create Date: 2026-12-01 03:30:00
+"""
+from typing import Sequence, Union
+
+import sqlalchemy as sa
+from alembic import op
+from sqlalchemy.orm import Session
+
+revision: str = "0008_later_purchase_pairs"
+down_revision: Union[str, None] = "0007_alert_reference_hours"
+branch_labels: Union[str, Sequence[str], None] = None
+depends_on: Union[str, Sequence[str], None] = None
+
+
+def upgrade() -> None:
+    from plugin import counters
+    from plugin.ingest import all_states
+    from plugin.kpi.booking import shop_zone
+    from plugin.kpi.contributions import LATER_PURCHASES, full_contribution
+
+    bind = op.get_bind()
+    histograms = sa.table("day_histograms", sa.column("name", sa.String))
+    op.execute(histograms.delete().where(histograms.c.name.in_(list(LATER_PURCHASES))))   # idempotent
+    session = Session(bind=bind)
+    try:
+        for shop_id, timezone in bind.execute(sa.text("SELECT id, timezone FROM shops ORDER BY id")).all():
+            cells = full_contribution(all_states(session, shop_id), shop_zone(timezone))
+            counters.add(session, shop_id, {key: value for key, value in cells.items() if key.name in LATER_PURCHASES})
+        session.flush()
+    finally:
+        session.close()
+
+
+def downgrade() -> None:
+    histograms = sa.table("day_histograms", sa.column("name", sa.String))
+    op.execute(histograms.delete().where(histograms.c.name.in_(["cart_purchase_later", "checkout_purchase_later"])))
