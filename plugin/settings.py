@@ -11,6 +11,7 @@ from babel.numbers import NumberFormatError, parse_decimal
 
 from .i18n import LANGUAGES
 from .kpi.money import MoneyError, to_micros
+from .refusals import Refusal
 from .models import KpiTarget, MarketingSpend
 
 _MONTH = re.compile(r"[0-9]{4}-(0[1-9]|1[0-2])", re.ASCII)   # fullmatch: "2026-01\n" is no month
@@ -18,13 +19,8 @@ MAX_NUMBER = Decimal(10) ** 12   # targets and spend: sane and within a BIGINT o
 MAX_TEXT = 40                    # characters of a number as typed
 
 
-class SettingError(ValueError):
-    """A target or spend that cannot be stored as given: the message (English, for logs and API
-    clients), and `key` and `values` of the text the merchant reads (plugin.i18n "setting.*")."""
-
-    def __init__(self, message: str, key: str, **values: object) -> None:
-        super().__init__(message)
-        self.key, self.values = key, values
+class SettingError(Refusal):
+    """A target or spend that cannot be stored as given (texts: plugin.i18n "setting.*")."""
 
 
 def _number(value: object, what: str, language: str = "en") -> Decimal:

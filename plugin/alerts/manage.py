@@ -9,19 +9,18 @@ from urllib.parse import urlsplit
 
 from sqlalchemy.orm import Session
 
+from ..refusals import Refusal
 from .models import AlertChannel
 
 KINDS = ("email", "slack", "webhook")
 _EMAIL = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
 
 
-class ChannelInputError(ValueError):
-    """A channel setting is not valid: the message (English, for the CLI and API clients), and
-    `key` and `values` of the text the merchant reads in the panel (plugin.alerts.texts)."""
+class ChannelInputError(Refusal):
+    """A channel setting is not valid (texts: plugin.alerts.texts)."""
 
     def __init__(self, message: str, key: str = "alerts.refused.channel", **values: object) -> None:
-        super().__init__(message)
-        self.key, self.values = key, values
+        super().__init__(message, key, **values)
 
 
 def _check_target(kind: str, target: Any) -> str:  # noqa: ANN401

@@ -23,6 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from .detect import KINDS, KPIS, WINDOWS, AlertState, RuleSpec, minutes_of
+from ..refusals import Refusal
 from .models import AlertRule
 
 DAY = 24 * 60
@@ -64,14 +65,11 @@ DEFAULT_RULES: list[tuple[str, RuleSpec]] = [
 ]
 
 
-class RuleError(ValueError):
-    """A rule setting the panel or CLI was given is not valid: the message (English, for the CLI
-    and API clients), and `key` and `values` of the text the merchant reads in the panel
-    (plugin.alerts.texts; a value named `setting` is the key of the setting's label)."""
+class RuleError(Refusal):
+    """A rule setting the panel or CLI was given is not valid (texts: plugin.alerts.texts)."""
 
     def __init__(self, message: str, key: str = "alerts.refused.rule", **values: object) -> None:
-        super().__init__(message)
-        self.key, self.values = key, values
+        super().__init__(message, key, **values)
 
 
 # the panel's label of each setting a merchant edits there (plugin.alerts.texts)

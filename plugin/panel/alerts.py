@@ -22,6 +22,7 @@ from ..alerts.manage import ChannelInputError, add_channel, update_channel
 from ..alerts.models import AlertChannel, AlertEvent, AlertNotification, AlertRule
 from ..alerts.rules import RuleError, update_rule
 from ..models import Shop
+from ..refusals import Refusal
 from ..shops import ShopError, find_shop
 from .. import i18n
 from .views import _language, authenticated
@@ -145,8 +146,11 @@ class Refused(Exception):
         self.status, self.key, self.values = status, key, values
 
     @classmethod
-    def of(cls, exc: RuleError | ChannelInputError | ValueError) -> "Refused":
-        return cls(str(exc), 400, getattr(exc, "key", "alerts.refused.rule"), **getattr(exc, "values", {}))
+    def of(cls, exc: ValueError) -> "Refused":
+        """A refusal's own text (plugin.refusals.Refusal), or the rule's general one."""
+        if isinstance(exc, Refusal):
+            return cls(str(exc), 400, exc.key, **exc.values)
+        return cls(str(exc), 400, "alerts.refused.rule")
 
 
 @bp.errorhandler(BadBody)
