@@ -40,6 +40,19 @@ class Kompas_Webhooks {
 	public function register() {
 		add_filter( 'woocommerce_webhook_payload', array( $this, 'payload' ), 10, 4 );
 		add_action( 'woocommerce_refund_deleted', array( $this, 'refund_deleted' ), 10, 2 );
+		// Deleted through the REST API (DELETE /orders/<id>/refunds/<rid>): WC_REST_CRUD_Controller's hook.
+		add_action( 'woocommerce_rest_delete_shop_order_refund_object', array( $this, 'rest_refund_deleted' ), 10, 1 );
+	}
+
+	/**
+	 * After a refund is deleted through the REST API: as `refund_deleted`.
+	 *
+	 * @param WC_Order_Refund $refund The deleted refund (its id may be 0 by now; its parent stays).
+	 */
+	public function rest_refund_deleted( $refund ) {
+		if ( is_object( $refund ) && method_exists( $refund, 'get_parent_id' ) ) {
+			$this->refund_deleted( 0, $refund->get_parent_id() );
+		}
 	}
 
 	/**

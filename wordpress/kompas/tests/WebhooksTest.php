@@ -7,6 +7,20 @@
 
 use PHPUnit\Framework\TestCase;
 
+/** A refund as the REST API's delete hook hands it over: deleted, its parent kept. */
+class Kompas_Test_Deleted_Refund {
+	private $parent;
+	public function __construct( $parent ) {
+		$this->parent = $parent;
+	}
+	public function get_id() {
+		return 0;
+	}
+	public function get_parent_id() {
+		return $this->parent;
+	}
+}
+
 /** The webhooks' hooks with a clock the test sets. */
 class Kompas_Test_Clocked_Webhooks extends Kompas_Webhooks {
 	protected function now() {
@@ -39,6 +53,19 @@ class WebhooksTest extends TestCase {
 			array( 'woocommerce_refund_deleted', array( $this->webhooks, 'refund_deleted' ), 10, 2 ),
 			$GLOBALS['kompas_test']['actions']
 		);
+		$this->assertContains(
+			array( 'woocommerce_rest_delete_shop_order_refund_object', array( $this->webhooks, 'rest_refund_deleted' ), 10, 1 ),
+			$GLOBALS['kompas_test']['actions']
+		);
+	}
+
+	public function test_a_refund_deleted_through_the_rest_api_touches_its_order_too() {
+		$order = new Kompas_Test_Stored_Order( 'processing', 1669839541 );
+		$GLOBALS['kompas_test']['orders'][45] = $order;
+		$webhooks = new Kompas_Test_Clocked_Webhooks( new Kompas_Connection() );
+		$webhooks->rest_refund_deleted( new Kompas_Test_Deleted_Refund( 45 ) );
+		$this->assertSame( 1, $order->saved );
+		$this->assertSame( 1669885200, $order->get_date_modified()->getTimestamp() );
 	}
 
 	public function test_a_deleted_refund_touches_its_order_so_that_order_updated_is_sent_with_a_later_time() {
