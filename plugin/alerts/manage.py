@@ -19,8 +19,7 @@ _EMAIL = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
 class ChannelInputError(Refusal):
     """A channel setting is not valid (texts: plugin.alerts.texts)."""
 
-    def __init__(self, message: str, key: str = "alerts.refused.channel", **values: object) -> None:
-        super().__init__(message, key, **values)
+    default_key = "alerts.refused.channel"
 
 
 def _check_target(kind: str, target: Any) -> str:  # noqa: ANN401

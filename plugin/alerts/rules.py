@@ -4,8 +4,8 @@ The defaults, with detect.ALPHA and detect.PHI, were tuned with `benchmarks/aler
 --seed 6 --trials 24` (a synthetic year of a busy and of a small shop, every rule evaluated every
 5 minutes as the product does; `--seed 7` to check, `--seed 8` held out): all of them together
 at most one false alert a month (busy shop 0.63 on seed 6, 0.91 on seed 7, 0.45 on seed 8, 0.54
-and 0.27 on seeds 9 and 10, most by orders_drop_recent; small shop 0.54, 0.45 and 0.36); a halving of a busy shop's orders (from 20 an
-hour) told within two hours in most trials (20, 18 and 17 of 24; 17, 15 and 17 before
+and 0.27 on seeds 9 and 10, most by orders_drop_recent; small shop 0.54, 0.45 and 0.36); a
+halving of a busy shop's orders (from 20 an hour) told within two hours in most trials (20, 18 and 17 of 24; 17, 15 and 17 before
 orders_drop_recent also judged the window against the 12 hours before it), the same day in nearly
 all, mostly by orders_drop_recent; a small shop's (20 a day) by the half-day, day and week rules,
 within a day in a minority of trials (3 and 6 of 24; the benchmark prints the best any test could
@@ -22,8 +22,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from .detect import KINDS, KPIS, WINDOWS, AlertState, RuleSpec, minutes_of
 from ..refusals import Refusal
+from .detect import KINDS, KPIS, WINDOWS, AlertState, RuleSpec, minutes_of
 from .models import AlertRule
 
 DAY = 24 * 60
@@ -68,8 +68,7 @@ DEFAULT_RULES: list[tuple[str, RuleSpec]] = [
 class RuleError(Refusal):
     """A rule setting the panel or CLI was given is not valid (texts: plugin.alerts.texts)."""
 
-    def __init__(self, message: str, key: str = "alerts.refused.rule", **values: object) -> None:
-        super().__init__(message, key, **values)
+    default_key = "alerts.refused.rule"
 
 
 # the panel's label of each setting a merchant edits there (plugin.alerts.texts)

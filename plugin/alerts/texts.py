@@ -78,7 +78,6 @@ ALERT_STRINGS: dict[str, dict[str, str]] = {
     "alerts.footer": {"nl": "Je krijgt deze e-mail omdat dit adres meldingen van Kompas ontvangt. Wijzig dit in het paneel onder Meldingen.",
                       "en": "You receive this e-mail because this address gets Kompas alerts. Change this in the panel under Alerts."},
     "alerts.normal": {"nl": "normaal", "en": "normal"},
-    "alerts.refused": {"nl": "Niet gelukt.", "en": "That did not work."},
     "alerts.load_failed": {"nl": "De meldingen konden niet worden geladen.", "en": "The alerts could not be loaded."},
     "alerts.refused.rule": {"nl": "Niet opgeslagen: deze instellingen passen niet bij elkaar.",
                             "en": "Not saved: these settings do not go together."},

@@ -18,7 +18,7 @@ from sqlalchemy import select
 
 from ..alerts import evaluate, outbox
 from ..alerts.channels import figure, kpi_label, rule_title
-from ..alerts.manage import ChannelInputError, add_channel, update_channel
+from ..alerts.manage import add_channel, update_channel
 from ..alerts.models import AlertChannel, AlertEvent, AlertNotification, AlertRule
 from ..alerts.rules import RuleError, update_rule
 from ..models import Shop
@@ -135,36 +135,17 @@ def _body() -> dict[str, Any]:
     return data
 
 
-class Refused(Exception):
-    """A request refused with `status` and `error` (English, for API clients), and the text the
-    merchant reads (`key` and `values` of plugin.alerts.texts; a value named `setting` is a label's
-    key). Raised inside the write transaction, so that it rolls back whole: a change refused
-    halfway leaves nothing of it behind."""
-
-    def __init__(self, error: str, status: int = 400, key: str = "alerts.refused", **values: object) -> None:
-        super().__init__(error)
-        self.status, self.key, self.values = status, key, values
-
-    @classmethod
-    def of(cls, exc: ValueError) -> "Refused":
-        """A refusal's own text (plugin.refusals.Refusal), or the rule's general one."""
-        if isinstance(exc, Refusal):
-            return cls(str(exc), 400, exc.key, **exc.values)
-        return cls(str(exc), 400, "alerts.refused.rule")
-
-
 @bp.errorhandler(BadBody)
 def _bad_body(exc: BadBody):  # noqa: ANN202
     return jsonify(error=str(exc)), 400
 
 
-@bp.errorhandler(Refused)
-def _refused(exc: Refused):  # noqa: ANN202
-    language = _language()
-    values = dict(exc.values)
-    if "setting" in values:
-        values["setting"] = i18n.t(values["setting"], language) if values["setting"] in i18n.STRINGS else values["setting"]
-    return jsonify(error=str(exc), error_text=i18n.t(exc.key, language, **values)), exc.status
+@bp.errorhandler(Refusal)
+def _refused(exc: Refusal):  # noqa: ANN202
+    """A rule, channel or test refused: raised inside the write transaction, which it rolls back
+    whole (a change refused halfway leaves nothing of it behind). `error` for API clients,
+    `error_text` for the merchant."""
+    return jsonify(error=str(exc), error_text=exc.text(_language())), 400
 
 
 MAX_ID = 2 ** 63 - 1
@@ -216,15 +197,12 @@ def change_rule(rule_id: int):  # noqa: ANN201
 
 
 def _apply_rule_changes(rule: AlertRule, data: dict[str, Any]) -> None:
-    """The panel's rule settings, muted_until included; Refused (the transaction rolls back) on the
-    first bad one."""
+    """The panel's rule settings, muted_until included; RuleError (the transaction rolls back) on
+    the first bad one."""
     data = dict(data)
-    try:
-        if "muted_until" in data:
-            rule.muted_until = _muted_until(data.pop("muted_until"))
-        update_rule(rule, data)
-    except (RuleError, ValueError) as exc:
-        raise Refused.of(exc) from exc
+    if "muted_until" in data:
+        rule.muted_until = _muted_until(data.pop("muted_until"))
+    update_rule(rule, data)
 
 
 @bp.post("/channels")
@@ -234,10 +212,7 @@ def create_channel():  # noqa: ANN201
         shop = _shop(session)
         if shop is None:
             return jsonify(error="unknown shop"), 404
-        try:
-            channel = add_channel(session, shop.id, _body())
-        except ChannelInputError as exc:
-            raise Refused.of(exc) from exc
+        channel = add_channel(session, shop.id, _body())   # ChannelInputError: 400, rolled back
         return jsonify(_channel_json(channel, _language())), 201
 
 
@@ -252,10 +227,7 @@ def change_channel(channel_id: int):  # noqa: ANN201
         if request.method == "DELETE":
             session.delete(channel)
             return jsonify(deleted=channel_id)
-        try:
-            update_channel(channel, _body())
-        except ChannelInputError as exc:
-            raise Refused.of(exc) from exc
+        update_channel(channel, _body())   # ChannelInputError: 400, rolled back
         return jsonify(_channel_json(channel, _language()))
 
 
@@ -276,7 +248,7 @@ def test():  # noqa: ANN201
         wanted = [channel] if channel is not None else None
         ids = evaluate.create_test_event(session, shop, now, wanted)
         if not ids:   # no test alert in the history either
-            raise Refused("no channel to send to", 400, "alerts.refused.no_channel")
+            raise Refusal("no channel to send to", "alerts.refused.no_channel")
     results = []
     for notification_id in ids:
         status = outbox.deliver_one(db, notification_id, current_app.config, now)

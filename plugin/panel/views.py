@@ -406,7 +406,7 @@ def _save(change: Callable) -> Any:
     except ShopError:
         return jsonify(error="unknown shop"), 404
     except settings.SettingError as exc:   # error for API clients, error_text for the merchant
-        return jsonify(error=str(exc), error_text=i18n.t(exc.key, _language(), **exc.values)), 400
+        return jsonify(error=str(exc), error_text=exc.text(_language())), 400
     return jsonify(status="saved")
 
 
