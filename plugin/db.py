@@ -15,7 +15,7 @@ from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import ContextManager, Iterator
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -23,6 +23,13 @@ SQLITE_BUSY_TIMEOUT_MS = 60_000
 ADVISORY_NAMESPACE = 0x4B4F  # "KO": keeps our advisory lock ids apart from other programs' locks
 # `Database.exclusive`'s named locks, each its own advisory namespace (PostgreSQL takes two int4 keys)
 EXCLUSIVE_NAMESPACES = {"shopify_token": 0x4B50}
+_ADVISORY_XACT_LOCK = text("SELECT pg_advisory_xact_lock(:ns, :id)")
+
+
+def advisory_xact_lock(executor: Session | Connection, namespace: int, key: int) -> None:
+    """PostgreSQL: wait for the transaction-level advisory lock (namespace, key), held until the
+    executor's transaction ends."""
+    executor.execute(_ADVISORY_XACT_LOCK, {"ns": namespace, "id": int(key)})
 
 
 class SqliteWriteLock:
@@ -89,8 +96,7 @@ class Database:
         if self.dialect != "postgresql":
             return
         for shop_id in sorted(set(shop_ids)):
-            session.execute(text("SELECT pg_advisory_xact_lock(:ns, :id)"),
-                            {"ns": ADVISORY_NAMESPACE, "id": shop_id})
+            advisory_xact_lock(session, ADVISORY_NAMESPACE, shop_id)
 
     @contextmanager
     def exclusive(self, name: str, key: int) -> Iterator[None]:
@@ -104,7 +110,7 @@ class Database:
         namespace = EXCLUSIVE_NAMESPACES[name]
         if self.sqlite_lock is None:
             with self.write_engine.connect() as conn, conn.begin():
-                conn.execute(text("SELECT pg_advisory_xact_lock(:ns, :id)"), {"ns": namespace, "id": int(key)})
+                advisory_xact_lock(conn, namespace, key)
                 yield
             return
         fd = os.open(f"{self.sqlite_lock.database}.{name}-{int(key)}.lock", os.O_RDWR | os.O_CREAT, 0o600)

@@ -16,11 +16,11 @@ from statistics import mean
 from typing import Any, Mapping
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from ..db import Database
+from ..db import Database, advisory_xact_lock
 from ..kpi.booking import shop_zone
 from ..kpi.contributions import HOUR_PREFIX, PRODUCT_PREFIX, SOURCE_PREFIX
 from ..models import DailyCounter, HourCounter, Shop, SourceCounter
@@ -129,7 +129,7 @@ class Outcome:
 
 def _lock(session: Session, shop_id: int) -> None:
     if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:ns, :id)"), {"ns": _ADVISORY_NAMESPACE, "id": shop_id})
+        advisory_xact_lock(session, _ADVISORY_NAMESPACE, shop_id)
 
 
 def evaluate_shop(session: Session, shop: Shop, now: datetime, outcome: Outcome | None = None) -> Outcome:
