@@ -23,21 +23,23 @@ down_revision: Union[str, None] = "0007_alert_reference_hours"
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
+NAMES = ("cart_purchase_later", "checkout_purchase_later")   # plugin.kpi.contributions.LATER_PURCHASES as of 0008
+
 
 def upgrade() -> None:
     from plugin import counters
     from plugin.ingest import all_states
     from plugin.kpi.booking import shop_zone
-    from plugin.kpi.contributions import LATER_PURCHASES, full_contribution
+    from plugin.kpi.contributions import full_contribution
 
     bind = op.get_bind()
     histograms = sa.table("day_histograms", sa.column("name", sa.String))
-    op.execute(histograms.delete().where(histograms.c.name.in_(list(LATER_PURCHASES))))   # idempotent
+    op.execute(histograms.delete().where(histograms.c.name.in_(NAMES)))   # idempotent
     session = Session(bind=bind)
     try:
         for shop_id, timezone in bind.execute(sa.text("SELECT id, timezone FROM shops ORDER BY id")).all():
             cells = full_contribution(all_states(session, shop_id), shop_zone(timezone))
-            counters.add(session, shop_id, {key: value for key, value in cells.items() if key.name in LATER_PURCHASES})
+            counters.add(session, shop_id, {key: value for key, value in cells.items() if key.name in NAMES})
         session.flush()
     finally:
         session.close()
@@ -45,4 +47,4 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     histograms = sa.table("day_histograms", sa.column("name", sa.String))
-    op.execute(histograms.delete().where(histograms.c.name.in_(["cart_purchase_later", "checkout_purchase_later"])))
+    op.execute(histograms.delete().where(histograms.c.name.in_(NAMES)))
