@@ -18,6 +18,7 @@ from typing import ContextManager, Iterator
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import NullPool
 
 SQLITE_BUSY_TIMEOUT_MS = 60_000
 ADVISORY_NAMESPACE = 0x4B4F  # "KO": keeps our advisory lock ids apart from other programs' locks
@@ -72,6 +73,8 @@ class Database:
     write_sessions: sessionmaker[Session]
     read_sessions: sessionmaker[Session]
     sqlite_lock: SqliteWriteLock | None = field(default=None)
+    # PostgreSQL: where `exclusive` waits, outside the shared pool (see there)
+    lock_engine: Engine | None = field(default=None)
 
     @property
     def dialect(self) -> str:
@@ -105,11 +108,13 @@ class Database:
         happen once at a time per key, while webhooks keep being written.
 
         PostgreSQL: a transaction-level advisory lock on a connection of its own (the transaction
-        does nothing else). SQLite: flock(2) on a file beside the database, one per name and key
+        does nothing else), opened for it outside the shared pool (`lock_engine`): every thread
+        that waits holds its connection while it waits, and waiters taking the pool's connections
+        would leave none for the holder's own writes (a deadlock until the pool times out). SQLite: flock(2) on a file beside the database, one per name and key
         (SQLite runs on one machine, so a file lock reaches every process that writes it)."""
         namespace = EXCLUSIVE_NAMESPACES[name]
         if self.sqlite_lock is None:
-            with self.write_engine.connect() as conn, conn.begin():
+            with (self.lock_engine or self.write_engine).connect() as conn, conn.begin():
                 advisory_xact_lock(conn, namespace, key)
                 yield
             return
@@ -127,6 +132,8 @@ class Database:
 
     def dispose(self) -> None:
         self.write_engine.dispose()
+        if self.lock_engine is not None:
+            self.lock_engine.dispose()
         if self.read_engine is not self.write_engine:
             self.read_engine.dispose()
 
@@ -155,7 +162,7 @@ def _sqlite_engine(url: str, *, immediate: bool, synchronous: str) -> Engine:
 def make_database(url: str, *, sqlite_synchronous: str = "FULL") -> Database:
     """Engines and session factories for `url` (a SQLAlchemy URL)."""
     parsed = make_url(url)
-    lock = None
+    lock = lock_engine = None
     if parsed.get_backend_name() == "sqlite":
         if not parsed.database or parsed.database == ":memory:":
             raise ValueError("Kompas needs an SQLite file, not an in-memory database")
@@ -169,10 +176,12 @@ def make_database(url: str, *, sqlite_synchronous: str = "FULL") -> Database:
         # statements with long IN lists to a generic plan that filters every row of a shop.
         write = read = create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True,
                                      connect_args={"prepare_threshold": None})
+        lock_engine = create_engine(url, poolclass=NullPool)   # a connection per wait: Database.exclusive
     return Database(
         write_engine=write,
         read_engine=read,
         write_sessions=sessionmaker(write, expire_on_commit=False),
         read_sessions=sessionmaker(read, expire_on_commit=False),
         sqlite_lock=lock,
+        lock_engine=lock_engine,
     )

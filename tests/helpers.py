@@ -82,3 +82,22 @@ def create_postgres_database(url: str, prefix: str):  # noqa: ANN201
         admin.dispose()
 
     return base.set(database=name).render_as_string(hide_password=False), drop
+
+
+def waiting_for_exclusive(db, name: str, key: int) -> int:  # noqa: ANN001
+    """How many threads or processes wait right now for `db.exclusive(name, key)`: advisory locks
+    not granted in pg_locks, or blocked flocks of the lock file in /proc/locks."""
+    from sqlalchemy import text
+
+    from plugin.db import EXCLUSIVE_NAMESPACES
+
+    if db.dialect == "postgresql":
+        with db.reading() as session:
+            return session.scalar(text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+                                       " AND classid = :ns AND objid = :id"),
+                                  {"ns": EXCLUSIVE_NAMESPACES[name], "id": key})
+    lock_file = Path(f"{db.sqlite_lock.database}.{name}-{key}.lock")
+    if not lock_file.exists():
+        return 0
+    inode = f":{lock_file.stat().st_ino} "
+    return sum(1 for line in Path("/proc/locks").read_text().splitlines() if "->" in line and inode in line)

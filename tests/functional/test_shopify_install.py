@@ -17,7 +17,7 @@ from plugin.credentials import load_credential
 from plugin.models import EntityState, Shop
 from plugin.panel.auth import mint_session_token
 from plugin.shopify.oauth import sign_query
-from tests.helpers import SHOPIFY_SECRET
+from tests.helpers import SHOPIFY_SECRET, waiting_for_exclusive
 
 RECORDED = Path(__file__).parents[1] / "payloads" / "shopify" / "admin"
 SHOP = "atelier-klei.myshopify.com"
@@ -398,25 +398,12 @@ def test_a_refused_refresh_drops_the_grant_and_the_next_panel_open_exchanges_ane
 
 def _blocked_on(db, shop_id: int, deadline: float = 20.0) -> bool:  # noqa: ANN001
     """Whether another thread is observed waiting for the shop's token lock within `deadline`
-    seconds: in pg_locks (an advisory lock not granted) or /proc/locks (a blocked flock of the
-    lock file). What the lock's holder waits for before it lets go, so that the race is real."""
-    from sqlalchemy import text
-
-    from plugin.db import EXCLUSIVE_NAMESPACES
-
+    seconds (tests.helpers.waiting_for_exclusive). What the lock's holder waits for before it
+    lets go, so that the race is real."""
     end = time.monotonic() + deadline
     while time.monotonic() < end:
-        if db.dialect == "postgresql":
-            with db.reading() as session:
-                if session.scalar(text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
-                                       " AND classid = :ns AND objid = :id"),
-                                  {"ns": EXCLUSIVE_NAMESPACES["shopify_token"], "id": shop_id}):
-                    return True
-        else:
-            lock_file = Path(f"{db.sqlite_lock.database}.shopify_token-{shop_id}.lock")
-            inode = lock_file.stat().st_ino if lock_file.exists() else None
-            if inode and any("->" in line and f":{inode} " in line for line in Path("/proc/locks").read_text().splitlines()):
-                return True
+        if waiting_for_exclusive(db, "shopify_token", shop_id):
+            return True
         time.sleep(0.01)
     return False
 
