@@ -489,13 +489,14 @@ def chart_series(spec: RuleSpec, cells: Cells, now: datetime, zone: ZoneInfo, fi
     first = min(d for d, _, _ in window) if window else None
     shifts = [7 * j for j in range(1, BASELINE_WEEKS + 1)
               if first_day is None or first is None or first - timedelta(days=7 * j) >= first_day]
-    groups: dict[str, list[tuple[date, int, float]]] = {}
+    # one bar per hour (per day), in time order: a window over two days has two bars labelled 14:00
+    groups: dict[tuple[date, int], tuple[str, list[tuple[date, int, float]]]] = {}
     by_day = len(window) > 48
     for day, hour, weight in window:
-        label = day.isoformat() if by_day else f"{hour:02d}:00"
-        groups.setdefault(label, []).append((day, hour, weight))
+        key, label = ((day, 0), day.isoformat()) if by_day else ((day, hour), f"{hour:02d}:00")
+        groups.setdefault(key, (label, []))[1].append((day, hour, weight))
     out = []
-    for label, part in groups.items():
+    for label, part in groups.values():
         num, den, _, _ = _sum(kpi, cells, part, 0, weighted=False)
         normals = [_sum(kpi, cells, part, shift, weighted=True) for shift in shifts]
         observed = _value(kpi, num, den)
@@ -640,6 +641,12 @@ def step_rules(specs: Mapping[str, RuleSpec], before: Mapping[str, AlertState],
     return one_per_incident(specs, before, after, now)
 
 
+def told_incident(state: AlertState, kind: str) -> int:
+    """The incident a notification of `kind` that `step` called for tells of: a recovery still owed
+    and told while a new breach is already pending is the previous incident's."""
+    return state.incident - 1 if kind == RESOLVED and state.status == PENDING else state.incident
+
+
 def step(state: AlertState, breach: bool | None, now: datetime, spec: RuleSpec, zone: ZoneInfo
          ) -> tuple[AlertState, list[str]]:
     """The next state after one assessment at `now`, and the notifications it calls for
@@ -651,10 +658,14 @@ def step(state: AlertState, breach: bool | None, now: datetime, spec: RuleSpec, 
             return replace(state, owed_resolved=False), [RESOLVED]
         return state, actions
     if breach:
-        if state.status == OK:
-            state = AlertState(PENDING, since=now, incident=state.incident + 1)
+        if state.status == OK:   # a recovery still owed stays owed while the new breach is only pending
+            state = AlertState(PENDING, since=now, incident=state.incident + 1, owed_resolved=state.owed_resolved)
+        if state.status == PENDING and state.owed_resolved and not silenced:
+            state = replace(state, owed_resolved=False)
+            actions.append(RESOLVED)   # the last incident did recover: say so before any new firing
         if state.status == PENDING and now - state.since >= timedelta(minutes=spec.for_minutes):  # type: ignore[operator]
-            state = replace(state, status=FIRING, fired_at=now)
+            # firing again, still silenced: the owed recovery is moot (the merchant's last word, "down", is true)
+            state = replace(state, status=FIRING, fired_at=now, owed_resolved=False)
         if state.status == FIRING and not silenced:
             if state.notified_at is None:
                 state = replace(state, notified_at=now)
@@ -664,7 +675,7 @@ def step(state: AlertState, breach: bool | None, now: datetime, spec: RuleSpec, 
                 actions.append(REPEAT)
         return state, actions
     if state.status == PENDING:
-        return AlertState(OK, incident=state.incident), actions
+        state = AlertState(OK, incident=state.incident, owed_resolved=state.owed_resolved)
     if state.status == FIRING:
         told = state.notified_at is not None
         state = AlertState(OK, incident=state.incident, owed_resolved=told and silenced)

@@ -162,22 +162,28 @@ def evaluate_shop(session: Session, shop: Shop, now: datetime, outcome: Outcome 
         rule.evaluated_at, rule.figures = now, figures.as_json()
         outcome.rules += 1
         for kind in actions:
-            event = record_event(session, shop, rule, kind, figures, now, cells, zone, first, specs[rule.key])
+            event = record_event(session, shop, rule, kind, figures, now, cells, zone, first, specs[rule.key],
+                                 incident=detect.told_incident(new_state, kind))
             outcome.events.append((shop.domain, rule.key, kind))
             outcome.notifications += enqueue(session, event, channels, now)
     return outcome
 
 
 def record_event(session: Session, shop: Shop, rule: AlertRule | None, kind: str, figures: Figures, now: datetime,
-                 cells: Cells, zone: ZoneInfo, first: date | None, spec: RuleSpec) -> AlertEvent:
+                 cells: Cells, zone: ZoneInfo, first: date | None, spec: RuleSpec, incident: int | None = None
+                 ) -> AlertEvent:
+    """The event of one notification `kind` of `rule` (None: a test), of `incident` (the rule's
+    current one by default), with the figures, chart and contributor the channels tell."""
     now = now.astimezone(timezone.utc)
+    if incident is None:
+        incident = rule.incident if rule else 0
     details = {"figures": figures.as_json(), "series": detect.chart_series(spec, cells, now, zone, first),
                "rule": {"kind": spec.kind, "window": spec.window, "window_hours": spec.window_hours,
                         "reference_hours": spec.reference_hours, "change_pct": spec.change_pct,
                         "threshold": spec.threshold, "direction": spec.direction},
                "contributor": contributor(session, shop.id, spec, figures, now, zone) if kind != "resolved" else None}
     event = AlertEvent(shop_id=shop.id, rule_id=rule.id if rule else None, rule_key=rule.key if rule else "test",
-                       incident=rule.incident if rule else 0, kind=kind, at=now, kpi=spec.kpi, value=figures.value,
+                       incident=incident, kind=kind, at=now, kpi=spec.kpi, value=figures.value,
                        normal=figures.normal, change=figures.change, details=details)
     session.add(event)
     session.flush()

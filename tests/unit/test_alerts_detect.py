@@ -219,6 +219,25 @@ def test_mute_until_holds_notifications_until_that_time():
     assert detect.is_muted(muted, at(11, 59)) and not detect.is_muted(muted, at(12))
 
 
+def test_an_owed_recovery_outlives_a_short_dip_in_quiet_hours_and_is_told_of_its_own_incident():
+    """Told at 21:00 that orders are down, recovered at 23:00 (quiet 22-07: the recovery is owed);
+    a dip at 02:00 that never fires must not wipe the debt: the merchant's last word is "down"."""
+    quiet = replace(SPEC, quiet_start=22 * 60, quiet_end=7 * 60)
+    night = TODAY + timedelta(days=1)
+    out, _ = run(quiet, [(at(20), True), (at(21), True), (at(23), False), (at(2, 0, night), True),
+                         (at(2, 30, night), False), (at(7, 0, night), False), (at(8, 0, night), False)])
+    assert out == [(PENDING, []), (FIRING, [FIRED]), (OK, []), (PENDING, []), (OK, []), (OK, [RESOLVED]), (OK, [])]
+    # still pending when the quiet hours end: the recovery is told first, as the last incident's
+    out, state = run(quiet, [(at(20), True), (at(21), True), (at(23), False), (at(6, 30, night), True),
+                             (at(7, 0, night), True), (at(7, 30, night), True)])
+    assert out[-3:] == [(PENDING, []), (PENDING, [RESOLVED]), (FIRING, [FIRED])]
+    assert detect.told_incident(replace(state, status=PENDING), RESOLVED) == state.incident - 1
+    # firing again before the silence ends: the recovery is moot, the new firing is told at 07:00
+    out, _ = run(quiet, [(at(20), True), (at(21), True), (at(23), False), (at(4, 0, night), True),
+                         (at(5, 0, night), True), (at(7, 0, night), True)])
+    assert out[-3:] == [(PENDING, []), (FIRING, []), (FIRING, [FIRED])]
+
+
 def test_quiet_hours_within_one_day_and_minutes_parsing():
     spec = RuleSpec(kpi="orders", kind="drop", quiet_start=detect.minutes_of("12:30"), quiet_end=detect.minutes_of("13:00"))
     assert [detect.in_quiet_hours(spec, at(12, m), AMS) for m in (29, 30, 59)] == [False, True, True]
@@ -481,3 +500,18 @@ def test_a_rule_told_longer_ago_than_the_repeat_interval_does_not_cover_news():
                           (at(13), {"week": True, "today": False}),
                           (at(14, 0, later), {"week": True, "today": True})], specs)   # 29 hours later: news
     assert heard == [("09:00", "week", FIRED), ("14:00", "today", FIRED)]
+
+
+def test_the_chart_of_a_day_long_window_has_a_bar_per_hour_ending_with_the_current_one():
+    """The last 24 hours plus the current one span two days: yesterday's 14:00 and today's 14:00
+    are two bars, the chart ends with today's (the hour of the drop), and the bars add up to the
+    figure the alert tells."""
+    cells = history(per_hour=10, weeks=5, hours=range(24))
+    cells.update({(TODAY - timedelta(days=1), h): {"orders": 10} for h in range(24)})
+    cells.update({(TODAY, h): {"orders": 10 if h < 12 else 0} for h in range(24)})
+    spec = RuleSpec(kpi="orders", kind="drop", window="hours", window_hours=24, for_minutes=0)
+    figures = assess(spec, cells, at(14, 30), AMS)
+    series = detect.chart_series(spec, cells, at(14, 30), AMS)
+    assert len(series) == 25 and [label for label, _, _ in series].count("14:00") == 2
+    assert series[0][:2] == ("14:00", 10.0) and series[-1][:2] == ("14:00", 0.0)
+    assert sum(observed for _, observed, _ in series) == figures.value == 220
