@@ -110,7 +110,8 @@ def alert_message(event: AlertEvent, shop: Shop, language: str, config: Mapping[
     window = _window_text(event, shop, language)
     if threshold:
         limit = figure(rule.get("threshold"), event.kpi, shop.currency, language)
-        headline = i18n.t("alerts.subject.threshold", language, kpi=label, shop=shop_name, threshold=limit,
+        subject = "alerts.subject.threshold_repeat" if event.kind == "repeat" else "alerts.subject.threshold"
+        headline = i18n.t(subject, language, kpi=label, shop=shop_name, threshold=limit,
                           direction=i18n.t(f"alerts.direction.{rule.get('direction', 'below')}", language))
         line = i18n.t("alerts.figures_threshold", language, window=window, value=value, threshold=limit)
     else:
@@ -218,9 +219,16 @@ def send_email(config: Mapping[str, Any], to: str, subject: str, text: str, body
 
 # --- Slack and webhooks ----------------------------------------------------------------------
 
+def slack_escape(text: str) -> str:
+    """Text as Slack's mrkdwn shows it literally: &, < and > as entities (Slack's "Escaping text"),
+    so that a shop, product or traffic source name (a visitor's own utm_source) such as
+    "<!channel>" is never read as a mention or a link."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def slack_text(message: dict[str, Any]) -> str:
-    lines = [f"*{message['subject']}*", message["line"], *message["notes"]]
-    return "\n".join(lines) + f"\n<{message['link']}|Kompas>"
+    lines = [f"*{slack_escape(message['subject'])}*", *map(slack_escape, [message["line"], *message["notes"]])]
+    return "\n".join(lines) + f"\n<{slack_escape(message['link'])}|Kompas>"
 
 
 def send_slack(url: str, message: dict[str, Any]) -> None:

@@ -61,6 +61,8 @@ ALERT_STRINGS: dict[str, dict[str, str]] = {
     "alerts.subject.resolved": {"nl": "Hersteld: {kpi} weer normaal – {shop}", "en": "Recovered: {kpi} back to normal – {shop}"},
     "alerts.subject.test": {"nl": "Testmelding van Kompas – {shop}", "en": "Test notification from Kompas – {shop}"},
     "alerts.subject.threshold": {"nl": "{kpi} {direction} {threshold} – {shop}", "en": "{kpi} {direction} {threshold} – {shop}"},
+    "alerts.subject.threshold_repeat": {"nl": "Nog steeds: {kpi} {direction} {threshold} – {shop}",
+                                        "en": "Still: {kpi} {direction} {threshold} – {shop}"},
     "alerts.direction.below": {"nl": "onder", "en": "below"},
     "alerts.direction.above": {"nl": "boven", "en": "above"},
     "alerts.figures": {"nl": "{window}: {value} (normaal {normal}, {change})", "en": "{window}: {value} (normal {normal}, {change})"},

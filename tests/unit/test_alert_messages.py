@@ -1,0 +1,39 @@
+"""What a channel says about an alert event: texts, Slack's formatting, without a database."""
+from datetime import datetime, timezone
+
+from plugin.alerts import channels
+from plugin.alerts.models import AlertEvent
+from plugin.models import Shop
+
+SHOP = Shop(id=1, platform="shopify", domain="kaas.myshopify.com", name="Kaas & Co <Utrecht>", currency="EUR",
+            timezone="Europe/Amsterdam")
+AT = datetime(2026, 3, 25, 13, tzinfo=timezone.utc)
+
+
+def event(kind="firing", rule=None, contributor=None, kpi="orders", value=3.0, normal=30.0, change=-90.0):
+    return AlertEvent(id=7, shop_id=1, rule_id=None, rule_key="orders_drop_today", incident=1, kind=kind, at=AT,
+                      kpi=kpi, value=value, normal=normal, change=change,
+                      details={"figures": {}, "series": [], "contributor": contributor,
+                               "rule": rule or {"kind": "drop", "window": "today"}})
+
+
+def test_slack_shows_shop_product_and_source_names_literally():
+    """Slack reads <…> as a link or a mention: a traffic source named "<!channel>" (a visitor's
+    own utm_source) would ping the whole channel; & < > go as entities, the panel link stays a link."""
+    contributor = {"by": "source", "name": "<!channel>", "observed": 1, "normal": 20, "money": False}
+    message = channels.alert_message(event(contributor=contributor), SHOP, "nl", {"PUBLIC_URL": "https://k.example"})
+    text = channels.slack_text(message)
+    body, link = text.rsplit("\n", 1)
+    assert "<" not in body and ">" not in body
+    assert "Kaas &amp; Co &lt;Utrecht&gt;" in body and "&lt;!channel&gt;" in body
+    assert link == f"<{message['link'].replace('&', '&amp;')}|Kompas>" and link.startswith("<https://k.example/panel/")
+
+
+def test_a_threshold_reminder_says_it_is_one():
+    rule = {"kind": "threshold", "window": "hours", "window_hours": 24, "threshold": 100.0, "direction": "below"}
+    first, again = (channels.alert_message(event(kind, rule=rule, kpi="net_sales", value=40.0, normal=None,
+                                                 change=None), SHOP, language, {})["subject"]
+                    for kind, language in (("firing", "nl"), ("repeat", "nl")))
+    assert again == "Nog steeds: " + first
+    assert channels.alert_message(event("repeat", rule=rule, kpi="net_sales", value=40.0, normal=None, change=None),
+                                  SHOP, "en", {})["subject"].startswith("Still: Net sales")
