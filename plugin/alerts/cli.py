@@ -153,7 +153,9 @@ def channel(shop_key: str, email: str | None, slack: str | None, webhook: str | 
             created = add_channel(session, _shop(session, shop_key).id, {
                 "kind": given[0][0], "target": given[0][1], "secret": secret, "language": language,
                 "digest_daily": daily, "digest_weekly": weekly})
-            channel_id = created.id
+            channel_id, signing_secret = created.id, created.secret
     except ChannelInputError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"channel {channel_id} added")
+    if given[0][0] == "webhook" and secret is None:   # made up: the receiver needs it to check signatures
+        click.echo(f"signing secret: {signing_secret}  (X-Kompas-Hmac-Sha256 = base64(HMAC-SHA256(secret, body)))")

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from plugin import counters
 from plugin.alerts import cli as alerts_cli
-from plugin.alerts.models import AlertEvent, AlertRule
+from plugin.alerts.models import AlertChannel, AlertEvent, AlertRule
 from plugin.alerts.rules import DEFAULT_RULES
 from plugin.cli import main
 from plugin.kpi.contributions import CounterKey, hour_counter
@@ -81,6 +81,28 @@ def test_channel_run_rules_and_test(runner, app, db, shopify_shop, smtp_server, 
     r = run(runner, "alerts", "test", "--shop", SHOP)
     assert r.exit_code == 0 and "email eigenaar@winkel.example: sent" in r.output, r.output
     assert mailbox.messages[-1]["Subject"] == "Testmelding van Kompas – demo.myshopify.com"
+
+
+def test_a_webhook_channel_as_the_readme_adds_it_tells_its_signing_secret(runner, app, db, shopify_shop):
+    """The README's two webhook commands work; a made-up secret is printed, as the receiver needs it
+    to check X-Kompas-Hmac-Sha256; a secret given is used as it is, and a short one is refused."""
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    commands = re.findall(r"^kompas alerts channel .*--webhook .*$", readme, re.MULTILINE)
+    assert len(commands) == 2
+    made_up = run(runner, *commands[0].split("#")[0].split()[1:])
+    chosen = "0123456789abcdef0123456789abcdef"
+    given = run(runner, *commands[1].split("--secret")[0].split()[1:], "--secret", chosen)
+    short = run(runner, "alerts", "channel", "--shop", SHOP, "--webhook", "https://example.com/x", "--secret", "S3CRET")
+    assert made_up.exit_code == 0 and given.exit_code == 0, (made_up.output, given.output)
+    assert short.exit_code != 0 and "16 to 200 characters" in short.output
+    with db.reading() as s:
+        secrets = [c.secret for c in s.scalars(select(AlertChannel).where(AlertChannel.kind == "webhook")
+                                               .order_by(AlertChannel.id))]
+    assert secrets[1] == chosen and f"signing secret: {secrets[0]}" in made_up.output
+    assert "signing secret" not in given.output
 
 
 def test_test_without_channels_or_smtp_fails_with_one_line(runner, app, shopify_shop, monkeypatch):
