@@ -245,10 +245,12 @@ def run_once(db: Database, config: Mapping[str, Any], now: datetime | None = Non
     """What `kompas alerts run` and the scheduler do: evaluate, schedule digests, send what is due."""
     from . import digest, outbox
 
+    real = now is None
     now = (now or utcnow()).astimezone(timezone.utc)
     outcome = evaluate_all(db, now)
     digests = digest.schedule(db, now)
-    sent = outbox.deliver_due(db, config, now)
+    # sending claims at the real time when it runs on it (evaluating many shops takes a while)
+    sent = outbox.deliver_due(db, config, now, clock=utcnow if real else None)
     return {"shops": outcome.shops, "failed_shops": outcome.failed_shops, "rules": outcome.rules,
             "events": outcome.events,
             "digests": digests, "sent": sent.sent, "failed": sent.failed}

@@ -10,6 +10,15 @@ channel, kind) or (digest period, channel), in the transaction that records the 
 3. record: "sent", or back to "pending" with a later next_attempt_at (backoff) and the error, or
    "failed" after MAX_ATTEMPTS.
 
+A channel's alerts go out in the order they happened: an alert notification is not claimed while
+an earlier one to the same channel is unsent (pending or sending), so that a channel that was down
+and comes back never tells "recovered" before the alert it recovers from (it goes on once the
+earlier one is sent, or has failed for good). Digests are not alerts and go their own way.
+
+A sender's clock runs on while it sends: each claim's lease starts when the claim is made (the
+run's `now` plus the time the run has taken so far), so that a run slowed by channels that time
+out never claims with a lease that has already run out, which a second scheduler would take.
+
 A crash between 2 and 3 leaves the row "sending": when the lease expires it is claimed and sent
 again, so such a crash costs at most one repeat and never loses a notification. Webhooks carry the
 row's key (X-Kompas-Delivery) and e-mails a Message-ID made from it, so receivers can drop that
@@ -18,11 +27,13 @@ repeat.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Mapping
 
 from sqlalchemy import and_, or_, select, update
+from sqlalchemy.orm import Session
 
 from ..db import Database
 from ..models import Shop
@@ -48,11 +59,25 @@ def backoff(attempts: int) -> timedelta:
     return BACKOFF[min(attempts, len(BACKOFF)) - 1]
 
 
+def _behind_an_earlier_alert(session: Session, notification_id: int) -> bool:
+    """Whether the notification is an alert's and an earlier alert notification to its channel is
+    still unsent (pending or sending)."""
+    row = session.execute(select(_N.c.channel_id, _N.c.event_id).where(_N.c.id == notification_id)).first()
+    if row is None or row.event_id is None:
+        return False
+    return session.scalar(select(_N.c.id).where(
+        _N.c.channel_id == row.channel_id, _N.c.id < notification_id, _N.c.event_id.is_not(None),
+        _N.c.status.in_((PENDING, SENDING))).limit(1)) is not None
+
+
 def claim(db: Database, notification_id: int, now: datetime) -> int | None:
     """Take a due notification for sending; returns its attempt number, or None when another
-    sender has it (or it is not due)."""
+    sender has it, it is not due, or an earlier alert to its channel is still unsent."""
     now = now.astimezone(timezone.utc)   # stored times are UTC (SQLite keeps no offset)
     with db.transaction() as session:
+        # an earlier row never becomes unsent again once it is sent or failed: checking first is safe
+        if _behind_an_earlier_alert(session, notification_id):
+            return None
         result = session.execute(
             update(_N).where(_N.c.id == notification_id, _N.c.next_attempt_at <= now,
                              or_(_N.c.status == PENDING, _N.c.status == SENDING))
@@ -100,8 +125,9 @@ Sender = Callable[[AlertNotification, AlertChannel, "AlertEvent | None", Shop, M
 
 
 def deliver_one(db: Database, notification_id: int, config: Mapping[str, Any], now: datetime,
-                send: Sender | None = None) -> str | None:
-    """Claim, send and record one notification; returns its new status (None: not ours to send)."""
+                send: Sender | None = None, clock: Callable[[], datetime] | None = None) -> str | None:
+    """Claim (at `now`), send and record (at `clock()`, default `now`) one notification; returns its
+    new status (None: not ours to send)."""
     from .channels import send_notification
 
     attempt = claim(db, notification_id, now)
@@ -114,18 +140,26 @@ def deliver_one(db: Database, notification_id: int, config: Mapping[str, Any], n
     except Exception as exc:  # noqa: BLE001 - any failure of a channel is retried with backoff
         error = f"{type(exc).__name__}: {exc}"
         log.warning("alerts.send_failed", extra={"notification": notification_id, "error": error})
-    record(db, notification_id, attempt, now, error)
+    record(db, notification_id, attempt, clock() if clock else now, error)   # a retry waits from the failure on
     if error is None:
         return SENT
     return FAILED if attempt >= MAX_ATTEMPTS else PENDING
 
 
+def running_clock(now: datetime) -> Callable[[], datetime]:
+    """`now`, moving on with the real time that passes from here on."""
+    start = time.monotonic()
+    return lambda: now + timedelta(seconds=time.monotonic() - start)
+
+
 def deliver_due(db: Database, config: Mapping[str, Any], now: datetime, send: Sender | None = None,
-                shop_id: int | None = None) -> Sent:
-    """Send every due notification once; returns how many went out and how many failed."""
+                shop_id: int | None = None, clock: Callable[[], datetime] | None = None) -> Sent:
+    """Send every due notification once; returns how many went out and how many failed. Each one
+    is claimed and recorded at `clock()` (default: `now`, moving on as the run takes time)."""
     result = Sent()
+    clock = clock or running_clock(now)
     for notification_id in due(db, now, shop_id=shop_id):
-        status = deliver_one(db, notification_id, config, now, send)
+        status = deliver_one(db, notification_id, config, clock(), send, clock)
         if status == SENT:
             result.sent += 1
         elif status is not None:
