@@ -148,7 +148,8 @@ def lifetime_value(session: Session, shop: Shop, start: date, end: date, today: 
         daily = counters.daily_in_range(session, shop.id, start, end)
     value = sum(cells.get("clv12_net_sales", 0) for cells in daily.values())
     new = sum(cells.get("new_customers", 0) for cells in daily.values())
-    observed = max(0, min(CLV_WINDOW_DAYS, (today - end).days + 1))
+    # whole days passed since the latest first order (today is not over): 365 once it is a year old
+    observed = max(0, min(CLV_WINDOW_DAYS, (today - end).days))
     return {"customer_lifetime_value": derived.lifetime_value(value, new, shop.currency),
             "observed_days": observed}
 

@@ -46,6 +46,10 @@ class OrderState:
     # The ids of the refunds this state's payload lists (WooCommerce `refunds[]`); None when the
     # platform does not list them with the order (Shopify: refunds are never deleted there)
     refund_ids: tuple[str, ...] | None = None
+    # False when the payload could not tell the cart and checkout tokens (a GraphQL read: Admin API
+    # 2026-04 has no Order.cartToken): they are then taken from a state of the order that knows
+    # them (an order's tokens never change), whichever arrives first (`reconcile`)
+    links_known: bool = True
 
     kind = "order"
 
@@ -157,6 +161,8 @@ def reconcile(stored: State | None, incoming: State) -> State | None:
     - Refunds: (detail, version) decides; for two summaries the booking instant is the earliest
       seen (section 8: "the earliest date_modified_gmt among the order payloads that list it").
     - Returns: each status change keeps its earliest time; the state is the union of what was seen.
+    - An order state that cannot tell its cart and checkout tokens (`links_known` False) takes them
+      from the other state when that one knows them, whichever is newer or came first.
     """
     if stored is None:
         return incoming
@@ -176,13 +182,27 @@ def reconcile(stored: State | None, incoming: State) -> State | None:
         if (incoming.detail, incoming.version) > (stored.detail, stored.version):
             return incoming
         return None
+    orders = isinstance(incoming, OrderState) and isinstance(stored, OrderState)
+    if orders:
+        incoming = _with_links_of(incoming, stored)  # type: ignore[arg-type]
     if incoming.version > stored.version:  # type: ignore[union-attr]
         return incoming
-    if (isinstance(incoming, OrderState) and isinstance(stored, OrderState) and incoming.version == stored.version
-            and incoming.refund_ids is not None and stored.refund_ids is not None
-            and (len(incoming.refund_ids), incoming.refund_ids) < (len(stored.refund_ids), stored.refund_ids)):
+    if (orders and incoming.version == stored.version
+            and incoming.refund_ids is not None and stored.refund_ids is not None  # type: ignore[union-attr]
+            and (len(incoming.refund_ids), incoming.refund_ids) < (len(stored.refund_ids), stored.refund_ids)):  # type: ignore[union-attr]
         return incoming
+    if orders:   # the stored state stays, with the links only the incoming one knows
+        merged = _with_links_of(stored, incoming)  # type: ignore[arg-type]
+        return None if merged == stored else merged
     return None
+
+
+def _with_links_of(state: OrderState, other: OrderState) -> OrderState:
+    """`state`, with `other`'s cart and checkout tokens when only `other` knows them."""
+    if state.links_known or not other.links_known:
+        return state
+    return dataclasses.replace(state, cart_token=other.cart_token, checkout_token=other.checkout_token,
+                               links_known=True)
 
 
 # --- serialization for the entity tables -------------------------------------------------------

@@ -215,7 +215,7 @@ def test_lifetime_value_and_its_ratio_to_acquisition_cost(panel, orders):
     tiles = {t["key"]: t for t in view["tiles"]}
     assert tiles["customer_lifetime_value"]["value"] == "66.33"
     assert tiles["clv_to_cac"]["value"] == "1.99" and tiles["clv_to_cac"]["text"] == "1.99 : 1"
-    observed = min(365, (datetime.now(AMS).date() - date(2026, 3, 10)).days + 1)
+    observed = min(365, (datetime.now(AMS).date() - date(2026, 3, 10)).days)   # whole days since the latest first order
     expected_note = None if observed >= 365 else f"Only {observed} of the 365 days observed so far"
     assert tiles["customer_lifetime_value"]["note"] == expected_note
 
@@ -231,3 +231,17 @@ def test_returns_by_product_table_and_csv(panel, send, shopify_shop):
     r = panel.get("/panel/export.csv?table=products&range=custom&from=2026-03-01&to=2026-03-31", headers=bearer())
     assert list(csv.reader(io.StringIO(r.get_data(as_text=True)))) == [["product", "items_returned", "returns"],
                                                                       ["Sjaal", "1", "40.00"]]
+
+
+def test_clv_is_partial_until_the_first_orders_are_365_days_old(db, shopify_shop):
+    """Section 3: CLV (12 months) is "shown only for first orders at least 365 days old, otherwise
+    with the part of the year observed stated". A first order 364 days before today has its 365-day
+    window (contributions.py: days first .. first+364) ending today, which is not over; report.
+    lifetime_value counts today as observed ((today - end).days + 1) and reports 365 observed days,
+    so the panel drops the "partial" note (views.py: note only when observed < 365)."""
+    first_order_day = date(2026, 3, 2)
+    with db.reading() as session:
+        shop = find_shop(session, SHOP)
+        observed = [report.lifetime_value(session, shop, first_order_day, first_order_day, today)["observed_days"]
+                    for today in (first_order_day, date(2027, 3, 1), date(2027, 3, 2), date(2028, 1, 1))]
+    assert observed == [0, 364, 365, 365]   # 364 days old on 2027-03-01: its first year ends that evening

@@ -1,3 +1,4 @@
+import dataclasses
 from decimal import Decimal
 
 from plugin.kpi.entities import (FINAL_VERSION, CartState, OrderState, RefundState, ReturnState, reconcile,
@@ -48,3 +49,22 @@ def test_states_round_trip_through_json():
                   RefundState("r", "1", 2, 3, returns=Decimal("0.333"), detail=0),
                   ReturnState("r", None, requested_at=1), CartState("checkout", "t", 1, 1)):
         assert state_from_json(state.kind, state_to_json(state)) == state
+
+
+def test_an_order_read_without_its_cart_links_keeps_them_whatever_arrives_first():
+    """A reconciliation's GraphQL read of an order (newer, no cart or checkout token) and the
+    webhook's states (older, or of the same instant, with them): in every arrival order the newest
+    state is kept with the tokens, so the order's purchase of its cart stays counted."""
+    from itertools import permutations
+
+    webhook = OrderState("1", version=10, gross_sales=Decimal("30"), cart_token="c", checkout_token="k")
+    late_webhook = dataclasses.replace(webhook, version=20, shipping=Decimal("5"))
+    graphql = OrderState("1", version=20, gross_sales=Decimal("30"), shipping=Decimal("5"), links_known=False)
+    expected = dataclasses.replace(graphql, cart_token="c", checkout_token="k", links_known=True)
+    for arrivals in permutations([webhook, graphql, late_webhook]):
+        kept = None
+        for state in arrivals:
+            kept = reconcile(kept, state) or kept
+        assert kept == expected, arrivals
+    assert reconcile(graphql, OrderState("1", version=5, links_known=False)) is None
+    assert reconcile(webhook, graphql).cart_token == "c"

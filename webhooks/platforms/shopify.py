@@ -113,6 +113,9 @@ def order_state(payload: Any, ctx: Context) -> OrderState:
         customer_key=ctx.customer_key(customer.get("id"), o.get("email") or o.get("contact_email")),
         cart_token=o.get("cart_token") or None,
         checkout_token=o.get("checkout_token") or None,
+        # REST bodies always have the keys (null for an order without a cart); a GraphQL order
+        # rewritten by plugin.shopify.graphql_orders has neither: it cannot tell
+        links_known="cart_token" in o or "checkout_token" in o,
         cancelled_at=cancelled_at,
         cancel_reverses_sale=cancelled_at is not None and o.get("financial_status") in _UNCAPTURED,
         source=traffic_source(_utm_source(o.get("landing_site")), o.get("referring_site"), o.get("source_name")),
@@ -126,7 +129,11 @@ def refund_state(payload: Any, version: int | None = None, order_id: str | None 
     one inside an order payload by that order's updated_at, which is never earlier.
     """
     r = _obj(payload)
-    lines = r.get("refund_line_items") or []
+    # gift cards are not goods: not in gross sales or items sold, so not in returns either (section 2)
+    lines = [li for li in r.get("refund_line_items") or []
+             if not (isinstance(li.get("line_item"), dict) and li["line_item"].get("gift_card"))]
+    gift_cards_only = bool(r.get("refund_line_items")) and not lines
+    rate = _presentment_rate(r)
     refunded_shipping = sum((_money(s, "subtotal_amount_set", "subtotal_amount")
                              for s in r.get("refund_shipping_lines") or []), ZERO)
     refunded_taxes = sum((_money(li, "total_tax_set", "total_tax") for li in lines), ZERO)
@@ -134,12 +141,14 @@ def refund_state(payload: Any, version: int | None = None, order_id: str | None 
     latest = _instant(r, "processed_at", "created_at")
     for t in r.get("transactions") or []:
         if t.get("kind") == "refund" and t.get("status") == "success":
-            money += _money(t, "amount_set", "amount")
+            money += _transaction_money(t, rate)
         stamp = _instant(t, "processed_at", "created_at", required=False)
         if stamp is not None and latest is not None:
             latest = max(latest, stamp)
     if lines:
         returns = sum((_money(li, "subtotal_set", "subtotal") for li in lines), ZERO)
+    elif gift_cards_only:   # money back for a gift card: refunds, but no goods returned
+        returns = ZERO
     else:  # a goodwill amount: its money without the refunded shipping and tax (section 8)
         returns = money - refunded_shipping - refunded_taxes
     return RefundState(
@@ -155,6 +164,48 @@ def refund_state(payload: Any, version: int | None = None, order_id: str | None 
         products=tuple((_product(li), str(_money(li, "subtotal_set", "subtotal")),
                         quantity(li.get("quantity")) if li.get("restock_type") != "cancel" else 0) for li in lines),
     )
+
+
+def _presentment_rate(refund: Mapping) -> tuple[str, str, Decimal] | None:
+    """(presentment currency, shop currency, shop money per unit of presentment money) of a refund
+    whose `_set` amounts are in two currencies, from those amounts themselves (its lines, their
+    tax, its shipping, its order adjustments): the rate the refund was made at. None when it is in
+    the shop's currency or shows no `_set` amount to tell."""
+    shop = presentment = ZERO
+    codes = None
+    sets = [(li, "subtotal_set") for li in refund.get("refund_line_items") or []]
+    sets += [(li, "total_tax_set") for li in refund.get("refund_line_items") or []]
+    sets += [(sl, "subtotal_amount_set") for sl in refund.get("refund_shipping_lines") or []]
+    sets += [(adj, "amount_set") for adj in refund.get("order_adjustments") or []]
+    for obj, field in sets:
+        money_set = obj.get(field) if isinstance(obj, dict) else None
+        if not (isinstance(money_set, dict) and isinstance(money_set.get("shop_money"), dict)
+                and isinstance(money_set.get("presentment_money"), dict)):
+            continue
+        pair = (money_set["presentment_money"].get("currency_code"), money_set["shop_money"].get("currency_code"))
+        if not all(pair) or pair[0] == pair[1]:
+            return None
+        codes = codes or pair
+        try:
+            shop += abs(to_decimal(money_set["shop_money"].get("amount")))
+            presentment += abs(to_decimal(money_set["presentment_money"].get("amount")))
+        except MoneyError as exc:
+            raise PayloadError(f"{field}: {exc}") from exc
+    if codes is None or presentment == ZERO:
+        return None
+    return codes[0], codes[1], shop / presentment
+
+
+def _transaction_money(transaction: Mapping, rate: tuple[str, str, Decimal] | None) -> Decimal:
+    """A refund transaction's amount in the shop's currency. Shopify makes refund transactions in
+    the order's presentment currency (the customer's), and REST bodies give only that `amount` with
+    its `currency`: one in the presentment currency is converted at the refund's own rate."""
+    if isinstance(transaction.get("amount_set"), dict):
+        return _money(transaction, "amount_set", "amount")
+    amount = _money(transaction, "amount_set", "amount")
+    if rate is not None and transaction.get("currency") == rate[0]:
+        return (amount * rate[2]).quantize(Decimal("0.0001"))
+    return amount
 
 
 def _product(refund_line: Mapping) -> str:
