@@ -24,7 +24,7 @@ from decimal import Decimal
 from email.message import EmailMessage
 from email.utils import formatdate
 from typing import Any, Mapping
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import requests
 from babel.numbers import format_percent
@@ -87,7 +87,18 @@ def _window_text(event: AlertEvent, shop: Shop, language: str) -> str:
     return i18n.t("alerts.window.today", language)
 
 
+WORDPRESS_PANEL = "/wp-admin/admin.php?page=kompas"   # the WordPress plugin's page (Kompas_Admin::SLUG)
+
+
 def panel_link(config: Mapping[str, Any], shop: Shop, event: AlertEvent | None = None) -> str:
+    """Where a notification's "Open Kompas" leads: the panel where the merchant has it, inside the
+    shop's admin, which hands the panel its session token. Shopify: the app in the shop's admin
+    (/admin/apps/<client id> opens the embedded app); WooCommerce: the plugin's page in the shop's
+    wp-admin. Only without a Shopify client id (a demo) Kompas's own /panel/ address."""
+    if shop.platform == "woocommerce":
+        return shop.domain.rstrip("/") + WORDPRESS_PANEL
+    if shop.platform == "shopify" and config.get("SHOPIFY_API_KEY"):
+        return f"https://{shop.domain}/admin/apps/{quote(str(config['SHOPIFY_API_KEY']), safe='')}"
     base = (config.get("PUBLIC_URL") or "").rstrip("/")
     query = {"shop": shop.domain}
     if event is not None:

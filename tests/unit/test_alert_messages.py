@@ -37,3 +37,16 @@ def test_a_threshold_reminder_says_it_is_one():
     assert again == "Nog steeds: " + first
     assert channels.alert_message(event("repeat", rule=rule, kpi="net_sales", value=40.0, normal=None, change=None),
                                   SHOP, "en", {})["subject"].startswith("Still: Net sales")
+
+
+def test_open_kompas_leads_to_the_panel_inside_the_shops_admin():
+    """The panel gets its session token from the shop's admin: a Shopify merchant opens the app in
+    the Shopify admin, a WooCommerce merchant the plugin's page in wp-admin (Kompas's bare /panel/
+    has no token to show anything with)."""
+    woo = Shop(id=2, platform="woocommerce", domain="https://winkel.example", currency="EUR",
+               timezone="Europe/Amsterdam")
+    config = {"PUBLIC_URL": "https://k.example", "SHOPIFY_API_KEY": "client-id-123"}
+    assert channels.panel_link(config, SHOP, event()) == "https://kaas.myshopify.com/admin/apps/client-id-123"
+    assert channels.panel_link(config, woo, event()) == "https://winkel.example/wp-admin/admin.php?page=kompas"
+    demo = channels.panel_link({"PUBLIC_URL": "https://k.example"}, SHOP, event())
+    assert demo == "https://k.example/panel/?shop=kaas.myshopify.com&alert=7#alerts"
