@@ -12,7 +12,6 @@ import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
-from statistics import mean
 from typing import Any, Mapping
 from zoneinfo import ZoneInfo
 
@@ -59,14 +58,13 @@ def first_day(session: Session, shop_id: int) -> date | None:
 
 # --- why it changed --------------------------------------------------------------------------
 
-_BREAKDOWN: dict[str, tuple[str, str, tuple[tuple[str, int], ...]]] = {
-    # kpi: (what, prefix, counters of that breakdown with their sign)
-    "orders": ("source", SOURCE_PREFIX, (("orders", 1),)),
-    "net_sales": ("source", SOURCE_PREFIX, (("gross_sales", 1), ("discounts", -1), ("returns", -1))),
-    "checkout_conversion": ("source", SOURCE_PREFIX, (("orders", 1),)),
-    "return_rate": ("product", PRODUCT_PREFIX, (("items_returned", 1),)),
-    "refunds": ("product", PRODUCT_PREFIX, (("returns", 1),)),
+# By product, per day (returns and refunds are watched over a week): (prefix, counters with their sign)
+_BY_PRODUCT: dict[str, tuple[tuple[str, int], ...]] = {
+    "return_rate": (("items_returned", 1),),
+    "refunds": (("returns", 1),),
 }
+# By traffic source, per hour (plugin.kpi.contributions.hour_source_counter): the cell counter
+_BY_SOURCE = {"orders": "orders", "net_sales": "sales", "checkout_conversion": "orders"}
 
 
 def _breakdown(session: Session, shop_id: int, prefix: str, first: date, last: date,
@@ -82,26 +80,55 @@ def _breakdown(session: Session, shop_id: int, prefix: str, first: date, last: d
     return out
 
 
+def _sources_in(cells: Cells, window: list[tuple[date, int, float]], shift_days: int, counter: str,
+                weighted: bool) -> dict[str, float]:
+    """Per traffic source, the hourly `counter` ("orders" | "sales") over the window's hours shifted
+    back by `shift_days` (the current hour weighted by the part that has passed when `weighted`,
+    as a normal counts it)."""
+    out: dict[str, float] = defaultdict(float)
+    suffix = "|" + counter
+    for day, hour, weight in window:
+        for name, value in (cells.get((day - timedelta(days=shift_days), hour)) or {}).items():
+            if name.startswith(SOURCE_PREFIX) and name.endswith(suffix):
+                out[name[len(SOURCE_PREFIX):-len(suffix)]] += value * (weight if weighted else 1.0)
+    return out
+
+
 def contributor(session: Session, shop_id: int, spec: RuleSpec, figures: Figures, now: datetime,
-                zone: ZoneInfo) -> dict[str, Any] | None:
-    """The traffic source (or product) that moved most in the alert's direction over the window's
-    days, against the same days of the previous weeks scaled to the window's normal."""
-    if (spec.kpi not in _BREAKDOWN or spec.kind == "threshold" or spec.window == "silence"
-            or figures.window_start is None):
+                zone: ZoneInfo, cells: Cells | None = None, first: date | None = None) -> dict[str, Any] | None:
+    """The traffic source (or product) that moved most in the alert's direction, against the
+    previous weeks scaled to the window's normal: sources hour by hour over the window's own hours
+    (`cells`), products day by day over the window's days. None where the data does not allow it
+    (a silence, a threshold, weeks from before the shop's hourly sources were kept)."""
+    if (spec.kind == "threshold" or spec.window == "silence" or figures.window_start is None
+            or (spec.kpi not in _BY_SOURCE and spec.kpi not in _BY_PRODUCT)):
         return None
-    what, prefix, terms = _BREAKDOWN[spec.kpi]
-    unit = 1_000_000 if terms[0][0] in ("gross_sales", "returns") else 1
-    last = now.astimezone(zone).date()
-    first = figures.window_start.astimezone(zone).date()
-    observed = {k: v / unit for k, v in _breakdown(session, shop_id, prefix, first, last, terms).items()}
-    weeks = [_breakdown(session, shop_id, prefix, first - timedelta(days=7 * j), last - timedelta(days=7 * j), terms)
-             for j in range(1, detect.BASELINE_WEEKS + 1)]
-    normal = {key: mean(w.get(key, 0.0) for w in weeks) / unit for key in set().union(*weeks)}
+    if spec.kpi in _BY_SOURCE:
+        what, counter = "source", _BY_SOURCE[spec.kpi]
+        unit = 1_000_000 if counter == "sales" else 1
+        window = detect.window_cells(spec, now, zone, cells or {})
+        start = window[0][0] if window else None
+        shifts = [7 * j for j in range(1, detect.BASELINE_WEEKS + 1)
+                  if first is None or start is None or start - timedelta(days=7 * j) >= first]
+        observed = {k: v / unit for k, v in _sources_in(cells or {}, window, 0, counter, weighted=False).items()}
+        weeks = [w for w in (_sources_in(cells or {}, window, shift, counter, weighted=True) for shift in shifts) if w]
+    else:
+        what, unit = "product", 1_000_000 if _BY_PRODUCT[spec.kpi][0][0] == "returns" else 1
+        last = now.astimezone(zone).date()
+        first_day = figures.window_start.astimezone(zone).date()
+        observed = {k: v / unit for k, v in _breakdown(session, shop_id, PRODUCT_PREFIX, first_day, last,
+                                                         _BY_PRODUCT[spec.kpi]).items()}
+        weeks = [_breakdown(session, shop_id, PRODUCT_PREFIX, first_day - timedelta(days=7 * j),
+                            last - timedelta(days=7 * j), _BY_PRODUCT[spec.kpi])
+                 for j in range(1, detect.BASELINE_WEEKS + 1)]
+    if not weeks:
+        return None
+    normal = {key: sum(w.get(key, 0.0) for w in weeks) / len(weeks) / unit for key in set().union(*weeks)}
     base_total = sum(normal.values())
     if base_total <= 0:
         return None
-    # The breakdown is by whole days, the window by hours: the window's own observed and normal
-    # totals are shared out by the days' mix (a rate compares the mix, normal scaled to today's total).
+    # the parts are shared out to the window's own observed and normal totals (a rate compares the
+    # mix: the normal scaled to today's total)
     obs_total = sum(observed.values())
     if detect.KPIS[spec.kpi].kind != "rate" and figures.normal and figures.value is not None:
         if obs_total > 0:
@@ -181,7 +208,8 @@ def record_event(session: Session, shop: Shop, rule: AlertRule | None, kind: str
                "rule": {"kind": spec.kind, "window": spec.window, "window_hours": spec.window_hours,
                         "reference_hours": spec.reference_hours, "change_pct": spec.change_pct,
                         "threshold": spec.threshold, "direction": spec.direction},
-               "contributor": contributor(session, shop.id, spec, figures, now, zone) if kind != "resolved" else None}
+               "contributor": contributor(session, shop.id, spec, figures, now, zone, cells, first)
+               if kind != "resolved" else None}
     event = AlertEvent(shop_id=shop.id, rule_id=rule.id if rule else None, rule_key=rule.key if rule else "test",
                        incident=incident, kind=kind, at=now, kpi=spec.kpi, value=figures.value,
                        normal=figures.normal, change=figures.change, details=details)

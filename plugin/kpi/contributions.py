@@ -79,6 +79,19 @@ def hour_counter(hour: int, counter: str) -> str:
     return f"{HOUR_PREFIX}{hour:02d}|{counter}"
 
 
+# Orders and their sales (gross − discounts, micros) per traffic source and hour, so that an alert
+# over some hours names the source that fell most against the same hours of earlier weeks (whole
+# days would compare this morning with a newsletter's evening): "hour:HH|src:<source>|orders".
+HOUR_SOURCE_COUNTERS = ("orders", "sales")
+_HOUR_SOURCE_MAX = 40 - len(HOUR_PREFIX + "00|" + SOURCE_PREFIX + "|orders")
+
+
+def hour_source_counter(hour: int, source: str | None, counter: str) -> str:
+    """The daily counter name of `counter` (orders | sales) of orders from `source` booked in hour
+    `hour`; read back by the alert evaluator as the cell counter "src:<source>|<counter>"."""
+    return hour_counter(hour, f"{SOURCE_PREFIX}{(source or 'direct')[:_HOUR_SOURCE_MAX]}|{counter}")
+
+
 def product_counter(product: str, counter: str) -> str:
     """The daily counter name of `counter` for one product (its title, cut to fit)."""
     return f"{PRODUCT_PREFIX}{product[:_PRODUCT_MAX]}|{counter}"
@@ -158,6 +171,9 @@ def order_contribution(order: OrderState | None, refunds: Iterable[RefundState],
     out[CounterKey(hour_counter(hour, "items_sold"), day)] += order.items_sold
     out[CounterKey(hour_counter(hour, "gross_sales"), day)] += to_micros(order.gross_sales)
     out[CounterKey(hour_counter(hour, "discounts"), day)] += to_micros(order.discounts)
+    out[CounterKey(hour_source_counter(hour, order.source, "orders"), day)] += 1
+    out[CounterKey(hour_source_counter(hour, order.source, "sales"), day)] += to_micros(order.gross_sales
+                                                                                       - order.discounts)
     if order.cancelled_at is not None:
         cday = _day(order.cancelled_at, zone)
         out[CounterKey("orders_cancelled", cday)] += 1

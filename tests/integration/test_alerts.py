@@ -277,6 +277,32 @@ def test_a_notification_claimed_late_in_a_long_run_is_not_sent_twice(app, db, sh
     assert _row(db, slack).status == "sent" and _row(db, dead).status == "pending"
 
 
+def test_the_biggest_contributor_is_the_source_that_fell_in_the_windows_own_hours(app, db, send, shopify_shop,
+                                                                                  smtp_server):
+    """Normal Wednesdays: google sells 10 an hour from 10 to 14h, the newsletter 10 an hour from 19
+    to 22h. Today google sells 10 at 10h and then nothing: at 14:05 orders so far are 75 % below
+    normal, all of it google's. Compared hour by hour with the same hours of earlier weeks, google
+    is named, not the newsletter, whose evening has not come yet today."""
+    mailbox, smtp = smtp_server
+    for week in range(1, 5):
+        day = TODAY - timedelta(days=7 * week)
+        for hour, source in ((10, "google"), (11, "google"), (12, "google"), (13, "google"),
+                             (19, "nieuwsbrief"), (20, "nieuwsbrief"), (21, "nieuwsbrief")):
+            for i in range(10):
+                send_order(send, at(hour, 3 + 5 * i, day), source)
+    for i in range(10):
+        send_order(send, at(10, 3 + 5 * i), "google")
+    only_rule(db, "orders_drop_today")
+    with db.transaction() as s:
+        s.scalar(select(AlertRule).where(AlertRule.key == "orders_drop_today")).for_minutes = 0
+        add_channel(s, shopify_shop.id, {"kind": "email", "target": "eigenaar@winkel.example"})
+    assert run_once(db, {**app.config, **smtp}, at(14, 5))["events"] == [(SHOP, "orders_drop_today", "firing")]
+    with db.reading() as s:
+        contributor = s.scalar(select(AlertEvent)).details["contributor"]
+    assert contributor == {"by": "source", "name": "google", "observed": 10, "normal": 40.0, "money": False}
+    assert "bron google, 10 tegen normaal 40" in parts(mailbox.messages[-1])[0]
+
+
 class Crash(BaseException):
     """The process dies: not an Exception, so nothing in the sender catches it."""
 

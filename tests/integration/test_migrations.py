@@ -126,3 +126,36 @@ def test_the_later_purchase_pairs_of_orders_applied_before_they_existed_are_fill
     with db.reading() as session:
         kpis = report.build(session, find_shop(session, SHOP), date(2026, 3, 1), date(2026, 3, 2))["kpis"]
     assert kpis["cart_abandonment_rate"] == "0.00"
+
+
+def test_the_hourly_source_counters_of_orders_applied_before_they_existed_are_filled_in(send, db, shopify_shop,
+                                                                                         database_url):
+    """0009: orders applied before the "hour:HH|src:<source>|…" counters existed get them from the
+    stored states, so that an alert's biggest contributor has its weeks to compare with and a later
+    change to such an order retracts counters that are there."""
+    from alembic import command
+
+    from plugin import ingest
+    from plugin.migrate import alembic_config
+    from plugin.shops import find_shop
+    from tests.helpers import SHOP, payload
+
+    order = payload("shopify", "orders-create")
+    order.update(test=False, cancelled_at=None, financial_status="paid", landing_site="/?utm_source=google",
+                 created_at="2026-03-02T10:10:00+01:00", processed_at="2026-03-02T10:10:00+01:00",
+                 updated_at="2026-03-02T10:10:00+01:00")
+    send("shopify", "orders/create", order)
+    with db.transaction() as session:   # as the counters were before 0009
+        assert session.execute(text("DELETE FROM hour_counters WHERE name LIKE 'hour:__|src:%'")).rowcount == 2
+
+    def differences():  # noqa: ANN202
+        with db.reading() as session:
+            return ingest.differences(session, ingest.ShopContext.of(find_shop(session, SHOP)))
+
+    assert differences() != {}
+    command.downgrade(alembic_config(database_url), "0008_later_purchase_pairs")
+    upgrade(database_url)
+    assert differences() == {}
+    with db.reading() as session:
+        names = set(session.scalars(text("SELECT name FROM hour_counters WHERE name LIKE 'hour:__|src:%'")))
+    assert names == {"hour:10|src:google|orders", "hour:10|src:google|sales"}

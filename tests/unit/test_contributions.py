@@ -38,7 +38,9 @@ def test_an_order_books_its_sales_on_its_own_day():
                          CounterKey("src:direct|discounts", d): 10 * M,
                          # and under its shop-local hour (12:00 UTC is 13:00 in Amsterdam)
                          CounterKey("hour:13|orders", d): 1, CounterKey("hour:13|items_sold", d): 2,
-                         CounterKey("hour:13|gross_sales", d): 100 * M, CounterKey("hour:13|discounts", d): 10 * M})
+                         CounterKey("hour:13|gross_sales", d): 100 * M, CounterKey("hour:13|discounts", d): 10 * M,
+                         # and under both, for an alert's biggest contributor (its sales net of discounts)
+                         CounterKey("hour:13|src:direct|orders", d): 1, CounterKey("hour:13|src:direct|sales", d): 90 * M})
 
 
 def test_returns_are_attributed_to_the_orders_source_on_the_refund_day():
@@ -174,7 +176,10 @@ def test_hour_counters_add_up_to_the_day_counters_on_a_25_hour_day():
     for counter in HOUR_COUNTERS:
         for day in (date(2026, 10, 24), date(2026, 10, 25), date(2026, 10, 26)):
             hourly = sum(v for k, v in c.items() if k.day == day and k.name.startswith(HOUR_PREFIX)
-                         and k.name.endswith("|" + counter))
+                         and k.name.endswith("|" + counter) and "|src:" not in k.name)
+            by_source = sum(v for k, v in c.items() if k.day == day and k.name.startswith(HOUR_PREFIX)
+                            and "|src:" in k.name and k.name.endswith("|orders"))
+            assert by_source == c.get(CounterKey("orders", day), 0)
             assert hourly == c.get(CounterKey(counter, day), 0), (counter, day)
     assert c[CounterKey("hour:02|orders", date(2026, 10, 25))] == 2   # both 02:00s of the long night
     assert c[CounterKey("hour:00|orders", date(2026, 10, 25))] == 1   # 22:00 UTC on the 24th

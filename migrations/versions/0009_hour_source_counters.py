@@ -1,0 +1,53 @@
+"""hour_counters: orders and sales per traffic source and hour, for an alert's biggest contributor
+
+An alert over some hours names the traffic source that fell most against the same hours of the
+previous weeks (plugin.alerts.evaluate.contributor); it used whole days before, which compared
+this morning with a newsletter's evening. The counters "hour:HH|src:<source>|orders" and
+"…|sales" (plugin.kpi.contributions.hour_source_counter) are filled in here for every shop from
+its stored entity states, with the product's own functions (the definition `kompas verify` checks
+against); no schema change. Run with the delivery worker stopped, as every `kompas db upgrade`.
+
+Revision ID: 0009_hour_source_counters
+Revises: 0008_later_purchase_pairs
+Create Date: 2026-12-01 05:00:00
+"""
+from typing import Sequence, Union
+
+import sqlalchemy as sa
+from alembic import op
+from sqlalchemy.orm import Session
+
+revision: str = "0009_hour_source_counters"
+down_revision: Union[str, None] = "0008_later_purchase_pairs"
+branch_labels: Union[str, Sequence[str], None] = None
+depends_on: Union[str, Sequence[str], None] = None
+
+PATTERN = "hour:__|src:%"   # plugin.kpi.contributions.hour_source_counter as of 0009
+
+
+def _is_hour_source(name: str) -> bool:
+    return name.startswith("hour:") and name[7:12] == "|src:"
+
+
+def upgrade() -> None:
+    from plugin import counters
+    from plugin.ingest import all_states
+    from plugin.kpi.booking import shop_zone
+    from plugin.kpi.contributions import full_contribution
+
+    bind = op.get_bind()
+    hours = sa.table("hour_counters", sa.column("name", sa.String))
+    op.execute(hours.delete().where(hours.c.name.like(PATTERN)))   # idempotent
+    session = Session(bind=bind)
+    try:
+        for shop_id, timezone in bind.execute(sa.text("SELECT id, timezone FROM shops ORDER BY id")).all():
+            cells = full_contribution(all_states(session, shop_id), shop_zone(timezone))
+            counters.add(session, shop_id, {key: value for key, value in cells.items() if _is_hour_source(key.name)})
+        session.flush()
+    finally:
+        session.close()
+
+
+def downgrade() -> None:
+    hours = sa.table("hour_counters", sa.column("name", sa.String))
+    op.execute(hours.delete().where(hours.c.name.like(PATTERN)))
