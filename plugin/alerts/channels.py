@@ -207,7 +207,16 @@ def alert_email(message: dict[str, Any], language: str) -> tuple[str, str, str]:
     return message["subject"], text, body
 
 
-def send_email(config: Mapping[str, Any], to: str, subject: str, text: str, body_html: str, key: str) -> None:
+def unsubscribe_link(config: Mapping[str, Any], channel: AlertChannel, period: str) -> str | None:
+    """The link that switches `period`'s digest (daily | weekly) off for an e-mail channel."""
+    if not channel.unsubscribe_key:
+        return None
+    base = (config.get("PUBLIC_URL") or "").rstrip("/")
+    return f"{base}/panel/alerts/unsubscribe/{channel.unsubscribe_key}?{urlencode({'period': period})}"
+
+
+def send_email(config: Mapping[str, Any], to: str, subject: str, text: str, body_html: str, key: str,
+               headers: Mapping[str, str] | None = None) -> None:
     host = config.get("SMTP_HOST")
     if not host:
         raise ChannelError("no SMTP server configured (KOMPAS_SMTP_HOST)")
@@ -218,6 +227,8 @@ def send_email(config: Mapping[str, Any], to: str, subject: str, text: str, body
     # the same notification always has the same Message-ID: a repeat after a crash is recognisable
     digest = hashlib.sha256(key.encode()).hexdigest()[:32]
     message["Message-ID"] = f"<{digest}@{sender.rpartition('@')[2].strip('>') or 'kompas'}>"
+    for name, value in (headers or {}).items():
+        message[name] = value
     message.set_content(text)
     message.add_alternative(body_html, subtype="html")
     with smtplib.SMTP(host, int(config.get("SMTP_PORT") or 25), timeout=TIMEOUT) as smtp:
@@ -279,8 +290,14 @@ def send_notification(notification: AlertNotification, channel: AlertChannel, ev
     if notification.kind.startswith("digest_"):
         from .digest import digest_email
 
-        subject, text, body = digest_email(notification.payload or {}, shop, language, config)
-        send_email(config, channel.target, subject, text, body, notification.dedupe_key)
+        period = notification.kind.removeprefix("digest_")
+        unsubscribe = unsubscribe_link(config, channel, period)
+        subject, text, body = digest_email(notification.payload or {}, shop, language, config, channel.target,
+                                           unsubscribe)
+        # RFC 2369 / RFC 8058: mail clients offer "unsubscribe", one click that POSTs to the link
+        headers = {"List-Unsubscribe": f"<{unsubscribe}>", "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"} \
+            if unsubscribe else None
+        send_email(config, channel.target, subject, text, body, notification.dedupe_key, headers)
         return
     if event is None:
         raise ChannelError("the alert event of this notification is gone")

@@ -108,9 +108,10 @@ def _period(payload: Mapping[str, Any], language: str) -> str:
     return f"{i18n.day(first, language, 'd MMM')} – {i18n.day(last, language, 'd MMM y')}"
 
 
-def digest_email(payload: Mapping[str, Any], shop: Shop, language: str, config: Mapping[str, Any]
-                 ) -> tuple[str, str, str]:
-    """(subject, plain text, HTML) of a digest."""
+def digest_email(payload: Mapping[str, Any], shop: Shop, language: str, config: Mapping[str, Any],
+                 address: str = "", unsubscribe: str | None = None) -> tuple[str, str, str]:
+    """(subject, plain text, HTML) of a digest to `address`, ending with how to stop it
+    (`unsubscribe`: the link that switches this digest off for that address)."""
     from .channels import panel_link
 
     period = payload.get("period", "digest_daily").removeprefix("digest_")
@@ -134,6 +135,14 @@ def digest_email(payload: Mapping[str, Any], shop: Shop, language: str, config: 
     text = "\n".join([subject, "", intro, ""] + [f"{label:<{width}}  {cur:>14}  {prev:>14}  {chg}"
                                                   for label, cur, prev, chg in rows]
                      + ["", f"{i18n.t('alerts.open', language)}: {link}"])
+    footer = ""
+    if unsubscribe:
+        what = i18n.t(f"digest.name.{period}", language)
+        text += "\n\n" + i18n.t("digest.footer", language, what=what, address=address, link=unsubscribe)
+        footer = (f'<p style="font:12px sans-serif;color:#8a8a8a">'
+                  f'{html.escape(i18n.t("digest.footer", language, what=what, address=address, link=""))}'
+                  f'<a href="{html.escape(unsubscribe)}" style="color:#616161">'
+                  f'{html.escape(i18n.t("digest.unsubscribe", language))}</a></p>')
     head = "".join(f'<th style="text-align:{a};font:600 12px sans-serif;color:#616161;padding:4px 8px">'
                    f'{html.escape(i18n.t(k, language))}</th>'
                    for k, a in (("digest.kpi", "left"), ("digest.current", "right"), ("digest.previous", "right"),
@@ -151,6 +160,6 @@ def digest_email(payload: Mapping[str, Any], shop: Shop, language: str, config: 
             f'<table role="presentation" cellspacing="0" cellpadding="0"><tr>{head}</tr>{body_rows}</table>'
             f'<p style="margin:20px 0"><a href="{html.escape(link)}" style="font:600 14px sans-serif;'
             f'background:#303030;color:#fff;padding:10px 16px;border-radius:8px;text-decoration:none">'
-            f'{html.escape(i18n.t("alerts.open", language))}</a></p>'
+            f'{html.escape(i18n.t("alerts.open", language))}</a></p>{footer}'
             f'</div></body></html>')
     return subject, text, body

@@ -47,7 +47,8 @@ def add_channel(session: Session, shop_id: int, data: dict[str, Any]) -> AlertCh
         raise ChannelInputError(f"kind must be one of {', '.join(KINDS)}")
     channel = AlertChannel(shop_id=shop_id, kind=kind, target=_check_target(kind, data.get("target", "")),
                            language="nl", alerts=True, digest_daily=False, digest_weekly=False, enabled=True,
-                           created_at=datetime.now(timezone.utc))
+                           created_at=datetime.now(timezone.utc),
+                           unsubscribe_key=secrets.token_urlsafe(24) if kind == "email" else None)
     if kind == "webhook":
         secret = data.get("secret")
         if secret is not None and (not isinstance(secret, str) or not 16 <= len(secret) <= 200):

@@ -66,6 +66,8 @@ class AlertChannel(Base):
     digest_weekly: Mapped[bool] = mapped_column(Boolean, default=False)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    # e-mail: the key of its digests' unsubscribe link (/panel/alerts/unsubscribe/<key>), random per channel
+    unsubscribe_key: Mapped[str | None] = mapped_column(String(64), unique=True)
 
 
 class AlertEvent(Base):

@@ -77,6 +77,18 @@ ALERT_STRINGS: dict[str, dict[str, str]] = {
     "alerts.resolved_body": {"nl": "{kpi} is weer normaal.", "en": "{kpi} is back to normal."},
     "alerts.chart": {"nl": "Per uur, tegen normaal (grijs)", "en": "By hour, against normal (grey)"},
     "alerts.open": {"nl": "Open Kompas", "en": "Open Kompas"},
+    "digest.name.daily": {"nl": "het dagoverzicht", "en": "the daily summary"},
+    "digest.name.weekly": {"nl": "het weekoverzicht", "en": "the weekly summary"},
+    "digest.footer": {"nl": "Je krijgt {what} van Kompas omdat het voor {address} is aangezet. Niet meer ontvangen: {link}",
+                      "en": "You get {what} from Kompas because it was switched on for {address}. Stop it: {link}"},
+    "digest.unsubscribe": {"nl": "Afmelden", "en": "Unsubscribe"},
+    "unsubscribe.ask": {"nl": "Wil je {what} van {shop} niet meer naar {address} sturen?",
+                        "en": "Stop sending {what} of {shop} to {address}?"},
+    "unsubscribe.done": {"nl": "Gedaan: {what} van {shop} gaat niet meer naar {address}. Weer aanzetten kan in het "
+                               "Kompas-paneel, onder Meldingen.",
+                         "en": "Done: {what} of {shop} no longer goes to {address}. It can be switched on again in "
+                               "the Kompas panel, under Alerts."},
+    "unsubscribe.unknown": {"nl": "Deze afmeldlink is niet (meer) geldig.", "en": "This unsubscribe link is not valid (any more)."},
     "alerts.footer": {"nl": "Je krijgt deze e-mail omdat dit adres meldingen van Kompas ontvangt. Wijzig dit in het paneel onder Meldingen.",
                       "en": "You receive this e-mail because this address gets Kompas alerts. Change this in the panel under Alerts."},
     "alerts.normal": {"nl": "normaal", "en": "normal"},

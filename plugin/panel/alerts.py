@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-from flask import Blueprint, current_app, g, jsonify, request
+from flask import Blueprint, current_app, g, jsonify, render_template, request
 from sqlalchemy import select
 
 from ..alerts import evaluate, outbox
@@ -229,6 +229,31 @@ def change_channel(channel_id: int):  # noqa: ANN201
             return jsonify(deleted=channel_id)
         update_channel(channel, _body())   # ChannelInputError: 400, rolled back
         return jsonify(_channel_json(channel, _language()))
+
+
+@bp.route("/unsubscribe/<key>", methods=["GET", "POST"])
+def unsubscribe(key: str):  # noqa: ANN201
+    """A digest e-mail's unsubscribe link: no session, the channel's random key is the proof. GET
+    asks (a link scanner opening it switches nothing off), POST switches that digest off for that
+    address, its alerts and the other digest stay; a mail client's one-click POST (RFC 8058) too."""
+    period = request.values.get("period", "")
+    with _db().transaction() as session:
+        channel = session.scalar(select(AlertChannel).where(AlertChannel.unsubscribe_key == key)) \
+            if 0 < len(key) <= 64 else None
+        shop = session.get(Shop, channel.shop_id) if channel is not None else None
+        language = channel.language if channel is not None and channel.language in i18n.LANGUAGES else _language()
+        if channel is None or shop is None or period not in ("daily", "weekly"):
+            return render_template("panel/unsubscribe.html", language=language, ask=False,
+                                   message=i18n.t("unsubscribe.unknown", language)), 404
+        names = dict(what=i18n.t(f"digest.name.{period}", language), shop=shop.name or shop.domain,
+                     address=channel.target)
+        if request.method == "GET":
+            return render_template("panel/unsubscribe.html", language=language, ask=True, period=period,
+                                   message=i18n.t("unsubscribe.ask", language, **names),
+                                   button=i18n.t("digest.unsubscribe", language))
+        setattr(channel, f"digest_{period}", False)
+    return render_template("panel/unsubscribe.html", language=language, ask=False,
+                           message=i18n.t("unsubscribe.done", language, **names))
 
 
 @bp.post("/test")

@@ -37,7 +37,11 @@ def test_alerts_section_manages_rules_and_channels_and_sends_a_test(chromium, ma
             page.select_option("#alerts-channel-language", "en")
             page.check("#alerts-channel-daily")
             page.click("#alerts-channel-form button[type=submit]")
-            page.locator("#alerts-channels li").filter(has_text="owner@shop.example").wait_for()
+            channel = page.locator("#alerts-channels li").filter(has_text="owner@shop.example")
+            channel.wait_for()
+            assert channel.locator('input[data-digest="daily"]').is_checked()
+            channel.locator('input[data-digest="weekly"]').check()   # switched on for an address already there
+            page.locator("#alerts-status").filter(has_text="Saved").wait_for()
 
             row = page.locator('#alerts-rules tr[data-rule="no_orders"]')
             row.locator('input[type="checkbox"]').uncheck()
@@ -55,6 +59,7 @@ def test_alerts_section_manages_rules_and_channels_and_sends_a_test(chromium, ma
     with db.reading() as s:
         assert s.scalar(select(AlertRule.enabled).where(AlertRule.key == "no_orders")) is False
         channel = s.scalar(select(AlertChannel))
-        assert (channel.target, channel.language, channel.digest_daily) == ("owner@shop.example", "en", True)
+        assert (channel.target, channel.language, channel.digest_daily, channel.digest_weekly) == (
+            "owner@shop.example", "en", True, True)
     (message,) = mailbox.messages
     assert message["Subject"] == "Test notification from Kompas – demo.myshopify.com"

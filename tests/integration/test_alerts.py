@@ -17,7 +17,7 @@ from plugin import counters, report
 from plugin.alerts import digest, evaluate, outbox
 from plugin.alerts.evaluate import run_once
 from plugin.alerts.manage import add_channel
-from plugin.alerts.models import AlertEvent, AlertNotification, AlertRule
+from plugin.alerts.models import AlertChannel, AlertEvent, AlertNotification, AlertRule
 from plugin.alerts.rules import DEFAULT_RULES
 from plugin.kpi.contributions import CounterKey, hour_counter
 from plugin.shops import find_shop
@@ -420,6 +420,46 @@ def test_daily_and_weekly_digests_go_once_to_the_addresses_that_asked(app, db, s
         week = report.build(s, find_shop(s, SHOP), date(2026, 3, 23), date(2026, 3, 29))["kpis"]
     assert week["orders"] == 6 and "€300.00" in parts(weekly)[0]
     assert mailbox.to("geen@winkel.example") == []
+
+
+def test_a_digest_says_how_to_stop_it_and_its_link_switches_only_that_digest_off(app, db, send, shopify_shop,
+                                                                                  smtp_server, client):
+    """A digest ends with an unsubscribe link and carries it as List-Unsubscribe with one-click
+    POST (RFC 8058). Opening the link only asks; the POST (the page's button, or a mail client's
+    one click) switches that digest off for that address, and its alerts and other digest stay."""
+    mailbox, smtp = smtp_server
+    config = {**app.config, **smtp}
+    monday = date(2026, 3, 30)
+    send_order(send, at(12, 0, date(2026, 3, 29)), "google")
+    with db.transaction() as s:
+        channel = add_channel(s, shopify_shop.id, {"kind": "email", "target": "dag@winkel.example",
+                                                   "digest_daily": True, "digest_weekly": True})
+        channel_id, key = channel.id, channel.unsubscribe_key
+    run_once(db, config, at(7, 0, monday))
+    daily, weekly = sorted(mailbox.to("dag@winkel.example"), key=lambda m: "week" in m["Subject"])
+    link = f"{config['PUBLIC_URL']}/panel/alerts/unsubscribe/{key}?period=daily"
+    assert daily["List-Unsubscribe"] == f"<{link}>"
+    assert daily["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    text, html = parts(daily)
+    assert ("Je krijgt het dagoverzicht van Kompas omdat het voor dag@winkel.example is aangezet. "
+            f"Niet meer ontvangen: {link}") in text
+    assert 'href="' + link.replace("&", "&amp;") + '"' in html and ">Afmelden</a>" in html
+    assert weekly["List-Unsubscribe"] == f"<{link.replace('daily', 'weekly')}>"
+
+    path = link.removeprefix(config["PUBLIC_URL"])
+    page = client.get(path)
+    assert page.status_code == 200 and "Wil je het dagoverzicht van" in page.get_data(as_text=True)
+    with db.reading() as s:
+        assert s.get(AlertChannel, channel_id).digest_daily   # a link scanner opening it changes nothing
+    done = client.post(path, data={"List-Unsubscribe": "One-Click"})   # the mail client's one click
+    assert done.status_code == 200 and "gaat niet meer naar dag@winkel.example" in done.get_data(as_text=True)
+    with db.reading() as s:
+        row = s.get(AlertChannel, channel_id)
+        assert (row.digest_daily, row.digest_weekly, row.alerts, row.enabled) == (False, True, True, True)
+    assert client.post(f"/panel/alerts/unsubscribe/{key[:-1]}x?period=daily").status_code == 404
+    assert client.get(f"/panel/alerts/unsubscribe/{key}?period=monthly").status_code == 404
+    run_once(db, config, at(7, 0, date(2026, 3, 31)))   # Tuesday: no daily digest for this address any more
+    assert len(mailbox.to("dag@winkel.example")) == 2
 
 
 def test_a_test_notification_uses_real_figures(app, db, send, shopify_shop, smtp_server):

@@ -114,10 +114,21 @@
       remove.addEventListener("click", async () => { await call("DELETE", "/channels/" + c.id); load(); });
       const test = el("button", { type: "button", class: "button" }, strings["alerts.test"]);
       test.addEventListener("click", () => sendTest(c.id));
-      const digests = [c.digest_daily ? strings["alerts.digest_daily"] : "", c.digest_weekly ? strings["alerts.digest_weekly"] : ""]
-        .filter(Boolean).join(", ");
-      list.append(el("li", {}, c.kind_text + ": " + c.target + " (" + c.language + ")" + (digests ? " · " + digests : "")
-        + (c.secret ? " · secret " + c.secret : ""), " ", test, " ", remove));
+      const item = el("li", { "data-channel": c.id }, c.kind_text + ": " + c.target + " (" + c.language + ")"
+        + (c.secret ? " · secret " + c.secret : ""), " ");
+      if (c.kind === "email") {   // each digest switched on or off for this address
+        for (const period of ["daily", "weekly"]) {
+          const box = el("input", { type: "checkbox", "data-digest": period });
+          box.checked = c["digest_" + period];
+          box.addEventListener("change", async () => {
+            try { await call("POST", "/channels/" + c.id, { ["digest_" + period]: box.checked }); status(strings["saved"]); }
+            catch (e) { box.checked = !box.checked; status(e.message); }
+          });
+          item.append(el("label", {}, box, " " + strings["alerts.digest_" + period]), " ");
+        }
+      }
+      item.append(test, " ", remove);
+      list.append(item);
     }
   }
 
