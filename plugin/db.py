@@ -33,6 +33,19 @@ def advisory_xact_lock(executor: Session | Connection, namespace: int, key: int)
     executor.execute(_ADVISORY_XACT_LOCK, {"ns": namespace, "id": int(key)})
 
 
+def lock_shop_writers(session: Session, shop_ids: list[int]) -> None:
+    """Serialize writers of the same shops' states and counters until the transaction ends: every
+    applier, and `kompas rebuild`, which rewrites them all.
+
+    PostgreSQL: transaction-level advisory locks, taken in sorted order so two writers never
+    wait on each other in a cycle. SQLite: nothing to do, it has one writer at a time.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    for shop_id in sorted(set(shop_ids)):
+        advisory_xact_lock(session, ADVISORY_NAMESPACE, shop_id)
+
+
 class SqliteWriteLock:
     """A fair, cross-process lock that every SQLite writer takes before BEGIN IMMEDIATE.
 
@@ -91,15 +104,9 @@ class Database:
             yield session
 
     def lock_shops(self, session: Session, shop_ids: list[int]) -> None:
-        """Serialize writers of the same shops' states and counters until the transaction ends.
-
-        PostgreSQL: transaction-level advisory locks, taken in sorted order so two writers never
-        wait on each other in a cycle. SQLite: nothing to do, it has one writer at a time.
-        """
-        if self.dialect != "postgresql":
-            return
-        for shop_id in sorted(set(shop_ids)):
-            advisory_xact_lock(session, ADVISORY_NAMESPACE, shop_id)
+        """Serialize writers of the same shops' states and counters until the transaction ends
+        (`lock_shop_writers`)."""
+        lock_shop_writers(session, shop_ids)
 
     @contextmanager
     def exclusive(self, name: str, key: int) -> Iterator[None]:

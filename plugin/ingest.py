@@ -24,6 +24,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from . import counters
+from .db import lock_shop_writers
 from .kpi.booking import from_epoch_micros, local_day, shop_zone
 from .kpi.contributions import (Contribution, cart_contribution, customer_contribution,
                                 customer_value_contribution, delta, full_contribution, order_contribution,
@@ -379,6 +380,9 @@ def differences(session: Session, shop: ShopContext) -> dict:
 
 
 def rebuild(session: Session, shop: ShopContext) -> None:
-    """Rewrite the shop's counters from its stored entity states."""
+    """Rewrite the shop's counters from its stored entity states, holding the shop's writer lock
+    as every applier does: a delivery applied between the read and the rewrite would otherwise
+    keep its state but lose its counters (PostgreSQL; SQLite has one writer at a time)."""
+    lock_shop_writers(session, [shop.id])
     counters.replace_all(session, shop.id, recompute(session, shop))
 

@@ -46,9 +46,8 @@ def handle(db, topic: str, domain: str, payload: Any, now: datetime | None = Non
            triggered_at: datetime | None = None) -> str:
     """Apply one lifecycle or privacy webhook; returns what was done (for the log and the answer).
 
-    `triggered_at` (X-Shopify-Triggered-At) tells a late app/uninstalled (Shopify retries for
-    hours) from a current one: one triggered before the shop's token was last saved belongs to an
-    earlier installation and must not undo the reinstall.
+    `triggered_at` (X-Shopify-Triggered-At) tells a late app/uninstalled or shop/redact from a
+    current one (`_installed_since`).
     """
     now = now or datetime.now(timezone.utc)
     payload = payload if isinstance(payload, dict) else {}
@@ -58,11 +57,9 @@ def handle(db, topic: str, domain: str, payload: Any, now: datetime | None = Non
             log.info("shopify.lifecycle_unknown_shop", extra={"topic": topic, "shop": domain})
             return "unknown shop: nothing held"
         db.lock_shops(session, [shop.id])
+        if topic in (UNINSTALLED, "shop/redact") and _installed_since(session, shop, triggered_at):
+            return "stale: installed again since"
         if topic == UNINSTALLED:
-            token_saved = session.scalar(select(func.max(ShopCredential.updated_at)).where(
-                ShopCredential.shop_id == shop.id))
-            if triggered_at is not None and token_saved is not None and triggered_at < token_saved:
-                return "stale: installed again since"
             shop.uninstalled_at = now
             drop_credentials(session, shop.id)
             return "uninstalled"
@@ -82,6 +79,14 @@ def handle(db, topic: str, domain: str, payload: Any, now: datetime | None = Non
             return f"{linked} orders linked to the customer; no personal data held"
         orders = {str(o) for o in payload.get("orders_to_redact") or []}
         return _redact_customer(session, shop, customer, keys, orders)
+
+
+def _installed_since(session, shop: Shop, triggered_at: datetime | None) -> bool:  # noqa: ANN001
+    """Whether the shop's token was saved (an install) after the webhook was triggered: a late
+    app/uninstalled or shop/redact (Shopify retries for hours, and sends shop/redact 48 hours
+    after an uninstall) then belongs to an earlier installation and must not undo this one."""
+    token_saved = session.scalar(select(func.max(ShopCredential.updated_at)).where(ShopCredential.shop_id == shop.id))
+    return triggered_at is not None and token_saved is not None and triggered_at < token_saved
 
 
 def _context(shop: Shop) -> Context:

