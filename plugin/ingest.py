@@ -28,7 +28,7 @@ from .db import lock_shop_writers
 from .kpi.booking import from_epoch_micros, local_day, shop_zone
 from .kpi.contributions import (Contribution, cart_contribution, customer_contribution,
                                 customer_value_contribution, delta, full_contribution, order_contribution,
-                                return_contribution)
+                                return_contribution, returns_contribution)
 from .kpi.entities import (CartState, OrderState, RefundState, ReturnState, State, reconcile,
                            state_from_json, state_to_json)
 from .upserts import upsert
@@ -69,10 +69,11 @@ Outcome = Applied | Dropped
 _BY_KEYS = (select(_STATES.c.kind, _STATES.c.key, _STATES.c.data)
             .where(_STATES.c.shop_id == bindparam("shop_id"), _STATES.c.kind == bindparam("kind"),
                    _STATES.c.key.in_(bindparam("keys", expanding=True))))
-_REFUNDS_OF = (select(_STATES.c.key, _STATES.c.parent_key, _STATES.c.data)
-               .where(_STATES.c.shop_id == bindparam("shop_id"),
-                      _STATES.c.parent_key.in_(bindparam("keys", expanding=True)),
-                      _STATES.c.kind == "refund"))
+# an order's refunds and returns, which count with it (one query for both)
+_CHILDREN_OF = (select(_STATES.c.kind, _STATES.c.key, _STATES.c.parent_key, _STATES.c.data)
+                .where(_STATES.c.shop_id == bindparam("shop_id"),
+                       _STATES.c.parent_key.in_(bindparam("keys", expanding=True)),
+                       _STATES.c.kind.in_(("refund", "return"))))
 # Only order rows carry customer_key, cart_token and checkout_token (see models.EntityState).
 _ORDERS_OF_CUSTOMERS = (select(_STATES.c.customer_key, _STATES.c.key, _STATES.c.data)
                         .where(_STATES.c.shop_id == bindparam("shop_id"), _STATES.c.counts.is_(True),
@@ -115,6 +116,7 @@ class WorkingSet:
         self.shop = shop
         self._states: dict[tuple[str, str], State | None] = {}
         self._refunds: dict[str, dict[str, RefundState]] = {}          # order id → refunds
+        self._returns: dict[str, dict[str, ReturnState]] = {}          # order id → returns
         self._customers: dict[str, dict[str, OrderState]] = {}        # customer → {order id: counted order}
         self._token_orders: dict[tuple[str, str], set[str]] = {}      # (cart|checkout, token) → orders
         self._dirty: dict[tuple[str, str], State] = {}
@@ -129,19 +131,23 @@ class WorkingSet:
                 self._states[(kind, key)] = state_from_json(kind, data)
 
     def _load_refunds(self, order_ids: Iterable[str]) -> None:
+        """Load the refunds and the returns of `order_ids`."""
         missing = sorted({o for o in order_ids if o not in self._refunds})
         for chunk in _chunks(missing):
             for o in chunk:
-                self._refunds[o] = {}
-            for key, parent, data in self.session.execute(_REFUNDS_OF, {"shop_id": self.shop.id, "keys": chunk}):
-                if ("refund", key) in self._dirty:
+                self._refunds[o], self._returns[o] = {}, {}
+            for kind, key, parent, data in self.session.execute(_CHILDREN_OF, {"shop_id": self.shop.id,
+                                                                               "keys": chunk}):
+                if (kind, key) in self._dirty:
                     continue  # changed in this batch: the memory copy is newer
-                state = state_from_json("refund", data)
-                self._states[("refund", key)] = state
-                self._refunds[parent][key] = state  # type: ignore[assignment]
-            for (kind, key), state in self._dirty.items():  # refunds new in this batch
-                if kind == "refund" and isinstance(state, RefundState) and state.order_id in chunk:
+                state = state_from_json(kind, data)
+                self._states[(kind, key)] = state
+                (self._refunds if kind == "refund" else self._returns)[parent][key] = state  # type: ignore[index]
+            for (kind, key), state in self._dirty.items():  # refunds and returns new in this batch
+                if isinstance(state, RefundState) and state.order_id in chunk:
                     self._refunds[state.order_id][key] = state
+                elif isinstance(state, ReturnState) and state.order_id in chunk:
+                    self._returns[state.order_id][key] = state  # type: ignore[index]
 
     def _load_customers(self, customer_keys: Iterable[str]) -> None:
         missing = sorted({c for c in customer_keys if c not in self._customers})
@@ -184,7 +190,7 @@ class WorkingSet:
         order_ids: set[str] = set()
         for s in states:
             by_kind[s.kind].add(s.key)
-            if isinstance(s, (OrderState, RefundState)):
+            if isinstance(s, (OrderState, RefundState, ReturnState)) and s.order_id:
                 order_ids.add(s.order_id)
         for kind, keys in by_kind.items():
             self._load_keys(kind, keys)
@@ -215,6 +221,11 @@ class WorkingSet:
         if order_id not in self._refunds:
             self._load_refunds([order_id])
         return list(self._refunds[order_id].values())
+
+    def returns_of(self, order_id: str) -> list[ReturnState]:
+        if order_id not in self._returns:
+            self._load_refunds([order_id])
+        return list(self._returns[order_id].values())
 
     def customer_orders(self, customer_key: str) -> list[OrderState]:
         if customer_key not in self._customers:
@@ -247,6 +258,11 @@ class WorkingSet:
                 self._refunds[old.order_id].pop(old.refund_id, None)
             if state.order_id in self._refunds:
                 self._refunds[state.order_id][state.refund_id] = state
+        elif isinstance(state, ReturnState):
+            if isinstance(old, ReturnState) and old.order_id in self._returns:
+                self._returns[old.order_id].pop(old.return_id, None)  # type: ignore[arg-type]
+            if state.order_id in self._returns:
+                self._returns[state.order_id][state.return_id] = state  # type: ignore[index]
         self._states[(state.kind, state.key)] = state
         self._dirty[(state.kind, state.key)] = state
 
@@ -260,15 +276,18 @@ class WorkingSet:
 
     # -- aggregates ------------------------------------------------------------------------------
     def order_aggregate(self, order_id: str) -> Contribution:
+        """What an order counts with its refunds, its cart and checkout days, and its returns."""
         order = self.get("order", order_id)
+        out = returns_contribution(order, self.returns_of(order_id), self.shop.zone)  # type: ignore[arg-type]
         if not isinstance(order, OrderState) or not order.counts:
-            return Counter()
+            return out
         cart = self.get("cart", order.cart_token) if order.cart_token else None
         checkout = self.get("checkout", order.checkout_token) if order.checkout_token else None
-        return order_contribution(order, self.refunds_of(order_id),
-                                  cart.created_at if isinstance(cart, CartState) else None,
-                                  checkout.created_at if isinstance(checkout, CartState) else None,
-                                  self.shop.zone)
+        out.update(order_contribution(order, self.refunds_of(order_id),
+                                      cart.created_at if isinstance(cart, CartState) else None,
+                                      checkout.created_at if isinstance(checkout, CartState) else None,
+                                      self.shop.zone))
+        return out
 
     def customer_aggregate(self, customer_key: str) -> Contribution:
         zone = self.shop.zone
@@ -282,10 +301,11 @@ class WorkingSet:
 
 
 def _own(state: State | None, zone) -> Contribution:  # noqa: ANN001
-    """What a cart, checkout or return counts by itself (orders and refunds count through aggregates)."""
+    """What a cart, checkout or a return without an order id counts by itself (orders, refunds and
+    returns of an order count through the order's aggregate)."""
     if isinstance(state, CartState):
         return cart_contribution(state, zone)
-    if isinstance(state, ReturnState):
+    if isinstance(state, ReturnState) and not state.order_id:
         return return_contribution(state, zone)
     return Counter()
 
@@ -323,6 +343,8 @@ def apply_states(ws: WorkingSet, states: Iterable[State], into: Contribution) ->
                 order = ws.get("order", order_id)
                 if isinstance(order, OrderState) and order.counts and order.customer_key:
                     customers.add(order.customer_key)
+        elif isinstance(new, ReturnState):   # counts with its order (when it names one)
+            orders.update(r.order_id for r in (stored, new) if isinstance(r, ReturnState) and r.order_id)
         elif isinstance(new, CartState):
             orders.update(ws.orders_with_token(new.cart_kind, new.token))
         for order_id in orders:

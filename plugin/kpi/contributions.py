@@ -302,6 +302,18 @@ def return_contribution(ret: ReturnState | None, zone: ZoneInfo) -> Contribution
     return out
 
 
+def returns_contribution(order: OrderState | None, returns: Iterable[ReturnState], zone: ZoneInfo) -> Contribution:
+    """The returns of one order: they count unless their order is known and does not count (a
+    deleted or test order contributes nothing, section 8); an order not known (yet) does not hide
+    them, so that a return of an order from before the install still counts."""
+    out: Contribution = Counter()
+    if order is not None and not order.counts:
+        return out
+    for ret in returns:
+        out.update(return_contribution(ret, zone))
+    return out
+
+
 def delta(old: Contribution, new: Contribution) -> Contribution:
     """new − old, keeping only non-zero cells (a retraction is a negative cell)."""
     out: Contribution = Counter()
@@ -319,6 +331,7 @@ def full_contribution(states: Iterable[object], zone: ZoneInfo) -> Contribution:
     """
     orders: dict[str, OrderState] = {}
     refunds: dict[str, list[RefundState]] = {}
+    returns: dict[str | None, list[ReturnState]] = {}
     carts: dict[tuple[str, str], CartState] = {}
     total: Contribution = Counter()
     for state in states:
@@ -330,7 +343,9 @@ def full_contribution(states: Iterable[object], zone: ZoneInfo) -> Contribution:
             carts[(state.cart_kind, state.token)] = state
             total.update(cart_contribution(state, zone))
         elif isinstance(state, ReturnState):
-            total.update(return_contribution(state, zone))
+            returns.setdefault(state.order_id, []).append(state)
+    for order_id, of_order in returns.items():
+        total.update(returns_contribution(orders.get(order_id) if order_id else None, of_order, zone))
     customer_days: dict[str, list[date]] = {}
     customer_orders: dict[str, list[OrderState]] = {}
     for order in orders.values():

