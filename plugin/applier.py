@@ -30,7 +30,9 @@ from webhooks.registry import ADAPTERS
 from . import counters, ingest
 from .db import Database
 from .kpi.booking import InstantError, parse_instant
+from .kpi.entities import OrderState
 from .models import Delivery, Shop
+from .pseudonyms import Redactions, scrub_body
 
 log = logging.getLogger(__name__)
 
@@ -180,6 +182,7 @@ def _apply_claimed(session: Session, db: Database, deliveries: list[Claimed]) ->
     for sid, items in parsed.items():
         if not items:
             continue
+        items = _under_pseudonyms(session, shops[sid], items)
         context = ingest.ShopContext.of(shops[sid])
         try:
             with session.begin_nested():
@@ -193,6 +196,26 @@ def _apply_claimed(session: Session, db: Database, deliveries: list[Claimed]) ->
                 except Exception:  # noqa: BLE001 - kept with its traceback for `kompas replay`
                     item[0].status, item[0].error = FAILED, traceback.format_exc(limit=20)
                     log.exception("applier.failed", extra={"delivery": item[0].id})
+
+
+def _under_pseudonyms(session: Session, shop: Shop, items: list[tuple[Claimed, list]]) -> list[tuple[Claimed, list]]:
+    """The deliveries with the orders of customers redacted (customers/redact) before they arrived
+    under their pseudonym, and those deliveries' stored bodies scrubbed as the redaction scrubbed
+    the others (plugin.pseudonyms), so that a replay gives the same."""
+    redactions = Redactions(session, shop.id, shop.customer_hash_key,
+                            [s.customer_key for _, states in items for s in states if isinstance(s, OrderState)])
+    if not redactions:
+        return items
+    out = []
+    for delivery, states in items:
+        if redactions.names_one(states):
+            key = next(s.customer_key for s in states if isinstance(s, OrderState) and s.customer_key in redactions.redacted)
+            body = scrub_body(json.loads(delivery.body), key, redactions.pseudonyms)
+            delivery.body = json.dumps(body).encode()
+            session.execute(update(Delivery).where(Delivery.id == delivery.id).values(body=delivery.body))
+            states = redactions.apply(states)
+        out.append((delivery, states))
+    return out
 
 
 def _apply_items(session: Session, shop: ingest.ShopContext, items: list[tuple[Claimed, list]]) -> None:

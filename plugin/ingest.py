@@ -33,6 +33,7 @@ from .kpi.entities import (CartState, OrderState, RefundState, ReturnState, Stat
                            state_from_json, state_to_json)
 from .upserts import upsert
 from .models import EntityState, Shop
+from .pseudonyms import Redactions
 
 _STATES = EntityState.__table__
 _CHUNK = 500
@@ -40,14 +41,16 @@ _CHUNK = 500
 
 @dataclass(frozen=True)
 class ShopContext:
-    """What applying needs to know about a shop: its id and its time zone."""
+    """What applying needs to know about a shop: its id, its time zone, and the secret key of its
+    customer hashes and pseudonyms."""
 
     id: int
     zone: ZoneInfo
+    customer_hash_key: str = ""
 
     @classmethod
     def of(cls, shop: Shop) -> "ShopContext":
-        return cls(id=shop.id, zone=shop_zone(shop.timezone))
+        return cls(id=shop.id, zone=shop_zone(shop.timezone), customer_hash_key=shop.customer_hash_key)
 
 
 @dataclass(frozen=True)
@@ -371,6 +374,10 @@ def apply(session: Session, shop: ShopContext, states: Iterable[State],
     write with `counters.add` (batching many deliveries into one upsert).
     """
     states = list(states)
+    redactions = Redactions(session, shop.id, shop.customer_hash_key,
+                            [s.customer_key for s in states if isinstance(s, OrderState)])
+    if redactions:   # a redacted customer's orders count under the pseudonym (plugin.pseudonyms)
+        states = redactions.apply(states)
     ws = WorkingSet(session, shop)
     ws.prefetch(states)
     pending: Contribution = Counter() if into is None else into

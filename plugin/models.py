@@ -260,6 +260,16 @@ class WooCommerceSite(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
 
 
+class RedactedCustomer(Base):
+    """A customer key redacted by customers/redact, as a keyed hash (plugin.pseudonyms): an order
+    of that key arriving later is counted under its pseudonym, never under the person again."""
+
+    __tablename__ = "redacted_customers"
+
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"), primary_key=True)
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+
+
 class HourCounter(Base):
     """Breakdown counters per shop-local hour of a day ("hour:HH|<counter>", see
     plugin.kpi.contributions.hour_counter), for alerts that compare hours with the same hours of

@@ -18,8 +18,6 @@ order webhooks, they are not stored.
 """
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import logging
 from datetime import datetime, timezone
@@ -29,6 +27,7 @@ from sqlalchemy import LargeBinary, delete, func, literal, or_, select, update
 
 from ..credentials import drop_credentials
 from ..models import Base, Delivery, EntityState, Shop, ShopCredential
+from ..pseudonyms import Pseudonyms, remember_redacted, scrub_body
 from webhooks.platforms.base import Context
 
 log = logging.getLogger(__name__)
@@ -36,10 +35,6 @@ log = logging.getLogger(__name__)
 UNINSTALLED = "app/uninstalled"
 COMPLIANCE_TOPICS = ("customers/data_request", "customers/redact", "shop/redact")
 LIFECYCLE_TOPICS = (UNINSTALLED, *COMPLIANCE_TOPICS)
-# Top-level fields of order and checkout bodies that can name a person.
-PSEUDONYM_PREFIX = "redacted-"
-_PERSONAL = ("email", "contact_email", "phone", "billing_address", "shipping_address", "client_details",
-             "browser_ip", "note", "note_attributes", "customer_locale")
 
 
 def handle(db, topic: str, domain: str, payload: Any, now: datetime | None = None,  # noqa: ANN001
@@ -99,27 +94,10 @@ def _customer_keys(shop: Shop, customer: dict) -> list[str]:
     return [k for k in keys if k]
 
 
-class _Pseudonyms:
-    """One pseudonym per customer key, so that the orders of one key stay together and two keys
-    (an id and a guest e-mail) stay two customers, as they were counted. Derived with the shop's
-    secret key (HMAC), so a redaction delivered twice (Shopify retries) gives the same pseudonyms,
-    and a key that already is a pseudonym is kept."""
-
-    def __init__(self, secret: str) -> None:
-        self.secret = secret.encode()
-
-    def id_for(self, key: str | None) -> str:
-        if key and key.startswith("c:" + PSEUDONYM_PREFIX):
-            return key[2:]
-        digest = hmac.new(self.secret, f"redacted:{key}".encode(), hashlib.sha256).hexdigest()
-        return PSEUDONYM_PREFIX + digest[:16]
-
-    def key_for(self, key: str | None) -> str:
-        return "c:" + self.id_for(key)
-
-
 def _redact_customer(session, shop: Shop, customer: dict, keys: list[str], orders: set[str]) -> str:  # noqa: ANN001
-    pseudonyms = _Pseudonyms(shop.customer_hash_key)
+    pseudonyms = Pseudonyms(shop.customer_hash_key)
+    # an order of the customer delivered from now on joins the pseudonym (plugin.pseudonyms)
+    remember_redacted(session, shop.id, shop.customer_hash_key, keys)
     states = 0
     if keys or orders:
         rows = session.execute(select(EntityState.key, EntityState.customer_key, EntityState.data).where(
@@ -139,7 +117,7 @@ def _redact_customer(session, shop: Shop, customer: dict, keys: list[str], order
     return f"customer redacted: {states} orders relinked to a pseudonym, {bodies} deliveries scrubbed"
 
 
-def _redact_bodies(session, shop: Shop, customer: dict, orders: set[str], pseudonyms: _Pseudonyms) -> int:  # noqa: ANN001
+def _redact_bodies(session, shop: Shop, customer: dict, orders: set[str], pseudonyms: Pseudonyms) -> int:  # noqa: ANN001
     """Rewrite the stored order and checkout bodies that concern the customer: personal fields
     removed, the customer replaced by the pseudonym of the key the order was counted under."""
     customer_id = str(customer.get("id")) if customer.get("id") is not None else None
@@ -166,10 +144,7 @@ def _redact_bodies(session, shop: Shop, customer: dict, orders: set[str], pseudo
             continue
         who = body.get("customer") if isinstance(body.get("customer"), dict) else {}
         key = ctx.customer_key(who.get("id"), body.get("email") or body.get("contact_email"))
-        for field in _PERSONAL:
-            body.pop(field, None)
-        body["customer"] = {"id": pseudonyms.id_for(key)} if key else None
-        rewrites.append((delivery_id, json.dumps(body).encode()))
+        rewrites.append((delivery_id, json.dumps(scrub_body(body, key, pseudonyms)).encode()))
     for delivery_id, raw in rewrites:
         session.execute(update(Delivery).where(Delivery.id == delivery_id).values(body=raw))
     return len(rewrites)

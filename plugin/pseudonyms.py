@@ -1,0 +1,97 @@
+"""Customers redacted by customers/redact: their pseudonyms, and what Kompas remembers of them.
+
+A redacted customer's orders are linked to a pseudonym instead of their key (the Shopify id, or a
+keyed hash of the e-mail address), in the entity states and in the stored delivery bodies, so
+that every figure stays (plugin.shopify.lifecycle). An order payload triggered before the
+redaction can still arrive after it (Shopify retries for hours) and name the customer again: it
+must join the pseudonym, not become a second customer. So the shop keeps, per redacted key, a
+keyed hash of it (`redaction_digest`: nothing leads back to the person), and the applier puts
+every incoming order of such a key under its pseudonym and scrubs its stored body
+(`Redactions`).
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import hmac
+from typing import Iterable
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from .kpi.entities import OrderState, State
+from .models import RedactedCustomer
+
+PSEUDONYM_PREFIX = "redacted-"
+# Top-level fields of order and checkout bodies that can name a person.
+PERSONAL_FIELDS = ("email", "contact_email", "phone", "billing_address", "shipping_address", "client_details",
+                   "browser_ip", "note", "note_attributes", "customer_locale")
+
+
+class Pseudonyms:
+    """One pseudonym per customer key, so that the orders of one key stay together and two keys
+    (an id and a guest e-mail) stay two customers, as they were counted. Derived with the shop's
+    secret key (HMAC), so a redaction delivered twice (Shopify retries) gives the same pseudonyms,
+    and a key that already is a pseudonym is kept."""
+
+    def __init__(self, secret: str) -> None:
+        self.secret = secret.encode()
+
+    def id_for(self, key: str | None) -> str:
+        if key and key.startswith("c:" + PSEUDONYM_PREFIX):
+            return key[2:]
+        digest = hmac.new(self.secret, f"redacted:{key}".encode(), hashlib.sha256).hexdigest()
+        return PSEUDONYM_PREFIX + digest[:16]
+
+    def key_for(self, key: str | None) -> str:
+        return "c:" + self.id_for(key)
+
+
+def redaction_digest(secret: str, key: str) -> str:
+    """What the shop keeps of a redacted customer key: its HMAC with the shop's secret key."""
+    return hmac.new(secret.encode(), f"redacted-key:{key}".encode(), hashlib.sha256).hexdigest()
+
+
+def scrub_body(body: dict, key: str | None, pseudonyms: Pseudonyms) -> dict:
+    """An order or checkout body without its personal fields, its customer replaced by the
+    pseudonym of `key` (the key the order is counted under)."""
+    for field in PERSONAL_FIELDS:
+        body.pop(field, None)
+    body["customer"] = {"id": pseudonyms.id_for(key)} if key else None
+    return body
+
+
+def remember_redacted(session: Session, shop_id: int, secret: str, keys: Iterable[str]) -> None:
+    """Keep the digests of redacted customer keys (idempotent; the caller holds the shop's lock)."""
+    digests = {redaction_digest(secret, key) for key in keys if key}
+    if not digests:
+        return
+    have = set(session.scalars(select(RedactedCustomer.digest).where(
+        RedactedCustomer.shop_id == shop_id, RedactedCustomer.digest.in_(list(digests)))))
+    session.add_all(RedactedCustomer(shop_id=shop_id, digest=digest) for digest in sorted(digests - have))
+    session.flush()
+
+
+class Redactions:
+    """The redacted keys among a batch's customer keys, looked up once for the batch."""
+
+    def __init__(self, session: Session, shop_id: int, secret: str, keys: Iterable[str | None]) -> None:
+        self.pseudonyms = Pseudonyms(secret)
+        wanted = {redaction_digest(secret, key): key for key in set(keys)
+                  if key and not key.startswith("c:" + PSEUDONYM_PREFIX)}
+        self.redacted: set[str] = set()
+        if wanted:
+            found = session.scalars(select(RedactedCustomer.digest).where(
+                RedactedCustomer.shop_id == shop_id, RedactedCustomer.digest.in_(list(wanted))))
+            self.redacted = {wanted[digest] for digest in found}
+
+    def __bool__(self) -> bool:
+        return bool(self.redacted)
+
+    def names_one(self, states: Iterable[State]) -> bool:
+        return any(isinstance(s, OrderState) and s.customer_key in self.redacted for s in states)
+
+    def apply(self, states: list[State]) -> list[State]:
+        """`states` with the orders of a redacted key under its pseudonym."""
+        return [dataclasses.replace(s, customer_key=self.pseudonyms.key_for(s.customer_key))
+                if isinstance(s, OrderState) and s.customer_key in self.redacted else s for s in states]
