@@ -138,7 +138,8 @@ def order_contribution(order: OrderState | None, refunds: Iterable[RefundState],
     - At the cancellation's day: orders_cancelled 1; an order cancelled without captured payment
       also books returns = gross_sales − discounts, refunded_shipping = shipping and
       refunded_taxes = taxes, so its total sales net to zero while refunds stay 0.
-    - At each refund's own day: returns, refunded_shipping, refunded_taxes, refunds, items_returned.
+    - At each refund's own day: returns, refunded_shipping, refunded_taxes, refunds, items_returned;
+      of an order whose unpaid cancellation gave it all back, only refunds and items_returned.
     - Per traffic source (section 4): orders, gross_sales, discounts and returns again under
       source_counter(order.source, …), so that net sales can be split by source.
     - A purchase: cart_purchases (checkout_purchases) 1 at the order's day when the cart (checkout)
@@ -196,18 +197,23 @@ def order_contribution(order: OrderState | None, refunds: Iterable[RefundState],
             out[CounterKey(later, day, created)] += 1
     for refund in refunds:
         rday, rhour = _day_hour(refund.booked_at, zone)
-        out[CounterKey(hour_counter(rhour, "returns"), rday)] += to_micros(refund.returns)
         out[CounterKey(hour_counter(rhour, "refunds"), rday)] += to_micros(refund.refunds)
         out[CounterKey(hour_counter(rhour, "items_returned"), rday)] += refund.items_returned
-        out[CounterKey("returns", rday)] += to_micros(refund.returns)
-        out[CounterKey(source_counter(order.source, "returns"), rday)] += to_micros(refund.returns)
-        for product, value, items in refund.products:
-            out[CounterKey(product_counter(product, "returns"), rday)] += to_micros(Decimal(value))
-            out[CounterKey(product_counter(product, "items_returned"), rday)] += items
-        out[CounterKey("refunded_shipping", rday)] += to_micros(refund.refunded_shipping)
-        out[CounterKey("refunded_taxes", rday)] += to_micros(refund.refunded_taxes)
         out[CounterKey("refunds", rday)] += to_micros(refund.refunds)
         out[CounterKey("items_returned", rday)] += refund.items_returned
+        for product, value, items in refund.products:
+            out[CounterKey(product_counter(product, "items_returned"), rday)] += items
+        if order.cancel_reverses_sale:
+            # the unpaid cancellation gives the whole order back (above): a refund Shopify makes
+            # with it (its lines restocked, no money) would give the same goods back a second time
+            continue
+        out[CounterKey(hour_counter(rhour, "returns"), rday)] += to_micros(refund.returns)
+        out[CounterKey("returns", rday)] += to_micros(refund.returns)
+        out[CounterKey(source_counter(order.source, "returns"), rday)] += to_micros(refund.returns)
+        for product, value, _ in refund.products:
+            out[CounterKey(product_counter(product, "returns"), rday)] += to_micros(Decimal(value))
+        out[CounterKey("refunded_shipping", rday)] += to_micros(refund.refunded_shipping)
+        out[CounterKey("refunded_taxes", rday)] += to_micros(refund.refunded_taxes)
     return out
 
 
@@ -270,8 +276,10 @@ def customer_value_contribution(orders: Iterable[OrderState], refunds_of: Mappin
         sale = to_micros(order.gross_sales - order.discounts)
         if _day(order.booked_at, zone) < limit:  # type: ignore[arg-type]
             total += sale
-        if order.cancelled_at is not None and order.cancel_reverses_sale and _day(order.cancelled_at, zone) < limit:
-            total -= sale
+        if order.cancelled_at is not None and order.cancel_reverses_sale:
+            if _day(order.cancelled_at, zone) < limit:
+                total -= sale
+            continue   # its refunds give back nothing more (order_contribution)
         for refund in standing_refunds(order, refunds_of.get(order.order_id, ())):
             if _day(refund.booked_at, zone) < limit:
                 total -= to_micros(refund.returns)

@@ -187,3 +187,34 @@ def test_the_returns_of_deleted_orders_stop_counting_on_upgrade(send, db, shopif
     assert differences() != {}
     upgrade(database_url)
     assert differences() == {}
+
+
+def test_the_counters_are_recounted_so_an_unpaid_cancellations_refund_gives_back_once(send, db, shopify_shop,
+                                                                                      database_url):
+    """0013: counters written when an unpaid cancellation's refund gave its goods back a second
+    time are rewritten from the stored states."""
+    from datetime import date
+
+    from alembic import command
+
+    from plugin import counters, ingest
+    from plugin.kpi.contributions import CounterKey
+    from plugin.migrate import alembic_config
+    from plugin.shops import find_shop
+    from tests.helpers import SHOP, payload
+
+    order = payload("shopify", "orders-create")
+    order.update(test=False, financial_status="voided", cancelled_at="2026-03-02T12:00:00+01:00",
+                 processed_at="2026-03-02T10:00:00+01:00", updated_at="2026-03-02T12:00:00+01:00")
+    send("shopify", "orders/updated", order)
+    with db.transaction() as session:   # the second return the refund used to book
+        counters.add(session, shopify_shop.id, {CounterKey("returns", date(2026, 3, 2)): 10_000_000})
+
+    def differences():  # noqa: ANN202
+        with db.reading() as session:
+            return ingest.differences(session, ingest.ShopContext.of(find_shop(session, SHOP)))
+
+    assert differences() != {}
+    command.downgrade(alembic_config(database_url), "0012_redacted_customers")
+    upgrade(database_url)
+    assert differences() == {}

@@ -86,6 +86,23 @@ def test_unpaid_cancellation_reverses_the_sale_on_the_cancel_day_and_moves_no_mo
     assert net == 0
 
 
+def test_an_unpaid_cancellation_with_the_refund_shopify_makes_for_it_gives_the_goods_back_once():
+    """Cancelling an unpaid order with its items restocked gives a refund of its lines with
+    restock type cancel and no money: the cancellation already gave the whole order back, so the
+    refund adds no second return (total sales still net to zero); its customer's value too."""
+    from plugin.kpi.contributions import customer_value_contribution
+
+    o = order(cancelled_at=at(2026, 3, 3), cancel_reverses_sale=True, customer_key="c:1")
+    refund = RefundState("r", "1", 1, at(2026, 3, 3), returns=Decimal("90"), refunded_taxes=Decimal("19.95"),
+                         refunds=Decimal("0"), items_returned=0, products=(("Vaas", "90", 0),))
+    c = order_contribution(o, [refund], None, None, AMS)
+    d = date(2026, 3, 3)
+    assert (c[CounterKey("returns", d)], c[CounterKey("refunded_taxes", d)], c[CounterKey("refunds", d)]) == (
+        90 * M, 19_950_000, 0)
+    assert c[CounterKey("prod:Vaas|returns", d)] == 0
+    assert customer_value_contribution([o], {"1": [refund]}, AMS)[CounterKey("clv12_net_sales", date(2026, 3, 1))] == 0
+
+
 def test_paid_cancellation_only_counts_the_cancellation():
     c = order_contribution(order(cancelled_at=at(2026, 3, 3)), [], None, None, AMS)
     assert c[CounterKey("orders_cancelled", date(2026, 3, 3))] == 1

@@ -1,0 +1,46 @@
+"""every counter recounted: an unpaid cancellation's refund no longer gives its goods back twice
+
+Cancelling an unpaid Shopify order gives the whole order back on the cancellation's day
+(kpi-definitions.md section 2, so that its total sales net to zero); a refund Shopify makes with
+it (its lines restocked, no money) booked the same goods as returns a second time, in returns,
+refunded shipping and tax, the traffic source's and product's returns, the hour's returns and the
+customer's lifetime value. Those refunds now book only their money and items
+(plugin.kpi.contributions.order_contribution). The touched counters span every breakdown, so
+every shop's counters are rewritten from its stored entity states, as `kompas rebuild` does (with
+the product's own functions; no schema change). Run with the delivery worker stopped, as every
+`kompas db upgrade`.
+
+Revision ID: 0013_unpaid_cancellation_refunds
+Revises: 0012_redacted_customers
+Create Date: 2026-12-01 07:00:00
+"""
+from typing import Sequence, Union
+
+import sqlalchemy as sa
+from alembic import op
+from sqlalchemy.orm import Session
+
+revision: str = "0013_unpaid_cancellation_refunds"
+down_revision: Union[str, None] = "0012_redacted_customers"
+branch_labels: Union[str, Sequence[str], None] = None
+depends_on: Union[str, Sequence[str], None] = None
+
+
+def upgrade() -> None:
+    from plugin import counters
+    from plugin.ingest import all_states
+    from plugin.kpi.booking import shop_zone
+    from plugin.kpi.contributions import full_contribution
+
+    bind = op.get_bind()
+    session = Session(bind=bind)
+    try:
+        for shop_id, timezone in bind.execute(sa.text("SELECT id, timezone FROM shops ORDER BY id")).all():
+            counters.replace_all(session, shop_id, full_contribution(all_states(session, shop_id), shop_zone(timezone)))
+        session.flush()
+    finally:
+        session.close()
+
+
+def downgrade() -> None:
+    pass   # the counters stay as recomputed: `kompas rebuild` after a downgrade gives the old definition
