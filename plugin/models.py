@@ -59,6 +59,8 @@ class Shop(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     uninstalled_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     scopes: Mapped[str | None] = mapped_column(String(1000))  # access scopes granted, comma-separated
+    # W of section 3: a customer is active while their last order is at most this many days old
+    retention_days: Mapped[int] = mapped_column(Integer, default=365, server_default="365")
 
 
 class ShopCredential(Base):

@@ -97,12 +97,13 @@ def periods(session: Session, shop: Shop, spans: list[tuple[date, date]]) -> lis
     return out
 
 
-RETENTION_WINDOW_DAYS = 365  # W of section 3: a customer is active while their last order is this recent
+RETENTION_WINDOW_DAYS = 365  # W of section 3 by default; each shop's own in Shop.retention_days
 
 
 def retention(session: Session, shop: Shop, start: date, end: date, daily: Daily | None = None,
-              window: int = RETENTION_WINDOW_DAYS) -> dict[str, Any]:
-    """Customer retention and churn over start..end (section 3), by shop-local days.
+              window: int | None = None) -> dict[str, Any]:
+    """Customer retention and churn over start..end (section 3), by shop-local days, with the
+    shop's window W (`window` overrides it).
 
     Active at the start of R: an order on one of the W days before `start`; active at its end:
     an order on one of the W days up to and including `end`. Each is a distinct-customer count
@@ -112,13 +113,14 @@ def retention(session: Session, shop: Shop, start: date, end: date, daily: Daily
         daily = counters.daily_in_range(session, shop.id, first, last)
         return counters.pairs_in_range(session, shop.id, first, last, daily).customers
 
+    window = window or shop.retention_days or RETENTION_WINDOW_DAYS
     at_start = active(start - timedelta(days=window), start - timedelta(days=1))
     at_end = active(end - timedelta(days=window - 1), end)
     in_range = daily if daily is not None else counters.daily_in_range(session, shop.id, start, end)
     new = sum(cells.get("new_customers", 0) for cells in in_range.values())
     rate = derived.customer_retention_rate(at_end, new, at_start)
     return {"active_at_start": at_start, "active_at_end": at_end, "new_customers": new,
-            "customer_retention_rate": rate, "churn_rate": derived.churn_rate(rate)}
+            "customer_retention_rate": rate, "churn_rate": derived.churn_rate(rate), "retention_days": window}
 
 
 def sales_by_source(session: Session, shop: Shop, start: date, end: date) -> list[dict[str, Any]]:

@@ -12,7 +12,7 @@ from babel.numbers import NumberFormatError, parse_decimal
 from .i18n import LANGUAGES
 from .kpi.money import MoneyError, to_micros
 from .refusals import Refusal
-from .models import KpiTarget, MarketingSpend
+from .models import KpiTarget, MarketingSpend, Shop
 
 _MONTH = re.compile(r"[0-9]{4}-(0[1-9]|1[0-2])", re.ASCII)   # fullmatch: "2026-01\n" is no month
 MAX_NUMBER = Decimal(10) ** 12   # targets and spend: sane and within a BIGINT of micros
@@ -86,3 +86,15 @@ def spend(session: Session, shop_id: int) -> dict[str, int]:
     """{"YYYY-MM": micros} of every month with spend entered."""
     return dict(session.execute(select(MarketingSpend.month, MarketingSpend.amount)
                                 .where(MarketingSpend.shop_id == shop_id).order_by(MarketingSpend.month)).all())
+
+
+RETENTION_DAYS = (1, 3650)   # W: a day to ten years
+
+
+def set_retention_days(shop: Shop, days: object) -> None:
+    """Set the shop's retention window W (section 3): a whole number of days, 1 to 3650."""
+    text = str(days).strip() if isinstance(days, (int, str)) and not isinstance(days, bool) else ""
+    if not re.fullmatch(r"[0-9]{1,4}", text, re.ASCII) or not RETENTION_DAYS[0] <= int(text) <= RETENTION_DAYS[1]:
+        raise SettingError(f"retention window: a whole number of days from {RETENTION_DAYS[0]} to "
+                           f"{RETENTION_DAYS[1]}, got {days!r}", "setting.retention", value=str(days)[:MAX_TEXT])
+    shop.retention_days = int(text)

@@ -356,6 +356,7 @@ def view():  # noqa: ANN201
         "sources": [{"source": r["source"], "orders": r["orders"], "orders_text": i18n.number(r["orders"], language),
                      "net_sales": r["net_sales"], "net_sales_text": i18n.money(r["net_sales"], shop.currency, language)}
                     for r in sources],
+        "retention_days": shop.retention_days,
         "shop": shop.domain, "currency": shop.currency, "timezone": shop.timezone, "language": language,
         "from": first.isoformat(), "to": last.isoformat(), "compare": mode,
         "compare_from": cfirst.isoformat(), "compare_to": clast.isoformat(),
@@ -396,6 +397,16 @@ def put_spend():  # noqa: ANN201
     language = _language()
     return _save(lambda session, shop: settings.set_spend(session, shop.id, body.get("month"), body.get("amount"),
                                                           language))
+
+
+@bp.put("/retention")
+@authenticated
+def put_retention():  # noqa: ANN201
+    """{"days": 365}: the shop's retention window W (section 3), 1 to 3650 days."""
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        return jsonify(error="send JSON {days}"), 400
+    return _save(lambda session, shop: settings.set_retention_days(shop, body.get("days")))
 
 
 def _save(change: Callable) -> Any:

@@ -245,3 +245,21 @@ def test_clv_is_partial_until_the_first_orders_are_365_days_old(db, shopify_shop
         observed = [report.lifetime_value(session, shop, first_order_day, first_order_day, today)["observed_days"]
                     for today in (first_order_day, date(2027, 3, 1), date(2027, 3, 2), date(2028, 1, 1))]
     assert observed == [0, 364, 365, 365]   # 364 days old on 2027-03-01: its first year ends that evening
+
+
+def test_the_retention_window_is_the_merchants_setting(panel, db, shopify_shop):
+    """Section 3: W is "a shop setting", 365 days by default; the panel sets it (whole days, 1 to
+    3650), shows it, and the retention tile follows it; a bad value is refused in the merchant's
+    language and changes nothing."""
+    view = panel.get("/panel/view.json?range=custom&from=2026-03-01&to=2026-03-10&lang=nl", headers=bearer()).get_json()
+    assert view["retention_days"] == 365
+    assert panel.put("/panel/retention", json={"days": "180"}, headers=bearer()).status_code == 200
+    for bad in (0, 3651, "abc", 1.5, True, None, "12 dagen"):
+        refused = panel.put("/panel/retention?lang=nl", json={"days": bad}, headers=bearer())
+        assert refused.status_code == 400 and "heel aantal dagen" in refused.get_json()["error_text"], bad
+    assert panel.put("/panel/retention", data="no json", headers=bearer()).status_code == 400
+    view = panel.get("/panel/view.json?range=custom&from=2026-03-01&to=2026-03-10&lang=nl", headers=bearer()).get_json()
+    assert view["retention_days"] == 180
+    with db.reading() as session:
+        assert find_shop(session, SHOP).retention_days == 180
+

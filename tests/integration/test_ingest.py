@@ -307,7 +307,15 @@ def test_customer_retention_follows_section_3(send, db, shopify_shop):
     with db.reading() as s:
         r = report.retention(s, find_shop(s, SHOP), date(2026, 3, 1), date(2026, 3, 31))
     assert r == {"active_at_start": 2, "active_at_end": 2, "new_customers": 1,
-                 "customer_retention_rate": "50.00", "churn_rate": "50.00"}
+                 "customer_retention_rate": "50.00", "churn_rate": "50.00", "retention_days": 365}
+    # W is the shop's setting: with 400 days D (2024-12-01) is still inactive, B stays active at
+    # the end (2025-03-20 is 376 days before 2026-03-31): S = {A, B}, E = {A, B, C} → (3 − 1) / 2
+    with db.transaction() as s:
+        find_shop(s, SHOP).retention_days = 400
+    with db.reading() as s:
+        r = report.retention(s, find_shop(s, SHOP), date(2026, 3, 1), date(2026, 3, 31))
+    assert (r["active_at_start"], r["active_at_end"], r["customer_retention_rate"], r["retention_days"]) == (
+        2, 3, "100.00", 400)
 
 
 def test_a_bug_in_a_platform_adapter_fails_that_delivery_only(make_app, db, shopify_shop, monkeypatch):

@@ -182,11 +182,16 @@ def test_the_returns_of_deleted_orders_stop_counting_on_upgrade(send, db, shopif
         with db.reading() as session:
             return ingest.differences(session, ingest.ShopContext.of(find_shop(session, SHOP)))
 
-    assert differences() == {}
+    def requested() -> int:   # plain SQL: below the newest revision the app's models do not fit the tables
+        with db.reading() as session:
+            return session.scalar(text("SELECT coalesce(sum(value), 0) FROM daily_counters"
+                                       " WHERE name = 'returns_requested'"))
+
+    assert differences() == {} and requested() == 0
     command.downgrade(alembic_config(database_url), "0010_channel_unsubscribe_key")   # counted as before 0011
-    assert differences() != {}
+    assert requested() == 1
     upgrade(database_url)
-    assert differences() == {}
+    assert differences() == {} and requested() == 0
 
 
 def test_the_counters_are_recounted_so_an_unpaid_cancellations_refund_gives_back_once(send, db, shopify_shop,

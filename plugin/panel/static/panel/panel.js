@@ -92,6 +92,7 @@
     chart(view.tiles.find((t) => t.key === s.kpi) || view.tiles[0], s);
     sources(s);
     spendList();
+    if (document.activeElement !== $("retention-days")) $("retention-days").value = view.retention_days;
     const pp = query(s); pp.set("table", "products"); pp.set("id_token", token);
     $("export-products").href = "/panel/export.csv?" + pp;
     $("export-products-xlsx").href = "/panel/export.xlsx?" + pp;
@@ -144,6 +145,12 @@
       const li = document.createElement("li"); li.textContent = m.month + ": " + m.text; return li;
     }));
   }
+  $("retention-form").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    if (await send("/panel/retention", { days: $("retention-days").value.trim() })) {
+      $("retention-status").textContent = strings["saved"]; load();
+    }
+  });
   $("spend-form").addEventListener("submit", async (e) => {
     e.preventDefault();
     if (await send("/panel/spend", { month: $("spend-month").value, amount: $("spend-amount").value.trim() || null })) {
