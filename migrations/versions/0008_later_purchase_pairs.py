@@ -16,7 +16,6 @@ from typing import Sequence, Union
 
 import sqlalchemy as sa
 from alembic import op
-from sqlalchemy.orm import Session
 
 revision: str = "0008_later_purchase_pairs"
 down_revision: Union[str, None] = "0007_alert_reference_hours"
@@ -27,22 +26,10 @@ NAMES = ("cart_purchase_later", "checkout_purchase_later")   # plugin.kpi.contri
 
 
 def upgrade() -> None:
-    from plugin import counters
-    from plugin.ingest import all_states
-    from plugin.kpi.booking import shop_zone
-    from plugin.kpi.contributions import full_contribution
+    from plugin.migrate import recount
 
-    bind = op.get_bind()
     histograms = sa.table("day_histograms", sa.column("name", sa.String))
-    op.execute(histograms.delete().where(histograms.c.name.in_(NAMES)))   # idempotent
-    session = Session(bind=bind)
-    try:
-        for shop_id, timezone in bind.execute(sa.text("SELECT id, timezone FROM shops ORDER BY id")).all():
-            cells = full_contribution(all_states(session, shop_id), shop_zone(timezone))
-            counters.add(session, shop_id, {key: value for key, value in cells.items() if key.name in NAMES})
-        session.flush()
-    finally:
-        session.close()
+    recount(op.get_bind(), lambda name: name in NAMES, [histograms.delete().where(histograms.c.name.in_(NAMES))])
 
 
 def downgrade() -> None:

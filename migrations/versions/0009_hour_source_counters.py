@@ -15,7 +15,6 @@ from typing import Sequence, Union
 
 import sqlalchemy as sa
 from alembic import op
-from sqlalchemy.orm import Session
 
 revision: str = "0009_hour_source_counters"
 down_revision: Union[str, None] = "0008_later_purchase_pairs"
@@ -30,22 +29,10 @@ def _is_hour_source(name: str) -> bool:
 
 
 def upgrade() -> None:
-    from plugin import counters
-    from plugin.ingest import all_states
-    from plugin.kpi.booking import shop_zone
-    from plugin.kpi.contributions import full_contribution
+    from plugin.migrate import recount
 
-    bind = op.get_bind()
     hours = sa.table("hour_counters", sa.column("name", sa.String))
-    op.execute(hours.delete().where(hours.c.name.like(PATTERN)))   # idempotent
-    session = Session(bind=bind)
-    try:
-        for shop_id, timezone in bind.execute(sa.text("SELECT id, timezone FROM shops ORDER BY id")).all():
-            cells = full_contribution(all_states(session, shop_id), shop_zone(timezone))
-            counters.add(session, shop_id, {key: value for key, value in cells.items() if _is_hour_source(key.name)})
-        session.flush()
-    finally:
-        session.close()
+    recount(op.get_bind(), _is_hour_source, [hours.delete().where(hours.c.name.like(PATTERN))])
 
 
 def downgrade() -> None:

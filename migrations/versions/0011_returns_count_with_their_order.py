@@ -25,40 +25,37 @@ depends_on: Union[str, Sequence[str], None] = None
 NAMES = ("returns_requested", "returns_approved")   # plugin.kpi.contributions.return_contribution as of 0011
 
 
-def _recount(every_return: bool) -> None:
-    """Rewrite the two counters of every shop from its stored states: returns with their order, or
-    (the definition before 0011) every return by itself."""
+def _returns_delete():  # noqa: ANN202
+    daily = sa.table("daily_counters", sa.column("name", sa.String))
+    return daily.delete().where(daily.c.name.in_(NAMES))
+
+
+def upgrade() -> None:
+    from plugin.migrate import recount
+
+    recount(op.get_bind(), lambda name: name in NAMES, [_returns_delete()])
+
+
+def downgrade() -> None:
+    """The definition before 0011: every return by itself."""
     from collections import Counter
 
     from plugin import counters
     from plugin.ingest import all_states
     from plugin.kpi.booking import shop_zone
-    from plugin.kpi.contributions import full_contribution, return_contribution
+    from plugin.kpi.contributions import return_contribution
     from plugin.kpi.entities import ReturnState
 
     bind = op.get_bind()
-    daily = sa.table("daily_counters", sa.column("name", sa.String))
-    op.execute(daily.delete().where(daily.c.name.in_(NAMES)))
+    bind.execute(_returns_delete())
     session = Session(bind=bind)
     try:
         for shop_id, timezone in bind.execute(sa.text("SELECT id, timezone FROM shops ORDER BY id")).all():
-            zone = shop_zone(timezone)
-            if every_return:
-                cells: Counter = Counter()
-                for state in all_states(session, shop_id):
-                    if isinstance(state, ReturnState):
-                        cells.update(return_contribution(state, zone))
-            else:
-                cells = full_contribution(all_states(session, shop_id), zone)
-            counters.add(session, shop_id, {key: value for key, value in cells.items() if key.name in NAMES})
+            cells: Counter = Counter()
+            for state in all_states(session, shop_id):
+                if isinstance(state, ReturnState):
+                    cells.update(return_contribution(state, shop_zone(timezone)))
+            counters.add(session, shop_id, cells)
         session.flush()
     finally:
         session.close()
-
-
-def upgrade() -> None:
-    _recount(every_return=False)
-
-
-def downgrade() -> None:
-    _recount(every_return=True)

@@ -18,7 +18,6 @@ from typing import Sequence, Union
 
 import sqlalchemy as sa
 from alembic import op
-from sqlalchemy.orm import Session
 
 revision: str = "0013_unpaid_cancellation_refunds"
 down_revision: Union[str, None] = "0012_redacted_customers"
@@ -27,19 +26,10 @@ depends_on: Union[str, Sequence[str], None] = None
 
 
 def upgrade() -> None:
-    from plugin import counters
-    from plugin.ingest import all_states
-    from plugin.kpi.booking import shop_zone
-    from plugin.kpi.contributions import full_contribution
+    from plugin.migrate import recount
 
-    bind = op.get_bind()
-    session = Session(bind=bind)
-    try:
-        for shop_id, timezone in bind.execute(sa.text("SELECT id, timezone FROM shops ORDER BY id")).all():
-            counters.replace_all(session, shop_id, full_contribution(all_states(session, shop_id), shop_zone(timezone)))
-        session.flush()
-    finally:
-        session.close()
+    tables = ("daily_counters", "source_counters", "hour_counters", "day_histograms")
+    recount(op.get_bind(), lambda name: True, [sa.table(name).delete() for name in tables])
 
 
 def downgrade() -> None:
