@@ -542,7 +542,7 @@ class AlertState:
     fired_at: datetime | None = None
     notified_at: datetime | None = None
     owed_resolved: bool = False
-    incident: int = 0
+    incident: int = 0   # how many times the rule has started firing: the number of its current (last) incident
 
 
 _TIME_OF_DAY = re.compile(r"([01]?[0-9]|2[0-3])(?::([0-5][0-9]))?", re.ASCII)
@@ -642,9 +642,10 @@ def step_rules(specs: Mapping[str, RuleSpec], before: Mapping[str, AlertState],
 
 
 def told_incident(state: AlertState, kind: str) -> int:
-    """The incident a notification of `kind` that `step` called for tells of: a recovery still owed
-    and told while a new breach is already pending is the previous incident's."""
-    return state.incident - 1 if kind == RESOLVED and state.status == PENDING else state.incident
+    """The incident a notification of `kind` that `step` called for (ending in `state`) tells of.
+    An incident is numbered when it starts firing, so a recovery is the current incident's, unless
+    the step that told it also started a new one (an owed recovery told as a dip begins to fire)."""
+    return state.incident - 1 if kind == RESOLVED and state.status == FIRING else state.incident
 
 
 def step(state: AlertState, breach: bool | None, now: datetime, spec: RuleSpec, zone: ZoneInfo
@@ -659,13 +660,13 @@ def step(state: AlertState, breach: bool | None, now: datetime, spec: RuleSpec, 
         return state, actions
     if breach:
         if state.status == OK:   # a recovery still owed stays owed while the new breach is only pending
-            state = AlertState(PENDING, since=now, incident=state.incident + 1, owed_resolved=state.owed_resolved)
+            state = AlertState(PENDING, since=now, incident=state.incident, owed_resolved=state.owed_resolved)
         if state.status == PENDING and state.owed_resolved and not silenced:
             state = replace(state, owed_resolved=False)
             actions.append(RESOLVED)   # the last incident did recover: say so before any new firing
         if state.status == PENDING and now - state.since >= timedelta(minutes=spec.for_minutes):  # type: ignore[operator]
             # firing again, still silenced: the owed recovery is moot (the merchant's last word, "down", is true)
-            state = replace(state, status=FIRING, fired_at=now, owed_resolved=False)
+            state = replace(state, status=FIRING, fired_at=now, owed_resolved=False, incident=state.incident + 1)
         if state.status == FIRING and not silenced:
             if state.notified_at is None:
                 state = replace(state, notified_at=now)

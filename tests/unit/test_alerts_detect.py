@@ -231,7 +231,20 @@ def test_an_owed_recovery_outlives_a_short_dip_in_quiet_hours_and_is_told_of_its
     out, state = run(quiet, [(at(20), True), (at(21), True), (at(23), False), (at(6, 30, night), True),
                              (at(7, 0, night), True), (at(7, 30, night), True)])
     assert out[-3:] == [(PENDING, []), (PENDING, [RESOLVED]), (FIRING, [FIRED])]
-    assert detect.told_incident(replace(state, status=PENDING), RESOLVED) == state.incident - 1
+    assert state.incident == 2   # numbered as they start firing
+    # each told of its own incident: the recovery of the first, told after a dip that never fired,
+    # and told in the very step in which a new dip starts firing
+    def told(steps):  # noqa: ANN001, ANN202
+        state, out = AlertState(), []
+        for now, breach in steps:
+            state, actions = step(state, breach, now, quiet, AMS)
+            out += [(kind, detect.told_incident(state, kind)) for kind in actions]
+        return out
+
+    assert told([(at(20), True), (at(21), True), (at(23), False), (at(2, 0, night), True),
+                 (at(2, 30, night), False), (at(7, 0, night), False)]) == [(FIRED, 1), (RESOLVED, 1)]
+    assert told([(at(20), True), (at(21), True), (at(23), False), (at(6, 0, night), True),
+                 (at(7, 0, night), True)]) == [(FIRED, 1), (RESOLVED, 1), (FIRED, 2)]
     # firing again before the silence ends: the recovery is moot, the new firing is told at 07:00
     out, _ = run(quiet, [(at(20), True), (at(21), True), (at(23), False), (at(4, 0, night), True),
                          (at(5, 0, night), True), (at(7, 0, night), True)])
