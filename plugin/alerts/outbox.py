@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Mapping
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, exists, or_, select, update
 from sqlalchemy.orm import Session
 
 from ..db import Database
@@ -102,10 +102,17 @@ def record(db: Database, notification_id: int, attempt: int, now: datetime, erro
 
 
 def due(db: Database, now: datetime, limit: int = 200, shop_id: int | None = None) -> list[int]:
+    """The ids of up to `limit` notifications to try now, oldest first; not those waiting behind an
+    earlier unsent alert to their channel (they would fill the limit while a dead channel's first
+    row is retried for a day, and nothing else would be tried)."""
     now = now.astimezone(timezone.utc)
+    earlier = _N.alias("earlier")
+    blocked = exists().where(earlier.c.channel_id == _N.c.channel_id, earlier.c.id < _N.c.id,
+                             earlier.c.event_id.is_not(None), earlier.c.status.in_((PENDING, SENDING)))
     with db.reading() as session:
         query = (select(_N.c.id).where(_N.c.next_attempt_at <= now, or_(_N.c.status == PENDING, _N.c.status == SENDING),
-                                       _N.c.shop_id.in_(select(Shop.id).where(Shop.uninstalled_at.is_(None))))
+                                       _N.c.shop_id.in_(select(Shop.id).where(Shop.uninstalled_at.is_(None))),
+                                       or_(_N.c.event_id.is_(None), ~blocked))
                  .order_by(_N.c.id).limit(limit))
         if shop_id is not None:
             query = query.where(_N.c.shop_id == shop_id)

@@ -303,6 +303,42 @@ def test_the_biggest_contributor_is_the_source_that_fell_in_the_windows_own_hour
     assert "bron google, 10 tegen normaal 40" in parts(mailbox.messages[-1])[0]
 
 
+def test_a_dead_channels_waiting_alerts_never_crowd_out_other_channels(app, db, shopify_shop):
+    """Alerts waiting behind an earlier unsent alert of their (dead) channel are not what a run
+    tries: with 250 of them waiting, another shop's alert to a healthy channel still goes out at
+    once, and the dead channel's first alert keeps its backoff."""
+    from plugin.shops import add_shop
+
+    t0 = at(14)
+    with db.transaction() as s:
+        other = add_shop(s, platform="shopify", domain="ander.myshopify.com", timezone_name="Europe/Amsterdam",
+                         currency="EUR")
+        dead = add_channel(s, shopify_shop.id, {"kind": "webhook", "target": "https://dead.example/hook"})
+        healthy = add_channel(s, other.id, {"kind": "slack", "target": SLACK})
+        for i, (shop_id, channel) in enumerate([(shopify_shop.id, dead)] * 250 + [(other.id, healthy)]):
+            event = AlertEvent(shop_id=shop_id, rule_id=None, rule_key="orders_drop_day", incident=i, kind="firing",
+                               at=t0 - timedelta(hours=250 - i), kpi="orders", details={})
+            s.add(event)
+            s.flush()
+            s.add(AlertNotification(shop_id=shop_id, channel_id=channel.id, event_id=event.id, kind="firing",
+                                    dedupe_key=f"event:{event.id}:channel:{channel.id}:firing", status="pending",
+                                    attempts=0, next_attempt_at=event.at, created_at=event.at))
+        healthy_id, dead_id = healthy.id, dead.id
+    tried = []
+
+    def send(notification, channel, *_):
+        tried.append(channel.id)
+        if channel.id != healthy_id:
+            raise TimeoutError("timed out")
+
+    outbox.deliver_due(db, app.config, t0, send=send)
+    assert tried == [dead_id, healthy_id]   # the dead channel's first alert, then the other shop's
+    with db.reading() as s:
+        waiting = s.scalar(select(func.count()).select_from(AlertNotification).where(
+            AlertNotification.status == "pending", AlertNotification.channel_id != healthy_id))
+    assert waiting == 250
+
+
 class Crash(BaseException):
     """The process dies: not an Exception, so nothing in the sender catches it."""
 
