@@ -73,6 +73,9 @@ def update_channel(channel: AlertChannel, data: dict[str, Any]) -> None:
                 raise ChannelInputError("digests go to e-mail addresses only", "alerts.refused.digest_email")
             setattr(channel, name, value)
         elif name == "target":
-            channel.target = _check_target(channel.kind, value)
+            target = _check_target(channel.kind, value)
+            if channel.kind == "email" and target != channel.target:   # the old address's links stop working
+                channel.unsubscribe_key = secrets.token_urlsafe(24)
+            channel.target = target
         else:
             raise ChannelInputError(f"unknown channel setting {name!r}")

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from plugin import counters, report
 from plugin.alerts import digest, evaluate, outbox
 from plugin.alerts.evaluate import run_once
-from plugin.alerts.manage import add_channel
+from plugin.alerts.manage import add_channel, update_channel
 from plugin.alerts.models import AlertChannel, AlertEvent, AlertNotification, AlertRule
 from plugin.alerts.rules import DEFAULT_RULES
 from plugin.kpi.contributions import CounterKey, hour_counter
@@ -497,6 +497,13 @@ def test_a_digest_says_how_to_stop_it_and_its_link_switches_only_that_digest_off
     assert client.get(f"/panel/alerts/unsubscribe/{key}?period=monthly").status_code == 404
     run_once(db, config, at(7, 0, date(2026, 3, 31)))   # Tuesday: no daily digest for this address any more
     assert len(mailbox.to("dag@winkel.example")) == 2
+    # the channel goes to another address: the old address's link no longer reaches it
+    with db.transaction() as s:
+        update_channel(s.get(AlertChannel, channel_id), {"target": "nieuw@winkel.example", "digest_daily": True})
+    assert client.post(path).status_code == 404
+    with db.reading() as s:
+        row = s.get(AlertChannel, channel_id)
+        assert row.digest_daily and row.unsubscribe_key not in (None, key)
 
 
 def test_a_test_notification_uses_real_figures(app, db, send, shopify_shop, smtp_server):
