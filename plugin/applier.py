@@ -32,7 +32,7 @@ from .db import Database
 from .kpi.booking import InstantError, parse_instant
 from .kpi.entities import OrderState
 from .models import Delivery, Shop
-from .pseudonyms import Redactions, scrub_body
+from .pseudonyms import Redactions, names_of, scrub_body
 
 log = logging.getLogger(__name__)
 
@@ -199,23 +199,41 @@ def _apply_claimed(session: Session, db: Database, deliveries: list[Claimed]) ->
 
 
 def _under_pseudonyms(session: Session, shop: Shop, items: list[tuple[Claimed, list]]) -> list[tuple[Claimed, list]]:
-    """The deliveries with the orders of customers redacted (customers/redact) before they arrived
-    under their pseudonym, and those deliveries' stored bodies scrubbed as the redaction scrubbed
-    the others (plugin.pseudonyms), so that a replay gives the same."""
-    redactions = Redactions(session, shop.id, shop.customer_hash_key,
-                            [s.customer_key for _, states in items for s in states if isinstance(s, OrderState)])
+    """The deliveries with the orders of customers (or the orders) that customers/redact redacted
+    before they arrived under their pseudonym, and those deliveries' stored bodies scrubbed as the
+    redaction scrubbed the others, checkouts of such a customer too (plugin.pseudonyms), so that
+    nothing leads back to the person and a replay gives the same."""
+    ctx = Context(received_at=utcnow(), triggered_at=None, customer_hash_key=shop.customer_hash_key)
+    names: list[set[str]] = []
+    for delivery, states in items:
+        mine = {n for s in states for n in names_of(s)}
+        checkout = _checkout_key(delivery, ctx)
+        if checkout:
+            mine.add(checkout)
+        names.append(mine)
+    redactions = Redactions(session, shop.id, shop.customer_hash_key, set().union(*names))
     if not redactions:
         return items
     out = []
-    for delivery, states in items:
-        if redactions.names_one(states):
-            key = next(s.customer_key for s in states if isinstance(s, OrderState) and s.customer_key in redactions.redacted)
+    for (delivery, states), mine in zip(items, names):
+        if mine & redactions.redacted:
+            key = next((s.customer_key for s in states if isinstance(s, OrderState)), None) \
+                or _checkout_key(delivery, ctx)
             body = scrub_body(json.loads(delivery.body), key, redactions.pseudonyms)
             delivery.body = json.dumps(body).encode()
             session.execute(update(Delivery).where(Delivery.id == delivery.id).values(body=delivery.body))
             states = redactions.apply(states)
         out.append((delivery, states))
     return out
+
+
+def _checkout_key(delivery: Claimed, ctx: Context) -> str | None:
+    """The customer key of a Shopify checkout body (its states carry none)."""
+    if delivery.platform != "shopify" or not delivery.topic.startswith("checkouts/"):
+        return None
+    body = json.loads(delivery.body)
+    customer = body.get("customer") if isinstance(body.get("customer"), dict) else {}
+    return ctx.customer_key(customer.get("id"), body.get("email"))
 
 
 def _apply_items(session: Session, shop: ingest.ShopContext, items: list[tuple[Claimed, list]]) -> None:

@@ -33,7 +33,7 @@ from .kpi.entities import (CartState, OrderState, RefundState, ReturnState, Stat
                            state_from_json, state_to_json)
 from .upserts import upsert
 from .models import EntityState, Shop
-from .pseudonyms import Redactions
+from .pseudonyms import Redactions, names_of
 
 _STATES = EntityState.__table__
 _CHUNK = 500
@@ -374,8 +374,7 @@ def apply(session: Session, shop: ShopContext, states: Iterable[State],
     write with `counters.add` (batching many deliveries into one upsert).
     """
     states = list(states)
-    redactions = Redactions(session, shop.id, shop.customer_hash_key,
-                            [s.customer_key for s in states if isinstance(s, OrderState)])
+    redactions = Redactions(session, shop.id, shop.customer_hash_key, [n for s in states for n in names_of(s)])
     if redactions:   # a redacted customer's orders count under the pseudonym (plugin.pseudonyms)
         states = redactions.apply(states)
     ws = WorkingSet(session, shop)

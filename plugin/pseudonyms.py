@@ -72,13 +72,26 @@ def remember_redacted(session: Session, shop_id: int, secret: str, keys: Iterabl
     session.flush()
 
 
-class Redactions:
-    """The redacted keys among a batch's customer keys, looked up once for the batch."""
+def order_name(order_id: str) -> str:
+    """How a redacted order is remembered (beside its customer's keys): an order the redaction
+    named can come back under a key the request did not name (a guest order's earlier address)."""
+    return f"o:{order_id}"
 
-    def __init__(self, session: Session, shop_id: int, secret: str, keys: Iterable[str | None]) -> None:
+
+def names_of(state: State) -> set[str]:
+    """What a state is looked up by among the redacted: an order's customer key and the order."""
+    if isinstance(state, OrderState):
+        return {order_name(state.order_id)} | ({state.customer_key} if state.customer_key else set())
+    return set()
+
+
+class Redactions:
+    """The redacted among a batch's names (customer keys, `order_name`s), looked up once."""
+
+    def __init__(self, session: Session, shop_id: int, secret: str, names: Iterable[str | None]) -> None:
         self.pseudonyms = Pseudonyms(secret)
-        wanted = {redaction_digest(secret, key): key for key in set(keys)
-                  if key and not key.startswith("c:" + PSEUDONYM_PREFIX)}
+        wanted = {redaction_digest(secret, name): name for name in set(names)
+                  if name and not name.startswith("c:" + PSEUDONYM_PREFIX)}
         self.redacted: set[str] = set()
         if wanted:
             found = session.scalars(select(RedactedCustomer.digest).where(
@@ -88,10 +101,10 @@ class Redactions:
     def __bool__(self) -> bool:
         return bool(self.redacted)
 
-    def names_one(self, states: Iterable[State]) -> bool:
-        return any(isinstance(s, OrderState) and s.customer_key in self.redacted for s in states)
+    def covers(self, state: State) -> bool:
+        return bool(names_of(state) & self.redacted)
 
     def apply(self, states: list[State]) -> list[State]:
-        """`states` with the orders of a redacted key under its pseudonym."""
+        """`states` with every order of a redacted customer or a redacted order under its pseudonym."""
         return [dataclasses.replace(s, customer_key=self.pseudonyms.key_for(s.customer_key))
-                if isinstance(s, OrderState) and s.customer_key in self.redacted else s for s in states]
+                if isinstance(s, OrderState) and s.customer_key and self.covers(s) else s for s in states]

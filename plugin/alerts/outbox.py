@@ -102,9 +102,10 @@ def record(db: Database, notification_id: int, attempt: int, now: datetime, erro
 
 
 def due(db: Database, now: datetime, limit: int = 200, shop_id: int | None = None) -> list[int]:
-    """The ids of up to `limit` notifications to try now, oldest first; not those waiting behind an
-    earlier unsent alert to their channel (they would fill the limit while a dead channel's first
-    row is retried for a day, and nothing else would be tried)."""
+    """The ids of up to `limit` notifications to try now, oldest first; of a channel's alerts only
+    the first one unsent (the rows behind it would fill the limit while a dead channel's first row
+    is retried for a day, and nothing else would be tried): `deliver_due` asks again after each
+    pass, so those behind one that went out follow in the same run."""
     now = now.astimezone(timezone.utc)
     earlier = _N.alias("earlier")
     blocked = exists().where(earlier.c.channel_id == _N.c.channel_id, earlier.c.id < _N.c.id,
@@ -165,10 +166,15 @@ def deliver_due(db: Database, config: Mapping[str, Any], now: datetime, send: Se
     is claimed and recorded at `clock()` (default: `now`, moving on as the run takes time)."""
     result = Sent()
     clock = clock or running_clock(now)
-    for notification_id in due(db, now, shop_id=shop_id):
-        status = deliver_one(db, notification_id, config, clock(), send, clock)
-        if status == SENT:
-            result.sent += 1
-        elif status is not None:
-            result.failed += 1
-    return result
+    tried: set[int] = set()
+    while True:   # passes: an alert sent lets the next one of its channel through (`due`)
+        batch = [i for i in due(db, now, shop_id=shop_id) if i not in tried]
+        if not batch:
+            return result
+        for notification_id in batch:
+            tried.add(notification_id)
+            status = deliver_one(db, notification_id, config, clock(), send, clock)
+            if status == SENT:
+                result.sent += 1
+            elif status is not None:
+                result.failed += 1

