@@ -55,6 +55,16 @@ STRINGS: dict[str, dict[str, str]] = {
                       "en": "Not saved: the target of a count is a whole number, not “{value}”."},
     "setting.retention": {"nl": "Niet opgeslagen: het venster is een heel aantal dagen van 1 tot 3650, niet “{value}”.",
                           "en": "Not saved: the window is a whole number of days from 1 to 3650, not “{value}”."},
+    "setting.statuses": {"nl": "Niet opgeslagen: “{value}” is geen bestelstatus.",
+                         "en": "Not saved: “{value}” is not an order status."},
+    "setting.statuses_platform": {"nl": "Niet opgeslagen: alleen een WooCommerce-winkel kent bestelstatussen.",
+                                  "en": "Not saved: only a WooCommerce shop has order statuses."},
+    "statuses": {"nl": "Bestelstatussen", "en": "Order statuses"},
+    "statuses.help": {"nl": "Bestellingen met een aangevinkte status tellen nergens mee (zoals offertes). "
+                            "Wachtend, mislukt en concept tellen nooit mee.",
+                      "en": "Orders with a ticked status count nowhere (quotes, for example). "
+                            "Pending, failed and draft orders never count."},
+    "statuses.none": {"nl": "Nog geen bestellingen met een status.", "en": "No orders with a status yet."},
     "retention": {"nl": "Klantbehoud", "en": "Customer retention"},
     "retention.days": {"nl": "Een klant telt als actief zolang de laatste bestelling hoogstens zoveel dagen oud is",
                        "en": "A customer counts as active while their last order is at most this many days old"},

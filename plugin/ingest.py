@@ -15,6 +15,8 @@ SQLite serializes all writers anyway).
 """
 from __future__ import annotations
 
+import dataclasses
+
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from typing import Iterable, Iterator, Sequence
@@ -41,16 +43,30 @@ _CHUNK = 500
 
 @dataclass(frozen=True)
 class ShopContext:
-    """What applying needs to know about a shop: its id, its time zone, and the secret key of its
-    customer hashes and pseudonyms."""
+    """What applying needs to know about a shop: its id, its time zone, the secret key of its
+    customer hashes and pseudonyms, and the order statuses its merchant excluded."""
 
     id: int
     zone: ZoneInfo
     customer_hash_key: str = ""
+    excluded_statuses: frozenset[str] = frozenset()
 
     @classmethod
     def of(cls, shop: Shop) -> "ShopContext":
-        return cls(id=shop.id, zone=shop_zone(shop.timezone), customer_hash_key=shop.customer_hash_key)
+        return cls(id=shop.id, zone=shop_zone(shop.timezone), customer_hash_key=shop.customer_hash_key,
+                   excluded_statuses=excluded_statuses(shop))
+
+
+def excluded_statuses(shop: Shop) -> frozenset[str]:
+    """The order statuses the shop's merchant excluded (Shop.excluded_statuses, comma-separated)."""
+    return frozenset(s for s in (shop.excluded_statuses or "").split(",") if s)
+
+
+def with_exclusion(state: State, excluded: frozenset[str]) -> State:
+    """`state`, an order with a status marked excluded or not by the shop's setting (section 1)."""
+    if isinstance(state, OrderState) and state.status is not None and state.excluded != (state.status in excluded):
+        return dataclasses.replace(state, excluded=state.status in excluded)
+    return state
 
 
 @dataclass(frozen=True)
@@ -325,6 +341,7 @@ def apply_states(ws: WorkingSet, states: Iterable[State], into: Contribution) ->
     outcomes: list[Outcome] = []
     before: dict[tuple[str, str], Contribution] = {}
     for state in states:
+        state = with_exclusion(state, ws.shop.excluded_statuses)
         stored = ws.get(state.kind, state.key)
         new = reconcile(stored, state)
         if new is None:
@@ -414,3 +431,28 @@ def rebuild(session: Session, shop: ShopContext) -> None:
     lock_shop_writers(session, [shop.id])
     counters.replace_all(session, shop.id, recompute(session, shop))
 
+
+
+def apply_exclusions(session: Session, shop: ShopContext) -> int:
+    """After the merchant changed the excluded statuses (`shop.excluded_statuses` is the new set):
+    mark every stored order of the shop by it and rewrite the counters from the states, under the
+    shop's writer lock. Returns how many orders changed."""
+    lock_shop_writers(session, [shop.id])
+    changed = []
+    for data in session.scalars(select(_STATES.c.data).where(_STATES.c.shop_id == shop.id, _STATES.c.kind == "order")):
+        state = state_from_json("order", data)
+        marked = with_exclusion(state, shop.excluded_statuses)
+        if marked is not state:
+            changed.append(_row(shop.id, marked))
+    for i in range(0, len(changed), _CHUNK):
+        upsert(session, _STATES, changed[i:i + _CHUNK], keys=("shop_id", "kind", "key"))
+    if changed:
+        counters.replace_all(session, shop.id, recompute(session, shop))
+    return len(changed)
+
+
+def statuses_seen(session: Session, shop_id: int) -> list[str]:
+    """The order statuses of a shop's stored orders (WooCommerce), for the merchant to choose from."""
+    status = EntityState.data["status"].as_string()
+    return sorted(s for s in session.scalars(select(status).where(
+        EntityState.shop_id == shop_id, EntityState.kind == "order", status.is_not(None)).distinct()) if s)

@@ -61,6 +61,8 @@ class Shop(Base):
     scopes: Mapped[str | None] = mapped_column(String(1000))  # access scopes granted, comma-separated
     # W of section 3: a customer is active while their last order is at most this many days old
     retention_days: Mapped[int] = mapped_column(Integer, default=365, server_default="365")
+    # WooCommerce: order statuses the merchant excluded (never counted), comma-separated slugs
+    excluded_statuses: Mapped[str] = mapped_column(String(1000), default="", server_default="")
 
 
 class ShopCredential(Base):

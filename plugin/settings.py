@@ -98,3 +98,27 @@ def set_retention_days(shop: Shop, days: object) -> None:
         raise SettingError(f"retention window: a whole number of days from {RETENTION_DAYS[0]} to "
                            f"{RETENTION_DAYS[1]}, got {days!r}", "setting.retention", value=str(days)[:MAX_TEXT])
     shop.retention_days = int(text)
+
+
+_STATUS = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}", re.ASCII)   # a WooCommerce status slug, without "wc-"
+MAX_EXCLUDED = 30
+
+
+def set_excluded_statuses(session: Session, shop: Shop, statuses: object) -> int:
+    """Set the order statuses the merchant excluded (section 1: they never count), a list of status
+    slugs ("wc-" prefixes dropped), and recount the shop's orders by it; returns how many orders
+    changed. WooCommerce shops only."""
+    from . import ingest
+
+    if shop.platform != "woocommerce":
+        raise SettingError("excluded statuses are a WooCommerce setting", "setting.statuses_platform")
+    if not isinstance(statuses, list) or len(statuses) > MAX_EXCLUDED or not all(isinstance(x, str) for x in statuses):
+        raise SettingError(f"statuses: a list of at most {MAX_EXCLUDED} status names", "setting.statuses",
+                           value=str(statuses)[:MAX_TEXT])
+    slugs = sorted({x.strip().lower().removeprefix("wc-") for x in statuses})
+    bad = [x for x in slugs if not _STATUS.fullmatch(x)]
+    if bad:
+        raise SettingError(f"not a status name: {bad[0]!r}", "setting.statuses", value=bad[0][:MAX_TEXT])
+    shop.excluded_statuses = ",".join(slugs)
+    session.flush()
+    return ingest.apply_exclusions(session, ingest.ShopContext.of(shop))

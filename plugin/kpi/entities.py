@@ -50,6 +50,11 @@ class OrderState:
     # 2026-04 has no Order.cartToken): they are then taken from a state of the order that knows
     # them (an order's tokens never change), whichever arrives first (`reconcile`)
     links_known: bool = True
+    # WooCommerce: the order's status, and whether the merchant excluded that status (section 1:
+    # "orders in statuses the merchant excluded never count"); set from the shop's setting when
+    # the state is applied (plugin.ingest.apply_states), rewritten when the setting changes
+    status: str | None = None
+    excluded: bool = False
 
     kind = "order"
 
@@ -59,7 +64,7 @@ class OrderState:
 
     @property
     def counts(self) -> bool:
-        return self.counted and not self.deleted and self.booked_at is not None
+        return self.counted and not self.excluded and not self.deleted and self.booked_at is not None
 
     def still_lists(self, refund: "RefundState") -> bool:
         """Whether `refund` still stands by this order state: a refund the merchant deleted is
@@ -162,7 +167,8 @@ def reconcile(stored: State | None, incoming: State) -> State | None:
       seen (section 8: "the earliest date_modified_gmt among the order payloads that list it").
     - Returns: each status change keeps its earliest time; the state is the union of what was seen.
     - An order state that cannot tell its cart and checkout tokens (`links_known` False) takes them
-      from the other state when that one knows them, whichever is newer or came first.
+      from the other state when that one knows them, whichever is newer or came first; one without a
+      status takes that of the same instant's other state.
     """
     if stored is None:
         return incoming
@@ -198,11 +204,14 @@ def reconcile(stored: State | None, incoming: State) -> State | None:
 
 
 def _with_links_of(state: OrderState, other: OrderState) -> OrderState:
-    """`state`, with `other`'s cart and checkout tokens when only `other` knows them."""
-    if state.links_known or not other.links_known:
-        return state
-    return dataclasses.replace(state, cart_token=other.cart_token, checkout_token=other.checkout_token,
-                               links_known=True)
+    """`state`, with `other`'s cart and checkout tokens when only `other` knows them, and, of the
+    same instant, its status when only `other` has one (a state stored before statuses were kept)."""
+    if not state.links_known and other.links_known:
+        state = dataclasses.replace(state, cart_token=other.cart_token, checkout_token=other.checkout_token,
+                                    links_known=True)
+    if state.status is None and other.status is not None and state.version == other.version:
+        state = dataclasses.replace(state, status=other.status, excluded=other.excluded)
+    return state
 
 
 # --- serialization for the entity tables -------------------------------------------------------

@@ -18,7 +18,7 @@ from openpyxl import Workbook
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from sqlalchemy import select
 
-from .. import backfill, counters, report, settings
+from .. import backfill, counters, ingest, report, settings
 from ..kpi import derived
 from ..kpi.booking import shop_zone
 from ..models import Delivery, Shop
@@ -27,6 +27,7 @@ from ..shopify.admin_api import ShopifyApiError
 from ..shopify.install import SIXTY_DAYS_NOTE, ensure_installed
 from ..shopify.tokens import ShopifyAuthError
 from .. import i18n
+from webhooks.platforms.woocommerce import EXCLUDED_STATUSES as NEVER_COUNTED
 from . import api, bp
 from ..woocommerce import auth as wordpress
 from ..woocommerce import repairs as wordpress_repairs
@@ -339,6 +340,9 @@ def view():  # noqa: ANN201
     with current_app.extensions["kompas.db"].reading() as session:
         sources = report.sales_by_source(session, shop, first, last)
         products = report.returns_by_product(session, shop, first, last)
+        # the statuses a choice changes something for: not those that never count anyway
+        statuses = sorted((set(ingest.statuses_seen(session, shop.id)) - NEVER_COUNTED)
+                          | ingest.excluded_statuses(shop)) if shop.platform == "woocommerce" else []
     k = current["kpis"]
     customer_rows = [(i18n.t(label, language), count) for label, count in (
         ("customers.new", k["new_customers"]), ("customers.returning", k["returning_customers"]),
@@ -357,6 +361,8 @@ def view():  # noqa: ANN201
                      "net_sales": r["net_sales"], "net_sales_text": i18n.money(r["net_sales"], shop.currency, language)}
                     for r in sources],
         "retention_days": shop.retention_days,
+        "statuses": None if shop.platform != "woocommerce" else [
+            {"status": status, "excluded": status in ingest.excluded_statuses(shop)} for status in statuses],
         "shop": shop.domain, "currency": shop.currency, "timezone": shop.timezone, "language": language,
         "from": first.isoformat(), "to": last.isoformat(), "compare": mode,
         "compare_from": cfirst.isoformat(), "compare_to": clast.isoformat(),
@@ -407,6 +413,17 @@ def put_retention():  # noqa: ANN201
     if not isinstance(body, dict):
         return jsonify(error="send JSON {days}"), 400
     return _save(lambda session, shop: settings.set_retention_days(shop, body.get("days")))
+
+
+@bp.put("/excluded-statuses")
+@authenticated
+def put_excluded_statuses():  # noqa: ANN201
+    """{"statuses": ["quote", ...]}: the order statuses the merchant excluded (WooCommerce); the
+    shop's orders are recounted by it at once."""
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        return jsonify(error="send JSON {statuses}"), 400
+    return _save(lambda session, shop: settings.set_excluded_statuses(session, shop, body.get("statuses")))
 
 
 def _save(change: Callable) -> Any:

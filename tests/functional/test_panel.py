@@ -262,4 +262,8 @@ def test_the_retention_window_is_the_merchants_setting(panel, db, shopify_shop):
     assert view["retention_days"] == 180
     with db.reading() as session:
         assert find_shop(session, SHOP).retention_days == 180
+    # order statuses are a WooCommerce setting
+    assert view["statuses"] is None
+    refused = panel.put("/panel/excluded-statuses?lang=en", json={"statuses": ["quote"]}, headers=bearer())
+    assert refused.status_code == 400 and "WooCommerce" in refused.get_json()["error_text"]
 

@@ -282,3 +282,50 @@ def test_a_failed_reconnect_leaves_the_store_disconnected_not_half_connected(woo
     with woo_app.extensions["kompas.db"].reading() as session:
         shop = session.scalar(select(Shop))
         assert shop.webhook_secret is None and session.get(WooCommerceSite, shop.id) is None
+
+
+# --- order statuses the merchant excluded ----------------------------------------------------------
+
+def test_orders_in_statuses_the_merchant_excluded_never_count(woo_app, store):
+    """Section 1: a custom status counts, unless the merchant excludes it in the panel (a quote, for
+    example): the shop's orders are recounted at once, later deliveries of such orders stay out,
+    and switching the status back counts them again; verify holds throughout."""
+    from datetime import date
+
+    from plugin import ingest, report
+    from plugin.shops import find_shop
+    from tests.helpers import payload
+
+    client = woo_app.test_client()
+    connect(client)
+    secret = store.plugin["webhook_secret"]
+    for order_id, status in ((501, "processing"), (502, "quote"), (503, "pending")):
+        order = dict(payload("woocommerce", "order.updated"), id=order_id, status=status,
+                     date_paid_gmt="2022-11-30T20:18:00", refunds=[])
+        assert deliver(client, "order.created", order, secret).get_json()["status"] == "processed"
+    db = woo_app.extensions["kompas.db"]
+
+    def orders() -> int:
+        with db.reading() as session:
+            shop = find_shop(session, SITE)
+            assert ingest.differences(session, ingest.ShopContext.of(shop)) == {}
+            return report.build(session, shop, date(2022, 11, 30), date(2022, 11, 30))["kpis"]["orders"]
+
+    bearer = {"Authorization": "Bearer " + wp_token(store.plugin["panel_secret"])}
+    view = client.get("/panel/view.json?range=custom&from=2022-11-30&to=2022-11-30&lang=nl", headers=bearer).get_json()
+    assert view["statuses"] == [{"status": "processing", "excluded": False}, {"status": "quote", "excluded": False}]
+    assert orders() == 2
+    assert client.put("/panel/excluded-statuses", json={"statuses": ["wc-quote"]}, headers=bearer).status_code == 200
+    assert orders() == 1
+    later = dict(payload("woocommerce", "order.updated"), id=502, status="quote", date_modified_gmt="2022-12-01T10:00:00",
+                 refunds=[])
+    deliver(client, "order.updated", later, secret)
+    assert orders() == 1
+    view = client.get("/panel/view.json?range=custom&from=2022-11-30&to=2022-11-30&lang=nl", headers=bearer).get_json()
+    assert {"status": "quote", "excluded": True} in view["statuses"]
+    for bad in ("quote", ["<b>"], [1], ["x"] * 31):
+        refused = client.put("/panel/excluded-statuses?lang=nl", json={"statuses": bad}, headers=bearer)
+        assert refused.status_code == 400 and refused.get_json()["error_text"].startswith("Niet opgeslagen"), bad
+    assert orders() == 1
+    assert client.put("/panel/excluded-statuses", json={"statuses": []}, headers=bearer).status_code == 200
+    assert orders() == 2

@@ -104,6 +104,7 @@ def order_state(payload: Any, ctx: Context) -> OrderState:
         order_id=str(o["id"]),
         version=_gmt(o, "date_modified_gmt", required=False) or booked_at,  # type: ignore[arg-type]
         counted=counted,
+        status=status or None,
         booked_at=booked_at,
         gross_sales=sum((_dec(li.get("subtotal"), "subtotal") for li in lines), ZERO),
         discounts=_dec(o.get("discount_total"), "discount_total"),

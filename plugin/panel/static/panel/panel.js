@@ -93,6 +93,7 @@
     sources(s);
     spendList();
     if (document.activeElement !== $("retention-days")) $("retention-days").value = view.retention_days;
+    statusList();
     const pp = query(s); pp.set("table", "products"); pp.set("id_token", token);
     $("export-products").href = "/panel/export.csv?" + pp;
     $("export-products-xlsx").href = "/panel/export.xlsx?" + pp;
@@ -145,6 +146,26 @@
       const li = document.createElement("li"); li.textContent = m.month + ": " + m.text; return li;
     }));
   }
+  function statusList() {
+    $("statuses-card").hidden = !view.statuses;
+    if (!view.statuses || $("statuses-form").contains(document.activeElement)) return;
+    const list = $("statuses-list");
+    list.replaceChildren(...view.statuses.map((s) => {
+      const box = document.createElement("input");
+      box.type = "checkbox"; box.value = s.status; box.checked = s.excluded;
+      const label = document.createElement("label");
+      label.append(box, " " + s.status);
+      return label;
+    }));
+    if (!view.statuses.length) list.textContent = strings["statuses.none"];
+  }
+  $("statuses-form").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const statuses = [...$("statuses-list").querySelectorAll("input:checked")].map((b) => b.value);
+    if (await send("/panel/excluded-statuses", { statuses })) {
+      $("statuses-status").textContent = strings["saved"]; load();
+    }
+  });
   $("retention-form").addEventListener("submit", async (e) => {
     e.preventDefault();
     if (await send("/panel/retention", { days: $("retention-days").value.trim() })) {
