@@ -329,3 +329,14 @@ def test_orders_in_statuses_the_merchant_excluded_never_count(woo_app, store):
     assert orders() == 1
     assert client.put("/panel/excluded-statuses", json={"statuses": []}, headers=bearer).status_code == 200
     assert orders() == 2
+    # orders stored before statuses were kept: excluding changes nothing until a replay brings them
+    from plugin import applier
+    from plugin.models import EntityState
+    with db.transaction() as session:
+        for row in session.scalars(select(EntityState).where(EntityState.kind == "order")):
+            row.data = {k: v for k, v in row.data.items() if k not in ("status", "excluded")}
+    assert client.put("/panel/excluded-statuses", json={"statuses": ["quote"]}, headers=bearer).status_code == 200
+    assert orders() == 2
+    applier.requeue(db, statuses=(applier.PROCESSED,))   # kompas replay --all
+    applier.drain(db)
+    assert orders() == 1
