@@ -149,11 +149,14 @@ def clv_to_cac(clv: str | None, cac: str | None) -> str | None:
 
 def target_progress(value: str | int | None, target: str | None, rise_is_good: bool) -> str | None:
     """How far a KPI is towards its target, in percent: value / target (or target / value when a
-    lower figure is better), rounded to two decimals; None when either is missing or zero."""
+    lower figure is better, 100 when that figure is 0), rounded to two decimals; None when either
+    is missing, or the figure it divides by is zero."""
     if value is None or target is None:
         return None
     v, t = Fraction(str(value)), Fraction(str(target))
     numerator, denominator = (v, t) if rise_is_good else (t, v)
+    if not rise_is_good and v == 0 and t > 0:
+        return "100.00"   # nothing at all where less is better: the target is met
     if denominator == 0:
         return None
     ratio = numerator / denominator * 10_000
@@ -202,6 +205,8 @@ def kpis(totals: Mapping[str, int], customers: int, new_customers: int, returnin
         "checkouts": checkouts,
         "cart_abandonment_rate": abandonment_rate(carts, get("cart_purchases", 0)),
         "checkout_abandonment_rate": abandonment_rate(checkouts, get("checkout_purchases", 0)),
+        # section 4, until visits are measured: orders from checkouts / checkouts (rounded once)
+        "checkout_conversion": percentage(get("checkout_purchases", 0), checkouts),
         "returns_requested": get("returns_requested", 0),
         "returns_approved": get("returns_approved", 0),
     }

@@ -58,6 +58,17 @@ def comparison(first: date, last: date, mode: str) -> tuple[date, date]:
     raise RangeError(f"unknown comparison {mode!r}")
 
 
+def compared_buckets(spans: list[tuple[date, date]], first: date, cfirst: date, mode: str) -> list[tuple[date, date]]:
+    """The comparison's periods, one under each of the chart's `spans` of the range from `first`
+    compared with the one from `cfirst`: each moved back as the whole range is (by its length, or
+    a year), so that point i of the comparison is drawn under period i, however the comparison's
+    own calendar weeks or months fall."""
+    if mode == "last_year":
+        return [(_year_earlier(a), _year_earlier(b)) for a, b in spans]
+    offset = first - cfirst
+    return [(a - offset, b - offset) for a, b in spans]
+
+
 def buckets(first: date, last: date, grain: str) -> list[tuple[date, date]]:
     """The periods a chart of first..last shows: days, ISO weeks (Monday to Sunday) or calendar
     months, the first and last clipped to the range."""

@@ -8,13 +8,14 @@ from __future__ import annotations
 import csv
 import io
 from datetime import date, datetime, timezone
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from functools import wraps
 from typing import Any, Callable
 from urllib.parse import urlencode
 
 from flask import Response, current_app, g, jsonify, redirect, render_template, request
 from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from sqlalchemy import select
 
@@ -32,7 +33,7 @@ from . import api, bp
 from ..woocommerce import auth as wordpress
 from ..woocommerce import repairs as wordpress_repairs
 from .auth import MYSHOPIFY, SessionTokenError, mint_session_token, verify_session_token
-from .ranges import COMPARISONS, GRAINS, PRESETS, RangeError, buckets, comparison, resolve
+from .ranges import COMPARISONS, GRAINS, PRESETS, RangeError, buckets, compared_buckets, comparison, resolve
 
 # (report key, kind, whether a rise is good). The tiles of issue 5 that section 7 already counts.
 TILES: list[tuple[str, str, bool]] = [
@@ -201,9 +202,6 @@ def _today(shop: Shop) -> date:
 
 
 def _tile_value(kpis: dict[str, Any], key: str) -> str | int | None:
-    if key == "checkout_conversion":  # until visits are measured (section 4)
-        abandonment = kpis["checkout_abandonment_rate"]
-        return None if abandonment is None else f"{Decimal(100) - Decimal(abandonment):.2f}"
     return kpis[key]
 
 
@@ -211,9 +209,12 @@ _format = i18n.kpi_value
 
 
 def _change(current: str | int | None, previous: str | int | None) -> Decimal | None:
+    """The change against the comparison in %, rounded half-up to two decimals as every figure is
+    (section 8); None without a comparison figure or from zero."""
     if current is None or previous is None or Decimal(previous) == 0:
         return None
-    return (Decimal(current) - Decimal(previous)) / abs(Decimal(previous)) * 100
+    exact = (Decimal(current) - Decimal(previous)) / abs(Decimal(previous)) * 100
+    return exact.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP) + 0   # + 0: no "-0.00"
 
 
 def _span_text(first: date, last: date, grain: str, language: str) -> str:
@@ -303,7 +304,8 @@ def view():  # noqa: ANN201
         return jsonify(error=str(exc)), 400
     grain = request.args.get("grain", "day")
     try:
-        spans, compare_spans = buckets(first, last, grain), buckets(cfirst, clast, grain)
+        spans = buckets(first, last, grain)
+        compare_spans = compared_buckets(spans, first, cfirst, mode)
     except RangeError as exc:
         return jsonify(error=str(exc)), 400
     current, previous = _report(shop, first, last, True), _report(shop, cfirst, clast, True)
@@ -312,7 +314,8 @@ def view():  # noqa: ANN201
         spent = settings.spend(session, shop.id)
         # the chart's periods; by day these equal the report's `days`
         chart = current["days"] if grain == "day" else report.periods(session, shop, spans)
-        compare_chart = previous["days"] if grain == "day" else report.periods(session, shop, compare_spans)
+        compare_chart = (previous["days"] if grain == "day" and mode == "previous"
+                         else report.periods(session, shop, compare_spans))
     tiles = []
     for key, kind, rise_is_good in TILES:
         value, before = _tile_value(current["kpis"], key), _tile_value(previous["kpis"], key)
@@ -325,8 +328,8 @@ def view():  # noqa: ANN201
             "compare_text": _format(before, kind, shop.currency, language),
             "note": i18n.t("clv.partial", language, days=current["clv_observed_days"])
             if key == "customer_lifetime_value" and current["clv_observed_days"] < 365 else None,
-            "change": None if change is None else f"{change:.1f}",
-            "change_text": None if change is None else i18n.percent(f"{change:.2f}", language, signed=True),
+            "change": None if change is None else f"{change.quantize(Decimal('0.1'), rounding=ROUND_HALF_UP) + 0}",
+            "change_text": None if change is None else i18n.percent(f"{change}", language, signed=change != 0),
             "good": None if change is None or change == 0 else (change > 0) == rise_is_good,
             "series": [None if v is None else float(v) for v in series],
             "series_text": [_format(v, kind, shop.currency, language) for v in series],
@@ -480,7 +483,9 @@ def export_csv():  # noqa: ANN201
         out = io.StringIO()
         writer = csv.writer(out)
         writer.writerow(header)
-        writer.writerows([["" if v is None else v for v in row] for row in rows])
+        names = header[0] != "date"   # a table's first column is a name from a shopper or a product title
+        writer.writerows([["" if v is None else _csv_text(v) if names and i == 0 else v for i, v in enumerate(row)]
+                          for row in rows])
         return Response(out.getvalue(), mimetype="text/csv",
                         headers={"Content-Disposition": f'attachment; filename="{name}.csv"'})
     return _exported(write)
@@ -496,13 +501,35 @@ def export_xlsx():  # noqa: ANN201
         sheet.append(header)
         first_is_date = header[0] == "date"  # a tile's days; tables start with a name (source, product)
         for row in rows:
-            sheet.append([_cell(v, "date" if first_is_date else "text") if i == 0 else _cell(v, "number")
-                          for i, v in enumerate(row)])
+            sheet.append([_sheet_cell(sheet, _cell(v, "date" if first_is_date else "text"), v) if i == 0
+                          else _sheet_cell(sheet, _cell(v, "number"), v) for i, v in enumerate(row)])
         out = io.BytesIO()
         book.save(out)
         return Response(out.getvalue(), mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
                         headers={"Content-Disposition": f'attachment; filename="{name}.xlsx"'})
     return _exported(write)
+
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _csv_text(value: Any) -> Any:  # noqa: ANN401
+    """A name as a CSV cell no spreadsheet runs as a formula (OWASP "CSV injection": a source
+    name comes from a shopper's URL, "=HYPERLINK(…)"): one starting like a formula gets a "'"."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
+def _sheet_cell(sheet: Any, value: Any, as_reported: Any) -> Any:  # noqa: ANN401
+    """A write-only cell: text always stored as text (openpyxl would store "=1+2" as a formula),
+    figures with the decimals the report gives them ("80.00" shows as 80,00, not 80)."""
+    cell = WriteOnlyCell(sheet, value=value)
+    if isinstance(value, str):
+        cell.data_type = "s"
+    elif isinstance(value, Decimal) and isinstance(as_reported, str) and "." in as_reported:
+        cell.number_format = "#,##0." + "0" * len(as_reported.rpartition(".")[2])
+    return cell
 
 
 def _cell(value: Any, kind: str) -> Any:  # noqa: ANN401

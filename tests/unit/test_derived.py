@@ -117,7 +117,8 @@ def test_target_progress_respects_which_way_is_good():
     assert derived.target_progress("800.00", "1000.00", True) == "80.00"
     assert derived.target_progress("4.00", "2.00", False) == "50.00"      # return rate twice its target
     assert derived.target_progress(None, "2.00", False) is None
-    assert derived.target_progress("0.00", "2.00", False) is None
+    assert derived.target_progress("0.00", "2.00", False) == "100.00"   # none at all: the target is met
+    assert derived.target_progress("0.00", "0.00", False) is None and derived.target_progress("5", "0", True) is None
 
 
 MICROS_PER = 1_000_000
