@@ -8,6 +8,8 @@ panel secret that Kompas handed to the plugin at connect, so the shop is read fr
 """
 from __future__ import annotations
 
+import re
+
 import secrets as _secrets
 from dataclasses import dataclass
 from typing import Callable
@@ -63,9 +65,14 @@ def _site(value: object) -> str:
         parts = urlsplit(value.strip())
     except ValueError as exc:   # "http://[::1": not even a URL
         raise WordPressTokenError("iss/dest is not a site URL") from exc
-    if parts.scheme not in ("http", "https") or not parts.netloc:
+    if parts.scheme not in ("http", "https") or not _NETLOC.fullmatch(parts.netloc):
+        # a host name or address and a port, nothing else: the origin goes into a CSP header
+        # ("https://evil.example *" would let any site frame the page)
         raise WordPressTokenError("iss/dest is not a site URL")
     return value.strip().rstrip("/").lower()
+
+
+_NETLOC = re.compile(r"([A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?", re.ASCII)
 
 
 def verify_wordpress_token(token: str | None, secret_of: Callable[[str], str | None]) -> WordPressSession:

@@ -5,10 +5,13 @@ backoff (honouring Retry-After). Facts: shared/platforms/woocommerce.md §4.
 """
 from __future__ import annotations
 
+import ipaddress
 import logging
+import socket
 import time
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Mapping
+from urllib.parse import urlsplit
 
 import requests
 
@@ -36,6 +39,28 @@ class Page:
     total_pages: int | None
 
 
+def private_address(host: str) -> str | None:
+    """What makes `host` an address Kompas must never call, or None: one on a private network, the
+    machine itself, link-local (a cloud's metadata service at 169.254.169.254), reserved or
+    multicast, as given or as it resolves now. A store's URL comes from whoever starts a connect:
+    without this, Kompas would call its own network's services with keys made up by anyone and
+    repeat their answers (server-side request forgery). A name that does not resolve passes: the
+    call fails anyway."""
+    name = host.strip("[]")
+    try:
+        addresses = [ipaddress.ip_address(name)]
+    except ValueError:
+        try:
+            infos = socket.getaddrinfo(name, 443, proto=socket.IPPROTO_TCP)
+        except (OSError, UnicodeError):
+            return None
+        addresses = [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
+    for address in addresses:
+        if not address.is_global or address.is_multicast:
+            return f"{host} is not a public address ({address})"
+    return None
+
+
 class WooClient:
     """REST calls to one store. `site` is its URL without trailing slash."""
 
@@ -59,6 +84,9 @@ class WooClient:
                 json: Any = None) -> requests.Response:
         """One call, retried on 429/5xx/connection failures; WooError for any other failure."""
         url = self.url(path)
+        problem = private_address(urlsplit(url).hostname or "")   # checked at every call: DNS can change
+        if problem:
+            raise WooError(f"{method} {self.site}: {problem}")
         for attempt in range(1, self.attempts + 1):
             try:
                 response = self.http.request(method, url, params=params, json=json, timeout=self.timeout,

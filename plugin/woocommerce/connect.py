@@ -36,7 +36,7 @@ from ..kpi.booking import shop_zone
 from ..models import Shop, WooCommerceSite
 from ..shops import ShopError, add_shop, shop_key
 from .auth import PANEL_CREDENTIAL, new_panel_secret
-from .client import WooClient, WooError
+from .client import WooClient, WooError, private_address
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +109,9 @@ def _site(value: Any) -> str:
         raise ConnectError(f"site's host name is not valid: {exc}") from exc
     if not parts.hostname:
         raise ConnectError("site has no host name")
+    problem = private_address(parts.hostname)
+    if problem:
+        raise ConnectError(f"site must be a public store: {problem}")
     return value.strip().rstrip("/")
 
 
