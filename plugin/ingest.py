@@ -23,6 +23,8 @@ from typing import Iterable, Iterator, Sequence
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import bindparam, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from . import counters
@@ -34,11 +36,12 @@ from .kpi.contributions import (Contribution, cart_contribution, customer_contri
 from .kpi.entities import (CartState, OrderState, RefundState, ReturnState, State, reconcile,
                            state_from_json, state_to_json)
 from .upserts import upsert
-from .models import EntityState, Shop
+from .models import EntityState, OrderStatus, Shop
 from .pseudonyms import Redactions, names_of
 
 _STATES = EntityState.__table__
 _CHUNK = 500
+_STATUSES = OrderStatus.__table__
 
 
 @dataclass(frozen=True)
@@ -291,6 +294,8 @@ class WorkingSet:
             return
         rows = [_row(self.shop.id, s) for _, s in sorted(self._dirty.items())]
         upsert(self.session, _STATES, rows, keys=("shop_id", "kind", "key"))
+        record_statuses(self.session, self.shop.id, {s.status for s in self._dirty.values()
+                                                     if isinstance(s, OrderState) and s.status})
         self._dirty.clear()
 
     # -- aggregates ------------------------------------------------------------------------------
@@ -451,8 +456,15 @@ def apply_exclusions(session: Session, shop: ShopContext) -> int:
     return len(changed)
 
 
+def record_statuses(session: Session, shop_id: int, statuses: set[str]) -> None:
+    """Remember order statuses the shop has (an insert that skips the known ones)."""
+    if not statuses:
+        return
+    rows = [{"shop_id": shop_id, "status": status[:64]} for status in sorted(statuses)]
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    session.execute(insert(_STATUSES).on_conflict_do_nothing(index_elements=["shop_id", "status"]), rows)
+
+
 def statuses_seen(session: Session, shop_id: int) -> list[str]:
-    """The order statuses of a shop's stored orders (WooCommerce), for the merchant to choose from."""
-    status = EntityState.data["status"].as_string()
-    return sorted(s for s in session.scalars(select(status).where(
-        EntityState.shop_id == shop_id, EntityState.kind == "order", status.is_not(None)).distinct()) if s)
+    """The order statuses the shop's orders have had (WooCommerce), for the merchant to choose from."""
+    return sorted(session.scalars(select(_STATUSES.c.status).where(_STATUSES.c.shop_id == shop_id)))

@@ -264,6 +264,17 @@ class WooCommerceSite(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
 
 
+class OrderStatus(Base):
+    """A status the shop's orders have had (WooCommerce), recorded as states are written: the
+    statuses the merchant can exclude (plugin.settings.set_excluded_statuses), read without
+    scanning every order."""
+
+    __tablename__ = "order_statuses"
+
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"), primary_key=True)
+    status: Mapped[str] = mapped_column(String(64), primary_key=True)
+
+
 class RedactedCustomer(Base):
     """A customer key redacted by customers/redact, as a keyed hash (plugin.pseudonyms): an order
     of that key arriving later is counted under its pseudonym, never under the person again."""

@@ -1,4 +1,5 @@
-"""shops.excluded_statuses: the order statuses a WooCommerce merchant excluded
+"""shops.excluded_statuses and order_statuses: the order statuses a WooCommerce merchant excluded,
+and those the shop's orders have had
 
 Section 1: "orders in statuses the merchant excluded never count". The merchant chooses them in
 the panel (PUT /panel/excluded-statuses); every order keeps its status in its state, and changing
@@ -24,8 +25,17 @@ depends_on: Union[str, Sequence[str], None] = None
 def upgrade() -> None:
     with op.batch_alter_table("shops", schema=None) as batch_op:
         batch_op.add_column(sa.Column("excluded_statuses", sa.String(length=1000), nullable=False, server_default=""))
+    # the statuses the shop's orders have had, recorded as states are written (the panel's list)
+    op.create_table(
+        "order_statuses",
+        sa.Column("shop_id", sa.Integer(), nullable=False),
+        sa.Column("status", sa.String(length=64), nullable=False),
+        sa.ForeignKeyConstraint(["shop_id"], ["shops.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("shop_id", "status"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("order_statuses")
     with op.batch_alter_table("shops", schema=None) as batch_op:
         batch_op.drop_column("excluded_statuses")
