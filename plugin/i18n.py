@@ -65,6 +65,11 @@ STRINGS: dict[str, dict[str, str]] = {
                       "en": "Orders with a ticked status count nowhere (quotes, for example). "
                             "Pending, failed and draft orders never count."},
     "statuses.none": {"nl": "Nog geen bestellingen met een status.", "en": "No orders with a status yet."},
+    "connect.confirm": {"nl": "Je koppelt Kompas aan de winkel op {store}. Ga alleen verder als dat jouw winkel is: "
+                              "daar geef je Kompas toegang.",
+                        "en": "You are connecting Kompas to the store at {store}. Only go on if that is your store: "
+                              "that is where you give Kompas access."},
+    "connect.continue": {"nl": "Verder naar {store}", "en": "Continue to {store}"},
     "retention": {"nl": "Klantbehoud", "en": "Customer retention"},
     "retention.days": {"nl": "Een klant telt als actief zolang de laatste bestelling hoogstens zoveel dagen oud is",
                        "en": "A customer counts as active while their last order is at most this many days old"},

@@ -117,7 +117,8 @@ class FakeStore:
 
 def connect(client) -> None:  # noqa: ANN001
     """The plugin's Connect button, the merchant's approval and wc-auth's callback, as they happen."""
-    start = client.get("/woocommerce/connect", query_string={"site": SITE, "return_url": RETURN})
+    start = client.get("/woocommerce/connect", query_string={"site": SITE, "return_url": RETURN},
+                       headers={"Referer": SITE + "/"})   # wp-admin sends its origin (strict-origin-when-cross-origin)
     assert start.status_code == 302
     target = urlsplit(start.location)
     assert f"{target.scheme}://{target.netloc}{target.path}" == SITE + "/wc-auth/v1/authorize"

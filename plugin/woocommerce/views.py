@@ -8,13 +8,15 @@ from __future__ import annotations
 import json
 import logging
 from datetime import datetime
+from urllib.parse import urlsplit
 
-from flask import Blueprint, current_app, g, jsonify, redirect, request
+from flask import Blueprint, current_app, g, jsonify, redirect, render_template, request
 from sqlalchemy import select
 
 from webhooks.signatures import SignatureError, verify_hmac_sha256_base64
 
 from .. import backfill as runs
+from .. import i18n
 from ..models import Shop, WooCommerceSite
 from ..panel.views import authenticated
 from ..shops import ShopError, shop_key
@@ -42,11 +44,30 @@ def _body() -> bytes | None:
 
 @bp.get("/connect")
 def start():  # noqa: ANN201
-    """The plugin's Connect button: on to the store's own key-granting screen."""
+    """The plugin's Connect button: on to the store's own key-granting screen. Sent from the
+    store's own wp-admin (its Referer's origin), the browser goes on at once; from anywhere else a
+    page first names the store it leads to, so that Kompas's address cannot bounce anyone to any
+    site unseen (an open redirect)."""
     try:
-        return redirect(start_url(current_app, request.args.get("site"), request.args.get("return_url")))
+        target = start_url(current_app, request.args.get("site"), request.args.get("return_url"))
     except ConnectError as exc:
         return _error(str(exc), exc.status)
+    store = urlsplit(target)
+    if _origin(request.referrer) == f"{store.scheme}://{store.netloc}".lower():
+        return redirect(target)
+    language = i18n.language_of(request.args.get("lang") or request.accept_languages.best_match(["nl", "en"]))
+    page = render_template("woocommerce/connect_confirm.html", language=language, target=target,
+                           message=i18n.t("connect.confirm", language, store=store.netloc),
+                           button=i18n.t("connect.continue", language, store=store.netloc))
+    return page, 200, {"Referrer-Policy": "no-referrer", "X-Frame-Options": "DENY"}
+
+
+def _origin(url: str | None) -> str | None:
+    try:
+        parts = urlsplit(url or "")
+    except ValueError:
+        return None
+    return f"{parts.scheme}://{parts.netloc}".lower() if parts.scheme and parts.netloc else None
 
 
 @bp.post("/callback")

@@ -19,7 +19,8 @@ from webhooks.signatures import sign
 
 def callback_body(woo_app, **changes):
     client = woo_app.test_client()
-    start = client.get("/woocommerce/connect", query_string={"site": SITE, "return_url": RETURN})
+    start = client.get("/woocommerce/connect", query_string={"site": SITE, "return_url": RETURN},
+                       headers={"Referer": SITE + "/"})
     user_id = parse_qs(urlsplit(start.location).query)["user_id"][0]
     data = {"key_id": 12, "user_id": user_id, "consumer_key": KEY, "consumer_secret": SECRET,
             "key_permissions": "read_write"}
@@ -100,7 +101,8 @@ def test_a_store_reporting_another_stores_address_cannot_take_over_or_disconnect
         secret = before.webhook_secret
     evil = "https://evil.example"
     FakeStore(store.mock, site=evil)
-    start = client.get("/woocommerce/connect", query_string={"site": evil, "return_url": evil + "/wp-admin/"})
+    start = client.get("/woocommerce/connect", query_string={"site": evil, "return_url": evil + "/wp-admin/"},
+                       headers={"Referer": evil + "/"})
     user_id = parse_qs(urlsplit(start.location).query)["user_id"][0]
     answer = client.post("/woocommerce/callback", json={"key_id": 99, "user_id": user_id, "consumer_key": KEY,
                                                          "consumer_secret": SECRET, "key_permissions": "read_write"})

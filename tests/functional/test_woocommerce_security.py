@@ -68,7 +68,8 @@ def test_callback_does_not_hand_back_what_an_internal_service_answered(woo_app, 
     services, reachable without authentication through /woocommerce/connect + /callback."""
     import responses
 
-    start = woo_app.test_client().get("/woocommerce/connect", query_string={"site": site, "return_url": site + "/"})
+    start = woo_app.test_client().get("/woocommerce/connect", query_string={"site": site, "return_url": site + "/"},
+                                      headers={"Referer": site + "/"})
     if start.status_code != 302:
         return  # refused at the start: nothing can be reached
     state = parse_qs(urlsplit(start.location).query)["user_id"][0]
@@ -100,7 +101,8 @@ class PathStore(FakeStore):
 
 
 def _connect(client, site: str, key_id: int) -> dict:
-    start = client.get("/woocommerce/connect", query_string={"site": site, "return_url": site + "/wp-admin/"})
+    start = client.get("/woocommerce/connect", query_string={"site": site, "return_url": site + "/wp-admin/"},
+                       headers={"Referer": site + "/"})
     assert start.status_code == 302, start.get_json()
     user_id = parse_qs(urlsplit(start.location).query)["user_id"][0]
     answer = client.post("/woocommerce/callback", json={"key_id": key_id, "user_id": user_id, "consumer_key": KEY,
@@ -125,3 +127,23 @@ def test_bounce_page_framing_policy_cannot_be_widened_by_an_unsigned_token(woo_a
     sources = policy[len("frame-ancestors "):].rstrip(";").split()
     assert ";" not in policy.rstrip(";") and "*" not in sources, policy
     assert len(sources) == 1 and re.fullmatch(r"'none'|https?://[a-z0-9.-]+(:\d+)?", sources[0]), policy
+
+
+def test_connect_from_anywhere_but_the_store_first_names_the_store_it_leads_to(woo_app):
+    """The Connect button sends the merchant from their own wp-admin, and goes on at once. From
+    anywhere else (a link in a phishing mail, no Referer at all) Kompas's address does not bounce
+    the browser to whatever https host the link names: a page names it and asks."""
+    client = woo_app.test_client()
+    site = "https://phishing.example"
+    query = {"site": site, "return_url": site + "/login"}
+    for headers in ({}, {"Referer": "https://mail.example/inbox"}, {"Referer": "https://phishing.example.evil.test/"}):
+        page = client.get("/woocommerce/connect", query_string={**query, "lang": "nl"}, headers=headers)
+        body = page.get_data(as_text=True)
+        assert page.status_code == 200 and "Location" not in page.headers, headers
+        assert "Je koppelt Kompas aan de winkel op phishing.example" in body
+        assert 'href="https://phishing.example/wc-auth/v1/authorize?' in body
+        assert page.headers["Referrer-Policy"] == "no-referrer"
+    english = client.get("/woocommerce/connect", query_string={**query, "lang": "en"})
+    assert "Continue to phishing.example" in english.get_data(as_text=True)
+    own = client.get("/woocommerce/connect", query_string=query, headers={"Referer": site + "/wp-admin/"})
+    assert own.status_code == 302 and own.location.startswith(site + "/wc-auth/v1/authorize?")
