@@ -33,7 +33,6 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Mapping
 
 from sqlalchemy import and_, exists, or_, select, update
-from sqlalchemy.orm import Session
 
 from ..db import Database
 from ..models import Shop
@@ -59,15 +58,14 @@ def backoff(attempts: int) -> timedelta:
     return BACKOFF[min(attempts, len(BACKOFF)) - 1]
 
 
-def _behind_an_earlier_alert(session: Session, notification_id: int) -> bool:
-    """Whether the notification is an alert's and an earlier alert notification to its channel is
-    still unsent (pending or sending)."""
-    row = session.execute(select(_N.c.channel_id, _N.c.event_id).where(_N.c.id == notification_id)).first()
-    if row is None or row.event_id is None:
-        return False
-    return session.scalar(select(_N.c.id).where(
-        _N.c.channel_id == row.channel_id, _N.c.id < notification_id, _N.c.event_id.is_not(None),
-        _N.c.status.in_((PENDING, SENDING))).limit(1)) is not None
+def _first_of_its_channel():  # noqa: ANN202
+    """Where a notification may go out now by its channel's order: a digest, or an alert with no
+    earlier alert notification to its channel unsent (pending or sending). Read by `due` and in
+    `claim`'s own UPDATE (a sent or failed row never becomes unsent again)."""
+    earlier = _N.alias("earlier")
+    return or_(_N.c.event_id.is_(None), ~exists().where(
+        earlier.c.channel_id == _N.c.channel_id, earlier.c.id < _N.c.id, earlier.c.event_id.is_not(None),
+        earlier.c.status.in_((PENDING, SENDING))))
 
 
 def claim(db: Database, notification_id: int, now: datetime) -> int | None:
@@ -75,12 +73,9 @@ def claim(db: Database, notification_id: int, now: datetime) -> int | None:
     sender has it, it is not due, or an earlier alert to its channel is still unsent."""
     now = now.astimezone(timezone.utc)   # stored times are UTC (SQLite keeps no offset)
     with db.transaction() as session:
-        # an earlier row never becomes unsent again once it is sent or failed: checking first is safe
-        if _behind_an_earlier_alert(session, notification_id):
-            return None
         result = session.execute(
             update(_N).where(_N.c.id == notification_id, _N.c.next_attempt_at <= now,
-                             or_(_N.c.status == PENDING, _N.c.status == SENDING))
+                             or_(_N.c.status == PENDING, _N.c.status == SENDING), _first_of_its_channel())
             .values(status=SENDING, attempts=_N.c.attempts + 1, next_attempt_at=now + LEASE))
         if result.rowcount != 1:
             return None
@@ -107,13 +102,10 @@ def due(db: Database, now: datetime, limit: int = 200, shop_id: int | None = Non
     is retried for a day, and nothing else would be tried): `deliver_due` asks again after each
     pass, so those behind one that went out follow in the same run."""
     now = now.astimezone(timezone.utc)
-    earlier = _N.alias("earlier")
-    blocked = exists().where(earlier.c.channel_id == _N.c.channel_id, earlier.c.id < _N.c.id,
-                             earlier.c.event_id.is_not(None), earlier.c.status.in_((PENDING, SENDING)))
     with db.reading() as session:
         query = (select(_N.c.id).where(_N.c.next_attempt_at <= now, or_(_N.c.status == PENDING, _N.c.status == SENDING),
                                        _N.c.shop_id.in_(select(Shop.id).where(Shop.uninstalled_at.is_(None))),
-                                       or_(_N.c.event_id.is_(None), ~blocked))
+                                       _first_of_its_channel())
                  .order_by(_N.c.id).limit(limit))
         if shop_id is not None:
             query = query.where(_N.c.shop_id == shop_id)
