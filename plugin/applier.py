@@ -32,7 +32,7 @@ from .db import Database
 from .kpi.booking import InstantError, parse_instant
 from .kpi.entities import OrderState
 from .models import Delivery, Shop
-from .pseudonyms import Redactions, names_of, scrub_body
+from .pseudonyms import Redactions, has_redactions, names_of, scrub_body
 
 log = logging.getLogger(__name__)
 
@@ -203,22 +203,19 @@ def _under_pseudonyms(session: Session, shop: Shop, items: list[tuple[Claimed, l
     before they arrived under their pseudonym, and those deliveries' stored bodies scrubbed as the
     redaction scrubbed the others, checkouts of such a customer too (plugin.pseudonyms), so that
     nothing leads back to the person and a replay gives the same."""
+    if not has_redactions(session, shop.id):
+        return items
     ctx = Context(received_at=utcnow(), triggered_at=None, customer_hash_key=shop.customer_hash_key)
-    names: list[set[str]] = []
-    for delivery, states in items:
-        mine = {n for s in states for n in names_of(s)}
-        checkout = _checkout_key(delivery, ctx)
-        if checkout:
-            mine.add(checkout)
-        names.append(mine)
+    checkouts = [_checkout_key(delivery, ctx) for delivery, _ in items]
+    names = [{n for s in states for n in names_of(s)} | ({checkout} if checkout else set())
+             for (_, states), checkout in zip(items, checkouts)]
     redactions = Redactions(session, shop.id, shop.customer_hash_key, set().union(*names))
     if not redactions:
         return items
     out = []
-    for (delivery, states), mine in zip(items, names):
+    for (delivery, states), mine, checkout in zip(items, names, checkouts):
         if mine & redactions.redacted:
-            key = next((s.customer_key for s in states if isinstance(s, OrderState)), None) \
-                or _checkout_key(delivery, ctx)
+            key = next((s.customer_key for s in states if isinstance(s, OrderState)), None) or checkout
             body = scrub_body(json.loads(delivery.body), key, redactions.pseudonyms)
             delivery.body = json.dumps(body).encode()
             session.execute(update(Delivery).where(Delivery.id == delivery.id).values(body=delivery.body))

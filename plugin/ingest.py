@@ -37,7 +37,7 @@ from .kpi.entities import (CartState, OrderState, RefundState, ReturnState, Stat
                            state_from_json, state_to_json)
 from .upserts import upsert
 from .models import EntityState, OrderStatus, Shop
-from .pseudonyms import Redactions, names_of
+from .pseudonyms import Redactions, has_redactions, names_of
 
 _STATES = EntityState.__table__
 _CHUNK = 500
@@ -396,9 +396,9 @@ def apply(session: Session, shop: ShopContext, states: Iterable[State],
     write with `counters.add` (batching many deliveries into one upsert).
     """
     states = list(states)
-    redactions = Redactions(session, shop.id, shop.customer_hash_key, [n for s in states for n in names_of(s)])
-    if redactions:   # a redacted customer's orders count under the pseudonym (plugin.pseudonyms)
-        states = redactions.apply(states)
+    if has_redactions(session, shop.id):   # a redacted customer's orders count under the pseudonym
+        states = Redactions(session, shop.id, shop.customer_hash_key,
+                            [n for s in states for n in names_of(s)]).apply(states)
     ws = WorkingSet(session, shop)
     ws.prefetch(states)
     pending: Contribution = Counter() if into is None else into

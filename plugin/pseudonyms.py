@@ -85,6 +85,13 @@ def names_of(state: State) -> set[str]:
     return set()
 
 
+def has_redactions(session: Session, shop_id: int) -> bool:
+    """Whether the shop ever had a customer redacted: most never do, and then applying skips the
+    lookup (and its hashing) altogether."""
+    return session.scalar(select(RedactedCustomer.shop_id).where(RedactedCustomer.shop_id == shop_id).limit(1)) \
+        is not None
+
+
 class Redactions:
     """The redacted among a batch's names (customer keys, `order_name`s), looked up once."""
 
