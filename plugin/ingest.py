@@ -437,7 +437,6 @@ def rebuild(session: Session, shop: ShopContext) -> None:
     counters.replace_all(session, shop.id, recompute(session, shop))
 
 
-
 def apply_exclusions(session: Session, shop: ShopContext) -> int:
     """After the merchant changed the excluded statuses (`shop.excluded_statuses` is the new set):
     mark every stored order of the shop by it and rewrite the counters from the states, under the
@@ -452,7 +451,7 @@ def apply_exclusions(session: Session, shop: ShopContext) -> int:
     for i in range(0, len(changed), _CHUNK):
         upsert(session, _STATES, changed[i:i + _CHUNK], keys=("shop_id", "kind", "key"))
     if changed:
-        counters.replace_all(session, shop.id, recompute(session, shop))
+        rebuild(session, shop)
     return len(changed)
 
 
