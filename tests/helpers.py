@@ -101,3 +101,13 @@ def waiting_for_exclusive(db, name: str, key: int) -> int:  # noqa: ANN001
         return 0
     inode = f":{lock_file.stat().st_ino} "
     return sum(1 for line in Path("/proc/locks").read_text().splitlines() if "->" in line and inode in line)
+
+
+PANEL_API_KEY = "kompas-test-client-id"   # the Shopify client id the panel tests' apps are made with
+
+
+def panel_bearer(shop: str = SHOP) -> dict[str, str]:
+    """The Authorization header of a panel request with a fresh Shopify session token for `shop`."""
+    from plugin.panel.auth import mint_session_token
+
+    return {"Authorization": "Bearer " + mint_session_token(shop, api_key=PANEL_API_KEY, secret=SHOPIFY_SECRET)}

@@ -11,19 +11,14 @@ from plugin.alerts.rules import DEFAULT_RULES
 from plugin.panel.auth import mint_session_token
 from plugin.shops import add_shop
 from tests.alerts_support import smtp_server_fixture  # noqa: F401
-from tests.helpers import SHOP, SHOPIFY_SECRET
+from tests.helpers import SHOP, SHOPIFY_SECRET, PANEL_API_KEY as API_KEY, panel_bearer as bearer
 
-API_KEY = "kompas-test-client-id"
 
 
 @pytest.fixture
 def panel(make_app, app, smtp_server):
     _, smtp = smtp_server
     return make_app(SHOPIFY_API_KEY=API_KEY, **smtp).test_client()
-
-
-def bearer(shop=SHOP):
-    return {"Authorization": "Bearer " + mint_session_token(shop, api_key=API_KEY, secret=SHOPIFY_SECRET)}
 
 
 def rule_id(db, key, shop_id):

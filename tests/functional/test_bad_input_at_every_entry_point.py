@@ -7,20 +7,14 @@ from sqlalchemy import select
 
 from plugin.alerts.models import AlertChannel, AlertEvent, AlertRule
 from plugin.cli import main
-from plugin.panel.auth import mint_session_token
-from tests.helpers import SHOP, SHOPIFY_SECRET
+from tests.helpers import SHOP, SHOPIFY_SECRET, PANEL_API_KEY as API_KEY, panel_bearer as bearer
 
-API_KEY = "kompas-test-client-id"
 
 
 @pytest.fixture
 def panel(make_app, app):
     """The panel with TESTING off: an unhandled exception is a 500, as in production."""
     return make_app(SHOPIFY_API_KEY=API_KEY, TESTING=False).test_client()
-
-
-def bearer() -> dict:
-    return {"Authorization": "Bearer " + mint_session_token(SHOP, api_key=API_KEY, secret=SHOPIFY_SECRET)}
 
 
 def rule_of(db, key="orders_drop_today") -> AlertRule:  # noqa: ANN001

@@ -11,10 +11,9 @@ from plugin import report
 from plugin.demo import order_payload, refund_payload
 from plugin.panel.auth import mint_session_token
 from plugin.shops import find_shop
-from tests.helpers import SHOP, SHOPIFY_SECRET
+from tests.helpers import SHOP, SHOPIFY_SECRET, PANEL_API_KEY as API_KEY, panel_bearer as bearer
 
 AMS = ZoneInfo("Europe/Amsterdam")
-API_KEY = "kompas-test-client-id"
 
 
 @pytest.fixture
@@ -25,18 +24,6 @@ def panel_app(make_app, app):
 @pytest.fixture
 def panel(panel_app):
     return panel_app.test_client()
-
-
-def bearer(shop=SHOP):
-    return {"Authorization": "Bearer " + mint_session_token(shop, api_key=API_KEY, secret=SHOPIFY_SECRET)}
-
-
-@pytest.fixture
-def orders(send, shopify_shop):
-    for n, (day, price, customer) in enumerate([(1, "50.00", 1), (1, "30.00", 2), (2, "20.00", 1), (9, "99.00", 3)]):
-        created = datetime(2026, 3, day, 12, tzinfo=AMS)
-        send("shopify", "orders/create", order_payload(n + 1, created=created, updated=created, zone=AMS,
-                                                        lines=[("x", Decimal(price), 1)], customer_id=customer))
 
 
 def test_panel_document_sends_frame_ancestors_for_that_shop_only(panel, shopify_shop):

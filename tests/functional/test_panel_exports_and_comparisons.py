@@ -15,21 +15,15 @@ import pytest
 from plugin.demo import order_payload, refund_payload
 from plugin.kpi import derived
 from plugin.panel import views
-from plugin.panel.auth import mint_session_token
-from tests.helpers import SHOP, SHOPIFY_SECRET
+from tests.helpers import PANEL_API_KEY as API_KEY, panel_bearer as bearer
 
 AMS = ZoneInfo("Europe/Amsterdam")
-API_KEY = "kompas-test-client-id"
 FORMULA_STARTS = ("=", "+", "-", "@")
 
 
 @pytest.fixture
 def panel(make_app, app):
     return make_app(SHOPIFY_API_KEY=API_KEY).test_client()
-
-
-def bearer(shop=SHOP):
-    return {"Authorization": "Bearer " + mint_session_token(shop, api_key=API_KEY, secret=SHOPIFY_SECRET)}
 
 
 def _tiles(panel, query):
@@ -78,16 +72,7 @@ def test_xlsx_export_stores_names_as_text_never_as_formulas(panel, hostile_names
 
 # --- exports: money with the currency's decimals ---------------------------------------------------
 
-@pytest.fixture
-def march(send, shopify_shop):
-    """Mar 1: 50.00 + 30.00 (customers 1, 2); Mar 2: 20.00 (customer 1); Mar 9: 99.00 (customer 3)."""
-    for n, (day, price, customer) in enumerate([(1, "50.00", 1), (1, "30.00", 2), (2, "20.00", 1), (9, "99.00", 3)]):
-        created = datetime(2026, 3, day, 12, tzinfo=AMS)
-        send("shopify", "orders/create", order_payload(n + 1, created=created, updated=created, zone=AMS,
-                                                        lines=[("x", Decimal(price), 1)], customer_id=customer))
-
-
-def test_xlsx_money_cells_show_the_currencys_two_decimals(panel, march):
+def test_xlsx_money_cells_show_the_currencys_two_decimals(panel, orders):
     """The screen says € 50,00 and the CSV 50.00; the workbook holds 50 in a General cell, which
     Excel shows as "50" (and 12.50 as "12.5"): money needs a number format with the minor units."""
     from openpyxl import load_workbook
@@ -146,7 +131,7 @@ def test_checkout_conversion_is_purchases_over_checkouts_rounded_once():
     assert views._tile_value(kpis, "checkout_conversion") == derived.percentage(1, 800) == "0.13"
 
 
-def test_a_lower_is_better_target_that_is_beaten_outright_still_shows_its_progress(panel, march):
+def test_a_lower_is_better_target_that_is_beaten_outright_still_shows_its_progress(panel, orders):
     """Return rate target 2 %: with nothing returned (0.0 %) the target is met; target_progress
     divides the target by the value (lower is better), finds 0 and answers None, so the tile's
     target line ("… of target 2,0%") disappears exactly when the merchant is on target."""
