@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 
 from sqlalchemy.orm import Session
 
+from ..outbound import private_address
 from ..refusals import Refusal
 from .models import AlertChannel
 
@@ -36,8 +37,13 @@ def _check_target(kind: str, target: Any) -> str:  # noqa: ANN401
         parts = urlsplit(target)
     except ValueError as exc:   # "https://[hooks…": not even a URL
         raise ChannelInputError(f"not a URL (https://…): {target!r}", "alerts.refused.url", value=target) from exc
-    if parts.scheme not in ("https", "http") or not parts.netloc:
+    if parts.scheme not in ("https", "http") or not parts.hostname:
         raise ChannelInputError(f"not a URL (https://…): {target!r}", "alerts.refused.url", value=target)
+    # Kompas posts there from its own network: never to that network's own services (sending checks
+    # again, at every connection: plugin.outbound)
+    problem = private_address(parts.hostname)
+    if problem:
+        raise ChannelInputError(f"{target!r}: {problem}", "alerts.refused.private", value=target)
     return target
 
 

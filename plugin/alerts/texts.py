@@ -104,6 +104,8 @@ ALERT_STRINGS: dict[str, dict[str, str]] = {
                              "en": "Not saved: “{value}” is not an e-mail address."},
     "alerts.refused.url": {"nl": "Niet opgeslagen: “{value}” is geen webadres (https://…).",
                            "en": "Not saved: “{value}” is not a web address (https://…)."},
+    "alerts.refused.private": {"nl": "Niet opgeslagen: “{value}” is geen openbaar adres; Kompas stuurt alleen naar het internet.",
+                               "en": "Not saved: “{value}” is not a public address; Kompas only sends to the internet."},
     "alerts.refused.too_long": {"nl": "Niet opgeslagen: het adres is te lang.", "en": "Not saved: the address is too long."},
     "alerts.refused.digest_email": {"nl": "Niet opgeslagen: overzichten gaan alleen naar e-mailadressen.",
                                     "en": "Not saved: digests go to e-mail addresses only."},

@@ -5,15 +5,15 @@ backoff (honouring Retry-After). Facts: shared/platforms/woocommerce.md §4.
 """
 from __future__ import annotations
 
-import ipaddress
 import logging
-import socket
 import time
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Mapping
 from urllib.parse import urlsplit
 
 import requests
+
+from ..outbound import private_address, public_session
 
 log = logging.getLogger(__name__)
 
@@ -39,28 +39,6 @@ class Page:
     total_pages: int | None
 
 
-def private_address(host: str) -> str | None:
-    """What makes `host` an address Kompas must never call, or None: one on a private network, the
-    machine itself, link-local (a cloud's metadata service at 169.254.169.254), reserved or
-    multicast, as given or as it resolves now. A store's URL comes from whoever starts a connect:
-    without this, Kompas would call its own network's services with keys made up by anyone and
-    repeat their answers (server-side request forgery). A name that does not resolve passes: the
-    call fails anyway."""
-    name = host.strip("[]")
-    try:
-        addresses = [ipaddress.ip_address(name)]
-    except ValueError:
-        try:
-            infos = socket.getaddrinfo(name, 443, proto=socket.IPPROTO_TCP)
-        except (OSError, UnicodeError):
-            return None
-        addresses = [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
-    for address in addresses:
-        if not address.is_global or address.is_multicast:
-            return f"{host} is not a public address ({address})"
-    return None
-
-
 class WooClient:
     """REST calls to one store. `site` is its URL without trailing slash."""
 
@@ -73,7 +51,7 @@ class WooClient:
         self.timeout = timeout
         self.attempts = attempts
         self.sleep = sleep
-        self.http = session or requests.Session()
+        self.http = session or public_session()   # public addresses only, pinned per connection
         self.http.auth = (consumer_key, consumer_secret)
         self.http.headers.update({"Accept": "application/json", "User-Agent": "Kompas (+WooCommerce connector)"})
 

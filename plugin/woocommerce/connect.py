@@ -34,9 +34,10 @@ from .. import backfill
 from ..credentials import WOOCOMMERCE_REST, CredentialError, drop_credentials, save_credential
 from ..kpi.booking import shop_zone
 from ..models import Shop, WooCommerceSite
+from ..outbound import private_address
 from ..shops import ShopError, add_shop, shop_key
 from .auth import PANEL_CREDENTIAL, new_panel_secret
-from .client import WooClient, WooError, private_address
+from .client import WooClient, WooError
 
 log = logging.getLogger(__name__)
 

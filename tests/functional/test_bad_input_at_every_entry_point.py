@@ -209,6 +209,8 @@ def test_a_refused_target_or_spend_is_explained_in_the_merchants_language(panel,
     ("/panel/alerts/channels", {"kind": "email", "target": "geen-adres"}, "“geen-adres” is geen e-mailadres",
      "“geen-adres” is not an e-mail address"),
     ("/panel/alerts/channels", {"kind": "slack", "target": "hooks.slack.com"}, "geen webadres", "not a web address"),
+    ("/panel/alerts/channels", {"kind": "webhook", "target": "http://169.254.169.254/latest/meta-data/"},
+     "geen openbaar adres", "not a public address"),
     ("/panel/alerts/test", {}, "geen kanaal", "no channel")])
 def test_a_refused_channel_or_test_is_explained_in_the_merchants_language(panel, shopify_shop, path, body, nl, en):
     dutch = panel.post(path + "?lang=nl", json=body, headers=bearer()).get_json()
