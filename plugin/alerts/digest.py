@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import html
 from datetime import date, datetime, timedelta, timezone
-from decimal import Decimal
 from typing import Any, Mapping
 
 from sqlalchemy import select
@@ -20,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from .. import report
 from ..db import Database
+from ..kpi import derived
 from ..kpi.booking import shop_zone
 from ..models import Shop
 from .. import i18n
@@ -32,13 +32,6 @@ DIGEST_KPIS = [("net_sales", "money", True), ("orders", "count", True), ("averag
                ("new_customers", "count", True)]
 
 
-def _value(kpis: Mapping[str, Any], key: str) -> str | int | None:
-    if key == "checkout_conversion":
-        abandonment = kpis.get("checkout_abandonment_rate")
-        return None if abandonment is None else f"{Decimal(100) - Decimal(abandonment):.2f}"
-    return kpis.get(key)
-
-
 def figures(session: Session, shop: Shop, first: date, last: date) -> dict[str, Any]:
     """The digest's payload: the period, the one before it, and each KPI in both."""
     days = (last - first).days + 1
@@ -47,8 +40,8 @@ def figures(session: Session, shop: Shop, first: date, last: date) -> dict[str, 
     previous = report.build(session, shop, pfirst, plast)["kpis"]
     return {"from": first.isoformat(), "to": last.isoformat(), "previous_from": pfirst.isoformat(),
             "previous_to": plast.isoformat(),
-            "kpis": [{"key": key, "kind": kind, "rise_is_good": good, "current": _value(current, key),
-                      "previous": _value(previous, key)} for key, kind, good in DIGEST_KPIS]}
+            "kpis": [{"key": key, "kind": kind, "rise_is_good": good, "current": current.get(key),
+                      "previous": previous.get(key)} for key, kind, good in DIGEST_KPIS]}
 
 
 def _insert(session: Session, row: dict[str, Any]) -> bool:
@@ -124,10 +117,8 @@ def digest_email(payload: Mapping[str, Any], shop: Shop, language: str, config: 
         label = i18n.t(f"kpi.{item['key']}", language) if f"kpi.{item['key']}" in i18n.STRINGS else \
             i18n.t(f"alerts.kpi.{item['key']}", language)
         current, previous = item["current"], item["previous"]
-        change = ""
-        if current is not None and previous not in (None, 0, "0", "0.00") and Decimal(str(previous)) != 0:
-            pct = (Decimal(str(current)) - Decimal(str(previous))) / abs(Decimal(str(previous))) * 100
-            change = i18n.percent(f"{pct:.1f}", language, signed=True)
+        pct = derived.change_percent(current, previous)   # as the panel's tiles show it
+        change = "" if pct is None else i18n.percent(pct, language, signed=True)
         rows.append((label, _format(current, item["kind"], shop.currency, language),
                      _format(previous, item["kind"], shop.currency, language), change))
     link = panel_link(config, shop)

@@ -147,6 +147,19 @@ def clv_to_cac(clv: str | None, cac: str | None) -> str | None:
     return _fixed(_round_div(ratio.numerator, ratio.denominator), 2)
 
 
+def change_percent(current: str | int | None, previous: str | int | None) -> str | None:
+    """The change of a figure against its comparison, in % of the comparison's size, rounded half-up
+    to two decimals as every figure is (section 8; never "-0.00"); None without both figures or
+    from zero. Figures are report values (counts, or money and rates as decimal text)."""
+    if current is None or previous is None:
+        return None
+    before = Fraction(str(previous))
+    if before == 0:
+        return None
+    exact = (Fraction(str(current)) - before) / abs(before) * 100
+    return _fixed(_round_div(exact.numerator * 100, exact.denominator), 2)
+
+
 def target_progress(value: str | int | None, target: str | None, rise_is_good: bool) -> str | None:
     """How far a KPI is towards its target, in percent: value / target (or target / value when a
     lower figure is better, 100 when that figure is 0), rounded to two decimals; None when either

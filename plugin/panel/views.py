@@ -209,12 +209,9 @@ _format = i18n.kpi_value
 
 
 def _change(current: str | int | None, previous: str | int | None) -> Decimal | None:
-    """The change against the comparison in %, rounded half-up to two decimals as every figure is
-    (section 8); None without a comparison figure or from zero."""
-    if current is None or previous is None or Decimal(previous) == 0:
-        return None
-    exact = (Decimal(current) - Decimal(previous)) / abs(Decimal(previous)) * 100
-    return exact.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP) + 0   # + 0: no "-0.00"
+    """The change against the comparison in % (derived.change_percent), as a Decimal."""
+    change = derived.change_percent(current, previous)
+    return None if change is None else Decimal(change)
 
 
 def _span_text(first: date, last: date, grain: str, language: str) -> str:

@@ -8,6 +8,7 @@ import json
 import threading
 from collections import Counter
 from datetime import date, timedelta, timezone
+from decimal import Decimal
 
 import pytest
 import responses
@@ -456,6 +457,38 @@ def test_daily_and_weekly_digests_go_once_to_the_addresses_that_asked(app, db, s
         week = report.build(s, find_shop(s, SHOP), date(2026, 3, 23), date(2026, 3, 29))["kpis"]
     assert week["orders"] == 6 and "€300.00" in parts(weekly)[0]
     assert mailbox.to("geen@winkel.example") == []
+
+
+def test_a_digest_shows_the_reports_figures_and_changes_as_the_panel_rounds_them(app, db, send, shopify_shop,
+                                                                                 smtp_server):
+    """The daily digest's checkout conversion is the report's (purchases / checkouts, rounded once):
+    1 of 32 checkouts = 3.125 % → 3.13 %, where 100 − the rounded abandonment (96.88) gave 3.12.
+    Its change is rounded half-up as the panel's tiles are: net sales 801.00 against 800.00 is
+    +0.125 % → "+0,13%" (one decimal, half-even, gave "+0,1%")."""
+    from plugin.demo import checkout_payload, order_payload
+
+    mailbox, smtp = smtp_server
+    config = {**app.config, **smtp}
+    sunday, saturday = date(2026, 3, 29), date(2026, 3, 28)
+    for i in range(32):
+        assert send("shopify", "checkouts/create", checkout_payload(
+            f"co-{i}", None, created=at(10, i, sunday), updated=at(10, i, sunday), zone=AMS)).status_code == 200
+    for n, (day, price, token) in enumerate([(saturday, "800.00", None), (sunday, "801.00", "co-0")]):
+        send("shopify", "orders/create", order_payload(
+            7100 + n, created=at(12, 0, day), updated=at(12, 0, day), zone=AMS,
+            lines=[("Jas", Decimal(price), 1)], checkout_token=token))
+    with db.transaction() as s:
+        add_channel(s, shopify_shop.id, {"kind": "email", "target": "dag@winkel.example", "digest_daily": True})
+    run_once(db, config, at(7, 0, date(2026, 3, 30)))
+    with db.reading() as s:
+        day = report.build(s, find_shop(s, SHOP), sunday, sunday)["kpis"]
+    assert day["checkout_conversion"] == "3.13"
+    (daily,) = mailbox.to("dag@winkel.example")
+    text, _ = parts(daily)
+    conversion = next(line for line in text.splitlines() if line.startswith("Checkout-conversie"))
+    assert "3,13%" in conversion, conversion
+    net = next(line for line in text.splitlines() if line.startswith("Netto-omzet"))
+    assert net.rstrip().endswith("+0,13%"), net
 
 
 def test_a_digest_says_how_to_stop_it_and_its_link_switches_only_that_digest_off(app, db, send, shopify_shop,

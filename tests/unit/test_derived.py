@@ -122,3 +122,14 @@ def test_target_progress_respects_which_way_is_good():
 
 
 MICROS_PER = 1_000_000
+
+
+def test_a_change_is_a_share_of_the_comparisons_size_rounded_half_up_never_minus_zero():
+    assert derived.change_percent("801.00", "800.00") == "0.13"      # +0.125 % exactly: half-up
+    assert derived.change_percent("799.00", "800.00") == "-0.13"
+    assert derived.change_percent("-5.00", "-10.00") == "50.00"      # against a negative figure: its size
+    assert derived.change_percent(3, 1) == "200.00"
+    assert derived.change_percent("100.00", "100.03") == "-0.03"
+    assert derived.change_percent("100000.00", "100000.01") == "0.00"   # rounds to zero: no "-0.00"
+    assert derived.change_percent("5.00", "0.00") is None and derived.change_percent(None, "1") is None
+    assert derived.change_percent("5.00", None) is None
