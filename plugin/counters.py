@@ -5,7 +5,7 @@ Two kinds of rows:
   with the source and product breakdowns in `source_counters` and the hourly one in `hour_counters`;
 - day histograms (`day_histograms`): per (name, day) an array of counts by gap in days, for the
   pair counters of plugin.kpi.contributions (customer_visit, customer_first_second, and the
-  purchases on a later day than their cart's or checkout's).
+  purchases on another day than their cart's or checkout's).
 
 Writes are additive, in the caller's transaction, with keys sorted so that two writers never lock
 rows in opposite orders (appliers of one shop are serialized anyway, see plugin.applier).
@@ -21,8 +21,9 @@ from typing import Mapping
 from sqlalchemy import bindparam, delete, select, tuple_
 from sqlalchemy.orm import Session
 
-from .kpi.contributions import (CUSTOMER_FIRST_SECOND, CUSTOMER_VISIT, HOUR_PREFIX, LATER_PURCHASES, NO_DAY_AFTER,
-                                NO_DAY_BEFORE, PRODUCT_PREFIX, SOURCE_PREFIX, CounterKey)
+from .kpi.contributions import (BACKDATED_PURCHASES, CUSTOMER_FIRST_SECOND, CUSTOMER_VISIT, HOUR_PREFIX,
+                                LATER_PURCHASES, NO_DAY_AFTER, NO_DAY_BEFORE, PRODUCT_PREFIX, SOURCE_PREFIX,
+                                CounterKey)
 from .models import DailyCounter, DayHistogram, HourCounter, SourceCounter
 from .upserts import upsert
 
@@ -170,8 +171,8 @@ class RangePairs:
     customers: int = 0       # distinct customers with a counted order in R
     singles: int = 0         # customers of R with only one counted order up to R's last day
     # {"cart_purchases": n, "checkout_purchases": n}: orders in R whose cart (checkout) was created
-    # on an earlier day of R, to add to the daily same-day purchases
-    later_purchases: dict[str, int] = field(default_factory=lambda: dict.fromkeys(LATER_PURCHASES.values(), 0))
+    # on another day of R, to add to the daily same-day purchases
+    other_day_purchases: dict[str, int] = field(default_factory=lambda: dict.fromkeys(LATER_PURCHASES.values(), 0))
 
 
 def pairs_in_range(session: Session, shop_id: int, start: date, end: date,
@@ -182,7 +183,8 @@ def pairs_in_range(session: Session, shop_id: int, start: date, end: date,
                    i.e. whose gap ≤ d − start;
     singles(R)   = Σ_d new_customers(d) − Σ_d customers first ordering on d whose second order
                    is ≤ end, i.e. whose gap ≤ end − d;
-    later purchases(R) = Σ_d orders on d whose cart (checkout) was created 1 to d − start days before.
+    other-day purchases(R) = Σ_d orders on d whose cart (checkout) was created 1 to d − start days
+                   before, or (back-dated orders) 1 to end − d days after.
     `daily` is daily_in_range's answer for the same range. The work is one histogram row per
     day and name, each summed up to a gap bounded by the range's length.
     """
@@ -195,5 +197,7 @@ def pairs_in_range(session: Session, shop_id: int, start: date, end: date,
         elif name == CUSTOMER_FIRST_SECOND:
             pairs.singles -= sum(counts[:(end - day).days + 1])
         elif name in LATER_PURCHASES:
-            pairs.later_purchases[LATER_PURCHASES[name]] += sum(counts[1:(day - start).days + 1])
+            pairs.other_day_purchases[LATER_PURCHASES[name]] += sum(counts[1:(day - start).days + 1])
+        elif name in BACKDATED_PURCHASES:
+            pairs.other_day_purchases[BACKDATED_PURCHASES[name]] += sum(counts[1:(end - day).days + 1])
     return pairs

@@ -206,7 +206,8 @@ class DayHistogram(Base):
     "customer_visit": customers ordering on `day` whose previous order day was gap days earlier;
     "customer_first_second": customers whose first order is on `day` and second gap days later;
     "cart_purchase_later" / "checkout_purchase_later": orders on `day` whose cart (checkout) was
-    created gap ≥ 1 days earlier.
+    created gap ≥ 1 days earlier; "cart_purchase_backdated" / "checkout_purchase_backdated": orders
+    booked on `day` (a back-dated processed_at) whose cart (checkout) was created gap ≥ 1 days later.
     They answer the range customer figures in time that grows with days, not orders (see
     plugin.counters.pairs_in_range).
     """

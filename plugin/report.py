@@ -16,7 +16,9 @@ from .kpi.booking import FIRST_DAY, LAST_DAY, parse_iso_day
 from .kpi.contributions import CLV_WINDOW_DAYS, DAILY_COUNTERS, PRODUCT_PREFIX, SOURCE_PREFIX
 from .models import Shop
 
-MAX_DAYS = 3700  # about ten years: a guard against a typo such as 0202-01-01
+# a hundred years: any real shop's history (and every valid --from/--to of section 7 but a
+# typo such as 2206-01-01, which would build a day entry for each of its ~65,000 days)
+MAX_DAYS = 36_525
 
 
 class ReportError(ValueError):
@@ -71,11 +73,11 @@ def build(session: Session, shop: Shop, start: date, end: date, daily: Daily | N
 def _range_kpis(session: Session, shop: Shop, start: date, end: date, daily: Daily,
                 totals: Mapping[str, int]) -> dict[str, Any]:
     """The `kpis` object of start..end from its daily sums and its pair counters: customers
-    distinct within the range, purchases of carts created on an earlier day of the range."""
+    distinct within the range, purchases of carts created on another day of the range."""
     pairs = counters.pairs_in_range(session, shop.id, start, end, daily)
     sums = dict(totals)
-    for name, later in pairs.later_purchases.items():
-        sums[name] = sums.get(name, 0) + later
+    for name, other_day in pairs.other_day_purchases.items():
+        sums[name] = sums.get(name, 0) + other_day
     return derived.kpis(sums, pairs.customers, sums.get("new_customers", 0), pairs.customers - pairs.singles,
                         shop.currency)
 
@@ -120,7 +122,8 @@ def retention(session: Session, shop: Shop, start: date, end: date, daily: Daily
     new = sum(cells.get("new_customers", 0) for cells in in_range.values())
     rate = derived.customer_retention_rate(at_end, new, at_start)
     return {"active_at_start": at_start, "active_at_end": at_end, "new_customers": new,
-            "customer_retention_rate": rate, "churn_rate": derived.churn_rate(rate), "retention_days": window}
+            "customer_retention_rate": rate, "churn_rate": derived.churn_rate(at_end, new, at_start),
+            "retention_days": window}
 
 
 def sales_by_source(session: Session, shop: Shop, start: date, end: date) -> list[dict[str, Any]]:
@@ -153,7 +156,7 @@ def lifetime_value(session: Session, shop: Shop, start: date, end: date, today: 
     # whole days passed since the latest first order (today is not over): 365 once it is a year old
     observed = max(0, min(CLV_WINDOW_DAYS, (today - end).days))
     return {"customer_lifetime_value": derived.lifetime_value(value, new, shop.currency),
-            "observed_days": observed}
+            "observed_days": observed, "net_sales_micros": value, "customers": new}
 
 
 def returns_by_product(session: Session, shop: Shop, start: date, end: date) -> list[dict[str, Any]]:

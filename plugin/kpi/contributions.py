@@ -43,12 +43,16 @@ DAILY_COUNTERS = MONEY_COUNTERS + COUNT_COUNTERS
 # Pair counters for range customer figures (see customer_contribution).
 CUSTOMER_VISIT = "customer_visit"          # (order day, previous order day of that customer)
 CUSTOMER_FIRST_SECOND = "customer_first_second"  # (first order day, second order day)
-# Pair counters for range purchase figures (section 8): (order day, the earlier day its cart or
+# Pair counters for range purchase figures (section 8): (order day, the other day its cart or
 # checkout was created). A purchase on the cart's own day is the daily cart_purchases
-# (checkout_purchases); one on a later day counts in every range holding both days.
+# (checkout_purchases); one on another day counts in every range holding both days: a later day
+# (ordered after midnight), or an earlier one (an order whose processed_at was back-dated).
 CART_PURCHASE_LATER = "cart_purchase_later"
 CHECKOUT_PURCHASE_LATER = "checkout_purchase_later"
 LATER_PURCHASES = {CART_PURCHASE_LATER: "cart_purchases", CHECKOUT_PURCHASE_LATER: "checkout_purchases"}
+CART_PURCHASE_BACKDATED = "cart_purchase_backdated"
+CHECKOUT_PURCHASE_BACKDATED = "checkout_purchase_backdated"
+BACKDATED_PURCHASES = {CART_PURCHASE_BACKDATED: "cart_purchases", CHECKOUT_PURCHASE_BACKDATED: "checkout_purchases"}
 # Stand-ins for "no previous order" and "no second order yet": before and after every real day.
 NO_DAY_BEFORE = date(1, 1, 1)
 NO_DAY_AFTER = date(9999, 12, 31)
@@ -145,7 +149,9 @@ def order_contribution(order: OrderState | None, refunds: Iterable[RefundState],
     - A purchase: cart_purchases (checkout_purchases) 1 at the order's day when the cart (checkout)
       it names was created on that same shop-local day (the one-day figure of `days`); when it
       was created on an earlier day c, the pair cart_purchase_later (checkout_purchase_later)
-      (order day, c) instead: a range holding both days counts it (counters.pairs_in_range).
+      (order day, c) instead, and on a later day c (the order's processed_at back-dated), the pair
+      cart_purchase_backdated (checkout_purchase_backdated) (order day, c): a range holding both
+      days counts it (counters.pairs_in_range).
     - Per shop-local hour (hour_counter): orders, items_sold, gross_sales, discounts and purchases
       at the order's hour; returns, refunds and items_returned at each refund's (or the unpaid
       cancellation's) hour. They add up to the day's counters.
@@ -185,8 +191,9 @@ def order_contribution(order: OrderState | None, refunds: Iterable[RefundState],
                 to_micros(order.gross_sales - order.discounts)
             out[CounterKey("refunded_shipping", cday)] += to_micros(order.shipping)
             out[CounterKey("refunded_taxes", cday)] += to_micros(order.taxes)
-    for created_at, same_day, later in ((cart_created_at, "cart_purchases", CART_PURCHASE_LATER),
-                                        (checkout_created_at, "checkout_purchases", CHECKOUT_PURCHASE_LATER)):
+    for created_at, same_day, later, backdated in (
+            (cart_created_at, "cart_purchases", CART_PURCHASE_LATER, CART_PURCHASE_BACKDATED),
+            (checkout_created_at, "checkout_purchases", CHECKOUT_PURCHASE_LATER, CHECKOUT_PURCHASE_BACKDATED)):
         if created_at is None:
             continue
         created = _day(created_at, zone)
@@ -195,6 +202,8 @@ def order_contribution(order: OrderState | None, refunds: Iterable[RefundState],
             out[CounterKey(hour_counter(hour, same_day), day)] += 1
         elif created < day:
             out[CounterKey(later, day, created)] += 1
+        else:
+            out[CounterKey(backdated, day, created)] += 1
     for refund in refunds:
         rday, rhour = _day_hour(refund.booked_at, zone)
         out[CounterKey(hour_counter(rhour, "refunds"), rday)] += to_micros(refund.refunds)

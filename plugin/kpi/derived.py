@@ -101,29 +101,40 @@ def customer_retention_rate(active_at_end: int, new_customers: int, active_at_st
     return percentage(active_at_end - new_customers, active_at_start)
 
 
-def churn_rate(retention: str | None) -> str | None:
-    """Churn rate = 100 − CRR."""
-    return None if retention is None else _fixed(10_000 - int(retention.replace(".", "")), 2)
+def churn_rate(active_at_end: int, new_customers: int, active_at_start: int) -> str | None:
+    """Churn rate = 100 − CRR (section 3), from the exact CRR: (S − (E − N)) / S × 100, rounded
+    once (100 − the rounded CRR would round twice: 3.125 % retained is 96.88 % churned, not 96.87)."""
+    return percentage(active_at_start - (active_at_end - new_customers), active_at_start)
 
 
-def spend_in_range(monthly_micros: Mapping[str, int], start: date, end: date) -> Fraction:
-    """Marketing spend over start..end: each month's amount spread evenly over its days (section 3)."""
-    total = Fraction(0)
+def _month_starts(start: date, end: date):  # noqa: ANN202
+    """(first day of the month, first and last day of start..end in it, days in the month), per month."""
     day = start
     while day <= end:
         month_start = day.replace(day=1)
         next_month = (month_start + timedelta(days=32)).replace(day=1)
         last = min(end, next_month - timedelta(days=1))
-        days_in_month = (next_month - month_start).days
-        total += Fraction(monthly_micros.get(month_start.strftime("%Y-%m"), 0) * ((last - day).days + 1), days_in_month)
+        yield month_start, day, last, (next_month - month_start).days
         day = last + timedelta(days=1)
+
+
+def spend_in_range(monthly_micros: Mapping[str, int], start: date, end: date) -> Fraction | None:
+    """Marketing spend over start..end: each month's amount spread evenly over its days (section 3).
+    None when a month of the range has no amount entered: its spend is not known (not zero; an
+    entered 0 is a spend of 0), and a sum without it would make CAC look lower than it is."""
+    total = Fraction(0)
+    for month_start, first, last, days_in_month in _month_starts(start, end):
+        amount = monthly_micros.get(month_start.strftime("%Y-%m"))
+        if amount is None:
+            return None
+        total += Fraction(amount * ((last - first).days + 1), days_in_month)
     return total
 
 
-def acquisition_cost(spend_micros: Fraction, new_customers: int, currency: str) -> str | None:
+def acquisition_cost(spend_micros: Fraction | None, new_customers: int, currency: str) -> str | None:
     """CAC = marketing spend in R / new_customers(R), in the currency's minor units; None without
-    new customers or without any spend entered."""
-    if new_customers == 0 or spend_micros == 0:
+    new customers or with spend not known for all of R (spend_in_range)."""
+    if new_customers == 0 or spend_micros is None:
         return None
     units = minor_units(currency)
     value = spend_micros / new_customers / (MICROS // 10**units)
@@ -139,11 +150,13 @@ def lifetime_value(clv_net_sales: int, new_customers: int, currency: str) -> str
     return _fixed(_round_div(clv_net_sales, new_customers * (MICROS // 10**units)), units)
 
 
-def clv_to_cac(clv: str | None, cac: str | None) -> str | None:
-    """CLV : CAC as one number with two decimals (3.20 means 3.20 : 1)."""
-    if clv is None or cac is None or Fraction(cac) == 0:
+def clv_to_cac(clv_net_sales: int, spend_micros: Fraction | None, new_customers: int) -> str | None:
+    """CLV : CAC as one number with two decimals (3.20 means 3.20 : 1), from the exact figures (not
+    the rounded ones shown beside it): both divide by the same new customers, so it is their net
+    sales in their first year / the spend that won them. None where either figure is."""
+    if new_customers == 0 or spend_micros is None or spend_micros == 0:
         return None
-    ratio = Fraction(clv) / Fraction(cac) * 100
+    ratio = Fraction(clv_net_sales) / spend_micros * 100
     return _fixed(_round_div(ratio.numerator, ratio.denominator), 2)
 
 

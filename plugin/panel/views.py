@@ -47,6 +47,8 @@ TILES: list[tuple[str, str, bool]] = [
 ]
 RETENTION_TILES = {"customer_retention_rate", "churn_rate", "acquisition_cost", "customer_lifetime_value",
                    "clv_to_cac"}  # range figures only: no daily series
+# a panel range: ten years (its charts and the comparison range are read per request)
+PANEL_MAX_DAYS = 3700
 TILE_KEYS = [key for key, _, _ in TILES]
 STALE_AFTER_HOURS = 12
 # The panel's tables that export as CSV: (reader, columns, file name)
@@ -192,8 +194,7 @@ def _report(shop: Shop, first: date, last: date, with_retention: bool = False) -
             clv = report.lifetime_value(session, shop, first, last, _today(shop), daily)
             result["kpis"]["customer_lifetime_value"] = clv["customer_lifetime_value"]
             result["clv_observed_days"] = clv["observed_days"]
-            result["kpis"]["clv_to_cac"] = derived.clv_to_cac(clv["customer_lifetime_value"],
-                                                              result["kpis"]["acquisition_cost"])
+            result["kpis"]["clv_to_cac"] = derived.clv_to_cac(clv["net_sales_micros"], spent, clv["customers"])
         return result
 
 
@@ -277,11 +278,15 @@ def _reconciliation(shop: Shop, language: str) -> dict[str, Any] | None:
                            count=i18n.number(run.changed, language))}
 
 
+def _not_too_long(first: date, last: date) -> None:
+    if (last - first).days + 1 > PANEL_MAX_DAYS:
+        raise RangeError(f"a range can be at most {PANEL_MAX_DAYS} days")
+
+
 def _range_args(shop: Shop) -> tuple[date, date, date, date, str]:
     preset = request.args.get("range", "last30")
     first, last = resolve(preset, _today(shop), request.args.get("from"), request.args.get("to"))
-    if (last - first).days + 1 > report.MAX_DAYS:
-        raise RangeError(f"a range can be at most {report.MAX_DAYS} days")
+    _not_too_long(first, last)
     mode = request.args.get("compare", "previous")
     cfirst, clast = comparison(first, last, mode)
     return first, last, cfirst, clast, mode
@@ -555,6 +560,7 @@ def kpis():  # noqa: ANN201
     try:
         first = report.parse_day(request.args.get("from", ""), "from")
         last = report.parse_day(request.args.get("to", ""), "to")
+        _not_too_long(first, last)
         cfirst, clast = comparison(first, last, request.args.get("compare", "previous"))
         body = _report(shop, first, last)
         body["compare"] = _report(shop, cfirst, clast)

@@ -93,9 +93,11 @@ def test_total_sales_is_net_plus_shipping_and_taxes_less_their_refunds():
 def test_retention_is_the_articles_example():
     # S = 200 active at the start, 20 lapse, 40 new, E = 220 → (220 − 40) / 200 = 90 %
     assert derived.customer_retention_rate(220, 40, 200) == "90.00"
-    assert derived.churn_rate("90.00") == "10.00"
-    assert derived.customer_retention_rate(5, 0, 0) is None and derived.churn_rate(None) is None
-    assert derived.churn_rate("-12.50") == "112.50"
+    assert derived.churn_rate(220, 40, 200) == "10.00"
+    assert derived.customer_retention_rate(5, 0, 0) is None and derived.churn_rate(5, 0, 0) is None
+    assert derived.churn_rate(-25, 0, 200) == "112.50"
+    # rounded once: 1 of 32 retained is 3.125 % → 3.13, and 96.875 % churned → 96.88 (100 − 3.13 = 96.87)
+    assert derived.customer_retention_rate(1, 0, 32) == "3.13" and derived.churn_rate(1, 0, 32) == "96.88"
 
 
 def test_spend_is_spread_evenly_over_each_months_days():
@@ -104,13 +106,25 @@ def test_spend_is_spread_evenly_over_each_months_days():
     spend = {"2026-02": 280 * MICROS_PER, "2026-03": 310 * MICROS_PER}
     # 14 of February's 28 days and 10 of March's 31
     assert derived.spend_in_range(spend, date(2026, 2, 15), date(2026, 3, 10)) == Fraction(140 * MICROS_PER + 100 * MICROS_PER)
+    # a month with nothing entered: the spend is not known (an entered 0 is known)
+    assert derived.spend_in_range(spend, date(2026, 3, 25), date(2026, 4, 2)) is None
+    assert derived.spend_in_range({**spend, "2026-04": 0}, date(2026, 3, 25), date(2026, 4, 2)) == 70 * MICROS_PER
 
 
 def test_acquisition_cost_is_spend_over_new_customers():
     from fractions import Fraction
     assert derived.acquisition_cost(Fraction(1000 * MICROS_PER), 3, "EUR") == "333.33"
     assert derived.acquisition_cost(Fraction(1000 * MICROS_PER), 0, "EUR") is None
-    assert derived.acquisition_cost(Fraction(0), 3, "EUR") is None
+    assert derived.acquisition_cost(Fraction(0), 3, "EUR") == "0.00"      # nothing spent: nothing per customer
+    assert derived.acquisition_cost(None, 3, "EUR") is None               # spend not entered
+
+
+def test_clv_to_cac_is_the_ratio_of_the_exact_figures():
+    from fractions import Fraction
+    # CLV 10.00 (30.00 over 3 customers) against CAC 1/3 (1.00 over 3): 30 : 1, not 10.00 / 0.33 = 30.30
+    assert derived.clv_to_cac(30 * MICROS_PER, Fraction(1 * MICROS_PER), 3) == "30.00"
+    assert derived.clv_to_cac(30 * MICROS_PER, Fraction(0), 3) is None
+    assert derived.clv_to_cac(30 * MICROS_PER, None, 3) is None and derived.clv_to_cac(0, Fraction(1), 0) is None
 
 
 def test_target_progress_respects_which_way_is_good():
