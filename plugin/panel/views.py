@@ -209,6 +209,14 @@ def _tile_value(kpis: dict[str, Any], key: str) -> str | int | None:
 _format = i18n.kpi_value
 
 
+def _info(key: str, shop: Shop, language: str) -> str:
+    """A tile's explanation; retention's names the shop's own window W."""
+    if key == "customer_retention_rate":
+        return i18n.t("info.customer_retention_rate", language,
+                      days=shop.retention_days or report.RETENTION_WINDOW_DAYS)
+    return i18n.t(f"info.{key}", language)
+
+
 def _change(current: str | int | None, previous: str | int | None) -> Decimal | None:
     """The change against the comparison in % (derived.change_percent), as a Decimal."""
     change = derived.change_percent(current, previous)
@@ -325,7 +333,7 @@ def view():  # noqa: ANN201
         # retention over a single day says little; its tile shows the range figure only
         series = [] if key in RETENTION_TILES else [_tile_value(d, key) for d in chart]
         tiles.append({
-            "key": key, "kind": kind, "label": i18n.t(f"kpi.{key}", language), "info": i18n.t(f"info.{key}", language),
+            "key": key, "kind": kind, "label": i18n.t(f"kpi.{key}", language), "info": _info(key, shop, language),
             "value": value, "text": _format(value, kind, shop.currency, language),
             "compare_text": _format(before, kind, shop.currency, language),
             "note": i18n.t("clv.partial", language, days=current["clv_observed_days"])

@@ -247,6 +247,8 @@ def test_the_retention_window_is_the_merchants_setting(panel, db, shopify_shop):
     assert panel.put("/panel/retention", data="no json", headers=bearer()).status_code == 400
     view = panel.get("/panel/view.json?range=custom&from=2026-03-01&to=2026-03-10&lang=nl", headers=bearer()).get_json()
     assert view["retention_days"] == 180
+    crr = next(t for t in view["tiles"] if t["key"] == "customer_retention_rate")
+    assert crr["info"].endswith("actief = besteld in de laatste 180 dagen.")   # the tile explains the merchant's W
     with db.reading() as session:
         assert find_shop(session, SHOP).retention_days == 180
     # order statuses are a WooCommerce setting
