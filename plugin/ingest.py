@@ -33,7 +33,7 @@ from .kpi.booking import from_epoch_micros, local_day, shop_zone
 from .kpi.contributions import (Contribution, cart_contribution, customer_contribution,
                                 customer_value_contribution, delta, full_contribution, order_contribution,
                                 return_contribution, returns_contribution)
-from .kpi.entities import (CartState, OrderState, RefundState, ReturnState, State, reconcile,
+from .kpi.entities import (CartState, OrderState, RefundState, ReturnState, State, placed_after, reconcile,
                            state_from_json, state_to_json)
 from .upserts import upsert
 from .models import EntityState, OrderStatus, Shop
@@ -348,6 +348,7 @@ def apply_states(ws: WorkingSet, states: Iterable[State], into: Contribution) ->
     for state in states:
         state = with_exclusion(state, ws.shop.excluded_statuses)
         stored = ws.get(state.kind, state.key)
+        state = placed_after(stored, state)
         new = reconcile(stored, state)
         if new is None:
             same = stored is not None and getattr(stored, "version", None) == getattr(state, "version", None)

@@ -55,6 +55,11 @@ class OrderState:
     # the state is applied (plugin.ingest.apply_states), rewritten when the setting changes
     status: str | None = None
     excluded: bool = False
+    # A deletion that carries no time of its own (a WooCommerce trash delivered without the Kompas
+    # plugin: its body is only {"id"}, built when Action Scheduler runs it, possibly after the trash
+    # was undone); `version` is then when Kompas received it, and the deletion is placed right after
+    # the order's state that Kompas knows when it is applied (`placed_after`)
+    timeless: bool = False
 
     kind = "order"
 
@@ -152,6 +157,26 @@ def _min_opt(a: int | None, b: int | None) -> int | None:
     if b is None:
         return a
     return min(a, b)
+
+
+def placed_after(stored: State | None, incoming: State) -> State:
+    """`incoming` as `reconcile` is to see it: a timeless order deletion (OrderState.timeless) gets
+    the version right after the order's state Kompas knows, the same as a deletion it knows (a
+    repeat is a duplicate), or keeps its arrival time when Kompas knows the order not yet.
+
+    Deliveries of one WooCommerce store come in the order the store queued them, so the state
+    known when the trash arrives is the one before the trash: a restore that undid the trash
+    (order.restored, delivered after it, modified after that state) wins, as section 8 asks
+    ("order.deleted is undone by order.restored"). Versioned by its arrival instead, the trash
+    looked newer than the restore that undid it, and the order was lost. The price: for these
+    deletions the result depends on the order of arrival (a restore delivered before the trash
+    it undid loses to it), where every other state depends only on the set of states seen."""
+    if not (isinstance(incoming, OrderState) and incoming.deleted and incoming.timeless):
+        return incoming
+    if not isinstance(stored, OrderState):
+        return dataclasses.replace(incoming, timeless=False)
+    version = stored.version if stored.deleted else stored.version + 1
+    return dataclasses.replace(incoming, version=version, timeless=False)
 
 
 def reconcile(stored: State | None, incoming: State) -> State | None:

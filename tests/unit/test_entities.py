@@ -68,3 +68,16 @@ def test_an_order_read_without_its_cart_links_keeps_them_whatever_arrives_first(
         assert kept == expected, arrivals
     assert reconcile(graphql, OrderState("1", version=5, links_known=False)) is None
     assert reconcile(webhook, graphql).cart_token == "c"
+
+
+def test_a_timeless_deletion_is_placed_right_after_the_known_state():
+    from plugin.kpi.entities import OrderState, placed_after
+
+    known = OrderState(order_id="9", version=1_000, counted=True)
+    trash = OrderState(order_id="9", version=5_000_000, deleted=True, timeless=True)   # arrival time
+    assert placed_after(known, trash) == OrderState(order_id="9", version=1_001, deleted=True)
+    assert placed_after(None, trash) == OrderState(order_id="9", version=5_000_000, deleted=True)
+    gone = OrderState(order_id="9", version=1_001, deleted=True)
+    assert placed_after(gone, trash) == gone                      # a repeat: the same state, a duplicate
+    dated = OrderState(order_id="9", version=7, deleted=True)     # a trash with its own time stays as it is
+    assert placed_after(known, dated) is dated and placed_after(known, known) is known

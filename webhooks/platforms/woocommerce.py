@@ -182,8 +182,9 @@ def on_order_deleted(payload: Any, ctx: Context) -> list[State]:
       order.restored (modified later) wins in either arrival order;
     - another status: the order was restored before this delivery was built; the trash is
       undone already and nothing is applied (order.restored brings the order's state).
-    Without them (a store without the plugin's filter) the deletion is versioned by the moment
-    Kompas received it: a restore counts when its date_modified_gmt is later than that."""
+    Without them (a store without the plugin's filter) the deletion has no time of its own: it is
+    placed right after the order's state Kompas knows (OrderState.timeless, entities.placed_after),
+    so that a restore delivered after it counts."""
     o = _obj(payload)
     if o.get("id") in (None, ""):
         raise PayloadError("missing id")
@@ -191,8 +192,9 @@ def on_order_deleted(payload: Any, ctx: Context) -> list[State]:
     if status is not None and status != "trash":
         return []
     trashed_at = _gmt(o, "date_modified_gmt", required=False) if status == "trash" else None
-    version = trashed_at if trashed_at is not None else to_epoch_micros(ctx.received_at)
-    return [OrderState(order_id=str(o["id"]), version=version, deleted=True)]
+    if trashed_at is not None:
+        return [OrderState(order_id=str(o["id"]), version=trashed_at, deleted=True)]
+    return [OrderState(order_id=str(o["id"]), version=to_epoch_micros(ctx.received_at), deleted=True, timeless=True)]
 
 
 _CART_TOKEN = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
