@@ -23,7 +23,9 @@ from sqlalchemy.pool import NullPool
 SQLITE_BUSY_TIMEOUT_MS = 60_000
 ADVISORY_NAMESPACE = 0x4B4F  # "KO": keeps our advisory lock ids apart from other programs' locks
 # `Database.exclusive`'s named locks, each its own advisory namespace (PostgreSQL takes two int4 keys)
-EXCLUSIVE_NAMESPACES = {"shopify_token": 0x4B50}
+EXCLUSIVE_NAMESPACES = {"shopify_token": 0x4B50,
+                        # a WooCommerce store's connection: connect, disconnect and the resync's webhook repair
+                        "woocommerce_connection": 0x4B57}
 _ADVISORY_XACT_LOCK = text("SELECT pg_advisory_xact_lock(:ns, :id)")
 
 

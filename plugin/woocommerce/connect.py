@@ -23,6 +23,7 @@ import logging
 import re
 import secrets
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Callable
@@ -233,6 +234,9 @@ def read_store(client: WooClient) -> StoreFacts:
                       currency=currency, name=index.get("name") if isinstance(index.get("name"), str) else None)
 
 
+CONNECTION_LOCK = "woocommerce_connection"   # Database.exclusive: a store's connection changes one at a time
+
+
 def new_webhook_secret() -> str:
     # URL-safe base64: none of & < > " ', which WooCommerce would entity-decode before signing
     return secrets.token_urlsafe(32)
@@ -273,50 +277,55 @@ def connect(app, site: str, keys: Keys, client_factory: Callable[..., WooClient]
         # The shop is found by the address the store reports: it must be the site that started
         # this connect (and signed it), or one store could take over or disconnect another's shop.
         raise ConnectError(f"the store at {site} reports its address as {facts.home}: connect from that address", 400)
-    webhook_secret, panel_secret = new_webhook_secret(), new_panel_secret()
-    with db.transaction() as session:
-        shop = session.scalar(select(Shop).where(Shop.domain == facts.home))
-        created = shop is None
-        if shop is not None and shop.platform != "woocommerce":
-            raise ConnectError(f"{facts.home} is registered as a {shop.platform} shop", 409)
-        if shop is None:
-            shop = add_shop(session, platform="woocommerce", domain=facts.home, timezone_name=facts.timezone,
-                            currency=facts.currency, webhook_secret=webhook_secret, name=facts.name)
-        else:  # reconnect: the shop's history and counters stay; its zone and currency too
-            if (shop.timezone, shop.currency) != (facts.timezone, facts.currency):
-                log.warning("woocommerce.reconnect_settings_differ",
-                            extra={"shop": shop.domain, "zone": facts.timezone, "currency": facts.currency})
-            shop.webhook_secret, shop.uninstalled_at = webhook_secret, None
-        shop_id = shop.id
-        save_credential(session, vault, shop_id, WOOCOMMERCE_REST,
-                        {"consumer_key": keys.consumer_key, "consumer_secret": keys.consumer_secret,
-                         "key_id": keys.key_id, "site": site})
-        save_credential(session, vault, shop_id, PANEL_CREDENTIAL, {"secret": panel_secret})
-        row = session.get(WooCommerceSite, shop_id)
-        if row is None:
-            row = WooCommerceSite(shop_id=shop_id, webhooks={}, missed_orders_total=0, repaired_webhooks_total=0,
-                                  last_repair_orders=0, last_repair_webhooks=0)
-            session.add(row)
-        row.key_id, row.connected_at, row.last_error = keys.key_id, now, None
-    made: list[int] = []
-    try:
-        client.post(PLUGIN_ROUTE, {"shop": facts.home, "panel_url": our.panel, "events_url": our.events,
-                                   "disconnect_url": our.disconnect, "panel_secret": panel_secret,
-                                   "webhook_secret": webhook_secret, "key_id": keys.key_id})
-        for old in our_webhooks(client, our.events):  # a reconnect: the old ones carry the old secret
-            client.delete(f"wc/v3/webhooks/{old['id']}", force="true")
-        webhooks = {}
-        for topic in WEBHOOK_TOPICS:
-            webhooks[topic] = create_webhook(client, topic, our.events, webhook_secret)
-            made.append(webhooks[topic])
-    except WooError as exc:
-        _undo(app, client, shop_id, created, made)
-        if exc.status == 404 and not made:
-            raise ConnectError("the Kompas plugin did not answer at /wp-json/wc-kompas/v1/connection: is it active?",
-                               502) from exc
-        raise ConnectError(f"connecting failed at the store: {exc}", 502) from exc
-    with db.transaction() as session:
-        session.get(WooCommerceSite, shop_id).webhooks = webhooks
+    with db.reading() as session:
+        known = session.scalar(select(Shop.id).where(Shop.domain == facts.home))
+    with db.exclusive(CONNECTION_LOCK, known) if known is not None else nullcontext():
+        # a reconnect, one at a time with a disconnect or a resync's webhook repair of this store (a
+        # repair between the old webhooks' deletion and the new ones' would add some with the old secret)
+        webhook_secret, panel_secret = new_webhook_secret(), new_panel_secret()
+        with db.transaction() as session:
+            shop = session.scalar(select(Shop).where(Shop.domain == facts.home))
+            created = shop is None
+            if shop is not None and shop.platform != "woocommerce":
+                raise ConnectError(f"{facts.home} is registered as a {shop.platform} shop", 409)
+            if shop is None:
+                shop = add_shop(session, platform="woocommerce", domain=facts.home, timezone_name=facts.timezone,
+                                currency=facts.currency, webhook_secret=webhook_secret, name=facts.name)
+            else:  # reconnect: the shop's history and counters stay; its zone and currency too
+                if (shop.timezone, shop.currency) != (facts.timezone, facts.currency):
+                    log.warning("woocommerce.reconnect_settings_differ",
+                                extra={"shop": shop.domain, "zone": facts.timezone, "currency": facts.currency})
+                shop.webhook_secret, shop.uninstalled_at = webhook_secret, None
+            shop_id = shop.id
+            save_credential(session, vault, shop_id, WOOCOMMERCE_REST,
+                            {"consumer_key": keys.consumer_key, "consumer_secret": keys.consumer_secret,
+                             "key_id": keys.key_id, "site": site})
+            save_credential(session, vault, shop_id, PANEL_CREDENTIAL, {"secret": panel_secret})
+            row = session.get(WooCommerceSite, shop_id)
+            if row is None:
+                row = WooCommerceSite(shop_id=shop_id, webhooks={}, missed_orders_total=0, repaired_webhooks_total=0,
+                                      last_repair_orders=0, last_repair_webhooks=0)
+                session.add(row)
+            row.key_id, row.connected_at, row.last_error = keys.key_id, now, None
+        made: list[int] = []
+        try:
+            client.post(PLUGIN_ROUTE, {"shop": facts.home, "panel_url": our.panel, "events_url": our.events,
+                                       "disconnect_url": our.disconnect, "panel_secret": panel_secret,
+                                       "webhook_secret": webhook_secret, "key_id": keys.key_id})
+            for old in our_webhooks(client, our.events):  # a reconnect: the old ones carry the old secret
+                client.delete(f"wc/v3/webhooks/{old['id']}", force="true")
+            webhooks = {}
+            for topic in WEBHOOK_TOPICS:
+                webhooks[topic] = create_webhook(client, topic, our.events, webhook_secret)
+                made.append(webhooks[topic])
+        except WooError as exc:
+            _undo(app, client, shop_id, created, made)
+            if exc.status == 404 and not made:
+                raise ConnectError("the Kompas plugin did not answer at /wp-json/wc-kompas/v1/connection: is it active?",
+                                   502) from exc
+            raise ConnectError(f"connecting failed at the store: {exc}", 502) from exc
+        with db.transaction() as session:
+            session.get(WooCommerceSite, shop_id).webhooks = webhooks
     backfill.queue(db, shop_id, SOURCE_NAME)  # the worker's jobs (plugin.jobs) run it; the panel shows it queued
     log.info("woocommerce.connected", extra={"shop": facts.home, "webhooks": webhooks})
     return facts.home

@@ -24,7 +24,7 @@ from .. import backfill as runs
 from ..models import Shop, WooCommerceSite
 from .backfill import NotConnectedError, OrderPages, client_for, context_for, newer_than_stored
 from .client import WooClient, WooError
-from .connect import SOURCE_NAME, WEBHOOK_TOPICS, create_webhook, our_webhooks, urls
+from .connect import CONNECTION_LOCK, SOURCE_NAME, WEBHOOK_TOPICS, create_webhook, our_webhooks, urls
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +79,27 @@ def check_webhooks(client: WooClient, events_url: str, secret: str,
     return current, repaired
 
 
+def _still_connected(db, shop_id: int, secret: str | None, connected_at: datetime | None) -> bool:  # noqa: ANN001
+    with db.reading() as session:
+        shop, site = session.get(Shop, shop_id), session.get(WooCommerceSite, shop_id)
+        return (site is not None and shop is not None and shop.webhook_secret == secret
+                and site.connected_at == connected_at)
+
+
+def _record(db, shop_id: int, outcome: Outcome, webhooks: dict[str, int], until: datetime | None,  # noqa: ANN001
+            now: datetime) -> None:
+    with db.transaction() as session:
+        row = session.get(WooCommerceSite, shop_id)
+        row.webhooks, row.checked_at, row.last_error = webhooks, now, None
+        if until is not None:
+            row.synced_until = until
+        row.missed_orders_total += outcome.missed_orders
+        row.repaired_webhooks_total += outcome.repaired_webhooks
+        if outcome.missed_orders or outcome.repaired_webhooks:
+            row.last_repair_at = now
+            row.last_repair_orders, row.last_repair_webhooks = outcome.missed_orders, outcome.repaired_webhooks
+
+
 def resync_shop(app, shop_id: int, now: datetime | None = None) -> Outcome:  # noqa: ANN001
     """One pass for one connected shop (see the module's docstring)."""
     db = app.extensions["kompas.db"]
@@ -111,25 +132,26 @@ def resync_shop(app, shop_id: int, now: datetime | None = None) -> Outcome:  # n
                 until = datetime.fromisoformat(source.window["modified_before"]).replace(tzinfo=timezone.utc)
             else:
                 until = since
-        webhooks, outcome.repaired_webhooks = check_webhooks(client, urls(app).events, shop.webhook_secret or "",
-                                                             dict(site.webhooks or {}))
+        # The orders above went through the one apply function, whatever happened meanwhile. The
+        # webhooks and the pass's record only while the store is connected as it was when the pass
+        # began: a disconnect (or reconnect) while it read orders deleted the webhooks and forgot
+        # (replaced) their secret, and they must not come back with the old one.
+        with db.exclusive(CONNECTION_LOCK, shop_id):
+            if not _still_connected(db, shop_id, shop.webhook_secret, site.connected_at):
+                outcome.error = "the store was disconnected or reconnected during the pass"
+                log.info("woocommerce.resync_superseded", extra={"shop": shop.domain})
+                return outcome
+            webhooks, outcome.repaired_webhooks = check_webhooks(client, urls(app).events, shop.webhook_secret or "",
+                                                                 dict(site.webhooks or {}))
+            _record(db, shop_id, outcome, webhooks, until, now)
     except (WooError, NotConnectedError, ValueError) as exc:  # ValueError: a store answering nonsense
         outcome.error = str(exc)
         log.warning("woocommerce.resync_failed", extra={"shop": shop.domain, "error": str(exc)})
         with db.transaction() as session:
             row = session.get(WooCommerceSite, shop_id)
-            row.last_error, row.checked_at = outcome.error, now
+            if row is not None:   # None: disconnected meanwhile
+                row.last_error, row.checked_at = outcome.error, now
         return outcome
-    with db.transaction() as session:
-        row = session.get(WooCommerceSite, shop_id)
-        row.webhooks, row.checked_at, row.last_error = webhooks, now, None
-        if until is not None:
-            row.synced_until = until
-        row.missed_orders_total += outcome.missed_orders
-        row.repaired_webhooks_total += outcome.repaired_webhooks
-        if outcome.missed_orders or outcome.repaired_webhooks:
-            row.last_repair_at = now
-            row.last_repair_orders, row.last_repair_webhooks = outcome.missed_orders, outcome.repaired_webhooks
     log.info("woocommerce.resynced", extra={"shop": shop.domain, "missed": outcome.missed_orders,
                                            "webhooks": outcome.repaired_webhooks})
     return outcome

@@ -171,3 +171,90 @@ def test_the_workers_jobs_run_the_queued_history_and_the_resync(woo_app, store):
     assert jobs.resync_woocommerce(woo_app, later + timedelta(minutes=1)) == 0  # not due for 15 minutes
     assert jobs.resync_woocommerce(woo_app, later + timedelta(minutes=16)) == 1
     assert ("woocommerce.resync", 60.0, jobs.resync_woocommerce) in jobs.JOBS
+
+
+class _DisconnectDuring:
+    """The recorded store, running `action` once just before it answers the first request whose
+    path holds `path` (another worker's disconnect, arriving while a resync pass reads the store)."""
+
+    def __init__(self, store, path: str, action) -> None:  # noqa: ANN001
+        self.action = action
+        original = store.answer
+
+        def answer(request):  # noqa: ANN001, ANN202
+            if self.action is not None and path in request.url:
+                action, self.action = self.action, None
+                action()
+            return original(request)
+
+        for registered in store.mock.registered():
+            registered.callback = answer
+
+
+def test_a_resync_racing_a_disconnect_does_not_put_the_webhooks_back(woo_app, store, cli):
+    """From a review: the merchant presses Disconnect in wp-admin while a resync pass reads the
+    store's orders (the plugin deletes the API key only after Kompas answered, so the pass's key
+    still works). The pass read the shop's webhook secret at its start; its webhook check used to
+    find none and create all four again with the secret Kompas had just forgotten, and then crash
+    on the gone WooCommerceSite row. Now it checks, under the store's connection lock, that the
+    store is still connected as it was, and leaves it alone."""
+    from plugin.woocommerce.disconnect import disconnect
+
+    client = woo_app.test_client()
+    connect(client)
+    assert cli("backfill", "--shop", SITE).exit_code == 0
+    with woo_app.extensions["kompas.db"].reading() as session:
+        shop = session.scalar(select(Shop).where(Shop.domain == SITE))
+        session.expunge(shop)
+    _DisconnectDuring(store, "/wc/v3/orders", lambda: disconnect(woo_app, shop, tell_plugin=False))
+    outcome = resync_shop(woo_app, shop.id, now=datetime.now(timezone.utc) + timedelta(minutes=20))
+    assert outcome.error == "the store was disconnected or reconnected during the pass"
+    assert [w for w in store.webhooks.values() if w["delivery_url"] == EVENTS] == []
+    with woo_app.extensions["kompas.db"].reading() as session:
+        assert session.get(WooCommerceSite, shop.id) is None
+
+
+def test_a_disconnect_waits_for_a_resyncs_webhook_repair_and_then_removes_what_it_repaired(woo_app, store, cli):
+    """The other way round: the pass is repairing the webhooks (one was deleted in the store) when
+    the disconnect comes. The disconnect waits for the store's connection lock, then deletes every
+    Kompas webhook, the repaired one included; without the lock it ran in between, and the pass
+    recreated the webhook with the forgotten secret after it."""
+    import threading
+
+    from plugin.woocommerce.disconnect import disconnect
+    from tests.helpers import waiting_for_exclusive
+
+    client = woo_app.test_client()
+    connect(client)
+    assert cli("backfill", "--shop", SITE).exit_code == 0
+    del store.webhooks[store.hook("order.deleted")["id"]]
+    db = woo_app.extensions["kompas.db"]
+    with db.reading() as session:
+        shop = session.scalar(select(Shop).where(Shop.domain == SITE))
+        session.expunge(shop)
+    checking, go = threading.Event(), threading.Event()
+
+    def pause() -> None:
+        checking.set()
+        assert go.wait(30)
+
+    _DisconnectDuring(store, "/wc/v3/webhooks", pause)   # the pass pauses in its webhook check
+    outcomes = []
+    resync = threading.Thread(target=lambda: outcomes.append(
+        resync_shop(woo_app, shop.id, now=datetime.now(timezone.utc) + timedelta(minutes=20))))
+    resync.start()
+    assert checking.wait(30)
+    disconnecting = threading.Thread(target=disconnect, args=(woo_app, shop), kwargs={"tell_plugin": False})
+    disconnecting.start()
+    end = time.monotonic() + 20
+    while not waiting_for_exclusive(db, "woocommerce_connection", shop.id) and time.monotonic() < end:
+        time.sleep(0.01)
+    blocked = waiting_for_exclusive(db, "woocommerce_connection", shop.id) > 0
+    go.set()
+    resync.join(30)
+    disconnecting.join(30)
+    assert blocked, "the disconnect did not wait for the pass's webhook repair"
+    assert outcomes[0].repaired_webhooks == 1
+    assert [w for w in store.webhooks.values() if w["delivery_url"] == EVENTS] == []
+    with db.reading() as session:
+        assert session.get(WooCommerceSite, shop.id) is None
