@@ -63,6 +63,9 @@ class Shop(Base):
     retention_days: Mapped[int] = mapped_column(Integer, default=365, server_default="365")
     # WooCommerce: order statuses the merchant excluded (never counted), comma-separated slugs
     excluded_statuses: Mapped[str] = mapped_column(String(1000), default="", server_default="")
+    # WooCommerce: the site's URL as its store reports it, its path's letter case kept (the key,
+    # `domain`, folds it); a connect from a site whose URL differs from it only in case is refused
+    site_url: Mapped[str | None] = mapped_column(String(255))
 
 
 class ShopCredential(Base):

@@ -117,6 +117,15 @@ def _site(value: Any) -> str:
     return value.strip().rstrip("/")
 
 
+def exact_site(url: str) -> str:
+    """A site URL as written, its scheme and host in lower case (they are case-insensitive, a path
+    is not) and without trailing slash: https://Host.example/Shop/ → https://host.example/Shop."""
+    parts = urlsplit(url.strip())
+    host = parts.hostname or ""
+    netloc = (f"[{host}]" if ":" in host else host) + (f":{parts.port}" if parts.port else "")
+    return f"{parts.scheme.lower()}://{netloc}{parts.path.rstrip('/')}"
+
+
 def same_site(a: str, b: str) -> bool:
     """Whether two store URLs name the same site (scheme and host case-insensitive, no trailing /)."""
     try:
@@ -189,7 +198,8 @@ def parse_callback(data: Any) -> tuple[str, Keys]:
 
 @dataclass(frozen=True)
 class StoreFacts:
-    home: str       # the shop's key: home_url(), as X-WC-Webhook-Source sends it
+    home: str       # the shop's key: home_url(), as X-WC-Webhook-Source sends it, folded to lower case
+    site: str       # home_url() with its path's letter case (exact_site)
     timezone: str
     currency: str
     name: str | None
@@ -228,9 +238,10 @@ def read_store(client: WooClient) -> StoreFacts:
         raise ConnectError(f"the store's currency {currency!r} is not an ISO 4217 code", 502)
     try:
         home = shop_key("woocommerce", index["home"])
-    except ShopError as exc:
+        site = exact_site(index["home"])
+    except (ShopError, ValueError) as exc:
         raise ConnectError(str(exc), 502) from exc
-    return StoreFacts(home=home, timezone=zone_name(index.get("timezone_string"), index.get("gmt_offset")),
+    return StoreFacts(home=home, site=site, timezone=zone_name(index.get("timezone_string"), index.get("gmt_offset")),
                       currency=currency, name=index.get("name") if isinstance(index.get("name"), str) else None)
 
 
@@ -273,7 +284,7 @@ def connect(app, site: str, keys: Keys, client_factory: Callable[..., WooClient]
         facts = read_store(client)
     except WooError as exc:
         raise ConnectError(f"the store's REST API did not answer with the granted key: {exc}", 502) from exc
-    if not same_site(facts.home, site):
+    if not same_site(facts.site, site):
         # The shop is found by the address the store reports: it must be the site that started
         # this connect (and signed it), or one store could take over or disconnect another's shop.
         raise ConnectError(f"the store at {site} reports its address as {facts.home}: connect from that address", 400)
@@ -292,10 +303,17 @@ def connect(app, site: str, keys: Keys, client_factory: Callable[..., WooClient]
                 shop = add_shop(session, platform="woocommerce", domain=facts.home, timezone_name=facts.timezone,
                                 currency=facts.currency, webhook_secret=webhook_secret, name=facts.name)
             else:  # reconnect: the shop's history and counters stay; its zone and currency too
+                if shop.site_url is not None and shop.site_url != facts.site:
+                    # the key folds letter case; the path does not: another site (a WordPress under
+                    # /shop beside one under /Shop) must not take over this shop's figures and secrets
+                    raise ConnectError(f"{facts.home} is the shop of {shop.site_url}, a different site than "
+                                       f"{facts.site}: sites whose addresses differ only in letter case "
+                                       "cannot both be connected", 409)
                 if (shop.timezone, shop.currency) != (facts.timezone, facts.currency):
                     log.warning("woocommerce.reconnect_settings_differ",
                                 extra={"shop": shop.domain, "zone": facts.timezone, "currency": facts.currency})
                 shop.webhook_secret, shop.uninstalled_at = webhook_secret, None
+            shop.site_url = facts.site
             shop_id = shop.id
             save_credential(session, vault, shop_id, WOOCOMMERCE_REST,
                             {"consumer_key": keys.consumer_key, "consumer_secret": keys.consumer_secret,

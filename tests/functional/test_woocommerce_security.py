@@ -10,7 +10,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import jwt
 import pytest
+from sqlalchemy import select
 
+from plugin.models import Shop
 from tests.woo_store import KEY, SECRET, FakeStore, rest
 
 INTERNAL_SITES = [
@@ -108,6 +110,61 @@ def _connect(client, site: str, key_id: int) -> dict:
     answer = client.post("/woocommerce/callback", json={"key_id": key_id, "user_id": user_id, "consumer_key": KEY,
                                                          "consumer_secret": SECRET, "key_permissions": "read_write"})
     return {"status": answer.status_code, "json": answer.get_json()}
+
+
+def test_a_store_under_a_path_with_capitals_connects_and_its_deliveries_count(woo_app):
+    """https://winkel.example/Winkel: the key folds letter case, the path as the store reports it
+    must still match the URL it connected from (before, same_site compared the folded home with
+    it and every such store was refused with 400)."""
+    import responses
+
+    from tests.helpers import body, payload, woo_headers
+
+    site = "https://winkel.example/Winkel"
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        store = PathStore(mock, site=site)
+        client = woo_app.test_client()
+        assert _connect(client, site, 12) == {"status": 200, "json": {"status": "connected",
+                                                                       "shop": "https://winkel.example/winkel"}}
+    db = woo_app.extensions["kompas.db"]
+    with db.reading() as session:
+        shop = session.scalar(select(Shop).where(Shop.domain == "https://winkel.example/winkel"))
+        assert shop.site_url == site
+    secret = store.hook("order.created")["secret"]
+    raw = body(payload("woocommerce", "order.updated__airbytehq-airbyte"))
+    answer = client.post("/webhooks/woocommerce", data=raw, headers=woo_headers("order.created", raw, site=site,
+                                                                                  secret=secret))
+    assert answer.status_code == 200, answer.get_data(as_text=True)
+
+
+def test_a_site_whose_path_differs_only_in_case_cannot_take_over_a_connected_shop(woo_app):
+    """Two WordPress sites under /Winkel and /winkel of one host share the folded key. The second
+    one's connect is refused with 409, and the first one's secret, keys and site stay."""
+    import responses
+
+    from plugin.credentials import WOOCOMMERCE_REST, load_credential
+
+    first, second = "https://winkel.example/Winkel", "https://winkel.example/winkel"
+    client = woo_app.test_client()
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        PathStore(mock, site=first)
+        assert _connect(client, first, 12)["status"] == 200
+    db = woo_app.extensions["kompas.db"]
+
+    def kept() -> tuple:
+        with db.reading() as session:
+            shop = session.scalar(select(Shop).where(Shop.domain == "https://winkel.example/winkel"))
+            keys = load_credential(session, woo_app.extensions["kompas.vault"], shop.id, WOOCOMMERCE_REST)
+            return shop.webhook_secret, shop.site_url, keys["site"], keys["key_id"]
+
+    before = kept()
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        other = PathStore(mock, site=second)
+        answer = _connect(client, second, 99)
+    assert answer["status"] == 409, answer
+    assert "differ only in letter case" in answer["json"]["error"]
+    assert kept() == before == (before[0], first, first, 12)
+    assert other.webhooks == {}   # nothing was set up at the other site
 
 
 # --- 4. The bounce page's framing policy comes from an unverified token ------------------------
