@@ -55,7 +55,7 @@ PROFILE = [0.3, 0.2, 0.15, 0.1, 0.1, 0.15, 0.3, 0.6, 1.0, 1.3, 1.5, 1.6, 1.7, 1.
            2.0, 1.7, 1.2, 0.6]
 WEEKDAY = [1.1, 1.0, 0.95, 0.95, 1.0, 0.85, 1.15]
 PRICES = [9.99, 12.95, 14.0, 19.95, 24.5, 34.95, 49.0, 89.99]
-DROP_RULES = {"orders_drop_today", "orders_drop_recent", "orders_drop_half_day", "orders_drop_day", "orders_drop_week",
+DROP_RULES = {"orders_drop_cusum", "orders_drop_today", "orders_drop_recent", "orders_drop_half_day", "orders_drop_day", "orders_drop_week",
               "net_sales_drop_today", "no_orders"}
 M = 1_000_000
 DROP_DAYS = 7                       # a drop lasts a week in the trials

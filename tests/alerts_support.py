@@ -108,3 +108,26 @@ def only_rule(db, key: str) -> None:  # noqa: ANN001
     with db.transaction() as s:
         for rule in s.scalars(select(AlertRule)):
             rule.enabled = rule.key == key
+
+
+# the last-half-day and last-24-hours rules the defaults had before orders_drop_cusum: the tests of
+# notifications that need a rule firing at once add them as a merchant's own rules
+HOURS_RULES = {
+    "orders_drop_half_day": dict(kpi="orders", kind="drop", window="hours", window_hours=12, change_pct=35,
+                                 min_volume=8, for_minutes=30, repeat_minutes=24 * 60),
+    "orders_drop_day": dict(kpi="orders", kind="drop", window="hours", window_hours=24, change_pct=35,
+                            min_volume=12, for_minutes=0, repeat_minutes=24 * 60),
+}
+
+
+def add_hours_rules(db, shop_id: int, keys=tuple(HOURS_RULES)) -> None:  # noqa: ANN001
+    """Add the HOURS_RULES `keys` to the shop's alert rules."""
+    from plugin.alerts.detect import RuleSpec
+    from plugin.alerts.models import AlertRule
+    from plugin.alerts.rules import _apply_spec
+
+    with db.transaction() as s:
+        for key in keys:
+            rule = AlertRule(shop_id=shop_id, key=key, enabled=True, status="ok", owed_resolved=False, incident=0)
+            _apply_spec(rule, RuleSpec(**HOURS_RULES[key]))
+            s.add(rule)

@@ -80,10 +80,10 @@ def _window_text(event: AlertEvent, shop: Shop, language: str) -> str:
         return i18n.t("alerts.window.hour", language)
     if window == "hours":
         return i18n.t("alerts.window.hours", language, hours=rule.get("window_hours"))
-    if window == "silence":
+    if window in ("silence", "cusum"):   # cusum: since the first hour of the stretch that scores best
         start = event.details.get("figures", {}).get("window_start")
         since = i18n.moment(datetime.fromisoformat(start), shop.timezone, language) if start else "?"
-        return i18n.t("alerts.window.silence", language, since=since)
+        return i18n.t("alerts.window.silence" if window == "silence" else "alerts.window.since", language, since=since)
     return i18n.t("alerts.window.today", language)
 
 

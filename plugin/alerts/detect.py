@@ -71,6 +71,7 @@ HOLD_ALPHA = 0.05      # ... and, once firing, the tail that keeps it firing
 BASELINE_WEEKS = 4
 MIN_WEEKS = 2
 SILENCE_LOOKBACK_HOURS = 7 * 24
+CUSUM_SCORE = 5.0      # "cusum" window: the score a breach must reach at one order an hour (more above, see cusum_scan)
 MICROS = 1_000_000
 OK, PENDING, FIRING = "ok", "pending", "firing"
 FIRED, REPEAT, RESOLVED = "firing", "repeat", "resolved"   # notification kinds
@@ -97,7 +98,7 @@ KPIS: dict[str, Kpi] = {
     "cart_abandonment_rate": Kpi("rate", (("carts", 1), ("cart_purchases", -1)), (("carts", 1),)),
     "return_rate": Kpi("rate", (("items_returned", 1),), (("items_sold", 1),), lag_days=14),
 }
-WINDOWS = ("today", "hours", "silence")
+WINDOWS = ("today", "hours", "silence", "cusum")
 KINDS = ("drop", "rise", "threshold")
 
 
@@ -246,7 +247,7 @@ def window_cells(spec: RuleSpec, now: datetime, zone: ZoneInfo, cells: Cells | N
     if spec.window == "today":
         midnight = datetime.combine(current.date(), time(0), zone)
         count = int(round((current.astimezone(utc) - midnight.astimezone(utc)).total_seconds() / 3600)) + 1
-    elif spec.window == "hours":
+    elif spec.window in ("hours", "cusum"):
         count = max(1, spec.window_hours) + 1
     elif spec.window == "silence":
         count = len(_silent_hours(current, zone, cells or {}))
@@ -360,6 +361,8 @@ def assess(spec: RuleSpec, cells: Cells, now: datetime, zone: ZoneInfo, first_da
     """
     kpi = KPIS[spec.kpi]
     window = window_cells(spec, now, zone, cells)
+    if spec.window == "cusum":
+        return _assess_cusum(spec, kpi, cells, window, zone, first_day, firing, memo)
     start = _window_start(window, zone)
     num, den, orders, _ = _sum(kpi, cells, window, 0, weighted=False, memo=memo)
     value = _value(kpi, num, den)
@@ -454,6 +457,102 @@ def share_test(count: float, ref_count: float, b_count: float, b_ref: float
     n = count + ref_count
     spread = 1.0 + n / (b_count + b_ref) + 2 * PHI * p0 * (1 - p0) * n
     return ref_count * b_count / b_ref, (count / spread, n / spread, p0)
+
+
+def cusum_scan(counts: list[float], normals: list[float], ratio: float, phi: float = 0.0
+               ) -> tuple[float, int, float, float]:
+    """Page's CUSUM as a scan over the window's starts: of the stretches that end with the last
+    hour, the one whose counts most favour "the level is `ratio` × normal" over "normal", as
+    (score, its first index, its count, its normal); score 0 and index len(counts) when none does.
+
+    `counts` and `normals` are per hour, oldest first. A Poisson count n of normal μ adds
+    n ln ratio + (1 − ratio) μ, the log-likelihood ratio of the two; with `phi` 0 the score is the
+    largest sum over a stretch ending now, which is Page's recursion S = max(0, S + increment) run
+    over the window (without its resets after an alarm: the alert's state machine is the memory).
+    With `phi` (detect.PHI), a stretch's sum is divided by 1 + phi × its normal, the quasi-Poisson
+    dispersion of `dispersion`: over many orders the level's own swings, not chance, dominate."""
+    log_ratio = math.log(ratio)
+    best, best_at, best_n, best_m = 0.0, len(counts), 0.0, 0.0
+    total = n_sum = m_sum = 0.0
+    for i in range(len(counts) - 1, -1, -1):
+        total += counts[i] * log_ratio + (1.0 - ratio) * normals[i]
+        n_sum += counts[i]
+        m_sum += normals[i]
+        score = total / (1.0 + phi * m_sum)
+        if score > best:
+            best, best_at, best_n, best_m = score, i, n_sum, m_sum
+    return best, best_at, best_n, best_m
+
+
+def cusum_threshold(per_hour: float) -> float:
+    """The score a "cusum" rule needs at a normal of `per_hour` orders an hour: CUSUM_SCORE, plus
+    ln(per_hour) from one an hour up. Page's CUSUM raises a false alarm about once in e^h units of
+    information, and a shop of 30 orders an hour gathers them 30 times as fast as one of one an
+    hour: ln 30 more keeps both at the same false alerts a month (the busy shop has its hourly rule
+    for quick drops)."""
+    return CUSUM_SCORE + math.log(max(per_hour, 1.0))
+
+
+def _cusum_hours(kpi: Kpi, cells: Cells, window: list[tuple[date, int, float]], shifts: list[int]
+                 ) -> tuple[list[float], list[float]]:
+    """Per hour of the window: its count (the KPI's numerator), and its normal, the mean of the same
+    weekday and hour of the weeks `shifts` days back, the current hour weighted by the part passed."""
+    counts, normals = [], []
+    get = cells.get
+    for day, hour, weight in window:
+        cell = get((day, hour)) or {}
+        counts.append(kpi.part(cell, kpi.num))
+        past = [kpi.part(get((day - timedelta(days=shift), hour)) or {}, kpi.num) for shift in shifts]
+        normals.append(weight * sum(past) / len(past))
+    return counts, normals
+
+
+def _assess_cusum(spec: RuleSpec, kpi: Kpi, cells: Cells, window: list[tuple[date, int, float]], zone: ZoneInfo,
+                  first_day: date | None, firing: bool, memo: dict | None) -> Figures:
+    """A "cusum" rule (a count KPI, kind drop): Page's CUSUM of "down by change_pct %" against the
+    weeks' normal over the last window_hours hours (`cusum_scan`). The figures are those of the
+    stretch that scores best: its count, normal and change since its first hour (window_start); the
+    p_value is e^−score (a likelihood ratio: "normal" is that many times likelier than the drop).
+    A breach needs a score of CUSUM_SCORE (half that while firing) and a normal of at least
+    min_volume over the whole window (less: too little to say)."""
+    first = window[0][0] if window else None
+    if first_day is not None:
+        first_day += timedelta(days=kpi.lag_days)
+    shifts = [7 * j for j in range(1, BASELINE_WEEKS + 1)
+              if first_day is None or first is None or first - timedelta(days=7 * j) >= first_day]
+    base = dict(kpi=spec.kpi, weeks=len(shifts))
+    if kpi.kind != "count" or spec.kind != "drop" or not window:
+        return Figures(value=None, normal=None, change=None, p_value=None, volume=0.0, breach=None,
+                       reason="no_history", window_start=None, **base)
+    if len(shifts) < MIN_WEEKS:
+        return Figures(value=None, normal=None, change=None, p_value=None, volume=0.0, breach=None,
+                       reason="no_history", window_start=_window_start(window, zone), **base)
+    ratio = min(max(1.0 - spec.change_pct / 100.0, 0.01), 0.99)
+    whole = len(window) if window[-1][2] == 1.0 else len(window) - 1
+    key = ("cusum", spec.kpi, ratio, window[0][:2], len(window), whole, tuple(shifts))
+    # the whole hours do not change within an hour: with `memo`, they are read once
+    past = memo.get(key) if memo is not None else None
+    if past is None:
+        past = _cusum_hours(kpi, cells, window[:whole], shifts)
+        if memo is not None:
+            memo[key] = past
+    counts, normals = past
+    if whole < len(window):
+        now_counts, now_normals = _cusum_hours(kpi, cells, window[whole:], shifts)
+        counts, normals = counts + now_counts, normals + now_normals
+    volume = sum(normals)
+    if volume < spec.min_volume:
+        return Figures(value=None, normal=None, change=None, p_value=None, volume=volume, breach=None,
+                       reason="low_volume", window_start=_window_start(window, zone), **base)
+    score, at, value, normal = cusum_scan(counts, normals, ratio, PHI)
+    change = (value - normal) / normal * 100 if normal > 0 else None
+    need = cusum_threshold(volume / sum(w for _, _, w in window))
+    need = need / 2 if firing else need
+    breach = score >= need
+    reason = "breach" if breach else ("fine" if score == 0 else "not_significant")
+    return Figures(value=value if at < len(window) else None, normal=normal if at < len(window) else None,
+                   change=change, p_value=math.exp(-score), volume=volume, breach=breach, reason=reason,
+                   window_start=_window_start(window[at:], zone), **base)
 
 
 def _verdict(spec: RuleSpec, change: float | None, tail: tuple[float, float, float], lower: bool, firing: bool,

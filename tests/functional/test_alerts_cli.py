@@ -16,7 +16,7 @@ from plugin.alerts.models import AlertChannel, AlertEvent, AlertRule
 from plugin.alerts.rules import DEFAULT_RULES
 from plugin.cli import main
 from plugin.kpi.contributions import CounterKey, hour_counter
-from tests.alerts_support import TODAY, free_port, parts, smtp_server_fixture  # noqa: F401
+from tests.alerts_support import TODAY, add_hours_rules, free_port, parts, smtp_server_fixture  # noqa: F401
 from tests.helpers import SHOP, SHOPIFY_SECRET
 
 
@@ -48,6 +48,7 @@ def test_channel_run_rules_and_test(runner, app, db, shopify_shop, smtp_server, 
     mailbox, smtp = smtp_server
     smtp_env(monkeypatch, smtp)
     drop_counters(db, shopify_shop.id)
+    add_hours_rules(db, shopify_shop.id)   # rules of a merchant's own: the last 12 and 24 hours
     r = run(runner, "alerts", "channel", "--shop", SHOP, "--email", "eigenaar@winkel.example", "--daily")
     assert r.exit_code == 0 and r.output.startswith("channel "), r.output
     for bad in (["--email", "nope"], ["--email", "a@b.example", "--slack", "https://hooks.slack.com/x"], []):
@@ -56,10 +57,10 @@ def test_channel_run_rules_and_test(runner, app, db, shopify_shop, smtp_server, 
 
     r = run(runner, "alerts", "run", "--now", "2026-03-25T14:00:00+01:00")
     assert r.exit_code == 0, r.output
-    assert f"evaluated {len(DEFAULT_RULES)} rules of 1 shops" in r.output and "orders_drop_today firing" not in r.output
+    assert f"evaluated {len(DEFAULT_RULES) + 2} rules of 1 shops" in r.output and "orders_drop_today firing" not in r.output
     # no order since 11:00: the last-24-hours rule and the silence rule fire at once (no "for")
     assert f"{SHOP}: orders_drop_day firing" in r.output and f"{SHOP}: no_orders firing" in r.output, r.output
-    day, silence = [m for m in mailbox.messages if "onder normaal" in m["Subject"]]
+    silence, day = [m for m in mailbox.messages if "onder normaal" in m["Subject"]]   # in rule order: own rules last
     assert day["Subject"] == "Bestellingen 75% onder normaal – demo.myshopify.com"
     assert "Laatste 24 uur: 40 (normaal 160, -75,0%)" in parts(day)[0]
     assert "Sinds de laatste bestelling (25 mrt 2026, 11:00:00): 0 (normaal 120, -100,0%)" in parts(silence)[0]
@@ -75,7 +76,7 @@ def test_channel_run_rules_and_test(runner, app, db, shopify_shop, smtp_server, 
     assert run(runner, "alerts", "run", "--now", "2026-03-25T15:00:00").exit_code != 0   # no zone
 
     r = run(runner, "alerts", "rules", "--shop", SHOP)
-    assert r.exit_code == 0 and len(r.output.splitlines()) == len(DEFAULT_RULES)
+    assert r.exit_code == 0 and len(r.output.splitlines()) == len(DEFAULT_RULES) + 2
     assert any("orders_drop_today" in line and "firing" in line for line in r.output.splitlines())
 
     r = run(runner, "alerts", "test", "--shop", SHOP)

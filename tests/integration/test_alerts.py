@@ -22,7 +22,7 @@ from plugin.alerts.models import AlertChannel, AlertEvent, AlertNotification, Al
 from plugin.alerts.rules import DEFAULT_RULES
 from plugin.kpi.contributions import CounterKey, hour_counter
 from plugin.shops import find_shop
-from tests.alerts_support import (AMS, TODAY, at, only_rule, parts, send_dropping_day, send_normal_weeks,
+from tests.alerts_support import (AMS, TODAY, add_hours_rules, at, only_rule, parts, send_dropping_day, send_normal_weeks,
                                   send_order, smtp_server_fixture)  # noqa: F401
 from tests.helpers import SHOP
 
@@ -237,6 +237,7 @@ def test_a_channel_that_comes_back_tells_the_alert_before_its_recovery(app, db, 
     recover (late webhooks) by 14:10, with Slack back: the recovery waits for the alert it
     recovers from, so Slack ends with "recovered", not with "orders down"."""
     _hourly_orders(db, shopify_shop.id, {10: 40})
+    add_hours_rules(db, shopify_shop.id, ["orders_drop_day"])
     only_rule(db, "orders_drop_day")
     with db.transaction() as s:
         add_channel(s, shopify_shop.id, {"kind": "slack", "target": SLACK})

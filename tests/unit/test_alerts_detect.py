@@ -1,6 +1,7 @@
 """Pure alert detection: statistics, windows, assessments and the state machine, clock injected."""
 from dataclasses import replace
 from datetime import date, datetime, timedelta, timezone
+import math
 from math import comb
 from zoneinfo import ZoneInfo
 
@@ -346,7 +347,8 @@ def _days(today, per_hour=1, hours=range(24)):
 
 
 def test_the_day_rule_sees_a_small_shop_lose_most_of_a_day_but_not_two_orders():
-    spec = _default("orders_drop_day")
+    spec = RuleSpec(kpi="orders", kind="drop", window="hours", window_hours=24, change_pct=35, min_volume=12,
+                    for_minutes=0)
     dropped = assess(spec, _days({0: 1, 1: 1}), at(23, 30), AMS)   # 24 orders a day; today 2 by 23:30
     assert (dropped.value, dropped.normal, dropped.breach) == (3, 24.5, True)
     assert assess(spec, _days({h: 1 for h in range(24)}), at(23, 30), AMS).breach is False
@@ -528,3 +530,64 @@ def test_the_chart_of_a_day_long_window_has_a_bar_per_hour_ending_with_the_curre
     assert len(series) == 25 and [label for label, _, _ in series].count("14:00") == 2
     assert series[0][:2] == ("14:00", 10.0) and series[-1][:2] == ("14:00", 0.0)
     assert sum(observed for _, observed, _ in series) == figures.value == 220
+
+
+def test_the_cusum_scan_finds_the_stretch_that_most_favours_the_drop():
+    from plugin.alerts.detect import cusum_scan
+
+    # ten normal hours, then four at half: the best stretch is the last four
+    counts, normals = [10.0] * 10 + [5.0] * 4, [10.0] * 14
+    score, start, value, normal = cusum_scan(counts, normals, 0.5)
+    assert (start, value, normal) == (10, 20.0, 40.0)
+    assert score == pytest.approx(20 * math.log(0.5) + 0.5 * 40)   # the log-likelihood ratio of "halved"
+    # Page's recursion S = max(0, S + increment) ends with the same score
+    page = 0.0
+    for n, mu in zip(counts, normals):
+        page = max(0.0, page + n * math.log(0.5) + 0.5 * mu)
+    assert score == pytest.approx(page)
+    # nothing below normal: score 0, no stretch
+    assert cusum_scan([10.0] * 5, [10.0] * 5, 0.5) == (0.0, 5, 0.0, 0.0)
+    # with phi, a stretch of many orders counts for less (the level's own swings)
+    assert cusum_scan(counts, normals, 0.5, phi=0.005)[0] == pytest.approx(score / (1 + 0.005 * 40))
+
+
+def test_the_cusum_threshold_grows_with_the_log_of_the_orders_an_hour():
+    from plugin.alerts.detect import CUSUM_SCORE, cusum_threshold
+
+    assert cusum_threshold(0.5) == cusum_threshold(1.0) == CUSUM_SCORE
+    assert cusum_threshold(30.0) == pytest.approx(CUSUM_SCORE + math.log(30))
+
+
+def test_the_cusum_rule_tells_a_small_shops_drop_by_itself_and_not_a_normal_day():
+    spec = _default("orders_drop_cusum")
+    # a shop of 24 orders a day, one an hour: none from 12:00 is a breach by 23:30, found to start at 12:00
+    halved = _days({h: 1 if h < 12 else 0 for h in range(24)})
+    figures = assess(spec, halved, at(23, 30), AMS, date(2026, 1, 1))
+    assert figures.breach is True and figures.reason == "breach"
+    assert (figures.value, figures.normal, figures.change) == (0, 11.5, -100)
+    assert figures.window_start == at(12) and figures.p_value < math.exp(-5)
+    # three and a half hours are too little to tell from chance
+    assert assess(spec, halved, at(15, 30), AMS, date(2026, 1, 1)).breach is False
+    # a day at half (one order every other hour) is not enough either: it takes a small shop longer
+    assert assess(spec, _days({h: h % 2 for h in range(24)}), at(23, 30), AMS, date(2026, 1, 1)).breach is False
+    steady = assess(spec, _days({h: 1 for h in range(24)}), at(23, 30), AMS, date(2026, 1, 1))
+    assert (steady.breach, steady.reason, steady.p_value) == (False, "fine", 1.0)
+    # once firing, half the score holds it
+    assert assess(spec, halved, at(18, 30), AMS, date(2026, 1, 1)).breach is False
+    assert assess(spec, halved, at(18, 30), AMS, date(2026, 1, 1), firing=True).breach is True
+    # a shop of two orders a day: too little to say anything
+    assert assess(spec, _days({}, hours=[10, 15]), at(23, 30), AMS).breach is None
+    # no history: nothing to say either
+    assert assess(spec, {}, at(23, 30), AMS, TODAY - timedelta(days=8)).reason == "no_history"
+
+
+def test_the_cusum_rule_counts_the_current_hour_for_the_part_that_passed():
+    spec = RuleSpec(kpi="orders", kind="drop", window="cusum", window_hours=24, change_pct=50, min_volume=10)
+    cells = history(per_hour=20, today={h: 20 for h in range(14)})
+    cells[(TODAY, 14)] = {"orders": 10}   # at 14:30, ten orders: the normal so far
+    figures = assess(spec, cells, at(14, 30), AMS)
+    assert figures.breach is False and figures.reason == "fine"
+    cells[(TODAY, 14)] = {"orders": 0}
+    figures = assess(spec, cells, at(14, 30), AMS)
+    assert figures.value == 0 and figures.normal == pytest.approx(10.0)
+    assert figures.window_start == at(14)
