@@ -28,7 +28,7 @@ class AlertRule(Base):
     key: Mapped[str] = mapped_column(String(40))
     kpi: Mapped[str] = mapped_column(String(40))
     kind: Mapped[str] = mapped_column(String(16))               # drop | rise | threshold
-    window: Mapped[str] = mapped_column(String(16))             # today | hours | silence
+    window: Mapped[str] = mapped_column(String(16))             # today | hours | silence | cusum
     window_hours: Mapped[int] = mapped_column(Integer, default=3)
     change_pct: Mapped[float] = mapped_column(Float, default=40.0)
     threshold: Mapped[str | None] = mapped_column(String(40))   # decimal text

@@ -232,6 +232,29 @@ def _hourly_orders(db, shop_id, today_per_hour, weeks=4):
         counters.add(s, shop_id, cells)
 
 
+def test_the_cusum_rule_finds_when_the_drop_began_and_tells_it_from_then(app, db, send, shopify_shop, smtp_server):
+    """orders_drop_cusum over the stored hourly counters: normal is 10 orders an hour from 10:00 to
+    14:00 (the four Wednesdays before); today 10 at 10:00, then one at 11:30 and one at 12:30. At
+    13:00 the stretch from 11:00 scores 2 ln ½ + ½ × 20 = 8.6, / (1 + 0.005 × 20) = 7.8 ≥ 5: pending,
+    firing 30 minutes later, told as orders since 11:00 against their normal (10 + 10 + half of 10)."""
+    mailbox, smtp = smtp_server
+    config = {**app.config, **smtp}
+    send_normal_weeks(send)
+    send_dropping_day(send)
+    only_rule(db, "orders_drop_cusum")
+    with db.transaction() as s:
+        add_channel(s, shopify_shop.id, {"kind": "email", "target": "eigenaar@winkel.example", "language": "nl"})
+    assert run_once(db, config, at(12))["events"] == []    # 1 order in 11:00 against 10: not yet beyond chance
+    assert run_once(db, config, at(13))["events"] == []    # a breach, pending
+    with db.reading() as s:
+        rule = s.scalar(select(AlertRule).where(AlertRule.key == "orders_drop_cusum"))
+        assert rule.status == "pending" and (rule.figures["value"], rule.figures["normal"]) == (2, 20)
+    assert run_once(db, config, at(13, 30))["events"] == [(SHOP, "orders_drop_cusum", "firing")]
+    (mail,) = mailbox.to("eigenaar@winkel.example")
+    text, _ = parts(mail)
+    assert "Sinds 25 mrt 2026, 11:00:00: 2 (normaal 25, -92,0%)" in text, text
+
+
 def test_a_channel_that_comes_back_tells_the_alert_before_its_recovery(app, db, shopify_shop):
     """Slack is down when a drop fires at 14:00, and the firing is retried with backoff. Orders
     recover (late webhooks) by 14:10, with Slack back: the recovery waits for the alert it

@@ -83,7 +83,7 @@ def test_existing_shops_keep_their_rules_and_the_default_recent_rule_gets_its_re
         with engine.connect() as conn:
             got = dict(conn.execute(text("SELECT key, reference_hours FROM alert_rules")).all())
         engine.dispose()
-        assert got == {"orders_drop_recent": 12, "orders_drop_day": 0, "custom_1": 0}
+        assert got == {"orders_drop_recent": 12, "orders_drop_day": 0, "custom_1": 0, "orders_drop_cusum": 0}
     finally:
         if cleanup:
             cleanup()
@@ -264,3 +264,46 @@ def test_the_backdated_purchase_pairs_of_orders_applied_before_they_existed_are_
         first_days = report.build(session, find_shop(session, SHOP), date(2026, 3, 1), date(2026, 3, 9))["kpis"]
     assert (kpis["carts"], kpis["cart_abandonment_rate"]) == (1, "0.00")
     assert (first_days["carts"], first_days["orders"], first_days["cart_abandonment_rate"]) == (0, 1, None)
+
+
+def test_shops_get_the_cusum_rule_and_their_unchanged_half_day_day_and_week_rules_are_switched_off(tmp_path):
+    """0018: the three rules orders_drop_cusum replaces go off where they still have their default
+    settings and no open alert; a rule the merchant changed, or one firing, stays on. A shop
+    without rules gets none here (its defaults come with its next evaluation)."""
+    url, cleanup = _empty_database_url(tmp_path)
+    try:
+        upgrade(url, "0017_shop_site_url")
+        engine = create_engine(url)
+        columns = ("shop_id, key, kpi, kind, \"window\", window_hours, change_pct, direction, min_volume, "
+                   "for_minutes, repeat_minutes, enabled, status, owed_resolved, incident, reference_hours")
+        with engine.begin() as conn:
+            shops = [conn.execute(text("INSERT INTO shops (platform, domain, timezone, currency, customer_hash_key, "
+                                       "created_at) VALUES ('shopify', :domain, 'Europe/Amsterdam', 'EUR', 'salt', "
+                                       "CURRENT_TIMESTAMP) RETURNING id"), {"domain": domain}).scalar_one()
+                     for domain in ("a.myshopify.com", "b.myshopify.com", "c.myshopify.com")]
+            rules = [  # shop, key, hours, change, volume, for, repeat, status
+                (shops[0], "orders_drop_half_day", 12, 35, 8, 30, 1440, "ok"),
+                (shops[0], "orders_drop_day", 24, 35, 12, 0, 1440, "ok"),
+                (shops[0], "orders_drop_week", 168, 30, 50, 0, 4320, "ok"),
+                (shops[1], "orders_drop_half_day", 12, 35, 8, 30, 1440, "firing"),
+                (shops[1], "orders_drop_day", 24, 20, 12, 0, 1440, "ok"),      # the merchant's own change
+                (shops[1], "orders_drop_week", 168, 30, 50, 0, 4320, "ok")]
+            for shop, key, hours, change, volume, for_minutes, repeat, status in rules:
+                conn.execute(text(f"INSERT INTO alert_rules ({columns}) VALUES (:shop, :key, 'orders', 'drop', "
+                                  f"'hours', :hours, :change, 'below', :volume, :for_minutes, :repeat, true, "
+                                  f":status, false, 0, 0)"),
+                             {"shop": shop, "key": key, "hours": hours, "change": change, "volume": volume,
+                              "for_minutes": for_minutes, "repeat": repeat, "status": status})
+        upgrade(url)
+        with engine.connect() as conn:
+            got = {(shop, key): (enabled, window) for shop, key, enabled, window in conn.execute(text(
+                'SELECT shop_id, key, enabled, "window" FROM alert_rules'))}
+        engine.dispose()
+        a, b, c = shops
+        assert got == {(a, "orders_drop_half_day"): (False, "hours"), (a, "orders_drop_day"): (False, "hours"),
+                       (a, "orders_drop_week"): (False, "hours"), (a, "orders_drop_cusum"): (True, "cusum"),
+                       (b, "orders_drop_half_day"): (True, "hours"), (b, "orders_drop_day"): (True, "hours"),
+                       (b, "orders_drop_week"): (False, "hours"), (b, "orders_drop_cusum"): (True, "cusum")}
+    finally:
+        if cleanup:
+            cleanup()
