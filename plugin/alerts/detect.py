@@ -12,7 +12,11 @@ A rule watches one KPI over a window of shop-local hours:
 - "hours": the last `window_hours` whole hours plus the current hour so far;
 - "silence": the hours since the last hour with an order (for "no orders at all for much longer
   than usual": the KPI is 0 there by construction, and the rule fires when the normal number of
-  orders over that stretch is large).
+  orders over that stretch is large);
+- "cusum" (a count, kind drop): every stretch of the last `window_hours` hours that ends now, the
+  one whose counts most favour "down by change_pct %" over the weeks' normal (Page's CUSUM,
+  `cusum_scan`: it finds when a drop began by itself, what a small shop's slow evidence needs);
+  each hour's normal is the mean of its weeks, as only sums over many hours matter there.
 and compares it either with a fixed value ("threshold": below or above), or with its own normal
 ("drop" / "rise"): the same weekday and hours of the previous four weeks, the current hour counted
 for the part of it that has passed. The normal is the median of the weeks (one odd week, a sale or
