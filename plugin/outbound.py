@@ -23,11 +23,36 @@ from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConn
 from urllib3.util import connection
 
 
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")           # RFC 6052: the IPv4 address is the last 32 bits
+_LOCAL_NAT64 = ipaddress.ip_network("64:ff9b:1::/48")   # RFC 8215: a network's own translator, any layout
+
+
+def _embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 address stands for on the way (mapped, 6to4, Teredo, NAT64)."""
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if address.sixtofour is not None:
+        return address.sixtofour
+    if address.teredo is not None:
+        return address.teredo[1]
+    if address in _NAT64:
+        return ipaddress.IPv4Address(int(address) & 0xFFFF_FFFF)
+    return None
+
+
 def refusal(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
     """Why Kompas must not call `address`, or None: on a private network, the machine itself,
-    link-local, reserved or multicast."""
+    link-local, reserved or multicast, also where an IPv6 address carries such an IPv4 address
+    that a translator on the way turns it back into (Python calls 64:ff9b::a9fe:a9fe global; behind
+    DNS64/NAT64 it reaches 169.254.169.254)."""
     if not address.is_global or address.is_multicast:
         return f"not a public address ({address})"
+    if isinstance(address, ipaddress.IPv6Address):
+        if address in _LOCAL_NAT64:
+            return f"not a public address ({address}: a local NAT64 translator)"
+        inner = _embedded_ipv4(address)
+        if inner is not None and (not inner.is_global or inner.is_multicast):
+            return f"not a public address ({address} carries {inner})"
     return None
 
 

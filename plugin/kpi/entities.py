@@ -60,6 +60,9 @@ class OrderState:
     # was undone); `version` is then when Kompas received it, and the deletion is placed right after
     # the order's state that Kompas knows when it is applied (`placed_after`)
     timeless: bool = False
+    # read from the store's REST API (a WooCommerce backfill or resync), not delivered: a timeless
+    # deletion cannot be placed after it (`placed_after`)
+    read_from_store: bool = False
 
     kind = "order"
 
@@ -170,12 +173,18 @@ def placed_after(stored: State | None, incoming: State) -> State:
     ("order.deleted is undone by order.restored"). Versioned by its arrival instead, the trash
     looked newer than the restore that undid it, and the order was lost. The price: for these
     deletions the result depends on the order of arrival (a restore delivered before the trash
-    it undid loses to it), where every other state depends only on the set of states seen."""
+    it undid loses to it), where every other state depends only on the set of states seen.
+
+    After a state read from the store (`read_from_store`: a resync or backfill, outside the
+    delivery queue) nothing tells whether the trash came before that read (undone before it, its
+    delivery built late) or after it; it is placed at that state's version, so it changes nothing,
+    and the next resync, which reads trashed orders with their own times, applies a trash that
+    stands. Placed after the read, a trash undone before it deleted the order for good."""
     if not (isinstance(incoming, OrderState) and incoming.deleted and incoming.timeless):
         return incoming
     if not isinstance(stored, OrderState):
         return dataclasses.replace(incoming, timeless=False)
-    version = stored.version if stored.deleted else stored.version + 1
+    version = stored.version if stored.deleted or stored.read_from_store else stored.version + 1
     return dataclasses.replace(incoming, version=version, timeless=False)
 
 

@@ -102,7 +102,8 @@ def _order_id(order: dict) -> int:
 
 def context_for(shop: Shop) -> Callable[[], Context]:
     key = shop.customer_hash_key
-    return lambda: Context(received_at=datetime.now(timezone.utc), triggered_at=None, customer_hash_key=key)
+    return lambda: Context(received_at=datetime.now(timezone.utc), triggered_at=None, customer_hash_key=key,
+                           read_from_store=True)
 
 
 def backfill_source(app, shop: Shop) -> OrderPages:  # noqa: ANN001

@@ -23,7 +23,7 @@ import logging
 import re
 import secrets
 import time
-from contextlib import nullcontext
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Callable
@@ -290,9 +290,14 @@ def connect(app, site: str, keys: Keys, client_factory: Callable[..., WooClient]
         raise ConnectError(f"the store at {site} reports its address as {facts.home}: connect from that address", 400)
     with db.reading() as session:
         known = session.scalar(select(Shop.id).where(Shop.domain == facts.home))
-    with db.exclusive(CONNECTION_LOCK, known) if known is not None else nullcontext():
-        # a reconnect, one at a time with a disconnect or a resync's webhook repair of this store (a
-        # repair between the old webhooks' deletion and the new ones' would add some with the old secret)
+    # One at a time with a disconnect or a resync's webhook repair of this store: a repair between
+    # the old webhooks' deletion and the new ones' would add some with the old secret, and a
+    # disconnect (the plugin can sign one once it has its secrets) between the plugin's secrets and
+    # the webhooks would leave webhooks with a forgotten secret. A new shop's lock is taken as soon
+    # as it has an id, before the store hears of it.
+    with ExitStack() as held:
+        if known is not None:
+            held.enter_context(db.exclusive(CONNECTION_LOCK, known))
         webhook_secret, panel_secret = new_webhook_secret(), new_panel_secret()
         with db.transaction() as session:
             shop = session.scalar(select(Shop).where(Shop.domain == facts.home))
@@ -325,6 +330,12 @@ def connect(app, site: str, keys: Keys, client_factory: Callable[..., WooClient]
                                       last_repair_orders=0, last_repair_webhooks=0)
                 session.add(row)
             row.key_id, row.connected_at, row.last_error = keys.key_id, now, None
+        if known is None:
+            held.enter_context(db.exclusive(CONNECTION_LOCK, shop_id))
+            with db.reading() as session:   # `kompas woocommerce disconnect` may have come first
+                shop = session.get(Shop, shop_id)
+                if shop is None or shop.webhook_secret != webhook_secret:
+                    raise ConnectError(f"{facts.home} was disconnected while it connected", 409)
         made: list[int] = []
         try:
             client.post(PLUGIN_ROUTE, {"shop": facts.home, "panel_url": our.panel, "events_url": our.events,

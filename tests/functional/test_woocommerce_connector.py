@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+import threading
 import time
 from datetime import datetime, timedelta, timezone
 
@@ -15,6 +16,7 @@ from sqlalchemy import select, text
 from plugin.credentials import WOOCOMMERCE_REST, load_credential
 from plugin.models import Shop, WooCommerceSite
 from plugin.woocommerce.resync import resync_shop
+from tests.helpers import waiting_for_exclusive
 from tests.woo_store import EVENTS, KEY, PUBLIC, SECRET, SITE, connect, deliver, rest
 
 T1, T2 = "3f2a9c1e8b7d4a6f9e0c1b2a3d4e5f60", "8d1c0b2a3e4f5a6b7c8d9e0f1a2b3c4d"
@@ -258,3 +260,58 @@ def test_a_disconnect_waits_for_a_resyncs_webhook_repair_and_then_removes_what_i
     assert [w for w in store.webhooks.values() if w["delivery_url"] == EVENTS] == []
     with db.reading() as session:
         assert session.get(WooCommerceSite, shop.id) is None
+
+
+def test_a_disconnect_during_a_first_connect_waits_for_it_and_leaves_no_webhooks_behind(woo_app, store):
+    """From a second look: a first connect hands the plugin its secrets (the plugin can now send a
+    signed Disconnect) and then creates the webhooks. A disconnect in that window used to run at
+    once (connect took the connection lock for a known shop only): it found no webhooks, dropped
+    the connection, and the connect created four webhooks with the forgotten secret and crashed.
+    Now the disconnect waits for the connect, and afterwards the store has no Kompas webhooks and
+    Kompas no connection, or both are there and agree."""
+    from plugin.woocommerce.connect import CONNECTION_LOCK
+    from plugin.woocommerce.disconnect import disconnect
+    from tests.woo_store import EVENTS, SITE, connect
+
+    db = woo_app.extensions["kompas.db"]
+    original = store.answer
+    armed = {"on": True}
+    started: list[threading.Thread] = []
+
+    def answer(request):  # noqa: ANN001, ANN202
+        # the connect's first look at the store's webhooks: the plugin has its secrets by now
+        if armed["on"] and request.method == "GET" and "/wc/v3/webhooks" in request.url:
+            armed["on"] = False
+            with db.reading() as session:
+                shop = session.scalar(select(Shop).where(Shop.domain == SITE))
+                session.expunge(shop)
+            thread = threading.Thread(target=disconnect, args=(woo_app, shop), kwargs={"tell_plugin": False})
+            thread.start()
+            started.append(thread)
+            end = time.monotonic() + 10
+            while thread.is_alive() and not waiting_for_exclusive(db, CONNECTION_LOCK, shop.id) \
+                    and time.monotonic() < end:
+                time.sleep(0.01)
+        return original(request)
+
+    for registered in store.mock.registered():
+        registered.callback = answer
+    client = woo_app.test_client()
+    error = None
+    try:
+        connect(client)
+    except Exception as exc:  # noqa: BLE001 - the connect's crash is part of what is checked
+        error = exc
+    for thread in started:
+        thread.join(30)
+    assert started, "the connect never listed the store's webhooks"
+    hooks = [w for w in store.webhooks.values() if w["delivery_url"] == EVENTS]
+    with db.reading() as session:
+        shop = session.scalar(select(Shop).where(Shop.domain == SITE))
+        site = session.get(WooCommerceSite, shop.id)
+        secret = shop.webhook_secret
+    assert error is None, f"the connect crashed: {error!r}"
+    if site is None:
+        assert hooks == [], f"disconnected, but {len(hooks)} webhooks with a forgotten secret stay at the store"
+    else:
+        assert hooks and {w["secret"] for w in hooks} == {secret}

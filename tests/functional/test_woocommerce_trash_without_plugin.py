@@ -81,3 +81,29 @@ def test_a_trash_that_arrives_before_its_order_keeps_it_out(send, woo_shop, runn
     assert send("woocommerce", "order.created", _woo_order(4504, status="processing", created=CREATED,
                                                            modified=CREATED)).status_code == 200
     assert _orders_and_sales(runner, CREATED) == (0, "0.00")
+
+
+def test_a_trash_undone_before_a_resync_read_the_order_does_not_delete_it(send, db, woo_shop, runner):
+    """From a second look: the merchant trashes order 4601 and clicks Undo (modified R); WP-cron runs
+    the queued deliveries late, and a resync pass reads the order, live at R, before they go out
+    (the REST states, through the one apply function). Then the trash ({"id"} only) and the restore
+    arrive. Placed right after the read state (R + 1 µs), the trash made the restore (R) stale and
+    no later resync could bring the order back; after a read, a timeless trash changes nothing (the
+    next resync lists trashed orders with their own times)."""
+    from plugin import ingest
+    from plugin.shops import find_shop
+    from plugin.woocommerce.backfill import context_for
+    from webhooks.platforms import woocommerce as adapter
+
+    created, undone = NOW - timedelta(hours=2), NOW - timedelta(minutes=30)
+    assert send("woocommerce", "order.created", _woo_order(4601, status="processing", created=created,
+                                                           modified=created)).status_code == 200
+    restored = _woo_order(4601, status="processing", created=created, modified=undone)
+    with db.transaction() as session:   # what the resync's runs.run applies for a REST page
+        shop = find_shop(session, WOO_SITE)
+        db.lock_shops(session, [shop.id])
+        ingest.apply(session, ingest.ShopContext.of(shop), adapter.on_order(restored, context_for(shop)()))
+    assert _orders_and_sales(runner, created) == (1, "90.00")
+    assert send("woocommerce", "order.deleted", {"id": 4601}).status_code == 200
+    assert send("woocommerce", "order.restored", restored).status_code == 200
+    assert _orders_and_sales(runner, created) == (1, "90.00")

@@ -5,6 +5,7 @@ rebinding) cannot make Kompas call its own network."""
 from __future__ import annotations
 
 import http.server
+import ipaddress
 import socket
 import threading
 
@@ -126,8 +127,47 @@ def test_a_connection_goes_to_the_very_address_that_was_checked(web_server, monk
 @pytest.mark.parametrize("address,refused", [("93.184.216.34", False), ("2606:2800:220:1:248:1893:25c8:1946", False),
                                              ("127.0.0.1", True), ("10.1.2.3", True), ("169.254.169.254", True),
                                              ("::1", True), ("fd00::1", True), ("224.0.0.1", True), ("0.0.0.0", True),
-                                             ("100.64.0.1", True)])
+                                             ("100.64.0.1", True),
+                                             ("64:ff9b::5db8:d822", False),   # NAT64 of 93.184.216.34: public
+                                             ("::ffff:10.0.0.1", True), ("2001:0:4136:e378:8000:63bf:f5ff:fffe", True)])
 def test_which_addresses_are_public(address, refused):
     import ipaddress
 
     assert (outbound.refusal(ipaddress.ip_address(address)) is not None) is refused
+
+
+# IPv6 addresses that are "global" to Python 3.11's ipaddress but carry an IPv4 address that a
+# translator on the path turns back into it: NAT64 (RFC 6052 well-known prefix 64:ff9b::/96 and
+# RFC 8215 local-use 64:ff9b:1::/48) and 6to4 (2002::/16). On an IPv6-only host behind DNS64/NAT64
+# (a common cloud set-up) an attacker's AAAA answer 64:ff9b::a9fe:a9fe reaches 169.254.169.254,
+# and 64:ff9b::a00:1 reaches 10.0.0.1.
+EMBEDDED_PRIVATE = ["64:ff9b::a9fe:a9fe", "64:ff9b::a00:1", "64:ff9b::7f00:1", "64:ff9b:1::a00:1",
+                    "2002:a9fe:a9fe::1", "2002:a00:1::1"]
+
+
+@pytest.mark.parametrize("address", EMBEDDED_PRIVATE)
+def test_outbound_refuses_ipv6_addresses_that_embed_a_private_ipv4_address(address):
+    assert outbound.refusal(ipaddress.ip_address(address)) is not None
+
+
+def test_a_public_session_does_not_connect_to_a_nat64_address_of_the_metadata_service(monkeypatch):
+    """The name resolves (AAAA only) to the metadata service through NAT64: the adapter must refuse
+    it before connecting, as it refuses 169.254.169.254 itself."""
+    real = socket.getaddrinfo
+    connected: list = []
+
+    def getaddrinfo(host, port, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+        if host != "rebind.example":
+            return real(host, port, *args, **kwargs)
+        return [(socket.AF_INET6, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", ("64:ff9b::a9fe:a9fe", int(port or 0), 0, 0))]
+
+    def create_connection(address, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+        connected.append(address)
+        raise OSError("no route in this test")
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    monkeypatch.setattr(outbound.connection, "create_connection", create_connection)
+    with pytest.raises(requests.ConnectionError, match="not a public address"):
+        outbound.public_session().get("http://rebind.example/latest/meta-data/", timeout=5)
+    assert connected == []
+    assert outbound.private_address("rebind.example") is not None   # the panel's check of an alert URL

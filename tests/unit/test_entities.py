@@ -81,3 +81,6 @@ def test_a_timeless_deletion_is_placed_right_after_the_known_state():
     assert placed_after(gone, trash) == gone                      # a repeat: the same state, a duplicate
     dated = OrderState(order_id="9", version=7, deleted=True)     # a trash with its own time stays as it is
     assert placed_after(known, dated) is dated and placed_after(known, known) is known
+
+    read = OrderState(order_id="9", version=1_000, counted=True, read_from_store=True)   # a resync's REST read
+    assert placed_after(read, trash) == OrderState(order_id="9", version=1_000, deleted=True)   # changes nothing

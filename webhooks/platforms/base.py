@@ -38,6 +38,7 @@ class Context:
     received_at: datetime
     triggered_at: datetime | None
     customer_hash_key: str
+    read_from_store: bool = False   # a backfill or resync reading the platform's API, not a delivery
 
     def customer_key(self, customer_id: Any, email: Any) -> str | None:
         """Section 3: the platform customer id; else an HMAC of the lower-cased e-mail with the

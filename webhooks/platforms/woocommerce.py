@@ -120,6 +120,7 @@ def order_state(payload: Any, ctx: Context) -> OrderState:
         # which refunds still stand: one deleted in the admin is missing from later payloads
         refund_ids=tuple(sorted(str(r["id"]) for r in o["refunds"] if isinstance(r, dict) and r.get("id") is not None))
         if isinstance(o.get("refunds"), list) else None,
+        read_from_store=ctx.read_from_store,
     )
 
 
