@@ -11,6 +11,10 @@ last day (plugin.alerts.evaluate.evaluate_all, in a transaction that is rolled b
 evaluates the same state). Prints the median time of each and their ratio, and the hour-counter
 rows the evaluation reads. The evaluator reads the last HISTORY_DAYS days of hour counters once per
 shop and evaluation (every KOMPAS_ALERTS_INTERVAL, 5 minutes).
+
+A second figure: the default rules with orders_drop_cusum (Page's CUSUM over the last week, which
+sums every hour of the week against its four weeks) against the defaults before it, with the
+half-day, day and week rules it replaced (the reference, same database).
 """
 from __future__ import annotations
 
@@ -30,7 +34,9 @@ from sqlalchemy import text  # noqa: E402
 from benchmarks.scratch import PG_URL, scratch_database  # noqa: E402
 from plugin import applier, create_app  # noqa: E402
 from plugin.alerts import evaluate  # noqa: E402
-from plugin.alerts.rules import DEFAULT_RULES  # noqa: E402
+from plugin.alerts.detect import RuleSpec  # noqa: E402
+from plugin.alerts.models import AlertRule  # noqa: E402
+from plugin.alerts.rules import DEFAULT_RULES, _apply_spec  # noqa: E402
 from plugin.demo import load_demo  # noqa: E402
 from plugin.migrate import upgrade  # noqa: E402
 from plugin.shops import find_shop  # noqa: E402
@@ -38,6 +44,15 @@ from plugin.shops import find_shop  # noqa: E402
 DOMAIN = "bench-alerts.myshopify.com"
 ZONE = ZoneInfo("Europe/Amsterdam")
 HOUR_SOURCES = "hour:__|src:%"
+# the defaults orders_drop_cusum replaced (plugin.alerts.rules before it; migration 0018)
+REPLACED = {
+    "orders_drop_half_day": RuleSpec(kpi="orders", kind="drop", window="hours", window_hours=12, change_pct=35,
+                                     min_volume=8, for_minutes=30, repeat_minutes=1440),
+    "orders_drop_day": RuleSpec(kpi="orders", kind="drop", window="hours", window_hours=24, change_pct=35,
+                                min_volume=12, for_minutes=0, repeat_minutes=1440),
+    "orders_drop_week": RuleSpec(kpi="orders", kind="drop", window="hours", window_hours=168, change_pct=30,
+                                 min_volume=50, for_minutes=0, repeat_minutes=4320),
+}
 
 
 def evaluation_ms(db, now: datetime, runs: int) -> float:  # noqa: ANN001
@@ -87,6 +102,20 @@ def main() -> None:
         evaluation_ms(db, now, 3)   # warm up
         with_sources, rows_with = evaluation_ms(db, now, args.runs), hour_rows(db)
         by_source = hour_rows(db, HOUR_SOURCES)
+        with_cusum = with_sources
+        with db.transaction() as session:   # the reference: the rules orders_drop_cusum replaced
+            shop = find_shop(session, DOMAIN)
+            session.execute(text("UPDATE alert_rules SET enabled = false WHERE key = 'orders_drop_cusum'"))
+            for key, spec in REPLACED.items():
+                rule = AlertRule(shop_id=shop.id, key=key, enabled=True, status="ok", owed_resolved=False, incident=0)
+                _apply_spec(rule, spec)
+                session.add(rule)
+        evaluation_ms(db, now, 3)
+        replaced = evaluation_ms(db, now, args.runs)
+        with db.transaction() as session:   # back to the defaults
+            session.execute(text("DELETE FROM alert_rules WHERE key IN ('orders_drop_half_day', 'orders_drop_day', "
+                                 "'orders_drop_week')"))
+            session.execute(text("UPDATE alert_rules SET enabled = true WHERE key = 'orders_drop_cusum'"))
         with db.transaction() as session:   # the reference: the same shop without them
             session.execute(text("DELETE FROM hour_counters WHERE name LIKE :p"), {"p": HOUR_SOURCES})
         evaluation_ms(db, now, 3)
@@ -96,6 +125,8 @@ def main() -> None:
         print(f"evaluation of the {len(DEFAULT_RULES)} default rules "
               f"({args.db}), median of {args.runs}: {with_sources:.1f} ms with the hourly sources, "
               f"{without:.1f} ms without (reference); ratio {with_sources / without:.2f}")
+        print(f"with orders_drop_cusum {with_cusum:.1f} ms, with the half-day, day and week rules it replaced "
+              f"{replaced:.1f} ms (reference); ratio {with_cusum / replaced:.2f}")
         db.dispose()
 
 

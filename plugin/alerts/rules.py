@@ -143,6 +143,10 @@ def update_rule(rule: AlertRule, changes: dict[str, Any]) -> None:
         raise RuleError("a threshold rule needs a threshold", "alerts.refused.threshold")
     if rule.window == "silence" and rule.kpi != "orders":
         raise RuleError("the silence window watches orders only")
+    if rule.window == "cusum" and (KPIS[rule.kpi].kind != "count" or rule.kind != "drop"):
+        raise RuleError("the cusum window watches a drop in orders only")
+    if rule.window == "cusum" and not 0 < rule.change_pct < 100:
+        raise RuleError("the cusum window needs a drop of more than 0 and less than 100 %")
 
 
 def _checked(name: str, value: Any) -> Any:  # noqa: ANN401

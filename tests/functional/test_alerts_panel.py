@@ -133,6 +133,9 @@ def test_channels_test_notification_and_failures(panel, db, shopify_shop, smtp_s
     ("/panel/alerts/rules/{rule}", {"muted_until": "9999-12-31T23:59:00-14:00"}),
     ("/panel/alerts/rules/{rule}", {"muted_until": "0001-01-01T00:00:00+14:00"}),
     ("/panel/alerts/rules/{rule}", "{"),
+    ("/panel/alerts/rules/{rule}", {"window": "cusum", "kpi": "net_sales"}),   # a count's drop only
+    ("/panel/alerts/rules/{rule}", {"window": "cusum", "kind": "rise"}),
+    ("/panel/alerts/rules/{rule}", {"window": "cusum", "change_pct": 100}),
     ("/panel/alerts/test", {"channel": "abc"}),
     ("/panel/alerts/test", {"channel": [1]}),
     ("/panel/alerts/test", {"channel": 10 ** 30}),
