@@ -94,6 +94,16 @@ def _sources_in(cells: Cells, window: list[tuple[date, int, float]], shift_days:
     return out
 
 
+def _since(window: list[tuple[date, int, float]], start: datetime, zone: ZoneInfo) -> list[tuple[date, int, float]]:
+    """The window's cells from the hour that starts at `start` on."""
+    local = start.astimezone(zone)
+    first = (local.date(), local.hour)
+    for i, cell in enumerate(window):
+        if cell[:2] == first:
+            return window[i:]
+    return window
+
+
 def contributor(session: Session, shop_id: int, spec: RuleSpec, figures: Figures, now: datetime,
                 zone: ZoneInfo, cells: Cells | None = None, first: date | None = None) -> dict[str, Any] | None:
     """The traffic source (or product) that moved most in the alert's direction, against the
@@ -107,6 +117,8 @@ def contributor(session: Session, shop_id: int, spec: RuleSpec, figures: Figures
         what, counter = "source", _BY_SOURCE[spec.kpi]
         unit = 1_000_000 if counter == "sales" else 1
         window = detect.window_cells(spec, now, zone, cells or {})
+        if spec.window == "cusum":   # the figures are of the stretch since the drop began, not the whole week
+            window = _since(window, figures.window_start, zone)
         start = window[0][0] if window else None
         shifts = [7 * j for j in range(1, detect.BASELINE_WEEKS + 1)
                   if first is None or start is None or start - timedelta(days=7 * j) >= first]

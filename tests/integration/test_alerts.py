@@ -253,6 +253,8 @@ def test_the_cusum_rule_finds_when_the_drop_began_and_tells_it_from_then(app, db
     (mail,) = mailbox.to("eigenaar@winkel.example")
     text, _ = parts(mail)
     assert "Sinds 25 mrt 2026, 11:00:00: 2 (normaal 25, -92,0%)" in text, text
+    # the cause over that stretch, not over the whole week: no order from the newsletter since 11:00
+    assert "bron nieuwsbrief, 0 tegen normaal 12,5" in text, text
 
 
 def test_a_channel_that_comes_back_tells_the_alert_before_its_recovery(app, db, shopify_shop):
