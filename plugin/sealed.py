@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
@@ -89,11 +90,21 @@ _FERNET_PREFIX = "gAAAAA"  # every Fernet token starts with its version byte 0x8
 
 
 def instance_keys(instance_path: str) -> list[str]:
-    """The development key kept in the instance folder, made on first use."""
+    """The development key kept in the instance folder, made on first use.
+
+    Several processes may start at once on a fresh folder (gunicorn's workers, the test suite's):
+    the key is written to a file of its own and linked into place, which only one of them can do,
+    and every one then reads that one, complete, key."""
     path = os.path.join(instance_path, "secret.key")
     if not os.path.exists(path):
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as out:
-            out.write(Fernet.generate_key().decode())
+        fd, draft = tempfile.mkstemp(prefix=".secret.key.", dir=instance_path)   # mode 0600
+        try:
+            with os.fdopen(fd, "w") as out:
+                out.write(Fernet.generate_key().decode())
+            os.link(draft, path)
+        except FileExistsError:
+            pass   # another process made it first: that key is the key
+        finally:
+            os.unlink(draft)
     with open(path) as key_file:
         return [key_file.read().strip()]

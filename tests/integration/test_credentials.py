@@ -56,6 +56,28 @@ def test_the_development_key_is_made_once_and_private(tmp_path):
     assert Vault(first).open(Vault(first).seal({"a": 1})) == {"a": 1}
 
 
+def test_processes_starting_at_once_on_a_fresh_instance_folder_share_one_key(tmp_path):
+    """gunicorn's workers (or the suite's spawned processes) start together on a fresh clone: each
+    looked, found no key, and all but one failed with FileExistsError (seen on a clean clone's CI).
+    Eight processes start at once here; every one gets the same, complete key."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(8) as pool:
+        keys = pool.map(instance_keys, [str(tmp_path)] * 8)
+    assert len({tuple(k) for k in keys}) == 1 and len(keys[0][0]) == 44
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["secret.key"]   # no draft left behind
+
+
+def test_a_process_that_finds_no_key_but_loses_the_race_reads_the_winners(tmp_path, monkeypatch):
+    """The same race made certain: the second call also believes there is no key yet."""
+    from plugin import sealed
+
+    first = instance_keys(str(tmp_path))
+    monkeypatch.setattr(sealed.os.path, "exists", lambda path: False)
+    assert instance_keys(str(tmp_path)) == first
+
+
 def test_a_woocommerce_webhook_secret_is_stored_sealed_and_still_verifies_deliveries(db, send, woo_shop):
     from plugin.demo import order_payload  # noqa: F401  (the receiver path is what is under test)
     from plugin.models import Shop
