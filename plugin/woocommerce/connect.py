@@ -337,10 +337,12 @@ def connect(app, site: str, keys: Keys, client_factory: Callable[..., WooClient]
                 if shop is None or shop.webhook_secret != webhook_secret:
                     raise ConnectError(f"{facts.home} was disconnected while it connected", 409)
         made: list[int] = []
+        plugin_told = False
         try:
             client.post(PLUGIN_ROUTE, {"shop": facts.home, "panel_url": our.panel, "events_url": our.events,
                                        "disconnect_url": our.disconnect, "panel_secret": panel_secret,
                                        "webhook_secret": webhook_secret, "key_id": keys.key_id})
+            plugin_told = True
             for old in our_webhooks(client, our.events):  # a reconnect: the old ones carry the old secret
                 client.delete(f"wc/v3/webhooks/{old['id']}", force="true")
             webhooks = {}
@@ -348,7 +350,7 @@ def connect(app, site: str, keys: Keys, client_factory: Callable[..., WooClient]
                 webhooks[topic] = create_webhook(client, topic, our.events, webhook_secret)
                 made.append(webhooks[topic])
         except WooError as exc:
-            _undo(app, client, shop_id, created, made)
+            _undo(app, client, shop_id, created, made, plugin_told)
             if exc.status == 404 and not made:
                 raise ConnectError("the Kompas plugin did not answer at /wp-json/wc-kompas/v1/connection: is it active?",
                                    502) from exc
@@ -360,7 +362,16 @@ def connect(app, site: str, keys: Keys, client_factory: Callable[..., WooClient]
     return facts.home
 
 
-def _undo(app, client: WooClient, shop_id: int, created: bool, webhook_ids: list[int]) -> None:  # noqa: ANN001
+def _undo(app, client: WooClient, shop_id: int, created: bool, webhook_ids: list[int],  # noqa: ANN001
+          plugin_told: bool = False) -> None:
+    """Take back a failed connect's steps: its webhooks, the secrets it handed the plugin (or the
+    plugin would go on as connected, with secrets Kompas no longer knows, and show no Connect
+    button), and Kompas's side. The store's side as far as it answers."""
+    if plugin_told:
+        try:
+            client.delete(PLUGIN_ROUTE)
+        except WooError:
+            log.warning("woocommerce.undo_plugin_failed")
     for webhook_id in webhook_ids:
         try:
             client.delete(f"wc/v3/webhooks/{webhook_id}", force="true")

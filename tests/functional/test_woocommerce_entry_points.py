@@ -342,3 +342,27 @@ def test_orders_in_statuses_the_merchant_excluded_never_count(woo_app, store):
     applier.requeue(db, statuses=(applier.PROCESSED,))   # kompas replay --all
     applier.drain(db)
     assert orders() == 1
+
+
+def test_a_failed_first_connect_takes_back_the_secrets_it_handed_the_plugin(woo_app, store):
+    """From a review of the plugin: connect() hands the plugin its secrets before it replaces the
+    webhooks. When a later step fails, Kompas's side is undone and WooCommerce deletes the key on
+    the 502; the plugin must be told too (DELETE wc-kompas/v1/connection), or wp-admin shows
+    "Connected since …" with a panel that refuses its tokens and no Connect button."""
+    store.failures["wc/v3/webhooks"] = 10   # the store fails while Kompas replaces its webhooks
+    answer = woo_app.test_client().post("/woocommerce/callback", json=callback_body(woo_app))
+    assert answer.status_code == 502
+    with woo_app.extensions["kompas.db"].reading() as session:
+        assert session.scalar(select(Shop)) is None            # Kompas's side is undone ...
+    assert store.plugin is None, "... but the plugin still holds the connection: " + str(store.plugin)
+
+
+def test_a_failed_reconnect_takes_back_the_secrets_it_handed_the_plugin(woo_app, store):
+    """The same on a reconnect: Kompas drops the shop's secrets (webhook_secret None), the plugin
+    keeps the new ones it was just given and carries on as connected."""
+    client = woo_app.test_client()
+    connect(client)
+    store.plugin = None                     # the merchant disconnected in wp-admin and connects again
+    store.failures["wc/v3/webhooks"] = 10
+    assert client.post("/woocommerce/callback", json=callback_body(woo_app)).status_code == 502
+    assert store.plugin is None, "the plugin still holds the connection Kompas undid"
