@@ -16,14 +16,23 @@ defined( 'ABSPATH' ) || exit;
  * `_kompas_cart_token`, which Kompas reads from the order webhooks: a cart with an order is a
  * purchase, one without is abandoned.
  *
- * One event per request at most, sent at shutdown (after the page has been handed to the
- * shopper where PHP-FPM allows it), signed like WooCommerce's own webhooks.
+ * One event per request at most, signed like WooCommerce's own webhooks, sent at shutdown after
+ * WooCommerce has saved the session (the cart and its token), never while the shopper waits:
+ * under PHP-FPM after the page has been handed over; elsewhere (mod_php, LiteSpeed) through
+ * WooCommerce's Action Scheduler, in a request of its own, or, without it, with a short timeout.
  */
 class Kompas_Cart {
 
 	const SESSION_TOKEN   = 'kompas_cart_token';
 	const SESSION_CREATED = 'kompas_cart_created';
 	const ORDER_META      = '_kompas_cart_token';
+	const ASYNC_ACTION    = 'kompas_send_cart_event';
+
+	/**
+	 * After WC_Session_Handler::save_data (shutdown, 20): the cart and its token are saved before
+	 * the event goes, so the shopper's next request reads them.
+	 */
+	const SHUTDOWN_PRIORITY = 100;
 
 	/**
 	 * The connection.
@@ -75,7 +84,8 @@ class Kompas_Cart {
 		add_action( 'woocommerce_cart_emptied', array( $this, 'emptied' ), 20, 0 );
 		add_action( 'woocommerce_checkout_create_order', array( $this, 'tag_order' ), 20, 1 );
 		add_action( 'woocommerce_store_api_checkout_update_order_meta', array( $this, 'tag_order' ), 20, 1 );
-		add_action( 'shutdown', array( $this, 'send' ), 20, 0 );
+		add_action( 'shutdown', array( $this, 'send' ), self::SHUTDOWN_PRIORITY, 0 );
+		add_action( self::ASYNC_ACTION, array( $this, 'post' ), 10, 1 );
 	}
 
 	/**
@@ -192,26 +202,46 @@ class Kompas_Cart {
 	}
 
 	/**
-	 * Sends the pending event to Kompas, signed with the shop's webhook secret, with the headers
-	 * WooCommerce's own webhooks carry.
+	 * Sends the pending event to Kompas without holding up the shopper: after the page where
+	 * PHP-FPM allows it, else through Action Scheduler (`post` runs in its own request), else
+	 * with a timeout of one second.
 	 *
-	 * @return array|WP_Error|null The response, or null when there was nothing to send.
+	 * @return array|WP_Error|null The response, or null when nothing was sent in this request.
 	 */
 	public function send() {
-		$event      = $this->event();
-		$connection = $this->connection->get();
+		$event = $this->event();
 		$this->pending = null;
-		if ( null === $event || null === $connection ) {
+		if ( null === $event || null === $this->connection->get() ) {
 			return null;
 		}
 		if ( function_exists( 'fastcgi_finish_request' ) && doing_action( 'shutdown' ) ) {
 			fastcgi_finish_request(); // The shopper has the page; the event is sent after it.
+			return $this->post( $event );
+		}
+		if ( function_exists( 'as_enqueue_async_action' ) && as_enqueue_async_action( self::ASYNC_ACTION, array( $event ), 'kompas' ) ) {
+			return null;
+		}
+		return $this->post( $event, 1 );
+	}
+
+	/**
+	 * Posts one event to Kompas, signed with the shop's webhook secret, with the headers
+	 * WooCommerce's own webhooks carry.
+	 *
+	 * @param array $event   The event (`event()`).
+	 * @param int   $timeout Seconds to wait for Kompas.
+	 * @return array|WP_Error|null The response, or null when the store is no longer connected.
+	 */
+	public function post( $event, $timeout = 5 ) {
+		$connection = $this->connection->get();
+		if ( null === $connection || ! is_array( $event ) || empty( $event['topic'] ) || empty( $event['body'] ) ) {
+			return null;
 		}
 		$body = wp_json_encode( $event['body'] );
 		return wp_remote_post(
 			$connection['events_url'],
 			array(
-				'timeout' => 5,
+				'timeout' => $timeout,
 				'headers' => array(
 					'Content-Type'             => 'application/json',
 					'X-WC-Webhook-Source'      => trailingslashit( Kompas_Connection::site() ),

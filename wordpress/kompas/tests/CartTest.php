@@ -142,4 +142,55 @@ class CartTest extends TestCase {
 		$this->assertNull( $cart->send() );
 		$this->assertSame( array(), $GLOBALS['kompas_test']['requests'] );
 	}
+
+	/**
+	 * WooCommerce saves the session (the cart, and the token `changed()` just put in it) at
+	 * shutdown, priority 20 (WC_Session_Handler), hooked at `init`: Kompas's event goes after it,
+	 * or the shopper's next request could read the old session and overwrite the added item.
+	 */
+	public function test_the_cart_event_is_sent_after_woocommerce_has_saved_the_session() {
+		$this->cart()->register();
+		$shutdown = array_values(
+			array_filter(
+				$GLOBALS['kompas_test']['actions'],
+				function ( $action ) {
+					return 'shutdown' === $action[0];
+				}
+			)
+		);
+		$this->assertCount( 1, $shutdown );
+		$this->assertGreaterThan( 20, $shutdown[0][2] );
+	}
+
+	/**
+	 * Without PHP-FPM (mod_php, LiteSpeed) the shopper's request would wait for Kompas: the event
+	 * goes to Action Scheduler, which posts it in a request of its own, signed as before.
+	 */
+	public function test_without_php_fpm_the_event_goes_through_action_scheduler() {
+		$GLOBALS['kompas_test']['scheduler'] = true;
+		$cart = $this->cart();
+		$cart->register();
+		$cart->changed();
+		$this->assertNull( $cart->send() );
+		$this->assertSame( array(), $GLOBALS['kompas_test']['requests'] );
+		$this->assertCount( 1, $GLOBALS['kompas_test']['async'] );
+		list( $hook, $args, $group ) = $GLOBALS['kompas_test']['async'][0];
+		$this->assertSame( array( Kompas_Cart::ASYNC_ACTION, 'kompas' ), array( $hook, $group ) );
+		$this->assertContains( array( Kompas_Cart::ASYNC_ACTION, array( $cart, 'post' ), 10, 1 ), $GLOBALS['kompas_test']['actions'] );
+		$cart->post( $args[0] );   // what Action Scheduler runs
+		$request = $this->sent();
+		$this->assertSame( 5, $request['args']['timeout'] );
+		$this->assertSame( 'cart.created', $request['args']['headers']['X-WC-Webhook-Topic'] );
+		$this->assertSame( base64_encode( hash_hmac( 'sha256', $request['args']['body'], 'wc-secret-AbC123xyz', true ) ), $request['args']['headers']['X-WC-Webhook-Signature'] );
+	}
+
+	/**
+	 * Without PHP-FPM and without a working Action Scheduler, the shopper waits one second at most.
+	 */
+	public function test_without_php_fpm_or_action_scheduler_the_shopper_waits_a_second_at_most() {
+		$cart = $this->cart();
+		$cart->changed();
+		$cart->send();
+		$this->assertSame( 1, $this->sent()['args']['timeout'] );
+	}
 }

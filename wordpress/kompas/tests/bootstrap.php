@@ -46,6 +46,8 @@ function kompas_test_reset() {
 		'filters'  => array(),
 		'webhooks' => array(),
 		'orders'   => array(),
+		'scheduler' => false,
+		'async'    => array(),
 	);
 	$_POST = array();
 	$_GET  = array();
@@ -217,6 +219,15 @@ function update_option( $name, $value, $autoload = null ) {
 function delete_option( $name ) {
 	unset( $GLOBALS['kompas_test']['options'][ $name ] );
 	return true;
+}
+// WooCommerce's Action Scheduler: records the action and returns its id, or 0 (as when it cannot
+// store it) unless a test turns it on.
+function as_enqueue_async_action( $hook, $args = array(), $group = '' ) {
+	if ( empty( $GLOBALS['kompas_test']['scheduler'] ) ) {
+		return 0;
+	}
+	$GLOBALS['kompas_test']['async'][] = array( $hook, $args, $group );
+	return count( $GLOBALS['kompas_test']['async'] );
 }
 function wp_remote_post( $url, $args ) {
 	$GLOBALS['kompas_test']['requests'][] = array( 'url' => $url, 'args' => $args );
