@@ -63,6 +63,9 @@ class OrderState:
     # read from the store's REST API (a WooCommerce backfill or resync), not delivered: a timeless
     # deletion cannot be placed after it (`placed_after`)
     read_from_store: bool = False
+    # when the delivery that brought this state arrived (epoch micros, Kompas's clock; WooCommerce
+    # deliveries): a timeless deletion that arrived before it, replayed, changes nothing
+    arrived_at: int | None = None
 
     kind = "order"
 
@@ -179,12 +182,17 @@ def placed_after(stored: State | None, incoming: State) -> State:
     delivery queue) nothing tells whether the trash came before that read (undone before it, its
     delivery built late) or after it; it is placed at that state's version, so it changes nothing,
     and the next resync, which reads trashed orders with their own times, applies a trash that
-    stands. Placed after the read, a trash undone before it deleted the order for good."""
+    stands. Placed after the read, a trash undone before it deleted the order for good.
+
+    A state that arrived after the trash (`arrived_at`; the trash's `version` is its arrival)
+    is never followed by it: `kompas replay --all` applies every delivery again, in order, on top
+    of the states, and the trash, placed after the restore that undid it, deleted the order."""
     if not (isinstance(incoming, OrderState) and incoming.deleted and incoming.timeless):
         return incoming
     if not isinstance(stored, OrderState):
         return dataclasses.replace(incoming, timeless=False)
-    version = stored.version if stored.deleted or stored.read_from_store else stored.version + 1
+    later = stored.arrived_at is not None and stored.arrived_at > incoming.version
+    version = stored.version if stored.deleted or stored.read_from_store or later else stored.version + 1
     return dataclasses.replace(incoming, version=version, timeless=False)
 
 

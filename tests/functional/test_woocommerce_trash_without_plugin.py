@@ -107,3 +107,19 @@ def test_a_trash_undone_before_a_resync_read_the_order_does_not_delete_it(send, 
     assert send("woocommerce", "order.deleted", {"id": 4601}).status_code == 200
     assert send("woocommerce", "order.restored", restored).status_code == 200
     assert _orders_and_sales(runner, created) == (1, "90.00")
+
+
+def test_replaying_every_delivery_after_a_trash_and_its_undo_changes_nothing(send, woo_shop, runner):
+    """`kompas replay --all` applies every stored delivery again, in order, on top of the states:
+    the trash must not be placed after the restore it was undone by (the restore arrived after
+    it), or replaying would delete the order. Deliveries keep their arrival time, so it is not."""
+    assert send("woocommerce", "order.created", _woo_order(4505, status="processing", created=CREATED,
+                                                           modified=CREATED)).status_code == 200
+    assert send("woocommerce", "order.deleted", {"id": 4505}).status_code == 200
+    assert send("woocommerce", "order.restored", _woo_order(4505, status="processing", created=CREATED,
+                                                            modified=NOW - timedelta(seconds=20))).status_code == 200
+    assert _orders_and_sales(runner, CREATED) == (1, "90.00")
+    result = runner.invoke(main, ["replay", "--shop", WOO_SITE, "--all"])
+    assert result.exit_code == 0, result.output
+    assert _orders_and_sales(runner, CREATED) == (1, "90.00")
+    assert runner.invoke(main, ["verify", "--shop", WOO_SITE]).exit_code == 0

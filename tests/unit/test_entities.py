@@ -84,3 +84,8 @@ def test_a_timeless_deletion_is_placed_right_after_the_known_state():
 
     read = OrderState(order_id="9", version=1_000, counted=True, read_from_store=True)   # a resync's REST read
     assert placed_after(read, trash) == OrderState(order_id="9", version=1_000, deleted=True)   # changes nothing
+    # a state that arrived after the trash (a restore, the trash replayed later): the trash changes nothing
+    restored = OrderState(order_id="9", version=2_000, counted=True, arrived_at=6_000_000)
+    assert placed_after(restored, trash) == OrderState(order_id="9", version=2_000, deleted=True)
+    earlier = dataclasses.replace(restored, arrived_at=4_000_000)   # arrived before the trash: the trash follows it
+    assert placed_after(earlier, trash) == OrderState(order_id="9", version=2_001, deleted=True)

@@ -121,6 +121,7 @@ def order_state(payload: Any, ctx: Context) -> OrderState:
         refund_ids=tuple(sorted(str(r["id"]) for r in o["refunds"] if isinstance(r, dict) and r.get("id") is not None))
         if isinstance(o.get("refunds"), list) else None,
         read_from_store=ctx.read_from_store,
+        arrived_at=to_epoch_micros(ctx.received_at),
     )
 
 
