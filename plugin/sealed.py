@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import time
 from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
@@ -94,17 +95,36 @@ def instance_keys(instance_path: str) -> list[str]:
 
     Several processes may start at once on a fresh folder (gunicorn's workers, the test suite's):
     the key is written to a file of its own and linked into place, which only one of them can do,
-    and every one then reads that one, complete, key."""
+    and every one then reads that one, complete, key. On a file system without hard links (vfat,
+    some shared folders) the key file is created exclusively and written in place instead, and a
+    reader that finds it still empty waits for the writer."""
     path = os.path.join(instance_path, "secret.key")
     if not os.path.exists(path):
+        key = Fernet.generate_key().decode()
         fd, draft = tempfile.mkstemp(prefix=".secret.key.", dir=instance_path)   # mode 0600
         try:
             with os.fdopen(fd, "w") as out:
-                out.write(Fernet.generate_key().decode())
+                out.write(key)
             os.link(draft, path)
         except FileExistsError:
             pass   # another process made it first: that key is the key
+        except OSError:   # no hard links here
+            _write_exclusively(path, key)
         finally:
             os.unlink(draft)
-    with open(path) as key_file:
-        return [key_file.read().strip()]
+    for _ in range(100):   # a writer in place (no hard links) may not have written it yet
+        with open(path) as key_file:
+            key = key_file.read().strip()
+        if key:
+            return [key]
+        time.sleep(0.01)
+    raise RuntimeError(f"{path} is empty: delete it to make a new development key")
+
+
+def _write_exclusively(path: str, key: str) -> None:
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    with os.fdopen(fd, "w") as out:
+        out.write(key)

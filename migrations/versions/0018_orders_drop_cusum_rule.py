@@ -53,6 +53,7 @@ def upgrade() -> None:
         bind.execute(RULES.update().where(
             RULES.c.key == key, RULES.c.kpi == "orders", RULES.c.kind == "drop", RULES.c.window == "hours",
             RULES.c.window_hours == hours, RULES.c.change_pct == change, RULES.c.min_volume == volume,
+            RULES.c.reference_hours == 0, RULES.c.threshold.is_(None), RULES.c.direction == "below",
             RULES.c.for_minutes == for_minutes, RULES.c.repeat_minutes == repeat, RULES.c.quiet_start.is_(None),
             RULES.c.quiet_end.is_(None), RULES.c.muted_until.is_(None), RULES.c.status == "ok",
             RULES.c.owed_resolved.is_(False), RULES.c.enabled.is_(True)).values(enabled=False))

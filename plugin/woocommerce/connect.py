@@ -339,10 +339,12 @@ def connect(app, site: str, keys: Keys, client_factory: Callable[..., WooClient]
         made: list[int] = []
         plugin_told = False
         try:
+            # a POST that fails may still have been stored (an error from another plugin, a proxy,
+            # a read timeout): the undo then takes the secrets back all the same
+            plugin_told = True
             client.post(PLUGIN_ROUTE, {"shop": facts.home, "panel_url": our.panel, "events_url": our.events,
                                        "disconnect_url": our.disconnect, "panel_secret": panel_secret,
                                        "webhook_secret": webhook_secret, "key_id": keys.key_id})
-            plugin_told = True
             for old in our_webhooks(client, our.events):  # a reconnect: the old ones carry the old secret
                 client.delete(f"wc/v3/webhooks/{old['id']}", force="true")
             webhooks = {}

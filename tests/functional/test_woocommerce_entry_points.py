@@ -8,6 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import jwt
 import pytest
+import responses
 from sqlalchemy import select
 
 from plugin.models import Delivery, Shop, WooCommerceSite
@@ -366,3 +367,47 @@ def test_a_failed_reconnect_takes_back_the_secrets_it_handed_the_plugin(woo_app,
     store.failures["wc/v3/webhooks"] = 10
     assert client.post("/woocommerce/callback", json=callback_body(woo_app)).status_code == 502
     assert store.plugin is None, "the plugin still holds the connection Kompas undid"
+
+
+def _plugin_post_stores_then_fails(store, status: int = 500) -> None:
+    """The plugin keeps the secrets, but Kompas never reads its answer: a 500 from a later
+    rest_post_dispatch filter or shutdown fatal of another plugin, a proxy's 502, a read timeout."""
+    original = store.answer
+
+    def answer(request):  # noqa: ANN001, ANN202
+        if request.method == "POST" and "wc-kompas/v1/connection" in request.url:
+            original(request)   # stored, as the plugin's rest_store does
+            return status, {}, json.dumps({"code": "internal_server_error", "message": "critical error"})
+        return original(request)
+
+    for registered in store.mock.registered():
+        if isinstance(registered, responses.CallbackResponse):
+            registered.callback = answer
+
+
+def test_a_connect_whose_plugin_post_fails_after_the_plugin_stored_the_secrets_takes_them_back(
+        woo_app, store):
+    """From a second look: the plugin stored the secrets but Kompas saw an error (both attempts).
+    The undo must take them back all the same, or the plugin goes on as "Connected since ..." with
+    secrets Kompas never kept."""
+    _plugin_post_stores_then_fails(store)
+    answer = woo_app.test_client().post("/woocommerce/callback", json=callback_body(woo_app))
+    assert answer.status_code == 502
+    with woo_app.extensions["kompas.db"].reading() as session:
+        assert session.scalar(select(Shop)) is None            # Kompas's side is undone ...
+    assert store.plugin is None, "... but the plugin keeps secrets Kompas dropped: " + str(store.plugin)
+
+
+def test_a_failed_reconnect_whose_plugin_post_fails_leaves_no_connection_kompas_dropped(
+        woo_app, store):
+    """A failed reconnect drops the old secrets on Kompas's side whatever step fails; when the
+    failing step is the plugin's POST itself, the plugin must be told too, or it keeps the old
+    connection whose secrets Kompas no longer knows and offers no Connect."""
+    client = woo_app.test_client()
+    connect(client)
+    assert store.plugin is not None
+    store.failures["wc-kompas/v1/connection"] = 2          # both attempts of the plugin POST: 500
+    assert client.post("/woocommerce/callback", json=callback_body(woo_app)).status_code == 502
+    with woo_app.extensions["kompas.db"].reading() as session:
+        assert session.scalar(select(Shop.webhook_secret)) is None   # Kompas dropped the old secrets
+    assert store.plugin is None, "the plugin still shows the connection Kompas undid: " + str(store.plugin)

@@ -96,3 +96,20 @@ def test_a_secret_written_before_sealing_still_reads(db, woo_shop):
     with db.transaction() as session:  # as an older Kompas stored it: plain text
         session.execute(text("UPDATE shops SET webhook_secret = 'plain-old-secret' WHERE id = :id"), {"id": woo_shop.id})
     assert shop_secret(db, "woocommerce", woo_shop.domain) == (woo_shop.id, "plain-old-secret")
+
+
+def test_the_development_key_is_made_on_a_filesystem_without_hard_links(tmp_path, monkeypatch):
+    """From a second look: os.link fails with EPERM/EOPNOTSUPP on file systems without hard links
+    (vfat, VirtualBox shared folders, SMB without unix extensions); the key is then created
+    exclusively in place, as before the link."""
+    import errno
+
+    from plugin import sealed
+
+    def no_links(src, dst, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+        raise OSError(errno.EPERM, "Operation not permitted", dst)
+
+    monkeypatch.setattr(sealed.os, "link", no_links)
+    keys = sealed.instance_keys(str(tmp_path))
+    assert len(keys) == 1 and len(keys[0]) == 44
+    assert sealed.instance_keys(str(tmp_path)) == keys

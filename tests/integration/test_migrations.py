@@ -307,3 +307,29 @@ def test_shops_get_the_cusum_rule_and_their_unchanged_half_day_day_and_week_rule
     finally:
         if cleanup:
             cleanup()
+
+
+def test_migration_0018_keeps_a_replaced_rule_whose_reference_hours_the_merchant_changed(tmp_path):
+    """From a second look: a half-day rule the merchant gave 6 reference hours is a changed rule
+    and stays on (0018 compared every setting the panel edits but that one)."""
+    url, cleanup = _empty_database_url(tmp_path)
+    try:
+        upgrade(url, "0017_shop_site_url")
+        engine = create_engine(url)
+        with engine.begin() as conn:
+            shop = conn.execute(text("INSERT INTO shops (platform, domain, timezone, currency, customer_hash_key, "
+                                     "created_at) VALUES ('shopify', 'a.myshopify.com', 'Europe/Amsterdam', 'EUR', "
+                                     "'salt', CURRENT_TIMESTAMP) RETURNING id")).scalar_one()
+            conn.execute(text(
+                'INSERT INTO alert_rules (shop_id, key, kpi, kind, "window", window_hours, change_pct, direction, '
+                "min_volume, for_minutes, repeat_minutes, enabled, status, owed_resolved, incident, reference_hours) "
+                "VALUES (:shop, 'orders_drop_half_day', 'orders', 'drop', 'hours', 12, 35, 'below', 8, 30, 1440, "
+                "true, 'ok', false, 0, 6)"), {"shop": shop})
+        upgrade(url)
+        with engine.connect() as conn:
+            enabled = conn.execute(text("SELECT enabled FROM alert_rules WHERE key = 'orders_drop_half_day'")).scalar_one()
+        engine.dispose()
+        assert enabled, "the merchant's changed half-day rule was switched off"
+    finally:
+        if cleanup:
+            cleanup()

@@ -19,3 +19,9 @@ require_once __DIR__ . '/includes/class-kompas-connection.php';
 // The connection is the plugin's only option, and it keeps no transients. Cart tokens in
 // WooCommerce sessions expire with their sessions (48 hours).
 delete_option( Kompas_Connection::OPTION );
+
+// Cart events still queued in Action Scheduler (class-kompas-cart.php): with the plugin gone
+// nothing would handle them, and each would be logged as failed.
+if ( function_exists( 'as_unschedule_all_actions' ) ) {
+	as_unschedule_all_actions( 'kompas_send_cart_event', array(), 'kompas' );
+}

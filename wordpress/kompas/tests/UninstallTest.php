@@ -20,4 +20,24 @@ class UninstallTest extends TestCase {
 		$this->assertSame( 'https://kompas.test/woocommerce/disconnect', $GLOBALS['kompas_test']['requests'][0]['url'] );
 		$this->assertSame( array( array( 'wp_woocommerce_api_keys', array( 'key_id' => 12 ) ) ), $GLOBALS['kompas_test']['deleted'] );
 	}
+
+	/**
+	 * Cart events still queued in Action Scheduler go with the plugin: nothing would handle them,
+	 * and each would be logged as failed in WooCommerce > Status > Scheduled Actions.
+	 */
+	public function test_uninstall_takes_the_queued_cart_events_out_of_action_scheduler() {
+		kompas_test_reset();
+		$connection = new Kompas_Connection();
+		$connection->save( kompas_test_connection() );
+		$GLOBALS['kompas_test']['scheduler'] = true;
+		$cart = new Kompas_Cart( $connection );
+		$cart->changed();
+		$this->assertNull( $cart->send() );
+		$this->assertCount( 1, $GLOBALS['kompas_test']['async'] );   // queued, not yet run
+		if ( ! defined( 'WP_UNINSTALL_PLUGIN' ) ) {
+			define( 'WP_UNINSTALL_PLUGIN', 'kompas/kompas.php' );
+		}
+		require dirname( __DIR__ ) . '/uninstall.php';
+		$this->assertSame( array(), array_values( $GLOBALS['kompas_test']['async'] ) );
+	}
 }

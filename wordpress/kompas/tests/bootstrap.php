@@ -229,6 +229,13 @@ function as_enqueue_async_action( $hook, $args = array(), $group = '' ) {
 	$GLOBALS['kompas_test']['async'][] = array( $hook, $args, $group );
 	return count( $GLOBALS['kompas_test']['async'] );
 }
+function as_unschedule_all_actions( $hook, $args = array(), $group = '' ) {
+	foreach ( $GLOBALS['kompas_test']['async'] as $i => $action ) {
+		if ( ( '' === $hook || $action[0] === $hook ) && ( '' === $group || $action[2] === $group ) ) {
+			unset( $GLOBALS['kompas_test']['async'][ $i ] );
+		}
+	}
+}
 function wp_remote_post( $url, $args ) {
 	$GLOBALS['kompas_test']['requests'][] = array( 'url' => $url, 'args' => $args );
 	return $GLOBALS['kompas_test']['response'];
