@@ -16,9 +16,11 @@ require_once __DIR__ . '/includes/class-kompas-connection.php';
 
 ( new Kompas_Connection() )->disconnect();
 
-// The connection is the plugin's only option, and it keeps no transients. Cart tokens in
-// WooCommerce sessions expire with their sessions (48 hours).
+// The connection is the plugin's only option; its one transient pauses cart events for a
+// minute after Kompas did not answer. Cart tokens in WooCommerce sessions expire with their
+// sessions (48 hours).
 delete_option( Kompas_Connection::OPTION );
+delete_transient( 'kompas_cart_events_paused' );
 
 // Cart events still queued in Action Scheduler (class-kompas-cart.php): with the plugin gone
 // nothing would handle them, and each would be logged as failed.

@@ -27,6 +27,8 @@ class Kompas_Cart {
 	const SESSION_CREATED = 'kompas_cart_created';
 	const ORDER_META      = '_kompas_cart_token';
 	const ASYNC_ACTION    = 'kompas_send_cart_event';
+	const PAUSE           = 'kompas_cart_events_paused';
+	const PAUSE_SECONDS   = 60;
 
 	/**
 	 * After WC_Session_Handler::save_data (shutdown, 20): the cart and its token are saved before
@@ -237,7 +239,30 @@ class Kompas_Cart {
 		if ( null === $connection || ! is_array( $event ) || empty( $event['topic'] ) || empty( $event['body'] ) ) {
 			return null;
 		}
-		$body = wp_json_encode( $event['body'] );
+		// Kompas did not answer a moment ago: events are dropped for a minute instead of each
+		// waiting for it (queued events would hold Action Scheduler's runner, which WooCommerce's
+		// own webhooks share). A failed event is lost either way: nothing retries it.
+		if ( get_transient( self::PAUSE ) ) {
+			return null;
+		}
+		$body     = wp_json_encode( $event['body'] );
+		$response = $this->request( $connection, $event, $body, $timeout );
+		if ( is_wp_error( $response ) || (int) wp_remote_retrieve_response_code( $response ) >= 500 ) {
+			set_transient( self::PAUSE, 1, self::PAUSE_SECONDS );
+		}
+		return $response;
+	}
+
+	/**
+	 * The signed POST of one event.
+	 *
+	 * @param array  $connection The connection.
+	 * @param array  $event      The event.
+	 * @param string $body       Its JSON body.
+	 * @param int    $timeout    Seconds to wait for Kompas.
+	 * @return array|WP_Error
+	 */
+	private function request( $connection, $event, $body, $timeout ) {
 		return wp_remote_post(
 			$connection['events_url'],
 			array(

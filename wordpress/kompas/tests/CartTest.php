@@ -193,4 +193,26 @@ class CartTest extends TestCase {
 		$cart->send();
 		$this->assertSame( 1, $this->sent()['args']['timeout'] );
 	}
+
+	/**
+	 * Kompas unreachable: one event waits for it, the next ones for a minute do not (queued events
+	 * would otherwise each hold Action Scheduler's runner, which WooCommerce's webhooks share).
+	 */
+	public function test_after_kompas_did_not_answer_events_pause_for_a_minute() {
+		$GLOBALS['kompas_test']['response'] = new WP_Error( 'http_request_failed', 'cURL error 28: timed out' );
+		$cart = $this->cart();
+		$cart->changed();
+		$cart->send();
+		$this->sent();
+		$this->assertSame( array( 1, 60 ), $GLOBALS['kompas_test']['transients'][ Kompas_Cart::PAUSE ] );
+		$cart->changed();
+		$this->assertNull( $cart->send() );
+		$this->assertSame( array(), $GLOBALS['kompas_test']['requests'] );
+		unset( $GLOBALS['kompas_test']['transients'][ Kompas_Cart::PAUSE ] );   // the minute has passed
+		$GLOBALS['kompas_test']['response'] = array( 'response' => array( 'code' => 200 ), 'body' => '{}' );
+		$cart->changed();
+		$cart->send();
+		$this->sent();
+		$this->assertArrayNotHasKey( Kompas_Cart::PAUSE, $GLOBALS['kompas_test']['transients'] );
+	}
 }

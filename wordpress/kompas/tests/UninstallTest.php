@@ -34,10 +34,12 @@ class UninstallTest extends TestCase {
 		$cart->changed();
 		$this->assertNull( $cart->send() );
 		$this->assertCount( 1, $GLOBALS['kompas_test']['async'] );   // queued, not yet run
+		set_transient( Kompas_Cart::PAUSE, 1, Kompas_Cart::PAUSE_SECONDS );
 		if ( ! defined( 'WP_UNINSTALL_PLUGIN' ) ) {
 			define( 'WP_UNINSTALL_PLUGIN', 'kompas/kompas.php' );
 		}
 		require dirname( __DIR__ ) . '/uninstall.php';
 		$this->assertSame( array(), array_values( $GLOBALS['kompas_test']['async'] ) );
+		$this->assertSame( array(), $GLOBALS['kompas_test']['transients'] );
 	}
 }

@@ -48,6 +48,7 @@ function kompas_test_reset() {
 		'orders'   => array(),
 		'scheduler' => false,
 		'async'    => array(),
+		'transients' => array(),
 	);
 	$_POST = array();
 	$_GET  = array();
@@ -235,6 +236,17 @@ function as_unschedule_all_actions( $hook, $args = array(), $group = '' ) {
 			unset( $GLOBALS['kompas_test']['async'][ $i ] );
 		}
 	}
+}
+function get_transient( $name ) {
+	return isset( $GLOBALS['kompas_test']['transients'][ $name ] ) ? $GLOBALS['kompas_test']['transients'][ $name ][0] : false;
+}
+function set_transient( $name, $value, $expiration = 0 ) {
+	$GLOBALS['kompas_test']['transients'][ $name ] = array( $value, $expiration );
+	return true;
+}
+function delete_transient( $name ) {
+	unset( $GLOBALS['kompas_test']['transients'][ $name ] );
+	return true;
 }
 function wp_remote_post( $url, $args ) {
 	$GLOBALS['kompas_test']['requests'][] = array( 'url' => $url, 'args' => $args );
