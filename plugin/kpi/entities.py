@@ -66,6 +66,9 @@ class OrderState:
     # when the delivery that brought this state arrived (epoch micros, Kompas's clock; WooCommerce
     # deliveries): a timeless deletion that arrived before it, replayed, changes nothing
     arrived_at: int | None = None
+    # a timeless deletion placed right after the state of this version (`placed_after`): a guess,
+    # which a read of the store showing the order there at that version or later overrules
+    placed_after_version: int | None = None
 
     kind = "order"
 
@@ -192,8 +195,10 @@ def placed_after(stored: State | None, incoming: State) -> State:
     if not isinstance(stored, OrderState):
         return dataclasses.replace(incoming, timeless=False)
     later = stored.arrived_at is not None and stored.arrived_at > incoming.version
-    version = stored.version if stored.deleted or stored.read_from_store or later else stored.version + 1
-    return dataclasses.replace(incoming, version=version, timeless=False)
+    if stored.deleted or stored.read_from_store or later:
+        return dataclasses.replace(incoming, version=stored.version, timeless=False)
+    return dataclasses.replace(incoming, version=stored.version + 1, timeless=False,
+                               placed_after_version=stored.version)
 
 
 def reconcile(stored: State | None, incoming: State) -> State | None:
@@ -231,6 +236,8 @@ def reconcile(stored: State | None, incoming: State) -> State | None:
             return incoming
         return None
     orders = isinstance(incoming, OrderState) and isinstance(stored, OrderState)
+    if orders and _overrules_placed_deletion(stored, incoming):  # type: ignore[arg-type]
+        return incoming
     if orders:
         incoming = _with_links_of(incoming, stored)  # type: ignore[arg-type]
     if incoming.version > stored.version:  # type: ignore[union-attr]
@@ -241,8 +248,21 @@ def reconcile(stored: State | None, incoming: State) -> State | None:
         return incoming
     if orders:   # the stored state stays, with the links only the incoming one knows
         merged = _with_links_of(stored, incoming)  # type: ignore[arg-type]
+        if incoming.read_from_store and incoming.version == stored.version and not merged.read_from_store:  # type: ignore[union-attr]
+            # a read of the store saw this very state: a timeless trash after it waits for the
+            # resync's trash listing (`placed_after`), which dates one that stands
+            merged = dataclasses.replace(merged, read_from_store=True)
         return None if merged == stored else merged
     return None
+
+
+def _overrules_placed_deletion(stored: OrderState, incoming: OrderState) -> bool:
+    """A read of the store (a resync) that finds the order there, at the version a timeless trash
+    was placed after or later, says that trash did not stand: a restore delivered before the
+    trash it undid (the one arrival order `placed_after` gets wrong) is repaired by the next
+    resync. A trash that stands shows up in the resync's trash listing instead."""
+    return (stored.deleted and stored.placed_after_version is not None and incoming.read_from_store
+            and not incoming.deleted and incoming.version >= stored.placed_after_version)
 
 
 def _with_links_of(state: OrderState, other: OrderState) -> OrderState:

@@ -75,7 +75,7 @@ def test_a_timeless_deletion_is_placed_right_after_the_known_state():
 
     known = OrderState(order_id="9", version=1_000, counted=True)
     trash = OrderState(order_id="9", version=5_000_000, deleted=True, timeless=True)   # arrival time
-    assert placed_after(known, trash) == OrderState(order_id="9", version=1_001, deleted=True)
+    assert placed_after(known, trash) == OrderState(order_id="9", version=1_001, deleted=True, placed_after_version=1_000)
     assert placed_after(None, trash) == OrderState(order_id="9", version=5_000_000, deleted=True)
     gone = OrderState(order_id="9", version=1_001, deleted=True)
     assert placed_after(gone, trash) == gone                      # a repeat: the same state, a duplicate
@@ -88,4 +88,32 @@ def test_a_timeless_deletion_is_placed_right_after_the_known_state():
     restored = OrderState(order_id="9", version=2_000, counted=True, arrived_at=6_000_000)
     assert placed_after(restored, trash) == OrderState(order_id="9", version=2_000, deleted=True)
     earlier = dataclasses.replace(restored, arrived_at=4_000_000)   # arrived before the trash: the trash follows it
-    assert placed_after(earlier, trash) == OrderState(order_id="9", version=2_001, deleted=True)
+    assert placed_after(earlier, trash) == OrderState(order_id="9", version=2_001, deleted=True,
+                                                      placed_after_version=2_000)
+
+
+
+def test_a_read_of_the_store_overrules_a_placed_trash_that_did_not_stand():
+    from plugin.kpi.entities import OrderState, reconcile
+
+    placed = OrderState(order_id="9", version=2_001, deleted=True, placed_after_version=2_000)
+    live_read = OrderState(order_id="9", version=2_000, counted=True, read_from_store=True)
+    assert reconcile(placed, live_read) == live_read                          # the store has it: back
+    delivered = dataclasses.replace(live_read, read_from_store=False)
+    assert reconcile(placed, delivered) is None                               # a delivery of that state: stale
+    older_read = dataclasses.replace(live_read, version=1_999)
+    assert reconcile(placed, older_read) is None                              # a read from before: stale
+    dated = OrderState(order_id="9", version=2_001, deleted=True)             # a trash with its own time
+    assert reconcile(dated, live_read) is None
+
+
+def test_a_read_of_the_same_state_marks_it_read_so_a_later_timeless_trash_waits_for_the_trash_listing():
+    from plugin.kpi.entities import OrderState, placed_after, reconcile
+
+    delivered = OrderState(order_id="9", version=2_000, counted=True, arrived_at=1)
+    read = OrderState(order_id="9", version=2_000, counted=True, read_from_store=True, arrived_at=5)
+    seen = reconcile(delivered, read)
+    assert seen == dataclasses.replace(delivered, read_from_store=True)   # the delivered state, now also read
+    assert reconcile(seen, read) is None                                   # a second read changes nothing
+    trash = OrderState(order_id="9", version=9_000_000, deleted=True, timeless=True)
+    assert reconcile(seen, placed_after(seen, trash)) is None              # waits for the trash listing
