@@ -301,6 +301,16 @@ def reference_cells(spec: RuleSpec, now: datetime, zone: ZoneInfo, window: list[
 
 # --- assessing a rule ------------------------------------------------------------------------
 
+def week_shifts(first: date | None, first_day: date | None, lag_days: int = 0) -> list[int]:
+    """The days back (7, 14, …) of the weeks a normal is taken from, for a window whose first
+    local day is `first`: the BASELINE_WEEKS before it, less those that start before the shop's
+    first day with data (`first_day`, plus `lag_days` for a KPI booked days after its orders)."""
+    if first_day is not None:
+        first_day += timedelta(days=lag_days)
+    return [7 * j for j in range(1, BASELINE_WEEKS + 1)
+            if first_day is None or first is None or first - timedelta(days=7 * j) >= first_day]
+
+
 def _sum(kpi: Kpi, cells: Cells, window: list[tuple[date, int, float]], shift_days: int,
          weighted: bool, memo: dict | None = None) -> tuple[float, float, float, float]:
     """(num, den, orders, sales) over the window shifted back by `shift_days` (sales only for a money
@@ -374,10 +384,7 @@ def assess(spec: RuleSpec, cells: Cells, now: datetime, zone: ZoneInfo, first_da
         return Figures(kpi=spec.kpi, value=value, normal=None, change=None, p_value=None, volume=0.0, weeks=0,
                        breach=False, reason="fine", window_start=None)
     first = window[0][0] if window else None   # oldest first
-    if first_day is not None:
-        first_day += timedelta(days=kpi.lag_days)
-    shifts = [7 * j for j in range(1, BASELINE_WEEKS + 1)
-              if first_day is None or first is None or first - timedelta(days=7 * j) >= first_day]
+    shifts = week_shifts(first, first_day, kpi.lag_days)
     weeks = [_sum(kpi, cells, window, shift, weighted=True, memo=memo) for shift in shifts]
     base = dict(kpi=spec.kpi, value=value, weeks=len(weeks), window_start=start)
     if spec.kind == "threshold":
@@ -519,11 +526,7 @@ def _assess_cusum(spec: RuleSpec, kpi: Kpi, cells: Cells, window: list[tuple[dat
     p_value is e^−score (a likelihood ratio: "normal" is that many times likelier than the drop).
     A breach needs a score of CUSUM_SCORE (half that while firing) and a normal of at least
     min_volume over the whole window (less: too little to say)."""
-    first = window[0][0] if window else None
-    if first_day is not None:
-        first_day += timedelta(days=kpi.lag_days)
-    shifts = [7 * j for j in range(1, BASELINE_WEEKS + 1)
-              if first_day is None or first is None or first - timedelta(days=7 * j) >= first_day]
+    shifts = week_shifts(window[0][0] if window else None, first_day, kpi.lag_days)
     base = dict(kpi=spec.kpi, weeks=len(shifts))
     if kpi.kind != "count" or spec.kind != "drop" or not window:
         return Figures(value=None, normal=None, change=None, p_value=None, volume=0.0, breach=None,
@@ -589,9 +592,7 @@ def chart_series(spec: RuleSpec, cells: Cells, now: datetime, zone: ZoneInfo, fi
         spec = replace(spec, window="today")
     kpi = KPIS[spec.kpi]
     window = window_cells(spec, now, zone, cells)
-    first = min(d for d, _, _ in window) if window else None
-    shifts = [7 * j for j in range(1, BASELINE_WEEKS + 1)
-              if first_day is None or first is None or first - timedelta(days=7 * j) >= first_day]
+    shifts = week_shifts(min(d for d, _, _ in window) if window else None, first_day)
     # one bar per hour (per day), in time order: a window over two days has two bars labelled 14:00
     groups: dict[tuple[date, int], tuple[str, list[tuple[date, int, float]]]] = {}
     by_day = len(window) > 48

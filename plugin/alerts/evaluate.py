@@ -119,9 +119,7 @@ def contributor(session: Session, shop_id: int, spec: RuleSpec, figures: Figures
         window = detect.window_cells(spec, now, zone, cells or {})
         if spec.window == "cusum":   # the figures are of the stretch since the drop began, not the whole week
             window = _since(window, figures.window_start, zone)
-        start = window[0][0] if window else None
-        shifts = [7 * j for j in range(1, detect.BASELINE_WEEKS + 1)
-                  if first is None or start is None or start - timedelta(days=7 * j) >= first]
+        shifts = detect.week_shifts(window[0][0] if window else None, first)
         observed = {k: v / unit for k, v in _sources_in(cells or {}, window, 0, counter, weighted=False).items()}
         weeks = [w for w in (_sources_in(cells or {}, window, shift, counter, weighted=True) for shift in shifts) if w]
     else:
