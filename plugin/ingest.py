@@ -23,8 +23,6 @@ from typing import Iterable, Iterator, Sequence
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import bindparam, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from . import counters
@@ -35,7 +33,7 @@ from .kpi.contributions import (Contribution, cart_contribution, customer_contri
                                 return_contribution, returns_contribution)
 from .kpi.entities import (CartState, OrderState, RefundState, ReturnState, State, placed_after, reconcile,
                            state_from_json, state_to_json)
-from .upserts import upsert
+from .upserts import insert_new, upsert
 from .models import EntityState, OrderStatus, Shop
 from .pseudonyms import Redactions, has_redactions, names_of
 
@@ -461,8 +459,7 @@ def record_statuses(session: Session, shop_id: int, statuses: set[str]) -> None:
     if not statuses:
         return
     rows = [{"shop_id": shop_id, "status": status[:64]} for status in sorted(statuses)]
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    session.execute(insert(_STATUSES).on_conflict_do_nothing(index_elements=["shop_id", "status"]), rows)
+    session.execute(insert_new(session, _STATUSES, ["shop_id", "status"]), rows)
 
 
 def statuses_seen(session: Session, shop_id: int) -> list[str]:

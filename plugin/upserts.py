@@ -34,6 +34,13 @@ def upsert(session: Session, table: Table, rows: Sequence[Mapping[str, Any]], ke
     session.execute(statement, {"rows": json.dumps(rows, default=_json_value, separators=(",", ":"))})
 
 
+def insert_new(session: Session, table: Table, keys: Sequence[str]) -> Any:  # noqa: ANN401
+    """INSERT into `table` that leaves a row whose `keys` are stored already as it is (ON CONFLICT
+    DO NOTHING), for the session's database; execute it with the rows (or add `.values`)."""
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    return dialect.insert(table).on_conflict_do_nothing(index_elements=list(keys))
+
+
 def _json_value(value: Any) -> str:
     if isinstance(value, (date, datetime)):
         return value.isoformat()

@@ -14,7 +14,6 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Any, Mapping
 
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from .. import report
@@ -22,6 +21,7 @@ from ..db import Database
 from ..kpi import derived
 from ..kpi.booking import shop_zone
 from ..models import Shop
+from ..upserts import insert_new
 from .. import i18n
 from .models import AlertChannel, AlertNotification
 
@@ -45,11 +45,8 @@ def figures(session: Session, shop: Shop, first: date, last: date) -> dict[str, 
 
 
 def _insert(session: Session, row: dict[str, Any]) -> bool:
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     table = AlertNotification.__table__
-    result = session.execute(insert(table).values(**row)
-                             .on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(table.c.id))
+    result = session.execute(insert_new(session, table, ["dedupe_key"]).values(**row).returning(table.c.id))
     return result.first() is not None
 
 
