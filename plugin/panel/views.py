@@ -202,10 +202,6 @@ def _today(shop: Shop) -> date:
     return datetime.now(shop_zone(shop.timezone)).date()
 
 
-def _tile_value(kpis: dict[str, Any], key: str) -> str | int | None:
-    return kpis[key]
-
-
 _format = i18n.kpi_value
 
 
@@ -328,10 +324,10 @@ def view():  # noqa: ANN201
                          else report.periods(session, shop, compare_spans))
     tiles = []
     for key, kind, rise_is_good in TILES:
-        value, before = _tile_value(current["kpis"], key), _tile_value(previous["kpis"], key)
+        value, before = current["kpis"][key], previous["kpis"][key]
         change = _change(value, before)
         # retention over a single day says little; its tile shows the range figure only
-        series = [] if key in RETENTION_TILES else [_tile_value(d, key) for d in chart]
+        series = [] if key in RETENTION_TILES else [d[key] for d in chart]
         tiles.append({
             "key": key, "kind": kind, "label": i18n.t(f"kpi.{key}", language), "info": _info(key, shop, language),
             "value": value, "text": _format(value, kind, shop.currency, language),
@@ -348,14 +344,15 @@ def view():  # noqa: ANN201
             "progress_text": None if (progress := derived.target_progress(value, goals.get(key), rise_is_good)) is None
             else i18n.percent(progress, language),
             "compare_series": [] if key in RETENTION_TILES else
-            [None if (v := _tile_value(d, key)) is None else float(v) for d in compare_chart],
+            [None if d[key] is None else float(d[key]) for d in compare_chart],
         })
     with current_app.extensions["kompas.db"].reading() as session:
         sources = report.sales_by_source(session, shop, first, last)
         products = report.returns_by_product(session, shop, first, last)
         # the statuses a choice changes something for: not those that never count anyway
+        excluded = ingest.excluded_statuses(shop)
         statuses = sorted((set(ingest.statuses_seen(session, shop.id)) - NEVER_COUNTED)
-                          | ingest.excluded_statuses(shop)) if shop.platform == "woocommerce" else []
+                          | excluded) if shop.platform == "woocommerce" else []
     k = current["kpis"]
     customer_rows = [(i18n.t(label, language), count) for label, count in (
         ("customers.new", k["new_customers"]), ("customers.returning", k["returning_customers"]),
@@ -375,7 +372,7 @@ def view():  # noqa: ANN201
                     for r in sources],
         "retention_days": shop.retention_days,
         "statuses": None if shop.platform != "woocommerce" else [
-            {"status": status, "excluded": status in ingest.excluded_statuses(shop)} for status in statuses],
+            {"status": status, "excluded": status in excluded} for status in statuses],
         "shop": shop.domain, "currency": shop.currency, "timezone": shop.timezone, "language": language,
         "from": first.isoformat(), "to": last.isoformat(), "compare": mode,
         "compare_from": cfirst.isoformat(), "compare_to": clast.isoformat(),
@@ -470,8 +467,8 @@ def _export(shop: Shop) -> tuple[list[str], list[list[Any]], str]:
     if key not in TILE_KEYS or key in RETENTION_TILES:
         raise ExportError(f"unknown kpi {key!r}; one of {', '.join(TILE_KEYS)}")
     result = _report(shop, first, last)
-    rows = [[day["date"], _tile_value(day, key)] for day in result["days"]]
-    rows.append(["total", _tile_value(result["kpis"], key)])
+    rows = [[day["date"], day[key]] for day in result["days"]]
+    rows.append(["total", result["kpis"][key]])
     return ["date", key], rows, f"kompas-{key}-{span}"
 
 
