@@ -337,11 +337,7 @@ def connect(app, site: str, keys: Keys, client_factory: Callable[..., WooClient]
                 if shop is None or shop.webhook_secret != webhook_secret:
                     raise ConnectError(f"{facts.home} was disconnected while it connected", 409)
         made: list[int] = []
-        plugin_told = False
         try:
-            # a POST that fails may still have been stored (an error from another plugin, a proxy,
-            # a read timeout): the undo then takes the secrets back all the same
-            plugin_told = True
             client.post(PLUGIN_ROUTE, {"shop": facts.home, "panel_url": our.panel, "events_url": our.events,
                                        "disconnect_url": our.disconnect, "panel_secret": panel_secret,
                                        "webhook_secret": webhook_secret, "key_id": keys.key_id})
@@ -352,7 +348,7 @@ def connect(app, site: str, keys: Keys, client_factory: Callable[..., WooClient]
                 webhooks[topic] = create_webhook(client, topic, our.events, webhook_secret)
                 made.append(webhooks[topic])
         except WooError as exc:
-            _undo(app, client, shop_id, created, made, plugin_told)
+            _undo(app, client, shop_id, created, made)
             if exc.status == 404 and not made:
                 raise ConnectError("the Kompas plugin did not answer at /wp-json/wc-kompas/v1/connection: is it active?",
                                    502) from exc
@@ -364,16 +360,16 @@ def connect(app, site: str, keys: Keys, client_factory: Callable[..., WooClient]
     return facts.home
 
 
-def _undo(app, client: WooClient, shop_id: int, created: bool, webhook_ids: list[int],  # noqa: ANN001
-          plugin_told: bool = False) -> None:
+def _undo(app, client: WooClient, shop_id: int, created: bool, webhook_ids: list[int]) -> None:  # noqa: ANN001
     """Take back a failed connect's steps: its webhooks, the secrets it handed the plugin (or the
     plugin would go on as connected, with secrets Kompas no longer knows, and show no Connect
-    button), and Kompas's side. The store's side as far as it answers."""
-    if plugin_told:
-        try:
-            client.delete(PLUGIN_ROUTE)
-        except WooError:
-            log.warning("woocommerce.undo_plugin_failed")
+    button), and Kompas's side. The store's side as far as it answers. The plugin is told in any
+    case: its POST comes first, and one that failed may still have been stored (an error from
+    another plugin, a proxy, a read timeout)."""
+    try:
+        client.delete(PLUGIN_ROUTE)
+    except WooError:
+        log.warning("woocommerce.undo_plugin_failed")
     for webhook_id in webhook_ids:
         try:
             client.delete(f"wc/v3/webhooks/{webhook_id}", force="true")
