@@ -56,6 +56,11 @@ def refusal(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | Non
     return None
 
 
+def _first_refusal(addresses: list) -> str | None:
+    """Why Kompas must not call the first of `addresses` it must not call, or None."""
+    return next((problem for problem in map(refusal, addresses) if problem), None)
+
+
 def _ip(sockaddr_host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
     return ipaddress.ip_address(str(sockaddr_host).split("%")[0])   # an IPv6 scope ("fe80::1%eth0") is no address part
 
@@ -72,11 +77,8 @@ def private_address(host: str) -> str | None:
         except (OSError, UnicodeError):
             return None
         addresses = [_ip(info[4][0]) for info in infos]
-    for address in addresses:
-        problem = refusal(address)
-        if problem:
-            return f"{host} is {problem}"
-    return None
+    problem = _first_refusal(addresses)
+    return None if problem is None else f"{host} is {problem}"
 
 
 class _PublicOnly:
@@ -96,10 +98,9 @@ class _PublicOnly:
         except socket.gaierror as exc:
             raise NameResolutionError(self.host, self, exc) from exc  # type: ignore[arg-type]
         addresses = list(dict.fromkeys(_ip(info[4][0]) for info in infos))
-        for address in addresses:
-            problem = refusal(address)
-            if problem:
-                raise NewConnectionError(self, f"{self.host} is {problem}: Kompas does not call it")  # type: ignore[arg-type]
+        problem = _first_refusal(addresses)
+        if problem is not None:
+            raise NewConnectionError(self, f"{self.host} is {problem}: Kompas does not call it")  # type: ignore[arg-type]
         failure: OSError | None = None
         for address in addresses:
             try:
