@@ -38,6 +38,20 @@ def _orders_and_sales(runner, created: datetime) -> tuple[int, str]:
     return kpis["orders"], kpis["gross_sales"]
 
 
+def _read_by_a_resync(db, order: dict) -> None:  # noqa: ANN001
+    """What a resync pass applies for an order of a REST page: its states, read from the store
+    (backfill.context_for), through the one apply function."""
+    from plugin import ingest
+    from plugin.shops import find_shop
+    from plugin.woocommerce.backfill import context_for
+    from webhooks.platforms import woocommerce as adapter
+
+    with db.transaction() as session:
+        shop = find_shop(session, WOO_SITE)
+        db.lock_shops(session, [shop.id])
+        ingest.apply(session, ingest.ShopContext.of(shop), adapter.on_order(order, context_for(shop)()))
+
+
 NOW = datetime.now(UTC).replace(microsecond=0)
 CREATED = NOW - timedelta(hours=2)
 
@@ -90,19 +104,11 @@ def test_a_trash_undone_before_a_resync_read_the_order_does_not_delete_it(send, 
     arrive. Placed right after the read state (R + 1 µs), the trash made the restore (R) stale and
     no later resync could bring the order back; after a read, a timeless trash changes nothing (the
     next resync lists trashed orders with their own times)."""
-    from plugin import ingest
-    from plugin.shops import find_shop
-    from plugin.woocommerce.backfill import context_for
-    from webhooks.platforms import woocommerce as adapter
-
     created, undone = NOW - timedelta(hours=2), NOW - timedelta(minutes=30)
     assert send("woocommerce", "order.created", _woo_order(4601, status="processing", created=created,
                                                            modified=created)).status_code == 200
     restored = _woo_order(4601, status="processing", created=created, modified=undone)
-    with db.transaction() as session:   # what the resync's runs.run applies for a REST page
-        shop = find_shop(session, WOO_SITE)
-        db.lock_shops(session, [shop.id])
-        ingest.apply(session, ingest.ShopContext.of(shop), adapter.on_order(restored, context_for(shop)()))
+    _read_by_a_resync(db, restored)
     assert _orders_and_sales(runner, created) == (1, "90.00")
     assert send("woocommerce", "order.deleted", {"id": 4601}).status_code == 200
     assert send("woocommerce", "order.restored", restored).status_code == 200
@@ -129,20 +135,12 @@ def test_a_restore_delivered_before_the_trash_it_undid_is_repaired_by_the_next_r
     """The one arrival order a timeless trash gets wrong: the restore comes first, the trash (built
     late, {"id"} only) after it, and is placed after the restore. The next resync reads the order,
     there at the restore's version: that read overrules the placed trash."""
-    from plugin import ingest
-    from plugin.shops import find_shop
-    from plugin.woocommerce.backfill import context_for
-    from webhooks.platforms import woocommerce as adapter
-
     restored = _woo_order(4506, status="processing", created=CREATED, modified=NOW - timedelta(seconds=20))
     assert send("woocommerce", "order.created", _woo_order(4506, status="processing", created=CREATED,
                                                            modified=CREATED)).status_code == 200
     assert send("woocommerce", "order.restored", restored).status_code == 200
     assert send("woocommerce", "order.deleted", {"id": 4506}).status_code == 200
     assert _orders_and_sales(runner, CREATED) == (0, "0.00")   # the known limit of a trash without its time
-    with db.transaction() as session:   # the resync's REST read of the order, through the one apply function
-        shop = find_shop(session, WOO_SITE)
-        db.lock_shops(session, [shop.id])
-        ingest.apply(session, ingest.ShopContext.of(shop), adapter.on_order(restored, context_for(shop)()))
+    _read_by_a_resync(db, restored)
     assert _orders_and_sales(runner, CREATED) == (1, "90.00")
     assert runner.invoke(main, ["verify", "--shop", WOO_SITE]).exit_code == 0
