@@ -33,6 +33,7 @@ from .kpi.booking import InstantError, parse_instant
 from .kpi.entities import OrderState
 from .models import Delivery, Shop
 from .pseudonyms import Redactions, has_redactions, names_of, scrub_body
+from .woocommerce import privacy as woo_privacy
 
 log = logging.getLogger(__name__)
 
@@ -183,6 +184,9 @@ def _apply_claimed(session: Session, db: Database, deliveries: list[Claimed]) ->
         if not items:
             continue
         items = _under_pseudonyms(session, shops[sid], items)
+        if shops[sid].platform == "woocommerce":
+            # orders the store anonymized: the copies Kompas keeps lose the person too
+            woo_privacy.scrub_orders(session, sid, woo_privacy.anonymized_orders((d.topic, d.body) for d, _ in items))
         context = ingest.ShopContext.of(shops[sid])
         try:
             with session.begin_nested():

@@ -15,7 +15,7 @@ from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import ContextManager, Iterator
 
-from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy import ColumnElement, Connection, Engine, LargeBinary, create_engine, event, func, literal, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
@@ -33,6 +33,15 @@ def advisory_xact_lock(executor: Session | Connection, namespace: int, key: int)
     """PostgreSQL: wait for the transaction-level advisory lock (namespace, key), held until the
     executor's transaction ends."""
     executor.execute(_ADVISORY_XACT_LOCK, {"ns": namespace, "id": int(key)})
+
+
+def bytes_contain(session: Session, column: ColumnElement, needle: bytes) -> ColumnElement[bool]:
+    """`column` (bytes) contains `needle`, searched by the database (SQLite's instr, PostgreSQL's
+    position on bytea), so that only the rows that can matter are read into Python."""
+    value = literal(needle, LargeBinary)
+    if session.get_bind().dialect.name == "sqlite":
+        return func.instr(column, value) > 0
+    return func.position(value.op("IN")(column)) > 0
 
 
 def lock_shop_writers(session: Session, shop_ids: list[int]) -> None:

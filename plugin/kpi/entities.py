@@ -50,6 +50,12 @@ class OrderState:
     # 2026-04 has no Order.cartToken): they are then taken from a state of the order that knows
     # them (an order's tokens never change), whichever arrives first (`reconcile`)
     links_known: bool = True
+    # False when the payload no longer tells whose order it is: WooCommerce anonymized it (an
+    # erasure request or the store's retention cleanup sets customer_id 0 and the address
+    # "deleted@site.invalid"). The order stays its customer's (section 3 keys an order by who placed
+    # it): the key is taken from a state of the order that knows it, whichever arrives first
+    # (`reconcile`); an order Kompas never saw before its anonymization has no customer
+    customer_known: bool = True
     # WooCommerce: the order's status, and whether the merchant excluded that status (section 1:
     # "orders in statuses the merchant excluded never count"); set from the shop's setting when
     # the state is applied (plugin.ingest.apply_states), rewritten when the setting changes
@@ -214,7 +220,8 @@ def reconcile(stored: State | None, incoming: State) -> State | None:
       seen (section 8: "the earliest date_modified_gmt among the order payloads that list it").
     - Returns: each status change keeps its earliest time; the state is the union of what was seen.
     - An order state that cannot tell its cart and checkout tokens (`links_known` False) takes them
-      from the other state when that one knows them, whichever is newer or came first; one without a
+      from the other state when that one knows them, whichever is newer or came first; so does one
+      that cannot tell its customer (`customer_known` False) with the customer; one without a
       status takes that of the same instant's other state.
     """
     if stored is None:
@@ -266,11 +273,14 @@ def _overrules_placed_deletion(stored: OrderState, incoming: OrderState) -> bool
 
 
 def _with_links_of(state: OrderState, other: OrderState) -> OrderState:
-    """`state`, with `other`'s cart and checkout tokens when only `other` knows them, and, of the
-    same instant, its status when only `other` has one (a state stored before statuses were kept)."""
+    """`state`, with `other`'s cart and checkout tokens when only `other` knows them, its customer
+    when only `other` knows it (an anonymized WooCommerce order), and, of the same instant, its
+    status when only `other` has one (a state stored before statuses were kept)."""
     if not state.links_known and other.links_known:
         state = dataclasses.replace(state, cart_token=other.cart_token, checkout_token=other.checkout_token,
                                     links_known=True)
+    if not state.customer_known and other.customer_known and not other.deleted:
+        state = dataclasses.replace(state, customer_key=other.customer_key, customer_known=True)
     if state.status is None and other.status is not None and state.version == other.version:
         state = dataclasses.replace(state, status=other.status, excluded=other.excluded)
     return state

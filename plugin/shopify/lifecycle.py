@@ -23,9 +23,10 @@ import logging
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import LargeBinary, delete, func, literal, or_, select, update
+from sqlalchemy import delete, func, or_, select, update
 
 from ..credentials import drop_credentials
+from ..db import bytes_contain
 from ..models import Base, Delivery, EntityState, Shop, ShopCredential
 from ..pseudonyms import Pseudonyms, order_name, remember_redacted, scrub_body
 from webhooks.platforms.base import Context
@@ -132,10 +133,9 @@ def _redact_bodies(session, shop: Shop, customer: dict, orders: set[str], pseudo
         [email.encode(), str(customer.get("email")).encode()] if email else [])
     if not needles:
         return 0
-    contains = (func.instr if session.get_bind().dialect.name == "sqlite" else _position)
     query = (select(Delivery.id, Delivery.body).where(
         Delivery.shop_id == shop.id, or_(Delivery.topic.like("orders/%"), Delivery.topic.like("checkouts/%")),
-        or_(*[contains(Delivery.body, literal(n, LargeBinary)) > 0 for n in needles]))
+        or_(*[bytes_contain(session, Delivery.body, n) for n in needles]))
         .execution_options(yield_per=500))
     rewrites = []
     for delivery_id, raw in session.execute(query):
@@ -151,11 +151,6 @@ def _redact_bodies(session, shop: Shop, customer: dict, orders: set[str], pseudo
     for delivery_id, raw in rewrites:
         session.execute(update(Delivery).where(Delivery.id == delivery_id).values(body=raw))
     return len(rewrites)
-
-
-def _position(body, needle):  # noqa: ANN001, ANN202
-    """PostgreSQL's position(needle IN body) for bytea."""
-    return func.position(needle.op("IN")(body))
 
 
 def _concerns(body: dict, customer_id: str | None, email: str | None, orders: set[str]) -> bool:

@@ -214,3 +214,47 @@ def test_woocommerce_traffic_source_from_order_attribution():
     assert woocommerce.order_state(data, CTX).source == "blog.example.nl"
     data["meta_data"].append({"id": 3, "key": "_wc_order_attribution_utm_source", "value": "Instagram"})
     assert woocommerce.order_state(data, CTX).source == "instagram"
+
+
+def _anonymized_by_woocommerce(order: dict) -> dict:
+    """What WC_Privacy_Erasers::remove_order_personal_data leaves: customer_id 0, the address
+    "deleted@site.invalid", names "[deleted]", the `_anonymized` meta."""
+    order = dict(order, customer_id=0, billing=dict(order["billing"], email="deleted@site.invalid",
+                                                     first_name="[deleted]"))
+    order["meta_data"] = [*order["meta_data"], {"id": 9, "key": "_anonymized", "value": "yes"}]
+    return order
+
+
+def test_a_woocommerce_order_anonymized_by_the_store_cannot_tell_its_customer():
+    data = payload("woocommerce", "order.updated")
+    assert woocommerce.order_state(data, CTX).customer_known
+    anonymized = woocommerce.order_state(_anonymized_by_woocommerce(data), CTX)
+    assert (anonymized.customer_key, anonymized.customer_known) == (None, False)
+    # every address "deleted@site.invalid" is the same placeholder, never a customer, flag or not
+    placeholder = dict(data, customer_id=0, billing=dict(data["billing"], email="Deleted@Site.Invalid"))
+    assert woocommerce.order_state(placeholder, CTX).customer_known is False
+    # a store that keeps the customer id on anonymized orders (a filter) still tells the customer
+    kept_id = dict(_anonymized_by_woocommerce(data), customer_id=77)
+    assert woocommerce.order_state(kept_id, CTX).customer_key == "c:77"
+    assert woocommerce.order_state(kept_id, CTX).customer_known
+
+
+def test_a_scrubbed_woocommerce_body_gives_the_same_order_state_without_the_customer():
+    import dataclasses
+    import json
+
+    from plugin.woocommerce.privacy import scrubbed
+
+    data = payload("woocommerce", "order.updated")
+    data["meta_data"] = [{"id": 1, "key": "_wc_order_attribution_utm_source", "value": "nieuwsbrief"},
+                         {"id": 2, "key": "_kompas_cart_token", "value": "a1b2c3d4e5f6"},
+                         {"id": 3, "key": "_some_plugin_phone_copy", "value": "+32 470 12 34 56"}]
+    data["customer_note"] = "Bel aan bij Jansen"
+    clean = scrubbed(data)
+    text = json.dumps(clean)
+    for detail in ("integration-test@airbyte.io", "+32 470", "Jansen", "210684523"):
+        assert detail not in text, detail
+    before, after = woocommerce.order_state(data, CTX), woocommerce.order_state(clean, CTX)
+    assert (after.customer_key, after.customer_known) == (None, False)
+    assert dataclasses.replace(after, customer_key=before.customer_key, customer_known=True) == before
+    assert scrubbed(clean) == clean     # scrubbing twice changes nothing

@@ -117,3 +117,24 @@ def test_a_read_of_the_same_state_marks_it_read_so_a_later_timeless_trash_waits_
     assert reconcile(seen, read) is None                                   # a second read changes nothing
     trash = OrderState(order_id="9", version=9_000_000, deleted=True, timeless=True)
     assert reconcile(seen, placed_after(seen, trash)) is None              # waits for the trash listing
+
+
+def test_an_anonymized_order_keeps_its_customer_whatever_arrives_first():
+    """WooCommerce anonymized the order (customer_id 0, "deleted@site.invalid"): in every arrival
+    order the newest state is kept with the customer an earlier state knows (section 3: the
+    order is its customer's), and an anonymized state alone has no customer."""
+    from itertools import permutations
+
+    placed = OrderState("1", version=10, counted=True, gross_sales=Decimal("30"), customer_key="e:abc")
+    paid = dataclasses.replace(placed, version=15, status="processing")
+    anonymized = dataclasses.replace(placed, version=20, customer_key=None, customer_known=False)
+    expected = dataclasses.replace(anonymized, customer_key="e:abc", customer_known=True)
+    for arrivals in permutations([placed, paid, anonymized]):
+        kept = None
+        for state in arrivals:
+            kept = reconcile(kept, state) or kept
+        assert kept == expected, arrivals
+    assert reconcile(None, anonymized) == anonymized
+    # a deletion knows no customer: a later anonymized restore cannot take one from it
+    trashed = OrderState("1", version=12, deleted=True)
+    assert reconcile(trashed, anonymized).customer_key is None

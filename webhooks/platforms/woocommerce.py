@@ -21,6 +21,13 @@ name = "woocommerce"
 EXCLUDED_STATUSES = {"pending", "failed", "checkout-draft", "auto-draft", "trash", "draft", "new"}
 # Where the Kompas WordPress plugin stores the cart token on the order at checkout.
 CART_TOKEN_META = "_kompas_cart_token"
+# What WC_Privacy_Erasers::remove_order_personal_data leaves on an order it anonymized: the meta
+# flag, and WordPress's anonymized address (wp_privacy_anonymize_data("email")), which no customer has.
+ANONYMIZED_META = "_anonymized"
+ANONYMIZED_EMAIL = "deleted@site.invalid"
+# WooCommerce's order attribution, read for the traffic source (section 4): UTM source, referrer, type.
+ATTRIBUTION_META = ("_wc_order_attribution_utm_source", "_wc_order_attribution_referrer",
+                    "_wc_order_attribution_source_type")
 _PING = re.compile(rb"^webhook_id=\d+$")
 
 
@@ -88,6 +95,15 @@ def _meta(o: Mapping, key: str) -> Any:
     return None
 
 
+def is_anonymized(order: Mapping) -> bool:
+    """Whether WooCommerce took the personal data out of this order (an erasure request, or the
+    store's retention of personal data): its customer is then no longer in the payload."""
+    billing = order.get("billing") if isinstance(order.get("billing"), dict) else {}
+    email = billing.get("email")
+    return _meta(order, ANONYMIZED_META) == "yes" or (
+        isinstance(email, str) and email.strip().lower() == ANONYMIZED_EMAIL)
+
+
 def order_state(payload: Any, ctx: Context) -> OrderState:
     o = _obj(payload)
     if o.get("id") in (None, ""):
@@ -100,6 +116,8 @@ def order_state(payload: Any, ctx: Context) -> OrderState:
     booked_at = _gmt(o, "date_created_gmt")
     lines = o.get("line_items") or []
     billing = o.get("billing") if isinstance(o.get("billing"), dict) else {}
+    anonymized = is_anonymized(o)
+    customer_key = ctx.customer_key(o.get("customer_id"), None if anonymized else billing.get("email"))
     return OrderState(
         order_id=str(o["id"]),
         version=_gmt(o, "date_modified_gmt", required=False) or booked_at,  # type: ignore[arg-type]
@@ -111,12 +129,13 @@ def order_state(payload: Any, ctx: Context) -> OrderState:
         shipping=_dec(o.get("shipping_total"), "shipping_total"),
         taxes=_dec(o.get("total_tax"), "total_tax"),
         items_sold=sum(quantity(li.get("quantity")) for li in lines),
-        customer_key=ctx.customer_key(o.get("customer_id"), billing.get("email")),
+        customer_key=customer_key,
+        # anonymized: customer_id 0 and the placeholder address say nothing of whose order it was
+        customer_known=customer_key is not None or not anonymized,
         cart_token=_meta(o, CART_TOKEN_META) or None,
         checkout_token=None,
         cancelled_at=booked_at if status == "cancelled" and counted else None,
-        source=traffic_source(_meta(o, "_wc_order_attribution_utm_source"), _meta(o, "_wc_order_attribution_referrer"),
-                              _meta(o, "_wc_order_attribution_source_type")),
+        source=traffic_source(*(_meta(o, key) for key in ATTRIBUTION_META)),
         # which refunds still stand: one deleted in the admin is missing from later payloads
         refund_ids=tuple(sorted(str(r["id"]) for r in o["refunds"] if isinstance(r, dict) and r.get("id") is not None))
         if isinstance(o.get("refunds"), list) else None,

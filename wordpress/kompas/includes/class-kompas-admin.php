@@ -77,7 +77,7 @@ class Kompas_Admin {
 				'<p><a class="button button-primary" href="%1$s">%2$s</a></p><p class="description">%3$s</p>',
 				esc_url( $this->connection->connect_url() ),
 				esc_html__( 'Connect', 'kompas' ),
-				esc_html__( 'You will be asked to give Kompas read and write access to WooCommerce. Kompas reads your orders and creates the webhooks that keep it up to date. It keeps the orders as WooCommerce sends them, customer details included, in order to count them; its figures hold no names or e-mail addresses.', 'kompas' )
+				esc_html__( 'You will be asked to give Kompas read and write access to WooCommerce. Kompas reads your orders and creates the webhooks that keep it up to date. It keeps the orders as WooCommerce sends them, customer details included, in order to count them; its figures hold no names or e-mail addresses. When WooCommerce removes the personal data from an order, Kompas removes it from its copy too.', 'kompas' )
 			);
 			echo '</div>';
 			return;

@@ -1,0 +1,141 @@
+"""Orders WooCommerce anonymized: WordPress's "Erase personal data" (with the store's "remove
+personal data from orders" setting) and WooCommerce's retention cleanup run
+`WC_Privacy_Erasers::remove_order_personal_data`, which overwrites the order's personal fields
+(the address with "deleted@site.invalid", names with "[deleted]"), sets `customer_id` to 0, adds the
+meta `_anonymized` = "yes" and saves the order, so an `order.updated` follows.
+
+The order still belongs to the customer it was counted under (section 3), and every figure stays
+as it was; the bodies Kompas stored of it lose the person's details as the store's copy did.
+Really signed payloads built from the real v3 order of tests/payloads, through the receiver and
+applier."""
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+
+from plugin.cli import main
+from plugin.models import Delivery
+from tests.helpers import WOO_SITE, payload
+
+UTC = timezone.utc
+NOW = datetime.now(UTC).replace(microsecond=0)
+CREATED = NOW - timedelta(hours=3)
+
+
+def _gmt(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def _order(order_id: int, *, email: str, customer_id: int = 0, created: datetime = CREATED) -> dict:
+    """The real v3 order of tests/payloads (one line of 90.00) as order `order_id` of a customer."""
+    o = payload("woocommerce", "order.updated__airbytehq-airbyte")
+    o.update(id=order_id, number=str(order_id), status="completed", refunds=[], customer_id=customer_id,
+             date_created=_gmt(created), date_created_gmt=_gmt(created),
+             date_modified=_gmt(created), date_modified_gmt=_gmt(created),
+             date_paid=_gmt(created), date_paid_gmt=_gmt(created),
+             customer_ip_address="203.0.113.7", customer_user_agent="Mozilla/5.0 (X11; Linux x86_64)",
+             customer_note="Graag bij de buren afgeven")
+    o["billing"].update(first_name="Anna", last_name="de Vries", address_1="Prinsengracht 263",
+                        city="Amsterdam", postcode="1016 GV", country="NL", phone="+31 20 555 0101", email=email)
+    o["shipping"].update(first_name="Anna", last_name="de Vries", address_1="Prinsengracht 263",
+                         city="Amsterdam", postcode="1016 GV", country="NL")
+    return o
+
+
+def _anonymized(order: dict, at: datetime) -> dict:
+    """The order as WooCommerce delivers it after remove_order_personal_data: text fields
+    "[deleted]", the address "deleted@site.invalid", state and country emptied, the IP masked,
+    customer_id 0, meta `_anonymized`, saved (modified) at `at`."""
+    o = json.loads(json.dumps(order))
+    for part in ("billing", "shipping"):
+        for field, value in o[part].items():
+            if value:
+                o[part][field] = "" if field in ("state", "country", "phone") else "[deleted]"
+    o["billing"]["email"] = "deleted@site.invalid"
+    o.update(customer_id=0, customer_ip_address="203.0.113.0", customer_user_agent="[deleted]",
+             date_modified=_gmt(at), date_modified_gmt=_gmt(at))
+    o["meta_data"] = [*o["meta_data"], {"id": 9001, "key": "_anonymized", "value": "yes"}]
+    return o
+
+
+def _report(runner) -> dict:  # noqa: ANN001
+    assert runner.invoke(main, ["drain"]).exit_code == 0
+    day = CREATED.astimezone(ZoneInfo("Europe/Amsterdam")).date().isoformat()
+    result = runner.invoke(main, ["report", "--shop", WOO_SITE, "--from", day, "--to", day, "--json"])
+    assert result.exit_code == 0, result.output
+    kpis = json.loads(result.output)["kpis"]
+    return {k: kpis[k] for k in ("orders", "net_sales", "customers", "new_customers", "returning_customer_rate")}
+
+
+def _verified(runner) -> None:  # noqa: ANN001
+    result = runner.invoke(main, ["verify", "--shop", WOO_SITE])
+    assert result.exit_code == 0, result.output
+
+
+# Two guests with one order each, and a registered customer (id 77) with two.
+ORDERS = [_order(5101, email="anna@example.nl"), _order(5102, email="bram@example.be"),
+          _order(5103, email="carla@example.nl", customer_id=77),
+          _order(5104, email="carla@example.nl", customer_id=77, created=CREATED + timedelta(minutes=30))]
+BEFORE = {"orders": 4, "net_sales": "360.00", "customers": 3, "new_customers": 3,
+          "returning_customer_rate": "33.33"}
+
+
+def test_anonymized_orders_keep_their_customers_and_every_figure(send, woo_shop, runner):
+    """(Before: every anonymized order was the one guest "deleted@site.invalid", so the two
+    guests and the registered customer's anonymized order became one customer with three
+    orders: customers 2, returning 50.00.)"""
+    for order in ORDERS:
+        assert send("woocommerce", "order.created", order).status_code == 200
+    assert _report(runner) == BEFORE
+    for order in (ORDERS[0], ORDERS[1], ORDERS[2]):
+        assert send("woocommerce", "order.updated", _anonymized(order, NOW - timedelta(minutes=5))).status_code == 200
+    assert _report(runner) == BEFORE
+    _verified(runner)
+
+
+def test_the_figures_do_not_depend_on_whether_the_anonymized_state_arrives_first(send, woo_shop, runner):
+    """WooCommerce delivers through Action Scheduler, and a redelivery can come late: an
+    anonymized state that arrives before the order's earlier states takes the customer from them."""
+    for order in ORDERS[:3]:
+        assert send("woocommerce", "order.updated", _anonymized(order, NOW - timedelta(minutes=5))).status_code == 200
+    for order in ORDERS:
+        assert send("woocommerce", "order.created", order).status_code == 200
+    assert _report(runner) == BEFORE
+    _verified(runner)
+
+
+def test_an_order_first_seen_anonymized_counts_without_a_customer(send, woo_shop, runner):
+    """Section 3: an order with neither a customer id nor an address has no customer. (Before,
+    such orders were all one customer, "deleted@site.invalid".)"""
+    for order in ORDERS[:2]:
+        assert send("woocommerce", "order.updated", _anonymized(order, NOW - timedelta(minutes=5))).status_code == 200
+    assert _report(runner) == {"orders": 2, "net_sales": "180.00", "customers": 0, "new_customers": 0,
+                               "returning_customer_rate": None}
+
+
+def test_the_stored_bodies_of_an_anonymized_order_lose_the_persons_details_and_replay_the_same(
+        send, woo_shop, runner, db):
+    for order in ORDERS:
+        assert send("woocommerce", "order.created", order).status_code == 200
+    assert send("woocommerce", "order.updated", ORDERS[2]).status_code == 200     # a second copy of 5103
+    _report(runner)
+    assert send("woocommerce", "order.updated", _anonymized(ORDERS[2], NOW - timedelta(minutes=5))).status_code == 200
+    assert _report(runner) == BEFORE
+    with db.reading() as session:
+        bodies = {i: json.loads(b) for i, b in session.execute(select(Delivery.id, Delivery.body))}
+    of_5103 = [b for b in bodies.values() if b["id"] == 5103]
+    assert len(of_5103) == 3
+    for stored in of_5103:
+        text = json.dumps(stored)
+        for detail in ("carla@example.nl", "Anna", "de Vries", "Prinsengracht", "1016 GV", "555 0101",
+                       "203.0.113.7", "Mozilla", "buren"):
+            assert detail not in text, (detail, stored)
+        assert stored["customer_id"] == 0
+    # the other customers' bodies are theirs, untouched
+    assert [b["billing"]["email"] for b in bodies.values() if b["id"] == 5101] == ["anna@example.nl"]
+    assert runner.invoke(main, ["replay", "--all", "--shop", WOO_SITE]).exit_code == 0
+    assert _report(runner) == BEFORE
+    _verified(runner)
