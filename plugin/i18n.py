@@ -65,6 +65,15 @@ STRINGS: dict[str, dict[str, str]] = {
                       "en": "Orders with a ticked status count nowhere (quotes, for example). "
                             "Pending, failed and draft orders never count."},
     "statuses.none": {"nl": "Nog geen bestellingen met een status.", "en": "No orders with a status yet."},
+    "datarequests": {"nl": "Verzoeken om klantgegevens", "en": "Customer data requests"},
+    "datarequests.help": {
+        "nl": "Shopify heeft namens een klant gevraagd welke gegevens Kompas over die klant bewaart. "
+              "Download ze en stuur ze binnen 30 dagen naar de klant.",
+        "en": "Shopify asked, on a customer's behalf, which data Kompas keeps about them. "
+              "Download it and send it to the customer within 30 days."},
+    "datarequests.item": {"nl": "{when} · klant {customer} · bestellingen: {orders}",
+                          "en": "{when} · customer {customer} · orders: {orders}"},
+    "datarequests.download": {"nl": "JSON downloaden", "en": "Download JSON"},
     "connect.confirm": {"nl": "Je koppelt Kompas aan de winkel op {store}. Ga alleen verder als dat jouw winkel is: "
                               "daar geef je Kompas toegang.",
                         "en": "You are connecting Kompas to the store at {store}. Only go on if that is your store: "

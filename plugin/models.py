@@ -289,6 +289,24 @@ class RedactedCustomer(Base):
     digest: Mapped[str] = mapped_column(String(64), primary_key=True)
 
 
+class DataRequest(Base):
+    """A Shopify customers/data_request, kept until the merchant has what Kompas holds of the
+    customer (plugin.shopify.data_requests): Shopify leaves it to the app to give the data to the
+    merchant, who answers the customer. It names the customer by Shopify id only; `order_ids` and
+    `delivery_ids` are the orders and stored deliveries that concern them, found when it came."""
+
+    __tablename__ = "data_requests"
+    __table_args__ = (UniqueConstraint("shop_id", "request_id", name="uq_data_requests_shop_request"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"))
+    request_id: Mapped[str] = mapped_column(String(64))          # Shopify's data_request.id
+    customer_id: Mapped[str | None] = mapped_column(String(64))  # Shopify's customer.id
+    order_ids: Mapped[list] = mapped_column(JSON)
+    delivery_ids: Mapped[list] = mapped_column(JSON)
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
 class HourCounter(Base):
     """Breakdown counters per shop-local hour of a day ("hour:HH|<counter>", see
     plugin.kpi.contributions.hour_counter), for alerts that compare hours with the same hours of

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from datetime import date, datetime, timezone
 from decimal import ROUND_HALF_UP, Decimal
 from functools import wraps
@@ -24,6 +25,7 @@ from ..kpi import derived
 from ..kpi.booking import shop_zone
 from ..models import Delivery, Shop
 from ..shops import ShopError, find_shop
+from ..shopify import data_requests
 from ..shopify.admin_api import ShopifyApiError
 from ..shopify.install import SIXTY_DAYS_NOTE, ensure_installed
 from ..shopify.tokens import ShopifyAuthError
@@ -353,6 +355,7 @@ def view():  # noqa: ANN201
         excluded = ingest.excluded_statuses(shop)
         statuses = sorted((set(ingest.statuses_seen(session, shop.id)) - NEVER_COUNTED)
                           | excluded) if shop.platform == "woocommerce" else []
+        requests = data_requests.listed(session, shop, language) if shop.platform == "shopify" else []
     k = current["kpis"]
     customer_rows = [(i18n.t(label, language), count) for label, count in (
         ("customers.new", k["new_customers"]), ("customers.returning", k["returning_customers"]),
@@ -371,6 +374,7 @@ def view():  # noqa: ANN201
                      "net_sales": r["net_sales"], "net_sales_text": i18n.money(r["net_sales"], shop.currency, language)}
                     for r in sources],
         "retention_days": shop.retention_days,
+        "data_requests": requests,
         "statuses": None if shop.platform != "woocommerce" else [
             {"status": status, "excluded": status in excluded} for status in statuses],
         "shop": shop.domain, "currency": shop.currency, "timezone": shop.timezone, "language": language,
@@ -480,6 +484,23 @@ def _exported(write: Callable[[list[str], list[list[Any]], str], Response]) -> A
         return write(*_export(shop))
     except (RangeError, ExportError) as exc:
         return jsonify(error=str(exc)), 400
+
+
+@bp.get("/data-requests/<int:row_id>.json")
+@authenticated
+def data_request(row_id: int):  # noqa: ANN201
+    """One of the shop's customers/data_requests as a JSON download: what Kompas holds of the
+    customer (plugin.shopify.data_requests). Another shop's request is 404, like a missing one."""
+    shop = _find_shop(g.session.shop)
+    if shop is None:
+        return jsonify(error="unknown shop"), 404
+    with current_app.extensions["kompas.db"].reading() as session:
+        found = data_requests.document(session, shop, row_id)
+    if found is None:
+        return jsonify(error="no such data request"), 404
+    name, document = found
+    return Response(json.dumps(document, ensure_ascii=False, indent=2), mimetype="application/json",
+                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
 @bp.get("/export.csv")

@@ -12,8 +12,10 @@ order webhooks, they are not stored.
   deliveries contain personal data. The link is replaced by a random pseudonym, the same in the
   entity states and in the rewritten delivery bodies, so every figure stays as it was (the
   customer still counts as one customer) while nothing leads back to the person.
-- customers/data_request: Kompas holds no personal data beyond what customers/redact removes;
-  the request is logged with the number of orders linked, for the merchant's answer.
+- customers/data_request: Kompas holds the customer's details in the stored delivery bodies (and,
+  under their id or hashed address, the figures of their orders). Shopify leaves it to the app to
+  give them to the merchant: the request is kept with the orders and deliveries that concern the
+  customer, and the panel lists it with a download (plugin.shopify.data_requests).
 - shop/redact: every row of the shop is deleted. An install after that starts a new shop.
 """
 from __future__ import annotations
@@ -21,13 +23,14 @@ from __future__ import annotations
 import json
 import logging
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Iterator
 
 from sqlalchemy import delete, func, or_, select, update
 
 from ..credentials import drop_credentials
 from ..db import bytes_contain
 from ..models import Base, Delivery, EntityState, Shop, ShopCredential
+from . import data_requests
 from ..pseudonyms import Pseudonyms, order_name, remember_redacted, scrub_body
 from webhooks.platforms.base import Context
 
@@ -68,11 +71,7 @@ def handle(db, topic: str, domain: str, payload: Any, now: datetime | None = Non
         customer = payload.get("customer") if isinstance(payload.get("customer"), dict) else {}
         keys = _customer_keys(shop, customer)
         if topic == "customers/data_request":
-            linked = session.scalar(select(func.count()).select_from(EntityState).where(
-                EntityState.shop_id == shop.id, EntityState.customer_key.in_(keys))) if keys else 0
-            log.info("shopify.data_request", extra={"shop": domain, "orders_linked": linked,
-                                                    "request": (payload.get("data_request") or {}).get("id")})
-            return f"{linked} orders linked to the customer; no personal data held"
+            return _keep_data_request(session, shop, payload, customer, keys, now)
         orders = {str(o) for o in payload.get("orders_to_redact") or []}
         return _redact_customer(session, shop, customer, keys, orders)
 
@@ -93,6 +92,28 @@ def _customer_keys(shop: Shop, customer: dict) -> list[str]:
     ctx = _context(shop)
     keys = [ctx.customer_key(customer.get("id"), None), ctx.customer_key(None, customer.get("email"))]
     return [k for k in keys if k]
+
+
+def _keep_data_request(session, shop: Shop, payload: dict, customer: dict, keys: list[str],  # noqa: ANN001
+                       now: datetime) -> str:
+    """Keep the request with what concerns the customer: the orders linked to them (by id or
+    address) or named by the request, and the stored deliveries of those orders and of checkouts
+    that name the customer (plugin.shopify.data_requests gives the merchant their download)."""
+    request = payload.get("data_request") if isinstance(payload.get("data_request"), dict) else {}
+    requested = {str(o) for o in payload.get("orders_requested") or []}
+    linked = set(session.scalars(select(EntityState.key).where(
+        EntityState.shop_id == shop.id, EntityState.kind == "order", EntityState.customer_key.in_(keys)))) \
+        if keys else set()
+    bodies = list(_stored_bodies_of(session, shop, customer, requested | linked))
+    # a guest order under an address in other letter case is the customer's too (as for redact)
+    orders = requested | linked | {str(body["id"]) for _, topic, body in bodies
+                                   if topic.startswith("orders/") and body.get("id") is not None}
+    data_requests.keep(session, shop, str(request.get("id") or f"unnumbered-{now.isoformat()}"),
+                       str(customer["id"]) if customer.get("id") is not None else None,
+                       sorted(orders), [delivery_id for delivery_id, _, _ in bodies], now)
+    log.info("shopify.data_request", extra={"shop": shop.domain, "orders": len(orders), "deliveries": len(bodies),
+                                            "request": request.get("id")})
+    return f"data request kept for the merchant: {len(orders)} orders, {len(bodies)} stored deliveries"
 
 
 def _redact_customer(session, shop: Shop, customer: dict, keys: list[str], orders: set[str]) -> str:  # noqa: ANN001
@@ -124,33 +145,40 @@ def _redact_customer(session, shop: Shop, customer: dict, keys: list[str], order
 def _redact_bodies(session, shop: Shop, customer: dict, orders: set[str], pseudonyms: Pseudonyms) -> int:  # noqa: ANN001
     """Rewrite the stored order and checkout bodies that concern the customer: personal fields
     removed, the customer replaced by the pseudonym of the key the order was counted under."""
-    customer_id = str(customer.get("id")) if customer.get("id") is not None else None
-    email = str(customer.get("email") or "").strip().lower() or None
     ctx = _context(shop)
-    # Only bodies that contain the customer's id, address or one of the orders can concern them:
-    # the database finds those (in C), Python parses only them.
-    needles = [n.encode() for n in [customer_id, *orders] if n] + (
-        [email.encode(), str(customer.get("email")).encode()] if email else [])
-    if not needles:
-        return 0
-    query = (select(Delivery.id, Delivery.body).where(
-        Delivery.shop_id == shop.id, or_(Delivery.topic.like("orders/%"), Delivery.topic.like("checkouts/%")),
-        or_(*[bytes_contain(session, Delivery.body, n) for n in needles]))
-        .execution_options(yield_per=500))
     rewrites = []
-    for delivery_id, raw in session.execute(query):
-        try:
-            body = json.loads(raw)
-        except ValueError:
-            continue
-        if not isinstance(body, dict) or not _concerns(body, customer_id, email, orders):
-            continue
+    for delivery_id, _, body in _stored_bodies_of(session, shop, customer, orders):
         who = body.get("customer") if isinstance(body.get("customer"), dict) else {}
         key = ctx.customer_key(who.get("id"), body.get("email") or body.get("contact_email"))
         rewrites.append((delivery_id, json.dumps(scrub_body(body, key, pseudonyms)).encode()))
     for delivery_id, raw in rewrites:
         session.execute(update(Delivery).where(Delivery.id == delivery_id).values(body=raw))
     return len(rewrites)
+
+
+def _stored_bodies_of(session, shop: Shop, customer: dict, orders: set[str]  # noqa: ANN001
+                      ) -> Iterator[tuple[int, str, dict]]:
+    """(delivery id, topic, body) of every stored order and checkout delivery that concerns the customer
+    (their id or address, or one of `orders`), in delivery order."""
+    customer_id = str(customer.get("id")) if customer.get("id") is not None else None
+    email = str(customer.get("email") or "").strip().lower() or None
+    # Only bodies that contain the customer's id, address or one of the orders can concern them:
+    # the database finds those (in C), Python parses only them.
+    needles = [n.encode() for n in [customer_id, *orders] if n] + (
+        [email.encode(), str(customer.get("email")).encode()] if email else [])
+    if not needles:
+        return
+    query = (select(Delivery.id, Delivery.topic, Delivery.body).where(
+        Delivery.shop_id == shop.id, or_(Delivery.topic.like("orders/%"), Delivery.topic.like("checkouts/%")),
+        or_(*[bytes_contain(session, Delivery.body, n) for n in needles]))
+        .order_by(Delivery.id).execution_options(yield_per=500))
+    for delivery_id, topic, raw in session.execute(query).all():
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            continue
+        if isinstance(body, dict) and _concerns(body, customer_id, email, orders):
+            yield delivery_id, topic, body
 
 
 def _concerns(body: dict, customer_id: str | None, email: str | None, orders: set[str]) -> bool:

@@ -2,6 +2,7 @@
 Shopify admin embeds it, with a valid session token. Screenshots of each main view are kept in
 tests/artifacts/."""
 import csv
+import json
 import os
 import shutil
 import subprocess
@@ -85,8 +86,13 @@ def history(send, shopify_shop):
 
 
 def test_panel_in_an_iframe_switches_language_range_and_comparison_and_exports_the_reports_figures(
-        chromium, servers, history, db, tmp_path):
+        chromium, servers, history, db, tmp_path, send):
     from playwright.sync_api import sync_playwright
+
+    # Shopify asks, for a customer, what Kompas holds of them (the panel offers the download)
+    data_request = {"shop_id": 954889, "shop_domain": SHOP, "customer": {"id": 1, "email": "een@example.nl"},
+                    "orders_requested": [], "data_request": {"id": 4242}}
+    assert send("shopify", "customers/data_request", data_request).status_code == 200
 
     host, kompas = servers
     token = mint_session_token(SHOP, api_key=API_KEY, secret=SHOPIFY_SECRET, lifetime=300)
@@ -140,6 +146,16 @@ def test_panel_in_an_iframe_switches_language_range_and_comparison_and_exports_t
         rows = list(csv.reader(path.read_text().splitlines()))
         assert rows[0] == ["date", "orders"]
         assert rows[1:-1] == [[d["date"], str(d["orders"])] for d in expected["days"]]
+
+        # the customer data request: its download holds the customer's orders as Shopify sent them
+        assert frame.locator("#datarequests-card").is_visible()
+        with page.expect_download() as download:
+            frame.locator("#datarequests-list a").click()
+        path = tmp_path / "data-request.json"
+        download.value.save_as(path)
+        held = json.loads(path.read_text())
+        assert held["data_request"] == "4242" and held["customer"] == {"shopify_customer_id": "1"}
+        assert {w["body"]["customer"]["id"] for w in held["webhooks"]} == {1} and len(held["webhooks"]) == 3
 
         # a target, set in the tile's popover, shows the progress towards it
         frame.locator('.tile[data-kpi="net_sales"] .info').click()

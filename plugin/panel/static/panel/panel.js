@@ -94,6 +94,7 @@
     spendList();
     if (document.activeElement !== $("retention-days")) $("retention-days").value = view.retention_days;
     statusList();
+    dataRequests();
     const pp = query(s); pp.set("table", "products"); pp.set("id_token", token);
     $("export-products").href = "/panel/export.csv?" + pp;
     $("export-products-xlsx").href = "/panel/export.xlsx?" + pp;
@@ -146,6 +147,20 @@
       const li = document.createElement("li"); li.textContent = m.month + ": " + m.text; return li;
     }));
   }
+  // Shopify's customers/data_requests: each a download of what Kompas holds of the customer.
+  function dataRequests() {
+    const requests = view.data_requests || [];
+    $("datarequests-card").hidden = !requests.length;
+    $("datarequests-list").replaceChildren(...requests.map((r) => {
+      const item = document.createElement("li");
+      const link = document.createElement("a");
+      link.className = "button"; link.download = ""; link.textContent = strings["datarequests.download"];
+      link.href = r.download + "?" + new URLSearchParams({ id_token: token });
+      item.append(r.text + " ", link);
+      return item;
+    }));
+  }
+
   function statusList() {
     $("statuses-card").hidden = !view.statuses;
     if (!view.statuses || $("statuses-form").contains(document.activeElement)) return;
