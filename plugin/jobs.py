@@ -107,11 +107,18 @@ def resync_woocommerce(app, now: datetime) -> int:  # noqa: ANN001
     return run_due(app, now)
 
 
+def scrub_anonymized_orders(app, now: datetime) -> int:  # noqa: ANN001
+    from .woocommerce.privacy import scrub_noted  # orders WooCommerce anonymized: their stored bodies
+
+    return scrub_noted(app, now)
+
+
 JOBS: list[Job] = [
     ("reconcile.schedule", 600.0, queue_reconciliations),
     ("sync.retry", 300.0, retry_failed),
     ("sync.run", 15.0, run_queued),
     ("woocommerce.resync", 60.0, resync_woocommerce),
+    ("woocommerce.scrub_anonymized", 600.0, scrub_anonymized_orders),
 ]
 
 

@@ -307,6 +307,19 @@ class DataRequest(Base):
     received_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
+class AnonymizedOrder(Base):
+    """A WooCommerce order the store anonymized (plugin.woocommerce.privacy): its stored bodies
+    are scrubbed as they are applied, and the earlier ones by a background pass, after which
+    `scrubbed_at` is set."""
+
+    __tablename__ = "anonymized_orders"
+
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"), primary_key=True)
+    order_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    noticed_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    scrubbed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
 class HourCounter(Base):
     """Breakdown counters per shop-local hour of a day ("hour:HH|<counter>", see
     plugin.kpi.contributions.hour_counter), for alerts that compare hours with the same hours of

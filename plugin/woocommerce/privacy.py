@@ -8,9 +8,14 @@ address, IP address and browser are overwritten, its `customer_id` becomes 0, it
 
 Its figures do not change: the order stays its customer's (`OrderState.customer_known`,
 webhooks.platforms.woocommerce). What changes is what Kompas keeps: the bodies it stored of that
-order (kept to replay and recount) are rewritten as `scrubbed` says, when the anonymized state is
-applied. A scrubbed body replays to the same figures, since it too says "anonymized" and takes its
-customer from the stored state.
+order (kept to replay and recount) are rewritten as `scrubbed` says. A scrubbed body replays to
+the same figures, since it too says "anonymized" and takes its customer from the stored state.
+
+Two steps, so that applying stays fast when a retention cleanup anonymizes thousands of orders:
+- the applier notes each anonymized order (`AnonymizedOrder`) and scrubs the bodies of noted
+  orders in the batch it applies, the anonymized ones and any late older copy (`on_batch`);
+- the background job `scrub_noted` scrubs the earlier stored bodies of every order noted since its
+  last pass, in one read of the shop's order deliveries, whatever their number.
 
 This is the WooCommerce side of Shopify's customers/redact (plugin.shopify.lifecycle): the store
 decides what is erased, and Kompas follows it.
@@ -19,16 +24,18 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Iterable
+import re
+from datetime import datetime
+from typing import Any, Iterable
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from webhooks.platforms.woocommerce import (ANONYMIZED_EMAIL, ANONYMIZED_META, ATTRIBUTION_META, CART_TOKEN_META,
                                             is_anonymized)
 
-from ..db import bytes_contain
-from ..models import Delivery
+from ..models import AnonymizedOrder, Delivery
+from ..upserts import insert_new
 
 log = logging.getLogger(__name__)
 
@@ -77,31 +84,87 @@ def anonymized_orders(bodies: Iterable[tuple[str, bytes]]) -> set[str]:
     return found
 
 
-def scrub_orders(session: Session, shop_id: int, order_ids: set[str]) -> dict[int, bytes]:
-    """Rewrite every stored order delivery of these orders as `scrubbed`; returns the rewritten
-    bodies by delivery id. The database finds the bodies that can be these orders (an `"id":N`
-    in them, with or without a space), Python checks the id and rewrites."""
-    if not order_ids:
-        return {}
-    needles = [f'"id":{i}'.encode() for i in order_ids] + [f'"id": {i}'.encode() for i in order_ids]
-    query = (select(Delivery.id, Delivery.body).where(
-        Delivery.shop_id == shop_id, Delivery.topic.like("order.%"),
-        or_(*[bytes_contain(session, Delivery.body, n) for n in needles]))
-        .execution_options(yield_per=500))
-    rewrites: dict[int, bytes] = {}
-    for delivery_id, raw in session.execute(query):
-        try:
-            body = json.loads(raw)
-        except ValueError:
-            continue
-        if not isinstance(body, dict) or str(body.get("id")) not in order_ids:
-            continue
-        clean = json.dumps(scrubbed(body)).encode()
-        if clean != raw:
-            rewrites[delivery_id] = clean
-    for delivery_id, raw in rewrites.items():
-        session.execute(update(Delivery).where(Delivery.id == delivery_id).values(body=raw))
-    if rewrites:
-        log.info("woocommerce.anonymized_orders_scrubbed", extra={"shop_id": shop_id, "orders": len(order_ids),
+def on_batch(session: Session, shop_id: int, items: list[tuple[Any, list]], now: datetime) -> None:
+    """For the applier, per WooCommerce shop and batch of (claimed delivery, states): note the
+    orders the batch brings anonymized, and scrub the batch's bodies of every noted order."""
+    fresh = anonymized_orders((d.topic, d.body) for d, _ in items)
+    if fresh:
+        session.execute(insert_new(session, AnonymizedOrder.__table__, ["shop_id", "order_id"]),
+                        [{"shop_id": shop_id, "order_id": order_id, "noticed_at": now} for order_id in sorted(fresh)])
+    ids = {d.id: order_id_of(d.body) for d, _ in items if d.topic.startswith("order.")}
+    wanted = {i for i in ids.values() if i is not None}
+    if not wanted:
+        return
+    noted = fresh | set(session.scalars(select(AnonymizedOrder.order_id).where(
+        AnonymizedOrder.shop_id == shop_id, AnonymizedOrder.order_id.in_(sorted(wanted - fresh)))))
+    for delivery, _ in items:
+        if ids.get(delivery.id) in noted and (clean := _scrubbed_raw(delivery.body)) is not None:
+            delivery.body = clean
+            session.execute(update(Delivery).where(Delivery.id == delivery.id).values(body=clean))
+
+
+def scrub_noted(app: Any, now: datetime) -> int:  # noqa: ANN401
+    """The background pass (plugin.jobs): for each shop with orders noted and not yet scrubbed,
+    read its stored order deliveries once and rewrite those of the noted orders, then mark them
+    scrubbed. Reading needs no write lock; the rewrites are written in short transactions (a
+    body changes only by scrubbing, which gives the same bytes twice). Returns the bodies rewritten."""
+    db = app.extensions["kompas.db"]
+    with db.reading() as session:
+        noted: dict[int, set[str]] = {}
+        for shop_id, order_id in session.execute(select(AnonymizedOrder.shop_id, AnonymizedOrder.order_id)
+                                                 .where(AnonymizedOrder.scrubbed_at.is_(None))):
+            noted.setdefault(shop_id, set()).add(order_id)
+        # bodies stored after this are applied after it too, and scrubbed by `on_batch`
+        last = session.scalar(select(func.max(Delivery.id))) or 0
+    rewritten = 0
+    for shop_id, orders in noted.items():
+        rewrites: list[tuple[int, bytes]] = []
+        with db.reading() as session:
+            query = (select(Delivery.id, Delivery.body).where(
+                Delivery.shop_id == shop_id, Delivery.topic.like("order.%"), Delivery.id <= last)
+                .execution_options(yield_per=500))
+            for delivery_id, raw in session.execute(query):
+                if order_id_of(raw) in orders and (clean := _scrubbed_raw(raw)) is not None:
+                    rewrites.append((delivery_id, clean))
+        for start in range(0, len(rewrites), WRITE_CHUNK):
+            with db.transaction() as session:
+                for delivery_id, clean in rewrites[start:start + WRITE_CHUNK]:
+                    session.execute(update(Delivery).where(Delivery.id == delivery_id).values(body=clean))
+        with db.transaction() as session:
+            session.execute(update(AnonymizedOrder).where(
+                AnonymizedOrder.shop_id == shop_id, AnonymizedOrder.order_id.in_(sorted(orders)),
+                AnonymizedOrder.scrubbed_at.is_(None)).values(scrubbed_at=now))
+        rewritten += len(rewrites)
+        log.info("woocommerce.anonymized_orders_scrubbed", extra={"shop_id": shop_id, "orders": len(orders),
                                                                   "deliveries": len(rewrites)})
-    return rewrites
+    return rewritten
+
+
+WRITE_CHUNK = 500
+# WooCommerce's order bodies start with their id ({"id":123,...}): read without parsing the body
+_LEADING_ID = re.compile(rb'\s*\{\s*"id"\s*:\s*"?(\d+)')
+
+
+def order_id_of(raw: bytes) -> str | None:
+    """The id of an order body, from its first bytes where it leads (WooCommerce's own order),
+    else by parsing it."""
+    match = _LEADING_ID.match(raw)
+    if match:
+        return match.group(1).decode()
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        return None
+    return str(body["id"]) if isinstance(body, dict) and body.get("id") not in (None, "") else None
+
+
+def _scrubbed_raw(raw: bytes) -> bytes | None:
+    """The scrubbed bytes of a stored order body, or None when there is nothing to change."""
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        return None
+    if not isinstance(body, dict):
+        return None
+    clean = scrubbed(body)
+    return None if clean == body else json.dumps(clean).encode()

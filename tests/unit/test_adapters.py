@@ -258,3 +258,16 @@ def test_a_scrubbed_woocommerce_body_gives_the_same_order_state_without_the_cust
     assert (after.customer_key, after.customer_known) == (None, False)
     assert dataclasses.replace(after, customer_key=before.customer_key, customer_known=True) == before
     assert scrubbed(clean) == clean     # scrubbing twice changes nothing
+
+
+def test_the_order_id_of_a_stored_body_is_read_from_its_first_bytes_or_by_parsing():
+    import json
+
+    from plugin.woocommerce.privacy import order_id_of
+
+    real = json.dumps(payload("woocommerce", "order.updated"), separators=(",", ":")).encode()
+    assert real.startswith(b'{"id":') and order_id_of(real) == str(payload("woocommerce", "order.updated")["id"])
+    assert order_id_of(b'{ "id": 51030, "status": "completed"}') == "51030"
+    assert order_id_of(b'{"status": "completed", "id": 7}') == "7"      # not leading: parsed
+    assert order_id_of(b'{"status": "completed"}') is None
+    assert order_id_of(b"not json") is None
