@@ -12,7 +12,6 @@ refund's own embedded line item, and said so.
 from __future__ import annotations
 
 import json
-from decimal import Decimal
 
 import pytest
 

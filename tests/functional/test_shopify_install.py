@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from plugin import backfill, jobs
 from plugin.credentials import load_credential
-from plugin.models import EntityState, Shop
+from plugin.models import Shop
 from plugin.panel.auth import mint_session_token
 from plugin.shopify.oauth import sign_query
 from tests.helpers import SHOPIFY_SECRET, waiting_for_exclusive

@@ -7,13 +7,11 @@ from datetime import datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from plugin import ingest, report
+from plugin import ingest
 from plugin.cli import main
 from plugin.demo import cart_payload, checkout_payload, order_payload, refund_payload
 from plugin.models import Shop
 from plugin.shopify.backfill import UpdatedOrders
-from plugin.shopify.graphql_orders import rest_order
-from plugin.shops import find_shop
 from tests.helpers import SHOP
 
 AMS = ZoneInfo("Europe/Amsterdam")
