@@ -107,8 +107,13 @@ def test_panel_in_an_iframe_switches_language_range_and_comparison_and_exports_t
         browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1280, "height": 1400}, accept_downloads=True)
         # App Bridge from Shopify's CDN, as it behaves inside the admin: it hands out session tokens.
+        # Its tokens are not the one the admin put in the iframe's URL, which is a minute old by
+        # the time a merchant clicks a download: every download must carry App Bridge's.
+        bridge_token = mint_session_token(SHOP, api_key=API_KEY, secret=SHOPIFY_SECRET, lifetime=300)
+        assert bridge_token != token
         page.route("https://cdn.shopify.com/**", lambda route: route.fulfill(
-            content_type="text/javascript", body=f'window.shopify = {{ idToken: async () => "{token}" }};'))
+            content_type="text/javascript", body=f'window.shopify = {{ idToken: async () => "{bridge_token}" }};'))
+
         page.goto(host.url)
         frame = page.frame_locator("#app")
         net = frame.locator('.tile[data-kpi="net_sales"] .tile-value')
@@ -143,6 +148,8 @@ def test_panel_in_an_iframe_switches_language_range_and_comparison_and_exports_t
             frame.locator("#export").click()
         path = tmp_path / "export.csv"
         download.value.save_as(path)
+        # (before: the iframe's first token, expired a minute after the panel opened)
+        assert f"id_token={bridge_token}" in download.value.url
         rows = list(csv.reader(path.read_text().splitlines()))
         assert rows[0] == ["date", "orders"]
         assert rows[1:-1] == [[d["date"], str(d["orders"])] for d in expected["days"]]
@@ -153,6 +160,7 @@ def test_panel_in_an_iframe_switches_language_range_and_comparison_and_exports_t
             frame.locator("#datarequests-list a").click()
         path = tmp_path / "data-request.json"
         download.value.save_as(path)
+        assert f"id_token={bridge_token}" in download.value.url
         held = json.loads(path.read_text())
         assert held["data_request"] == "4242" and held["customer"] == {"shopify_customer_id": "1"}
         assert {w["body"]["customer"]["id"] for w in held["webhooks"]} == {1} and len(held["webhooks"]) == 3

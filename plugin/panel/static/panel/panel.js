@@ -13,7 +13,7 @@
   // A fresh session token for every request: App Bridge inside Shopify admin, the wp-admin page
   // that holds the panel inside WordPress, the demo endpoint outside both.
   async function sessionToken() {
-    if (window.shopify && window.shopify.idToken) return window.shopify.idToken();
+    if (window.shopify && window.shopify.idToken) { token = await window.shopify.idToken(); return token; }
     if (root.dataset.platform === "woocommerce" && window.parent !== window) return wordpressToken();
     if (demo) {
       const r = await fetch("/panel/demo/token", { headers: { Authorization: "Bearer " + token } });
@@ -37,6 +37,18 @@
       window.parent.postMessage({ type: "kompas:token-request", id: id }, origin);
     });
   }
+
+  // Downloads are links (the browser saves what they answer), and a link's token is the one of
+  // its last drawing: Shopify's last a minute. So a download gets a fresh one when it is clicked.
+  document.addEventListener("click", async (e) => {
+    const link = e.target.closest && e.target.closest("a[download]");
+    if (!link || !link.href || link.getAttribute("href") === "#") return;
+    if (link.dataset.fresh) { delete link.dataset.fresh; return; }
+    e.preventDefault();
+    const url = new URL(link.href, window.location.href);
+    url.searchParams.set("id_token", await sessionToken());
+    link.href = url.toString(); link.dataset.fresh = "1"; link.click();
+  }, true);
 
   function state() {
     const p = new URLSearchParams(window.location.search);
