@@ -33,6 +33,7 @@ class WpAdmin:
         self.php = php
         self.kompas_url = ""
         self.ajax_calls = 0
+        self.minted: list[str] = []
         self.server = Server(self.app)
         self.url = self.server.url
 
@@ -50,7 +51,10 @@ class WpAdmin:
             if request.form.get("action") != "kompas_token" or request.form.get("_ajax_nonce") != NONCE:
                 response = Response("-1", status=403)
             else:
-                response = Response(json.dumps({"success": True, "data": {"token": self.mint(int(time.time()))}}),
+                # each token its own (minted a second earlier than the one before), so that a
+                # request's token tells which request for a token gave it
+                self.minted.append(self.mint(int(time.time()) - self.ajax_calls))
+                response = Response(json.dumps({"success": True, "data": {"token": self.minted[-1]}}),
                                     mimetype="application/json")
         elif request.path == "/wp-admin/admin.php":
             expired = self.mint(int(time.time()) - 3600)  # e.g. a page left open for an hour
@@ -94,7 +98,11 @@ def test_the_panel_in_wp_admin_gets_fresh_tokens_from_the_plugins_page(  # noqa:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
             page = browser.new_page(viewport={"width": 1280, "height": 1400})
-            page.goto(wp_admin.url + "/wp-admin/admin.php?page=kompas")
+            bearers: dict[str, list[str]] = {}
+            page.on("request", lambda r: bearers.setdefault(r.url.split("?")[0].rsplit("/panel/", 1)[-1], []).append(
+                (r.headers.get("authorization") or "").removeprefix("Bearer ")))
+            with page.expect_request(lambda r: "/panel/alerts/state.json" in r.url, timeout=20000):
+                page.goto(wp_admin.url + "/wp-admin/admin.php?page=kompas")
             frame = page.frame_locator("#kompas-panel")
             orders = frame.locator('.tile[data-kpi="orders"] .tile-value')
             orders.wait_for(timeout=20000)
@@ -103,6 +111,12 @@ def test_the_panel_in_wp_admin_gets_fresh_tokens_from_the_plugins_page(  # noqa:
             assert net_sales == i18n.money("90.00", "EUR", "nl")
             # one token for the bounce page, one at least for the panel's own request
             assert wp_admin.ajax_calls >= 2
+            # the alerts section too asks the plugin's page for each request's token, instead of
+            # reusing the document's, which lasts a minute (before: 401 after that minute)
+            [document_token] = [t for t in wp_admin.minted if f"id_token={t}" in
+                                next(f for f in page.frames if "/panel/" in f.url).url]
+            alerts_tokens = bearers["alerts/state.json"]
+            assert alerts_tokens and all(t in wp_admin.minted and t != document_token for t in alerts_tokens)
             page.screenshot(path=str(ARTIFACTS / "panel-wp-admin-nl.png"), full_page=True)
             browser.close()
     finally:

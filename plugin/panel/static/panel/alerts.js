@@ -6,19 +6,10 @@
   const section = document.getElementById("alerts");
   if (!root || !section) return;
   const strings = JSON.parse(document.getElementById("strings").textContent);
-  const demo = root.dataset.demo === "1";
-  let token = root.dataset.token;
   const $ = (id) => document.getElementById(id);
   const lang = () => new URLSearchParams(window.location.search).get("lang") || root.dataset.language;
-
-  async function sessionToken() {
-    if (window.shopify && window.shopify.idToken) return window.shopify.idToken();
-    if (demo) {
-      const r = await fetch("/panel/demo/token", { headers: { Authorization: "Bearer " + token } });
-      if (r.ok) token = (await r.json()).token;
-    }
-    return token;
-  }
+  // panel.js's: App Bridge in Shopify admin, the plugin's page in wp-admin, the demo endpoint
+  const sessionToken = window.kompasSessionToken;
 
   async function call(method, path, body) {
     const headers = { Authorization: "Bearer " + await sessionToken() };

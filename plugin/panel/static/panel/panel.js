@@ -22,6 +22,8 @@
     return token;
   }
 
+  window.kompasSessionToken = sessionToken;   // the alerts section (alerts.js) asks the same way
+
   // The Kompas WordPress plugin's page mints a token (a minute long) for its user on request.
   let tokenRequests = 0;
   function wordpressToken() {
