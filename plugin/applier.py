@@ -186,7 +186,7 @@ def _apply_claimed(session: Session, db: Database, deliveries: list[Claimed]) ->
         items = _under_pseudonyms(session, shops[sid], items)
         if shops[sid].platform == "woocommerce":
             # orders the store anonymized: the copies Kompas keeps lose the person too
-            woo_privacy.on_batch(session, sid, items, utcnow())
+            woo_privacy.on_batch(session, shops[sid], items, utcnow())
         context = ingest.ShopContext.of(shops[sid])
         try:
             with session.begin_nested():

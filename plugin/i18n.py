@@ -71,8 +71,8 @@ STRINGS: dict[str, dict[str, str]] = {
               "Download ze en stuur ze binnen 30 dagen naar de klant.",
         "en": "Shopify asked, on a customer's behalf, which data Kompas keeps about them. "
               "Download it and send it to the customer within 30 days."},
-    "datarequests.item": {"nl": "{when} · klant {customer} · bestellingen: {orders}",
-                          "en": "{when} · customer {customer} · orders: {orders}"},
+    "datarequests.item": {"nl": "{when} · klant {customer} · bestellingen bij Kompas: {orders}",
+                          "en": "{when} · customer {customer} · orders held by Kompas: {orders}"},
     "datarequests.download": {"nl": "JSON downloaden", "en": "Download JSON"},
     "connect.confirm": {"nl": "Je koppelt Kompas aan de winkel op {store}. Ga alleen verder als dat jouw winkel is: "
                               "daar geef je Kompas toegang.",

@@ -446,12 +446,21 @@ def apply_exclusions(session: Session, shop: ShopContext) -> int:
         state = state_from_json("order", data)
         marked = with_exclusion(state, shop.excluded_statuses)
         if marked is not state:
-            changed.append(_row(shop.id, marked))
-    for i in range(0, len(changed), _CHUNK):
-        upsert(session, _STATES, changed[i:i + _CHUNK], keys=("shop_id", "kind", "key"))
-    if changed:
-        rebuild(session, shop)
+            changed.append(marked)
+    rewrite_states(session, shop, changed)
     return len(changed)
+
+
+def rewrite_states(session: Session, shop: ShopContext, states: list[State]) -> None:
+    """Store changed states of stored entities, then rewrite the shop's counters from all its
+    states, under the shop's writer lock: for changes to what states mean (the merchant's
+    excluded statuses, a repair), where moving counters by each state's difference is not the point."""
+    if not states:
+        return
+    rows = [_row(shop.id, state) for state in states]
+    for i in range(0, len(rows), _CHUNK):
+        upsert(session, _STATES, rows[i:i + _CHUNK], keys=("shop_id", "kind", "key"))
+    rebuild(session, shop)
 
 
 def record_statuses(session: Session, shop_id: int, statuses: set[str]) -> None:

@@ -56,6 +56,10 @@ class OrderState:
     # it): the key is taken from a state of the order that knows it, whichever arrives first
     # (`reconcile`); an order Kompas never saw before its anonymization has no customer
     customer_known: bool = True
+    # Set when the customer was taken from another state (`customer_known` was False, or this is a
+    # deletion, which tells no customer): the version of the state that told it. Of all the states
+    # of an order that tell a customer, the newest one's is kept, whatever arrives first.
+    customer_version: int | None = None
     # WooCommerce: the order's status, and whether the merchant excluded that status (section 1:
     # "orders in statuses the merchant excluded never count"); set from the shop's setting when
     # the state is applied (plugin.ingest.apply_states), rewritten when the setting changes
@@ -220,9 +224,10 @@ def reconcile(stored: State | None, incoming: State) -> State | None:
       seen (section 8: "the earliest date_modified_gmt among the order payloads that list it").
     - Returns: each status change keeps its earliest time; the state is the union of what was seen.
     - An order state that cannot tell its cart and checkout tokens (`links_known` False) takes them
-      from the other state when that one knows them, whichever is newer or came first; so does one
-      that cannot tell its customer (`customer_known` False) with the customer; one without a
-      status takes that of the same instant's other state.
+      from the other state when that one knows them, whichever is newer or came first; the customer
+      is that of the newest state that tells one (an anonymized WooCommerce order and a deletion
+      tell none: `customer_known`, `customer_version`); one without a status takes that of the
+      same instant's other state.
     """
     if stored is None:
         return incoming
@@ -243,10 +248,10 @@ def reconcile(stored: State | None, incoming: State) -> State | None:
             return incoming
         return None
     orders = isinstance(incoming, OrderState) and isinstance(stored, OrderState)
-    if orders and _overrules_placed_deletion(stored, incoming):  # type: ignore[arg-type]
-        return incoming
     if orders:
         incoming = _with_links_of(incoming, stored)  # type: ignore[arg-type]
+    if orders and _overrules_placed_deletion(stored, incoming):  # type: ignore[arg-type]
+        return incoming
     if incoming.version > stored.version:  # type: ignore[union-attr]
         return incoming
     if (orders and incoming.version == stored.version
@@ -279,11 +284,25 @@ def _with_links_of(state: OrderState, other: OrderState) -> OrderState:
     if not state.links_known and other.links_known:
         state = dataclasses.replace(state, cart_token=other.cart_token, checkout_token=other.checkout_token,
                                     links_known=True)
-    if not state.customer_known and other.customer_known and not other.deleted:
-        state = dataclasses.replace(state, customer_key=other.customer_key, customer_known=True)
+    mine, theirs = _customer_told(state), _customer_told(other)
+    final = state.deleted and state.version == FINAL_VERSION   # a Shopify deletion: nothing comes back
+    if theirs is not None and (mine is None or theirs > mine) and not final:
+        state = dataclasses.replace(state, customer_key=other.customer_key, customer_known=True,
+                                    customer_version=theirs[0])
     if state.status is None and other.status is not None and state.version == other.version:
         state = dataclasses.replace(state, status=other.status, excluded=other.excluded)
     return state
+
+
+def _customer_told(state: OrderState) -> tuple[int, str] | None:
+    """(version, key) of the newest state that told `state`'s customer: its own when its payload
+    tells it, the one it took it from, or None when it knows none (an anonymized order, a
+    deletion). The key orders two tellers of one instant, so that neither arrival order wins."""
+    if not state.customer_known:
+        return None
+    if state.customer_version is not None:
+        return state.customer_version, state.customer_key or ""
+    return None if state.deleted else (state.version, state.customer_key or "")
 
 
 # --- serialization for the entity tables -------------------------------------------------------

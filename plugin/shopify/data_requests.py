@@ -15,7 +15,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from .. import i18n
@@ -36,13 +36,28 @@ def keep(session: Session, shop: Shop, request_id: str, customer_id: str | None,
         delivery_ids=sorted(set(delivery_ids)), received_at=now))
 
 
+def forget(session: Session, shop: Shop, customer_id: str | None, order_ids: set[str]) -> int:
+    """Delete the shop's requests of a customer customers/redact erased (by customer id, or by
+    any of their orders); returns how many."""
+    gone = [r.id for r in session.scalars(select(DataRequest).where(DataRequest.shop_id == shop.id))
+            if (customer_id is not None and r.customer_id == customer_id) or set(r.order_ids) & order_ids]
+    if gone:
+        session.execute(delete(DataRequest).where(DataRequest.id.in_(gone)))
+    return len(gone)
+
+
 def listed(session: Session, shop: Shop, language: str) -> list[dict[str, Any]]:
     """The shop's requests, newest first, as the panel shows them."""
     rows = session.scalars(select(DataRequest).where(DataRequest.shop_id == shop.id)
-                           .order_by(DataRequest.received_at.desc(), DataRequest.id.desc()))
+                           .order_by(DataRequest.received_at.desc(), DataRequest.id.desc())).all()
+    # the orders Kompas holds (a request also names orders Kompas never received)
+    held = set(session.scalars(select(EntityState.key).where(
+        EntityState.shop_id == shop.id, EntityState.kind == "order",
+        EntityState.key.in_(sorted({o for r in rows for o in r.order_ids})))))
     return [{"id": r.id, "request_id": r.request_id,
              "text": i18n.t("datarequests.item", language, when=i18n.moment(r.received_at, shop.timezone, language),
-                            customer=r.customer_id or "?", orders=i18n.number(len(r.order_ids), language)),
+                            customer=r.customer_id or "?",
+                            orders=i18n.number(len(held.intersection(r.order_ids)), language)),
              "download": f"/panel/data-requests/{r.id}.json"} for r in rows]
 
 

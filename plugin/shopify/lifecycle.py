@@ -20,6 +20,7 @@ order webhooks, they are not stored.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from datetime import datetime, timezone
@@ -108,7 +109,10 @@ def _keep_data_request(session, shop: Shop, payload: dict, customer: dict, keys:
     # a guest order under an address in other letter case is the customer's too (as for redact)
     orders = requested | linked | {str(body["id"]) for _, topic, body in bodies
                                    if topic.startswith("orders/") and body.get("id") is not None}
-    data_requests.keep(session, shop, str(request.get("id") or f"unnumbered-{now.isoformat()}"),
+    # without Shopify's id, a retry must still be the same request: named by what it asks
+    unnumbered = "unnumbered-" + hashlib.sha256(json.dumps(
+        [customer.get("id"), sorted(requested)], default=str).encode()).hexdigest()[:16]
+    data_requests.keep(session, shop, str(request.get("id") or unnumbered),
                        str(customer["id"]) if customer.get("id") is not None else None,
                        sorted(orders), [delivery_id for delivery_id, _, _ in bodies], now)
     log.info("shopify.data_request", extra={"shop": shop.domain, "orders": len(orders), "deliveries": len(bodies),
@@ -138,6 +142,10 @@ def _redact_customer(session, shop: Shop, customer: dict, keys: list[str], order
     # hours) joins the pseudonym and has its body scrubbed too (plugin.pseudonyms)
     remember_redacted(session, shop.id, shop.customer_hash_key, [*keys, *map(order_name, requested | orders)])
     bodies = _redact_bodies(session, shop, customer, orders, pseudonyms)
+    # a data request kept for the merchant would name the customer beside these orders: after the
+    # erasure Kompas holds nothing of them to give, so the request goes too
+    data_requests.forget(session, shop, str(customer["id"]) if customer.get("id") is not None else None,
+                         requested | orders)
     log.info("shopify.customer_redacted", extra={"shop": shop.domain, "states": states, "deliveries": bodies})
     return f"customer redacted: {states} orders relinked to a pseudonym, {bodies} deliveries scrubbed"
 

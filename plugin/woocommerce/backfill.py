@@ -28,6 +28,7 @@ from ..credentials import WOOCOMMERCE_REST, load_credential
 from ..kpi.entities import OrderState, State
 from ..models import EntityState, Shop
 from .client import WooClient
+from .privacy import noter
 
 log = logging.getLogger(__name__)
 
@@ -68,12 +69,16 @@ class OrderPages:
     """A plugin.backfill source over the store's orders (all of them, or a modified window)."""
 
     def __init__(self, client: WooClient, context: Callable[[], Context], window: dict[str, str] | None = None,
-                 seen: Callable[[list[OrderState]], int] | None = None) -> None:
+                 seen: Callable[[list[OrderState]], int] | None = None,
+                 anonymized: Callable[[set[str]], None] | None = None) -> None:
         self.client = client
         self.context = context
         self.window = window or {}
         self.seen = seen          # told each page's orders before they are applied (the resync counts)
         self.counted = 0
+        # told the orders a page reads anonymized (plugin.woocommerce.privacy.noter): the bodies
+        # Kompas stored of them are to be scrubbed, also when WooCommerce lost the order.updated
+        self.anonymized = anonymized
 
     def pages(self, cursor: str | None) -> Iterator[Page]:
         position = json.loads(cursor) if cursor else {}
@@ -86,6 +91,9 @@ class OrderPages:
         for page in self.client.pages("wc/v3/orders", first=int(position.get("page", 1)), **params):
             orders = [o for o in page.items if isinstance(o, dict) and _order_id(o) > last_id]
             states = order_states(self.client, orders, self.context())
+            anonymized = {str(o["id"]) for o in orders if adapter.is_anonymized(o)}
+            if anonymized and self.anonymized is not None:
+                self.anonymized(anonymized)
             if self.seen is not None:
                 self.counted += self.seen([s for s in states if isinstance(s, OrderState)])
             last_id = max([last_id, *(_order_id(o) for o in orders)])
@@ -108,7 +116,7 @@ def context_for(shop: Shop) -> Callable[[], Context]:
 
 def backfill_source(app, shop: Shop) -> OrderPages:  # noqa: ANN001
     """The history of a WooCommerce shop, for `kompas backfill` and the scheduler."""
-    return OrderPages(client_for(app, shop), context_for(shop))
+    return OrderPages(client_for(app, shop), context_for(shop), anonymized=noter(app, shop.id))
 
 
 def newer_than_stored(app, shop_id: int) -> Callable[[list[OrderState]], int]:  # noqa: ANN001

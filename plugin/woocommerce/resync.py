@@ -23,6 +23,7 @@ from sqlalchemy import select
 from .. import backfill as runs
 from ..models import Shop, WooCommerceSite
 from .backfill import NotConnectedError, OrderPages, client_for, context_for, newer_than_stored
+from .privacy import noter
 from .client import WooClient, WooError
 from .connect import CONNECTION_LOCK, SOURCE_NAME, WEBHOOK_TOPICS, create_webhook, our_webhooks, urls
 
@@ -120,12 +121,13 @@ def resync_shop(app, shop_id: int, now: datetime | None = None) -> Outcome:  # n
             since, until = site.synced_until or history.started_at, now - GRACE
             if since - OVERLAP < until:  # type: ignore[operator]
                 window = {"modified_after": _iso(since - OVERLAP), "modified_before": _iso(until)}  # type: ignore[operator]
-                source = OrderPages(client, context_for(shop), window, seen=newer_than_stored(app, shop_id))
+                source = OrderPages(client, context_for(shop), window, seen=newer_than_stored(app, shop_id),
+                                    anonymized=noter(app, shop_id))
                 progress = runs.run(db, shop_id, SOURCE_NAME, source, kind=runs.RECONCILE)
                 # REST's default status "any" leaves trashed orders out: a lost order.deleted shows up here.
                 # Same source name: a pass resumed by plugin.jobs reads its window from its cursor.
                 trashed = OrderPages(client, context_for(shop), {**source.window, "status": "trash"},
-                                     seen=newer_than_stored(app, shop_id))
+                                     seen=newer_than_stored(app, shop_id), anonymized=noter(app, shop_id))
                 trash_progress = runs.run(db, shop_id, SOURCE_NAME, trashed, kind=runs.RECONCILE)
                 outcome.orders_read = progress.done + trash_progress.done
                 outcome.missed_orders = source.counted + trashed.counted

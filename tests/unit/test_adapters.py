@@ -250,14 +250,27 @@ def test_a_scrubbed_woocommerce_body_gives_the_same_order_state_without_the_cust
                          {"id": 2, "key": "_kompas_cart_token", "value": "a1b2c3d4e5f6"},
                          {"id": 3, "key": "_some_plugin_phone_copy", "value": "+32 470 12 34 56"}]
     data["customer_note"] = "Bel aan bij Jansen"
-    clean = scrubbed(data)
+    clean = scrubbed(data, CTX)
     text = json.dumps(clean)
-    for detail in ("integration-test@airbyte.io", "+32 470", "Jansen", "210684523"):
+    for detail in ("integration-test@airbyte.io", "+32 470", "Jansen", "/customers/210684523"):
         assert detail not in text, detail
-    before, after = woocommerce.order_state(data, CTX), woocommerce.order_state(clean, CTX)
-    assert (after.customer_key, after.customer_known) == (None, False)
-    assert dataclasses.replace(after, customer_key=before.customer_key, customer_known=True) == before
-    assert scrubbed(clean) == clean     # scrubbing twice changes nothing
+    # the very same state: the customer it told is kept as the key the figures hold
+    assert woocommerce.order_state(clean, CTX) == woocommerce.order_state(data, CTX)
+    assert woocommerce.order_state(clean, CTX).customer_key == "c:210684523"
+    assert scrubbed(clean, CTX) == clean     # scrubbing twice changes nothing
+    # a guest's key is the keyed hash of the address; an anonymized body tells none, scrubbed or not;
+    # a body without any customer tells that too
+    guest = dict(data, customer_id=0)
+    assert woocommerce.order_state(scrubbed(guest, CTX), CTX) == woocommerce.order_state(guest, CTX)
+    assert woocommerce.order_state(guest, CTX).customer_key.startswith("e:")
+    anonymized = _anonymized_by_woocommerce(data)
+    assert woocommerce.order_state(scrubbed(anonymized, CTX), CTX) == woocommerce.order_state(anonymized, CTX)
+    nobody = dict(guest, billing=dict(guest["billing"], email=""))
+    assert woocommerce.order_state(scrubbed(nobody, CTX), CTX) == woocommerce.order_state(nobody, CTX)
+    assert woocommerce.order_state(nobody, CTX).customer_known
+    # a key-shaped meta that is not one is not believed
+    forged = dict(anonymized, meta_data=[{"key": "_kompas_customer", "value": "c:1; drop"}])
+    assert woocommerce.order_state(forged, CTX).customer_known is False
 
 
 def test_the_order_id_of_a_stored_body_is_read_from_its_first_bytes_or_by_parsing():

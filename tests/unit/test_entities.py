@@ -1,5 +1,6 @@
 import dataclasses
 from decimal import Decimal
+from itertools import permutations
 
 from plugin.kpi.entities import (FINAL_VERSION, CartState, OrderState, RefundState, ReturnState, reconcile,
                                  state_from_json, state_to_json)
@@ -99,12 +100,14 @@ def test_a_read_of_the_store_overrules_a_placed_trash_that_did_not_stand():
     placed = OrderState(order_id="9", version=2_001, deleted=True, placed_after_version=2_000)
     live_read = OrderState(order_id="9", version=2_000, counted=True, read_from_store=True)
     assert reconcile(placed, live_read) == live_read                          # the store has it: back
+    # a delivery of that state, or a read from before, is stale: the trash stays (it keeps what
+    # they tell of the customer, for a restore that cannot tell one)
     delivered = dataclasses.replace(live_read, read_from_store=False)
-    assert reconcile(placed, delivered) is None                               # a delivery of that state: stale
+    assert reconcile(placed, delivered) == dataclasses.replace(placed, customer_version=2_000)
     older_read = dataclasses.replace(live_read, version=1_999)
-    assert reconcile(placed, older_read) is None                              # a read from before: stale
+    assert reconcile(placed, older_read).deleted
     dated = OrderState(order_id="9", version=2_001, deleted=True)             # a trash with its own time
-    assert reconcile(dated, live_read) is None
+    assert reconcile(dated, live_read).deleted
 
 
 def test_a_read_of_the_same_state_marks_it_read_so_a_later_timeless_trash_waits_for_the_trash_listing():
@@ -128,13 +131,50 @@ def test_an_anonymized_order_keeps_its_customer_whatever_arrives_first():
     placed = OrderState("1", version=10, counted=True, gross_sales=Decimal("30"), customer_key="e:abc")
     paid = dataclasses.replace(placed, version=15, status="processing")
     anonymized = dataclasses.replace(placed, version=20, customer_key=None, customer_known=False)
-    expected = dataclasses.replace(anonymized, customer_key="e:abc", customer_known=True)
+    expected = dataclasses.replace(anonymized, customer_key="e:abc", customer_known=True, customer_version=15)
     for arrivals in permutations([placed, paid, anonymized]):
         kept = None
         for state in arrivals:
             kept = reconcile(kept, state) or kept
         assert kept == expected, arrivals
     assert reconcile(None, anonymized) == anonymized
-    # a deletion knows no customer: a later anonymized restore cannot take one from it
-    trashed = OrderState("1", version=12, deleted=True)
-    assert reconcile(trashed, anonymized).customer_key is None
+    # a deletion tells no customer, but keeps the one it replaced for a restore that cannot tell one
+    trashed = OrderState("1", version=22, deleted=True)
+    assert reconcile(trashed, anonymized) is None
+    assert reconcile(reconcile(expected, trashed), dataclasses.replace(anonymized, version=25)).customer_key == "e:abc"
+
+
+def _kept(arrivals):
+    kept = None
+    for state in arrivals:
+        kept = reconcile(kept, state) or kept
+    return kept
+
+
+def test_an_anonymized_order_whose_customer_changed_keeps_the_newest_customer_in_any_arrival_order():
+    """A guest order (key e:…) that the merchant later assigned to a registered customer (c:77),
+    then anonymized: the anonymized state takes the customer of the newest state that tells one.
+    (Found in a review: it took that of whichever state it met first, so placed, anonymized,
+    linked kept the guest key.)"""
+    placed = OrderState("1", version=10, counted=True, booked_at=10, gross_sales=Decimal("30"), customer_key="e:guest")
+    linked = dataclasses.replace(placed, version=15, customer_key="c:77")
+    anonymized = dataclasses.replace(placed, version=20, customer_key=None, customer_known=False)
+    results = {tuple(s.version for s in arrivals): _kept(arrivals).customer_key
+               for arrivals in permutations([placed, linked, anonymized])}
+    assert set(results.values()) == {"c:77"}, results
+
+
+def test_trash_and_restore_of_an_anonymized_order_keeps_its_customer_in_any_arrival_order():
+    """placed (customer X) → anonymized → trashed (the plugin's timed trash) → restored (the
+    restore's body is anonymized too): the trash keeps the customer it replaced, and the restore
+    takes it. (Found in a review: a deletion gave no customer, so in this very order the order
+    left its customer's figures, and restore-before-trash kept it: arrival order decided.)"""
+    placed = OrderState("1", version=10, counted=True, booked_at=10, gross_sales=Decimal("30"), customer_key="e:x",
+                        status="completed")
+    anonymized = dataclasses.replace(placed, version=20, customer_key=None, customer_known=False)
+    trashed = OrderState("1", version=30, deleted=True)
+    restored = dataclasses.replace(anonymized, version=40)
+    results = {tuple(s.version for s in arrivals): _kept(arrivals).customer_key
+               for arrivals in permutations([placed, anonymized, trashed, restored])}
+    assert results[(10, 20, 30, 40)] == "e:x", results
+    assert set(results.values()) == {"e:x"}, results

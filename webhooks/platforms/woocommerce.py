@@ -25,6 +25,11 @@ CART_TOKEN_META = "_kompas_cart_token"
 # flag, and WordPress's anonymized address (wp_privacy_anonymize_data("email")), which no customer has.
 ANONYMIZED_META = "_anonymized"
 ANONYMIZED_EMAIL = "deleted@site.invalid"
+# Written by Kompas into the bodies it scrubs (plugin.woocommerce.privacy): the customer key the
+# body told before its personal data went, so that a scrubbed body gives the same state.
+COUNTED_AS_META = "_kompas_customer"
+NO_CUSTOMER = "none"
+_CUSTOMER_KEY = re.compile(r"^(?:c:\d{1,20}|e:[0-9a-f]{40})$")
 # WooCommerce's order attribution, read for the traffic source (section 4): UTM source, referrer, type.
 ATTRIBUTION_META = ("_wc_order_attribution_utm_source", "_wc_order_attribution_referrer",
                     "_wc_order_attribution_source_type")
@@ -104,6 +109,22 @@ def is_anonymized(order: Mapping) -> bool:
         isinstance(email, str) and email.strip().lower() == ANONYMIZED_EMAIL)
 
 
+def told_customer(order: Mapping, ctx: Context) -> tuple[str | None, bool]:
+    """(customer key, whether the body tells it) of an order body (section 3): the customer id,
+    else the keyed hash of the billing address, else none. An anonymized order tells nothing (its
+    id is 0 and its address a placeholder). A body Kompas scrubbed tells what it told before
+    (COUNTED_AS_META: the key, or NO_CUSTOMER)."""
+    kept = _meta(order, COUNTED_AS_META)
+    if kept == NO_CUSTOMER:
+        return None, True
+    if isinstance(kept, str) and _CUSTOMER_KEY.match(kept):
+        return kept, True
+    billing = order.get("billing") if isinstance(order.get("billing"), dict) else {}
+    anonymized = is_anonymized(order)
+    key = ctx.customer_key(order.get("customer_id"), None if anonymized else billing.get("email"))
+    return key, key is not None or not anonymized
+
+
 def order_state(payload: Any, ctx: Context) -> OrderState:
     o = _obj(payload)
     if o.get("id") in (None, ""):
@@ -115,9 +136,7 @@ def order_state(payload: Any, ctx: Context) -> OrderState:
     counted = status not in EXCLUDED_STATUSES and (status != "cancelled" or paid)
     booked_at = _gmt(o, "date_created_gmt")
     lines = o.get("line_items") or []
-    billing = o.get("billing") if isinstance(o.get("billing"), dict) else {}
-    anonymized = is_anonymized(o)
-    customer_key = ctx.customer_key(o.get("customer_id"), None if anonymized else billing.get("email"))
+    customer_key, customer_known = told_customer(o, ctx)
     return OrderState(
         order_id=str(o["id"]),
         version=_gmt(o, "date_modified_gmt", required=False) or booked_at,  # type: ignore[arg-type]
@@ -131,7 +150,7 @@ def order_state(payload: Any, ctx: Context) -> OrderState:
         items_sold=sum(quantity(li.get("quantity")) for li in lines),
         customer_key=customer_key,
         # anonymized: customer_id 0 and the placeholder address say nothing of whose order it was
-        customer_known=customer_key is not None or not anonymized,
+        customer_known=customer_known,
         cart_token=_meta(o, CART_TOKEN_META) or None,
         checkout_token=None,
         cancelled_at=booked_at if status == "cancelled" and counted else None,
