@@ -74,8 +74,20 @@ def test_the_dutch_translation_is_complete_and_compiled(tools, tmp_path):
     assert result.returncode == 0, result.stderr
 
     def msgids(path: Path) -> set[str]:
-        text = path.read_text()
-        return {m for m in (line[7:-1] for line in text.splitlines() if line.startswith('msgid "')) if m}
+        """Every msgid, continuation lines joined (a long one is `msgid ""` and then its lines)."""
+        found, current = set(), None
+        for line in path.read_text().splitlines():
+            if line.startswith('msgid "'):
+                current = line[7:-1]
+            elif current is not None and line.startswith('"'):
+                current += line[1:-1]
+            else:
+                if current:
+                    found.add(current)
+                current = None
+        if current:
+            found.add(current)
+        return found
     assert msgids(fresh) <= msgids(languages / "kompas.pot") | {""}
     assert msgids(languages / "kompas.pot") <= msgids(po)
 

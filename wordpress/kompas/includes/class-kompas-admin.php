@@ -43,6 +43,27 @@ class Kompas_Admin {
 		add_action( 'admin_menu', array( $this, 'menu' ), 60 );
 		add_action( 'admin_post_kompas_disconnect', array( $this, 'handle_disconnect' ) );
 		add_action( 'wp_ajax_kompas_token', array( $this, 'ajax_token' ) );
+		add_action( 'admin_init', array( $this, 'privacy_policy' ) );
+	}
+
+	/**
+	 * Suggests a section for the store's privacy policy (Settings → Privacy → Policy Guide): what
+	 * Kompas receives of a customer and what it keeps.
+	 */
+	public function privacy_policy() {
+		if ( ! function_exists( 'wp_add_privacy_policy_content' ) ) {
+			return;
+		}
+		$paragraphs = array(
+			__( 'This store uses Kompas to count its sales figures. When you place an order, WooCommerce sends the order to Kompas, with the details you enter at checkout (name, addresses, e-mail address, phone number) and your IP address.', 'kompas' ),
+			__( 'Kompas keeps these copies of orders to count and recount the store\'s figures; the figures themselves hold no names or e-mail addresses. Your cart is counted with a random code, without any details about you.', 'kompas' ),
+			__( 'When the store removes your personal data from an order, Kompas removes it from its copy too.', 'kompas' ),
+		);
+		$content = '';
+		foreach ( $paragraphs as $paragraph ) {
+			$content .= '<p class="privacy-policy-tutorial">' . esc_html( $paragraph ) . '</p>';
+		}
+		wp_add_privacy_policy_content( __( 'Kompas', 'kompas' ), wp_kses_post( $content ) );
 	}
 
 	/**

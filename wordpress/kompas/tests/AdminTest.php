@@ -35,6 +35,22 @@ class AdminTest extends TestCase {
 		$this->assertSame( 'kompas', $GLOBALS['kompas_test']['menu'][0]['slug'] );
 	}
 
+	public function test_it_suggests_what_the_privacy_policy_should_say_about_kompas() {
+		$this->admin->register();
+		$hooked = array_filter( $GLOBALS['kompas_test']['actions'], function ( $a ) {
+			return 'admin_init' === $a[0] && array( $this->admin, 'privacy_policy' ) === $a[1];
+		} );
+		$this->assertCount( 1, $hooked );
+		$this->admin->privacy_policy();
+		$this->assertCount( 1, $GLOBALS['kompas_test']['privacy'] );
+		list( $name, $text ) = $GLOBALS['kompas_test']['privacy'][0];
+		$this->assertSame( 'Kompas', $name );
+		$this->assertStringContainsString( 'WooCommerce sends the order to Kompas', $text );
+		$this->assertStringContainsString( 'IP address', $text );
+		$this->assertStringContainsString( 'Kompas removes it from its copy too', $text );
+		$this->assertStringContainsString( 'store&#039;s figures', $text );   // escaped once
+	}
+
 	public function test_not_connected_it_offers_connect() {
 		$html = $this->render();
 		$this->assertStringContainsString( 'Not connected', $html );

@@ -49,6 +49,7 @@ function kompas_test_reset() {
 		'scheduler' => false,
 		'async'    => array(),
 		'transients' => array(),
+		'privacy'  => array(),
 	);
 	$_POST = array();
 	$_GET  = array();
@@ -127,6 +128,12 @@ class Kompas_Test_Order {
 
 function WC() {
 	return $GLOBALS['kompas_wc'];
+}
+function wp_add_privacy_policy_content( $plugin_name, $policy_text ) {
+	$GLOBALS['kompas_test']['privacy'][] = array( $plugin_name, $policy_text );
+}
+function wp_kses_post( $data ) {
+	return $data;
 }
 function add_action( $hook, $callback, $priority = 10, $args = 1 ) {
 	$GLOBALS['kompas_test']['actions'][] = array( $hook, $callback, $priority, $args );
