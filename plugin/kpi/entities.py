@@ -65,6 +65,9 @@ class OrderState:
     # the state is applied (plugin.ingest.apply_states), rewritten when the setting changes
     status: str | None = None
     excluded: bool = False
+    # brought by a restore (WooCommerce order.restored): of one instant (times are whole seconds),
+    # a restore undoes a trash, and a trash deletes any other state (`reconcile`)
+    restored: bool = False
     # A deletion that carries no time of its own (a WooCommerce trash delivered without the Kompas
     # plugin: its body is only {"id"}, built when Action Scheduler runs it, possibly after the trash
     # was undone); `version` is then when Kompas received it, and the deletion is placed right after
@@ -206,7 +209,7 @@ def placed_after(stored: State | None, incoming: State) -> State:
         return dataclasses.replace(incoming, timeless=False)
     later = stored.arrived_at is not None and stored.arrived_at > incoming.version
     if stored.deleted or stored.read_from_store or later:
-        return dataclasses.replace(incoming, version=stored.version, timeless=False)
+        return stored   # changes nothing
     return dataclasses.replace(incoming, version=stored.version + 1, timeless=False,
                                placed_after_version=stored.version)
 
@@ -217,9 +220,10 @@ def reconcile(stored: State | None, incoming: State) -> State | None:
     The contract that makes counters independent of delivery order and duplicates: the result
     depends only on the set of states seen, never on their order.
     - Orders and carts: the higher `version` (updated_at) wins; an equal version is the same state,
-      except two WooCommerce order payloads of one instant listing different refunds: the one
-      listing fewer wins (a deleted refund's id never comes back), so that the result does not
-      depend on which came first.
+      except, for WooCommerce orders (times in whole seconds), a restore over a trash over any other
+      state of the same second (`_same_instant_rank`), and two payloads of one instant listing
+      different refunds: the one listing fewer wins (a deleted refund's id never comes back), so
+      that the result does not depend on which came first.
     - Refunds: (detail, version) decides; for two summaries the booking instant is the earliest
       seen (section 8: "the earliest date_modified_gmt among the order payloads that list it").
     - Returns: each status change keeps its earliest time; the state is the union of what was seen.
@@ -254,6 +258,8 @@ def reconcile(stored: State | None, incoming: State) -> State | None:
         return incoming
     if incoming.version > stored.version:  # type: ignore[union-attr]
         return incoming
+    if orders and incoming.version == stored.version and _same_instant_rank(incoming) != _same_instant_rank(stored):  # type: ignore[arg-type]
+        return incoming if _same_instant_rank(incoming) > _same_instant_rank(stored) else None  # type: ignore[arg-type]
     if (orders and incoming.version == stored.version
             and incoming.refund_ids is not None and stored.refund_ids is not None  # type: ignore[union-attr]
             and (len(incoming.refund_ids), incoming.refund_ids) < (len(stored.refund_ids), stored.refund_ids)):  # type: ignore[union-attr]
@@ -266,6 +272,14 @@ def reconcile(stored: State | None, incoming: State) -> State | None:
             merged = dataclasses.replace(merged, read_from_store=True)
         return None if merged == stored else merged
     return None
+
+
+def _same_instant_rank(state: OrderState) -> int:
+    """Which of two order states of one instant stands: a restore (it undid the trash of its
+    second), then a deletion (the trash of the second its order was placed or changed in), then
+    any other state. WooCommerce's times are whole seconds, and without this the first to arrive
+    would stand."""
+    return 2 if state.restored and not state.deleted else 1 if state.deleted else 0
 
 
 def _overrules_placed_deletion(stored: OrderState, incoming: OrderState) -> bool:

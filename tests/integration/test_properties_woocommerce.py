@@ -262,11 +262,13 @@ def test_any_order_with_duplicates_stale_copies_and_scrubbing_gives_the_same_rep
 # --- found with the property, its times allowed to repeat (WooCommerce's times are whole seconds) ---
 # Not part of the property above (its states of one order have strictly increasing times): a trash
 # of the same second as the order's last state, and a restore of the same second as the trash.
-# OrderState versions are date_modified_gmt; `reconcile` keeps the stored state at an equal version,
-# so whichever of the two arrives first wins. WordPress's trash (wp_trash_post → wp_update_post)
+# OrderState versions are date_modified_gmt; `reconcile` kept the stored state at an equal version,
+# so whichever of the two arrived first won. WordPress's trash (wp_trash_post → wp_update_post)
 # and the restore both write the order's modified time, so the trash's time is the moment it was
 # trashed: a REST client or automation that updates (or creates) an order and trashes it in one
-# second, or restores a trash in the second it was made, gives two states of one instant.
+# second, or restores a trash in the second it was made, gives two states of one instant. Now a
+# restore stands over a trash, and a trash over any other state, of one instant
+# (plugin.kpi.entities._same_instant_rank).
 
 def _placed() -> dict:
     at = BASE + timedelta(hours=1)
@@ -277,8 +279,7 @@ def _placed() -> dict:
 @pytest.mark.parametrize("arrival", ["store order", "trash first"])
 def test_a_trash_of_the_same_second_as_the_orders_state_deletes_it_in_either_arrival_order(app, db, arrival):
     """The order placed and trashed in one second (a REST client): deleted, whichever arrives
-    first. Fails: in the store's own order the trash, of an equal version, changes nothing
-    (orders 1); arriving first it stays (orders 0)."""
+    first. (Before: in the store's own order the trash, of an equal version, changed nothing.)"""
     placed = _placed()
     trash = {"id": 6201, "status": "trash", "date_modified_gmt": placed["date_modified_gmt"]}
     site, client = _new_shop(db), app.test_client()
@@ -291,8 +292,8 @@ def test_a_trash_of_the_same_second_as_the_orders_state_deletes_it_in_either_arr
 @pytest.mark.parametrize("arrival", ["store order", "restore first"])
 def test_a_restore_of_the_same_second_as_the_trash_brings_the_order_back_in_either_arrival_order(app, db, arrival):
     """The order placed, then trashed and restored within one later second: counted, whichever
-    of the trash and the restore arrives first. Fails in the store's own order: the restore, of the
-    trash's version, changes nothing (orders 0)."""
+    of the trash and the restore arrives first. (Before: in the store's own order the restore, of
+    the trash's version, changed nothing.)"""
     placed = _placed()
     at = BASE + timedelta(hours=2)
     trash = {"id": 6201, "status": "trash", "date_modified_gmt": _gmt(at)}

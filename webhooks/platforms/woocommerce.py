@@ -5,6 +5,7 @@ Readings follow kpi-definitions.md sections 1, 2 and 8 ("Money, WooCommerce"). A
 """
 from __future__ import annotations
 
+import dataclasses
 import re
 from decimal import Decimal
 from typing import Any, Mapping
@@ -214,6 +215,12 @@ def on_order(payload: Any, ctx: Context) -> list[State]:
     return [order, *summary_refunds(order, payload)]
 
 
+def on_order_restored(payload: Any, ctx: Context) -> list[State]:
+    """A trashed order restored: its state, marked as a restore, so that a trash of the same
+    second (WooCommerce's times are whole seconds) does not stand over it in either arrival order."""
+    return [dataclasses.replace(s, restored=True) if isinstance(s, OrderState) else s for s in on_order(payload, ctx)]
+
+
 def on_order_deleted(payload: Any, ctx: Context) -> list[State]:
     """Trash. WooCommerce's body is only {"id"}, built when the delivery runs (Action Scheduler:
     possibly after a restore). The Kompas WordPress plugin adds the order's `status` and
@@ -260,6 +267,6 @@ TOPICS = {
     "cart.emptied": on_cart,
     "order.created": on_order,
     "order.updated": on_order,
-    "order.restored": on_order,
+    "order.restored": on_order_restored,
     "order.deleted": on_order_deleted,
 }
