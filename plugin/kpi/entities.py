@@ -259,7 +259,10 @@ def reconcile(stored: State | None, incoming: State) -> State | None:
     if incoming.version > stored.version:  # type: ignore[union-attr]
         return incoming
     if orders and incoming.version == stored.version and _same_instant_rank(incoming) != _same_instant_rank(stored):  # type: ignore[arg-type]
-        return incoming if _same_instant_rank(incoming) > _same_instant_rank(stored) else None  # type: ignore[arg-type]
+        if _same_instant_rank(incoming) > _same_instant_rank(stored):  # type: ignore[arg-type]
+            return incoming
+        merged = _with_links_of(stored, incoming)  # type: ignore[arg-type]   # what only the other tells
+        return None if merged == stored else merged
     if (orders and incoming.version == stored.version
             and incoming.refund_ids is not None and stored.refund_ids is not None  # type: ignore[union-attr]
             and (len(incoming.refund_ids), incoming.refund_ids) < (len(stored.refund_ids), stored.refund_ids)):  # type: ignore[union-attr]
@@ -279,16 +282,23 @@ def _same_instant_rank(state: OrderState) -> int:
     second), then a deletion (the trash of the second its order was placed or changed in), then
     any other state. WooCommerce's times are whole seconds, and without this the first to arrive
     would stand."""
-    return 2 if state.restored and not state.deleted else 1 if state.deleted else 0
+    return 2 if state.restored and not state.deleted else 1 if state.deleted or state.status == "trash" else 0
 
 
 def _overrules_placed_deletion(stored: OrderState, incoming: OrderState) -> bool:
     """A read of the store (a resync) that finds the order there, at the version a timeless trash
     was placed after or later, says that trash did not stand: a restore delivered before the
     trash it undid (the one arrival order `placed_after` gets wrong) is repaired by the next
-    resync. A trash that stands shows up in the resync's trash listing instead."""
-    return (stored.deleted and stored.placed_after_version is not None and incoming.read_from_store
-            and not incoming.deleted and incoming.version >= stored.placed_after_version)
+    resync. A trash that stands shows up in the resync's trash listing instead. So does a restore
+    that arrived after the trash, also when it is of the very second of the state the trash was
+    placed after (WooCommerce's times are whole seconds: without this it looked older than the
+    trash, placed a microsecond after that state)."""
+    if not (stored.deleted and stored.placed_after_version is not None and not incoming.deleted
+            and incoming.version >= stored.placed_after_version):
+        return False
+    restore_after_it = (incoming.restored and incoming.arrived_at is not None and stored.arrived_at is not None
+                        and incoming.arrived_at > stored.arrived_at)
+    return incoming.read_from_store or restore_after_it
 
 
 def _with_links_of(state: OrderState, other: OrderState) -> OrderState:

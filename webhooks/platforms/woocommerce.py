@@ -241,7 +241,8 @@ def on_order_deleted(payload: Any, ctx: Context) -> list[State]:
     trashed_at = _gmt(o, "date_modified_gmt", required=False) if status == "trash" else None
     if trashed_at is not None:
         return [OrderState(order_id=str(o["id"]), version=trashed_at, deleted=True)]
-    return [OrderState(order_id=str(o["id"]), version=to_epoch_micros(ctx.received_at), deleted=True, timeless=True)]
+    arrived = to_epoch_micros(ctx.received_at)
+    return [OrderState(order_id=str(o["id"]), version=arrived, deleted=True, timeless=True, arrived_at=arrived)]
 
 
 _CART_TOKEN = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
