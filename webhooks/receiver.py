@@ -19,6 +19,7 @@ verifying and storing a delivery. Everything else about the app stays Flask.
 """
 from __future__ import annotations
 
+import html
 import json
 import logging
 import threading
@@ -92,7 +93,7 @@ def receive(app, platform: str, headers: Mapping[str, str], raw: bytes) -> Answe
         if found is None:
             return _unknown_shop(platform, meta.shop_domain)
         try:
-            verify_hmac_sha256_base64(raw, meta.signature, [found[1] or ""])
+            verify_hmac_sha256_base64(raw, meta.signature, _woocommerce_keys(found[1] or ""))
         except SignatureError as exc:
             log.warning("webhooks.invalid_signature", extra={"platform": platform, "shop": domain,
                                                              "reason": str(exc)})
@@ -124,6 +125,15 @@ def receive(app, platform: str, headers: Mapping[str, str], raw: bytes) -> Answe
     except Exception:  # noqa: BLE001 - committed already: the worker or `kompas drain` applies it later
         log.exception("webhooks.inline_apply_failed", extra={"platform": platform, "delivery": delivery_id})
         return _ok("accepted", delivery_id)
+
+
+def _woocommerce_keys(secret: str) -> list[str]:
+    """The keys a WooCommerce signature can be made with: WooCommerce signs with its stored
+    secret after wp_specialchars_decode (woocommerce.md §1), so a secret given to Kompas as it
+    shows in WooCommerce's form ("a&amp;b") signs as "a&b". Secrets Kompas generates have no
+    entities; one given to `kompas shop add` may."""
+    decoded = html.unescape(secret)
+    return [secret] if decoded == secret else [secret, decoded]
 
 
 def _lifecycle(db, topic: str, domain: str, raw: bytes, triggered_at: str | None) -> Answer:  # noqa: ANN001

@@ -142,6 +142,27 @@ def test_woocommerce_wrong_secret_is_401(client, db, woo_shop):
     assert r.status_code == 401 and deliveries(db) == []
 
 
+def test_a_woocommerce_secret_given_with_html_entities_verifies_as_woocommerce_signs_it(client, db):
+    """WooCommerce keys its HMAC with the secret after wp_specialchars_decode: a secret copied from
+    its form as "geheim&amp;sleutel" signs as "geheim&sleutel". (Before: such a shop added with
+    `kompas shop add` answered every delivery 401.) Another key is still refused."""
+    from plugin.shops import add_shop
+    from tests.helpers import WOO_SITE
+
+    with db.transaction() as session:
+        add_shop(session, platform="woocommerce", domain=WOO_SITE, timezone_name="Europe/Amsterdam",
+                 currency="EUR", webhook_secret="geheim&amp;sleutel&lt;3")
+    raw = body(payload("woocommerce", "order.updated"))
+    signed = client.post("/webhooks/woocommerce", data=raw,
+                         headers=woo_headers("order.updated", raw, secret="geheim&sleutel<3"))
+    assert signed.status_code == 200, signed.get_json()
+    as_given = client.post("/webhooks/woocommerce", data=raw,
+                           headers=woo_headers("order.updated", raw, secret="geheim&amp;sleutel&lt;3"))
+    assert as_given.status_code == 200
+    other = client.post("/webhooks/woocommerce", data=raw, headers=woo_headers("order.updated", raw, secret="geheim"))
+    assert other.status_code == 401
+
+
 def test_woocommerce_unknown_site_is_404(client, db, woo_shop):
     raw = body(payload("woocommerce", "order.updated"))
     r = client.post("/webhooks/woocommerce", data=raw, headers=woo_headers("order.updated", raw, site="https://elders.example"))
