@@ -99,19 +99,19 @@ def anonymized_orders(bodies: Iterable[tuple[str, bytes]]) -> set[str]:
     return found
 
 
-def on_batch(session: Session, shop: Shop, items: list[tuple[Any, list]], now: datetime) -> None:
-    """For the applier, per WooCommerce shop and batch of (claimed delivery, states): note the
-    orders the batch brings anonymized, and scrub the batch's bodies of every noted order."""
+def on_batch(session: Session, shop: Shop, deliveries: list[Any], now: datetime) -> None:  # noqa: ANN401
+    """For the applier, per WooCommerce shop and batch of claimed deliveries (applied or failing):
+    note the orders the batch brings anonymized, and scrub the batch's bodies of every noted order."""
     shop_id, ctx = shop.id, _context(shop.customer_hash_key)
-    fresh = anonymized_orders((d.topic, d.body) for d, _ in items)
+    fresh = anonymized_orders((d.topic, d.body) for d in deliveries)
     note(session, shop_id, fresh, now)
-    ids = {d.id: order_id_of(d.body) for d, _ in items if d.topic.startswith("order.")}
+    ids = {d.id: order_id_of(d.body) for d in deliveries if d.topic.startswith("order.")}
     wanted = {i for i in ids.values() if i is not None}
     if not wanted:
         return
     noted = fresh | set(session.scalars(select(AnonymizedOrder.order_id).where(
         AnonymizedOrder.shop_id == shop_id, AnonymizedOrder.order_id.in_(sorted(wanted - fresh)))))
-    for delivery, _ in items:
+    for delivery in deliveries:
         if ids.get(delivery.id) in noted and (clean := _scrubbed_raw(delivery.body, ctx)) is not None:
             delivery.body = clean
             session.execute(update(Delivery).where(Delivery.id == delivery.id).values(body=clean))

@@ -258,3 +258,25 @@ def test_scrubbed_bodies_alone_replay_to_the_same_figures(app, send, woo_shop, r
             session.execute(table.delete().where(table.c.shop_id == woo_shop.id))
     assert runner.invoke(main, ["replay", "--shop", WOO_SITE, "--all"]).exit_code == 0
     assert _report(runner) == BEFORE
+
+
+def test_a_failing_delivery_of_an_anonymized_order_is_scrubbed_too(app, send, woo_shop, runner, db):
+    """A copy of 5103 from before its anonymization, delivered after the background pass, that
+    fails to apply (an unreadable date): it is kept for `kompas replay`, scrubbed like the others.
+    (Before, the applier scrubbed only the deliveries it applied.)"""
+    from plugin.jobs import JOBS
+    from plugin.models import Delivery as Stored
+
+    for order in ORDERS:
+        assert send("woocommerce", "order.created", order).status_code == 200
+    assert send("woocommerce", "order.updated", _anonymized(ORDERS[2], NOW - timedelta(minutes=5))).status_code == 200
+    [scrub] = [job for name, _, job in JOBS if name == "woocommerce.scrub_anonymized"]
+    scrub(app, NOW)
+    broken = dict(ORDERS[2], date_created_gmt="gisteren")
+    assert send("woocommerce", "order.updated", broken).status_code == 200
+    assert _report(runner) == BEFORE
+    with db.reading() as session:
+        [(status, raw)] = [(st, b) for st, b in session.execute(select(Stored.status, Stored.body)).all()
+                           if b"gisteren" in b]
+    assert status == "failed"
+    _without_the_person([json.loads(raw)])
