@@ -50,6 +50,8 @@ function kompas_test_reset() {
 		'async'    => array(),
 		'transients' => array(),
 		'privacy'  => array(),
+		'blog'     => 1,
+		'stack'    => array(),
 	);
 	$_POST = array();
 	$_GET  = array();
@@ -337,6 +339,32 @@ function wp_send_json_success( $data = null, $status = null ) {
 }
 function wp_send_json_error( $data = null, $status = null ) {
 	throw new Kompas_Test_Json_Sent( false, $data, $status );
+}
+
+function is_multisite() {
+	return isset( $GLOBALS['kompas_test']['sites'] );
+}
+function get_sites( $args = array() ) {
+	return array_keys( $GLOBALS['kompas_test']['sites'] );
+}
+/** Each site has its own options and table prefix; switching stashes the current site's. */
+function switch_to_blog( $id ) {
+	$t = &$GLOBALS['kompas_test'];
+	$t['sites'][ $t['blog'] ] = $t['options'];
+	$t['stack'][]             = $t['blog'];
+	$t['options']             = $t['sites'][ $id ];
+	$t['blog']                = $id;
+	$GLOBALS['wpdb']->prefix  = 1 === $id ? 'wp_' : 'wp_' . $id . '_';
+	return true;
+}
+function restore_current_blog() {
+	$t  = &$GLOBALS['kompas_test'];
+	$id = array_pop( $t['stack'] );
+	$t['sites'][ $t['blog'] ] = $t['options'];
+	$t['options']             = $t['sites'][ $id ];
+	$t['blog']                = $id;
+	$GLOBALS['wpdb']->prefix  = 1 === $id ? 'wp_' : 'wp_' . $id . '_';
+	return true;
 }
 
 class Kompas_Test_Wpdb {
