@@ -15,7 +15,8 @@ from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import ContextManager, Iterator
 
-from sqlalchemy import ColumnElement, Connection, Engine, LargeBinary, create_engine, event, func, literal, text
+from sqlalchemy import (ColumnElement, Connection, Engine, LargeBinary, Text, cast, create_engine, event, func,
+                        literal, text)
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
@@ -35,11 +36,19 @@ def advisory_xact_lock(executor: Session | Connection, namespace: int, key: int)
     executor.execute(_ADVISORY_XACT_LOCK, {"ns": namespace, "id": int(key)})
 
 
-def bytes_contain(session: Session, column: ColumnElement, needle: bytes) -> ColumnElement[bool]:
+def bytes_contain(session: Session, column: ColumnElement, needle: bytes, any_case: bool = False
+                  ) -> ColumnElement[bool]:
     """`column` (bytes) contains `needle`, searched by the database (SQLite's instr, PostgreSQL's
-    position on bytea), so that only the rows that can matter are read into Python."""
+    position on bytea), so that only the rows that can matter are read into Python. `any_case`:
+    ASCII letters in any case (an e-mail address as a shopper typed it); the body is read as text
+    for that (PostgreSQL: its escape encoding, which never fails on bytes that are not UTF-8)."""
+    sqlite = session.get_bind().dialect.name == "sqlite"
+    if any_case:
+        text_needle = needle.decode("utf-8", "replace").lower()
+        body = func.lower(cast(column, Text) if sqlite else func.encode(column, "escape"))
+        return (func.instr(body, text_needle) if sqlite else func.position(literal(text_needle).op("IN")(body))) > 0
     value = literal(needle, LargeBinary)
-    if session.get_bind().dialect.name == "sqlite":
+    if sqlite:
         return func.instr(column, value) > 0
     return func.position(value.op("IN")(column)) > 0
 

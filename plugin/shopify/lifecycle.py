@@ -171,14 +171,16 @@ def _stored_bodies_of(session, shop: Shop, customer: dict, orders: set[str]  # n
     customer_id = str(customer.get("id")) if customer.get("id") is not None else None
     email = str(customer.get("email") or "").strip().lower() or None
     # Only bodies that contain the customer's id, address or one of the orders can concern them:
-    # the database finds those (in C), Python parses only them.
-    needles = [n.encode() for n in [customer_id, *orders] if n] + (
-        [email.encode(), str(customer.get("email")).encode()] if email else [])
+    # the database finds those (in C), Python parses only them. The address in any case: a guest
+    # types it as they like, and a deleted order or a checkout has no state that links it.
+    needles = [bytes_contain(session, Delivery.body, n.encode()) for n in [customer_id, *orders] if n]
+    if email:
+        needles.append(bytes_contain(session, Delivery.body, email.encode(), any_case=True))
     if not needles:
         return
     query = (select(Delivery.id, Delivery.topic, Delivery.body).where(
         Delivery.shop_id == shop.id, or_(Delivery.topic.like("orders/%"), Delivery.topic.like("checkouts/%")),
-        or_(*[bytes_contain(session, Delivery.body, n) for n in needles]))
+        or_(*needles))
         .order_by(Delivery.id).execution_options(yield_per=500))
     for delivery_id, topic, raw in session.execute(query).all():
         try:
