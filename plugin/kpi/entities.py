@@ -258,18 +258,17 @@ def reconcile(stored: State | None, incoming: State) -> State | None:
         return incoming
     if incoming.version > stored.version:  # type: ignore[union-attr]
         return incoming
-    if orders and incoming.version == stored.version and _same_instant_rank(incoming) != _same_instant_rank(stored):  # type: ignore[arg-type]
-        if _same_instant_rank(incoming) > _same_instant_rank(stored):  # type: ignore[arg-type]
-            return incoming
-        merged = _with_links_of(stored, incoming)  # type: ignore[arg-type]   # what only the other tells
-        return None if merged == stored else merged
-    if (orders and incoming.version == stored.version
+    same_instant = orders and incoming.version == stored.version  # type: ignore[union-attr]
+    outranks = _same_instant_rank(incoming) - _same_instant_rank(stored) if same_instant else 0  # type: ignore[arg-type]
+    if outranks > 0:
+        return incoming
+    if (same_instant and not outranks
             and incoming.refund_ids is not None and stored.refund_ids is not None  # type: ignore[union-attr]
             and (len(incoming.refund_ids), incoming.refund_ids) < (len(stored.refund_ids), stored.refund_ids)):  # type: ignore[union-attr]
         return incoming
     if orders:   # the stored state stays, with the links only the incoming one knows
         merged = _with_links_of(stored, incoming)  # type: ignore[arg-type]
-        if incoming.read_from_store and incoming.version == stored.version and not merged.read_from_store:  # type: ignore[union-attr]
+        if incoming.read_from_store and same_instant and not outranks and not merged.read_from_store:  # type: ignore[union-attr]
             # a read of the store saw this very state: a timeless trash after it waits for the
             # resync's trash listing (`placed_after`), which dates one that stands
             merged = dataclasses.replace(merged, read_from_store=True)
