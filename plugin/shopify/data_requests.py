@@ -50,6 +50,8 @@ def listed(session: Session, shop: Shop, language: str) -> list[dict[str, Any]]:
     """The shop's requests, newest first, as the panel shows them."""
     rows = session.scalars(select(DataRequest).where(DataRequest.shop_id == shop.id)
                            .order_by(DataRequest.received_at.desc(), DataRequest.id.desc())).all()
+    if not rows:   # most shops, on every panel view
+        return []
     # the orders Kompas holds (a request also names orders Kompas never received)
     held = set(session.scalars(select(EntityState.key).where(
         EntityState.shop_id == shop.id, EntityState.kind == "order",

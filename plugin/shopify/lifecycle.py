@@ -89,6 +89,11 @@ def _context(shop: Shop) -> Context:
     return Context(received_at=datetime.now(timezone.utc), triggered_at=None, customer_hash_key=shop.customer_hash_key)
 
 
+def _customer_id(customer: dict) -> str | None:
+    """The Shopify customer id a privacy webhook names, as text."""
+    return str(customer["id"]) if customer.get("id") is not None else None
+
+
 def _customer_keys(shop: Shop, customer: dict) -> list[str]:
     ctx = _context(shop)
     keys = [ctx.customer_key(customer.get("id"), None), ctx.customer_key(None, customer.get("email"))]
@@ -113,7 +118,7 @@ def _keep_data_request(session, shop: Shop, payload: dict, customer: dict, keys:
     unnumbered = "unnumbered-" + hashlib.sha256(json.dumps(
         [customer.get("id"), sorted(requested)], default=str).encode()).hexdigest()[:16]
     data_requests.keep(session, shop, str(request.get("id") or unnumbered),
-                       str(customer["id"]) if customer.get("id") is not None else None,
+                       _customer_id(customer),
                        sorted(orders), [delivery_id for delivery_id, _, _ in bodies], now)
     log.info("shopify.data_request", extra={"shop": shop.domain, "orders": len(orders), "deliveries": len(bodies),
                                             "request": request.get("id")})
@@ -144,7 +149,7 @@ def _redact_customer(session, shop: Shop, customer: dict, keys: list[str], order
     bodies = _redact_bodies(session, shop, customer, orders, pseudonyms)
     # a data request kept for the merchant would name the customer beside these orders: after the
     # erasure Kompas holds nothing of them to give, so the request goes too
-    data_requests.forget(session, shop, str(customer["id"]) if customer.get("id") is not None else None,
+    data_requests.forget(session, shop, _customer_id(customer),
                          requested | orders)
     log.info("shopify.customer_redacted", extra={"shop": shop.domain, "states": states, "deliveries": bodies})
     return f"customer redacted: {states} orders relinked to a pseudonym, {bodies} deliveries scrubbed"
@@ -168,7 +173,7 @@ def _stored_bodies_of(session, shop: Shop, customer: dict, orders: set[str]  # n
                       ) -> Iterator[tuple[int, str, dict]]:
     """(delivery id, topic, body) of every stored order and checkout delivery that concerns the customer
     (their id or address, or one of `orders`), in delivery order."""
-    customer_id = str(customer.get("id")) if customer.get("id") is not None else None
+    customer_id = _customer_id(customer)
     email = str(customer.get("email") or "").strip().lower() or None
     # Only bodies that contain the customer's id, address or one of the orders can concern them:
     # the database finds those (in C), Python parses only them. The address in any case: a guest

@@ -33,7 +33,7 @@ import json
 import logging
 import re
 from datetime import datetime, timezone
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Iterator
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
@@ -53,6 +53,9 @@ log = logging.getLogger(__name__)
 KEPT_META = frozenset({CART_TOKEN_META, ANONYMIZED_META, COUNTED_AS_META, *ATTRIBUTION_META})
 # Top-level fields that name or trace the person (the customer note is the shopper's own text).
 PERSONAL_FIELDS = {"customer_id": 0, "customer_ip_address": "", "customer_user_agent": "", "customer_note": ""}
+# WooCommerce's order bodies start with their id ({"id":123,...}): read without parsing the body
+_LEADING_ID = re.compile(rb'\s*\{\s*"id"\s*:\s*"?(\d+)')
+WRITE_CHUNK = 500   # rewritten bodies per transaction of the background pass
 
 
 def scrubbed(order: dict, ctx: Context) -> dict:
@@ -106,11 +109,11 @@ def on_batch(session: Session, shop: Shop, deliveries: list[Any], now: datetime)
     fresh = anonymized_orders((d.topic, d.body) for d in deliveries)
     note(session, shop_id, fresh, now)
     ids = {d.id: order_id_of(d.body) for d in deliveries if d.topic.startswith("order.")}
-    wanted = {i for i in ids.values() if i is not None}
-    if not wanted:
+    unknown = {i for i in ids.values() if i is not None} - fresh
+    noted = fresh | (set(session.scalars(select(AnonymizedOrder.order_id).where(
+        AnonymizedOrder.shop_id == shop_id, AnonymizedOrder.order_id.in_(sorted(unknown))))) if unknown else set())
+    if not noted:
         return
-    noted = fresh | set(session.scalars(select(AnonymizedOrder.order_id).where(
-        AnonymizedOrder.shop_id == shop_id, AnonymizedOrder.order_id.in_(sorted(wanted - fresh)))))
     for delivery in deliveries:
         if ids.get(delivery.id) in noted and (clean := _scrubbed_raw(delivery.body, ctx)) is not None:
             delivery.body = clean
@@ -132,15 +135,10 @@ def scrub_noted(app: Any, now: datetime) -> int:  # noqa: ANN401
         last = session.scalar(select(func.max(Delivery.id))) or 0
     rewritten = 0
     for shop_id, orders in noted.items():
-        rewrites: list[tuple[int, bytes]] = []
         with db.reading() as session:
             ctx = _context(session.scalar(select(Shop.customer_hash_key).where(Shop.id == shop_id)))
-            query = (select(Delivery.id, Delivery.body).where(
-                Delivery.shop_id == shop_id, Delivery.topic.like("order.%"), Delivery.id <= last)
-                .execution_options(yield_per=500))
-            for delivery_id, raw in session.execute(query):
-                if order_id_of(raw) in orders and (clean := _scrubbed_raw(raw, ctx)) is not None:
-                    rewrites.append((delivery_id, clean))
+            rewrites = [(delivery_id, clean) for delivery_id, _, raw in _order_bodies(session, shop_id, orders, last)
+                        if (clean := _scrubbed_raw(raw, ctx)) is not None]
         for start in range(0, len(rewrites), WRITE_CHUNK):
             with db.transaction() as session:
                 for delivery_id, clean in rewrites[start:start + WRITE_CHUNK]:
@@ -155,7 +153,18 @@ def scrub_noted(app: Any, now: datetime) -> int:  # noqa: ANN401
     return rewritten
 
 
-WRITE_CHUNK = 500
+def _order_bodies(session: Session, shop_id: int, order_ids: set[str], up_to: int | None = None
+                  ) -> Iterator[tuple[int, str, bytes]]:
+    """(delivery id, order id, raw body) of the shop's stored order deliveries of `order_ids`
+    (up to delivery `up_to`), in one read of its order bodies: the id is read from each body's
+    first bytes (`order_id_of`), only theirs are parsed by the caller."""
+    query = select(Delivery.id, Delivery.body).where(Delivery.shop_id == shop_id, Delivery.topic.like("order.%"))
+    if up_to is not None:
+        query = query.where(Delivery.id <= up_to)
+    for delivery_id, raw in session.execute(query.execution_options(yield_per=500)):
+        order_id = order_id_of(raw)
+        if order_id in order_ids:
+            yield delivery_id, order_id, raw
 
 
 def note(session: Session, shop_id: int, order_ids: set[str], now: datetime) -> None:
@@ -178,8 +187,7 @@ def noter(app: Any, shop_id: int) -> Callable[[set[str]], None]:  # noqa: ANN401
 
 def _context(customer_hash_key: str) -> Context:
     return Context(received_at=datetime.now(timezone.utc), triggered_at=None, customer_hash_key=customer_hash_key)
-# WooCommerce's order bodies start with their id ({"id":123,...}): read without parsing the body
-_LEADING_ID = re.compile(rb'\s*\{\s*"id"\s*:\s*"?(\d+)')
+
 
 
 def order_id_of(raw: bytes) -> str | None:
@@ -224,12 +232,7 @@ def relink_lumped_orders(session: Session, shop: Shop, now: datetime) -> int:
     if not stored:
         return 0
     told: dict[str, tuple[int, str | None]] = {}
-    query = (select(Delivery.body).where(Delivery.shop_id == shop.id, Delivery.topic.like("order.%"))
-             .execution_options(yield_per=500))
-    for raw in session.scalars(query):
-        order_id = order_id_of(raw)
-        if order_id not in stored:
-            continue
+    for _, order_id, raw in _order_bodies(session, shop.id, set(stored)):
         try:
             state = order_state(json.loads(raw), ctx)
         except (ValueError, PayloadError):
