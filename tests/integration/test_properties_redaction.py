@@ -34,16 +34,15 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from plugin import applier, ingest, report
+from plugin import applier
 from plugin.demo import checkout_payload, order_payload, refund_payload
-from plugin.models import Base, Delivery, EntityState
+from plugin.models import Delivery, EntityState
 from plugin.shops import add_shop, find_shop
-from tests.helpers import shopify_headers
+from tests.helpers import replayed_from_bodies, shopify_headers, verified_report
 from webhooks.platforms.base import Context
 
 AMS = ZoneInfo("Europe/Amsterdam")
@@ -184,14 +183,7 @@ def deliver(client, shop: str, topic: str, data: dict, triggered_at: str | None,
 
 
 def report_of(db, shop: str) -> dict:  # noqa: ANN001
-    with db.reading() as s:
-        found = find_shop(s, shop)
-        assert not s.scalars(select(Delivery.id).where(Delivery.shop_id == found.id,
-                                                       Delivery.status != applier.PROCESSED)).all()
-        result = report.build(s, found, FROM, TO)
-        assert ingest.differences(s, ingest.ShopContext.of(found)) == {}   # kompas verify
-    result.pop("shop")
-    return result
+    return verified_report(db, shop, FROM, TO)
 
 
 def left_of(db, shop: str, redacted: list[tuple[int, str, str]]) -> list[str]:  # noqa: ANN001
@@ -217,25 +209,6 @@ def left_of(db, shop: str, redacted: list[tuple[int, str, str]]) -> list[str]:  
                 if customer_key == k or k in text:
                     found.append(f"{kind} {key} state holds {k}")
     return found
-
-
-def replayed_from_bodies(db, shop: str) -> None:  # noqa: ANN001
-    """The shop's states and counters emptied, then every stored delivery applied again in order
-    (`kompas replay --all`): what the stored (scrubbed) bodies alone give."""
-    with db.transaction() as s:
-        shop_id = find_shop(s, shop).id
-        for name in ("entity_states", "daily_counters", "source_counters", "day_histograms", "hour_counters"):
-            table = Base.metadata.tables[name]
-            s.execute(table.delete().where(table.c.shop_id == shop_id))
-    applier.requeue(db, shop_id=shop_id, statuses=(applier.PROCESSED, applier.IGNORED, applier.FAILED))
-    applier.drain(db, shop_id=shop_id)
-
-
-@pytest.fixture
-def queued(make_app):  # noqa: ANN001, ANN201
-    """A second app on the same database that only stores deliveries (the worker applies them,
-    as in production without KOMPAS_APPLY_INLINE)."""
-    return make_app(APPLY_INLINE=False)
 
 
 # KOMPAS_PROPERTY_EXAMPLES=1500 for a longer search (about 0.1 s an example on SQLite). No explain

@@ -30,13 +30,12 @@ from zoneinfo import ZoneInfo
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import select
 
-from plugin import applier, ingest, report
-from plugin.jobs import JOBS
-from plugin.models import Base, Delivery
-from plugin.shops import add_shop, find_shop
-from tests.helpers import payload, woo_headers
+from plugin import applier
+from plugin.jobs import scrub_anonymized_orders
+from plugin.shops import add_shop
+from tests.helpers import (anonymized_by_woocommerce, replayed_from_bodies, verified_report, woo_headers,
+                           woo_order_of_anna)
 
 UTC = timezone.utc
 AMS = ZoneInfo("Europe/Amsterdam")
@@ -59,29 +58,11 @@ def _gmt(value: datetime) -> str:
 def _body(order_id: int, *, status: str, created: datetime, modified: datetime, paid: datetime | None,
           customer: tuple[int, str], refunded: bool, anonymized: bool) -> dict:
     """The real v3 order of tests/payloads (one line of 90.00) as order `order_id` in that state."""
-    o = payload("woocommerce", "order.updated__airbytehq-airbyte")
     customer_id, email = customer
-    o.update(id=order_id, number=str(order_id), status=status, customer_id=customer_id,
-             date_created=_gmt(created), date_created_gmt=_gmt(created),
-             date_modified=_gmt(modified), date_modified_gmt=_gmt(modified),
-             date_paid=paid and _gmt(paid), date_paid_gmt=paid and _gmt(paid),
-             refunds=[{"id": 90000 + order_id, "reason": "", "total": "-10.00"}] if refunded else [],
-             customer_ip_address="203.0.113.7", customer_user_agent="Mozilla/5.0 (X11; Linux x86_64)",
-             customer_note="Graag bij de buren afgeven")
-    o["billing"].update(first_name="Anna", last_name="de Vries", address_1="Prinsengracht 263",
-                        city="Amsterdam", postcode="1016 GV", country="NL", phone="+31 20 555 0101", email=email)
-    o["shipping"].update(first_name="Anna", last_name="de Vries", address_1="Prinsengracht 263",
-                         city="Amsterdam", postcode="1016 GV", country="NL")
-    if anonymized:   # as remove_order_personal_data leaves it
-        for part in ("billing", "shipping"):
-            for field, value in o[part].items():
-                if value:
-                    o[part][field] = "" if field in ("state", "country", "phone") else "[deleted]"
-        o["billing"]["email"] = "deleted@site.invalid"
-        o.update(customer_id=0, customer_ip_address="203.0.113.0", customer_user_agent="[deleted]",
-                 customer_note="")
-        o["meta_data"] = [*o["meta_data"], {"id": 9001, "key": "_anonymized", "value": "yes"}]
-    return o
+    o = woo_order_of_anna(order_id, email=email, customer_id=customer_id, status=status, created=created,
+                          modified=modified, paid=paid,
+                          refunds=[{"id": 90000 + order_id, "reason": "", "total": "-10.00"}] if refunded else [])
+    return anonymized_by_woocommerce(o) if anonymized else o
 
 
 class Sent(tuple):
@@ -193,35 +174,7 @@ def deliver(client, site: str, topic: str, data: dict) -> None:  # noqa: ANN001
 
 
 def report_of(db, site: str) -> dict:  # noqa: ANN001
-    with db.reading() as s:
-        found = find_shop(s, site)
-        assert not s.scalars(select(Delivery.id).where(Delivery.shop_id == found.id,
-                                                       Delivery.status != applier.PROCESSED)).all()
-        result = report.build(s, found, FROM, TO)
-        assert ingest.differences(s, ingest.ShopContext.of(found)) == {}   # kompas verify
-    result.pop("shop")
-    return result
-
-
-def replayed_from_bodies(db, site: str) -> None:  # noqa: ANN001
-    """The shop's states and counters emptied, then every stored delivery applied again in order
-    (`kompas replay --all`): what the stored (scrubbed) bodies alone give."""
-    with db.transaction() as s:
-        shop_id = find_shop(s, site).id
-        for name in ("entity_states", "daily_counters", "source_counters", "day_histograms", "hour_counters"):
-            table = Base.metadata.tables[name]
-            s.execute(table.delete().where(table.c.shop_id == shop_id))
-    applier.requeue(db, shop_id=shop_id, statuses=(applier.PROCESSED, applier.IGNORED, applier.FAILED))
-    applier.drain(db, shop_id=shop_id)
-
-
-SCRUB = [job for name, _, job in JOBS if name == "woocommerce.scrub_anonymized"][0]
-
-
-@pytest.fixture
-def queued(make_app):  # noqa: ANN001, ANN201
-    """A second app on the same database that only stores deliveries (the worker applies them)."""
-    return make_app(APPLY_INLINE=False)
+    return verified_report(db, site, FROM, TO)
 
 
 # KOMPAS_PROPERTY_EXAMPLES=500 for a longer search
@@ -247,14 +200,14 @@ def test_any_order_with_duplicates_stale_copies_and_scrubbing_gives_the_same_rep
         if step == "drain":
             applier.drain(db)
         elif step == "scrub":
-            SCRUB(app, datetime.now(UTC))
+            scrub_anonymized_orders(app, datetime.now(UTC))
         else:
             deliver(later if queued_step else inline, shuffled, *item)
     applier.drain(db)
     expected = report_of(db, reference)
     assert report_of(db, shuffled) == expected
     # what is kept of the deliveries (bodies scrubbed or not) replays to the same figures
-    SCRUB(app, datetime.now(UTC))
+    scrub_anonymized_orders(app, datetime.now(UTC))
     replayed_from_bodies(db, shuffled)
     assert report_of(db, shuffled) == expected
 

@@ -16,7 +16,8 @@ from decimal import Decimal
 from itertools import permutations
 
 from plugin.kpi.entities import OrderState, reconcile
-from tests.functional.test_woocommerce_anonymized_orders import CREATED, NOW, _anonymized, _gmt, _order, _report
+from tests.functional.test_woocommerce_anonymized_orders import CREATED, NOW, _gmt, _order, _report
+from tests.helpers import anonymized_by_woocommerce
 
 
 def _kept(arrivals):
@@ -66,7 +67,7 @@ def test_through_the_receiver_the_trash_of_the_placed_second_gives_the_same_figu
     their customers (customers 2; before: 1, 5102 counted without a customer)."""
     anna, bram = _order(5101, email="anna@example.nl"), _order(5102, email="bram@example.be")
     trash = lambda o: {"id": o["id"], "status": "trash", "date_modified_gmt": _gmt(CREATED)}  # noqa: E731
-    restored = lambda o: {**_anonymized(o, NOW - timedelta(minutes=5)), "date_modified": _gmt(NOW - timedelta(minutes=5))}  # noqa: E731
+    restored = lambda o: {**anonymized_by_woocommerce(o, NOW - timedelta(minutes=5)), "date_modified": _gmt(NOW - timedelta(minutes=5))}  # noqa: E731
     assert send("woocommerce", "order.created", anna).status_code == 200
     assert send("woocommerce", "order.deleted", trash(anna)).status_code == 200
     assert send("woocommerce", "order.deleted", trash(bram)).status_code == 200

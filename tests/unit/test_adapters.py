@@ -6,7 +6,7 @@ import pytest
 
 from plugin.kpi.booking import parse_instant, to_epoch_micros
 from plugin.kpi.entities import FINAL_VERSION, CartState, OrderState, RefundState, ReturnState
-from tests.helpers import payload
+from tests.helpers import anonymized_by_woocommerce, payload
 from webhooks.platforms import shopify, woocommerce
 from webhooks.platforms.base import Context, PayloadError
 
@@ -216,31 +216,21 @@ def test_woocommerce_traffic_source_from_order_attribution():
     assert woocommerce.order_state(data, CTX).source == "instagram"
 
 
-def _anonymized_by_woocommerce(order: dict) -> dict:
-    """What WC_Privacy_Erasers::remove_order_personal_data leaves: customer_id 0, the address
-    "deleted@site.invalid", names "[deleted]", the `_anonymized` meta."""
-    order = dict(order, customer_id=0, billing=dict(order["billing"], email="deleted@site.invalid",
-                                                     first_name="[deleted]"))
-    order["meta_data"] = [*order["meta_data"], {"id": 9, "key": "_anonymized", "value": "yes"}]
-    return order
-
-
 def test_a_woocommerce_order_anonymized_by_the_store_cannot_tell_its_customer():
     data = payload("woocommerce", "order.updated")
     assert woocommerce.order_state(data, CTX).customer_known
-    anonymized = woocommerce.order_state(_anonymized_by_woocommerce(data), CTX)
+    anonymized = woocommerce.order_state(anonymized_by_woocommerce(data), CTX)
     assert (anonymized.customer_key, anonymized.customer_known) == (None, False)
     # every address "deleted@site.invalid" is the same placeholder, never a customer, flag or not
     placeholder = dict(data, customer_id=0, billing=dict(data["billing"], email="Deleted@Site.Invalid"))
     assert woocommerce.order_state(placeholder, CTX).customer_known is False
     # a store that keeps the customer id on anonymized orders (a filter) still tells the customer
-    kept_id = dict(_anonymized_by_woocommerce(data), customer_id=77)
+    kept_id = dict(anonymized_by_woocommerce(data), customer_id=77)
     assert woocommerce.order_state(kept_id, CTX).customer_key == "c:77"
     assert woocommerce.order_state(kept_id, CTX).customer_known
 
 
 def test_a_scrubbed_woocommerce_body_gives_the_same_order_state_without_the_customer():
-    import dataclasses
     import json
 
     from plugin.woocommerce.privacy import scrubbed
@@ -263,7 +253,7 @@ def test_a_scrubbed_woocommerce_body_gives_the_same_order_state_without_the_cust
     guest = dict(data, customer_id=0)
     assert woocommerce.order_state(scrubbed(guest, CTX), CTX) == woocommerce.order_state(guest, CTX)
     assert woocommerce.order_state(guest, CTX).customer_key.startswith("e:")
-    anonymized = _anonymized_by_woocommerce(data)
+    anonymized = anonymized_by_woocommerce(data)
     assert woocommerce.order_state(scrubbed(anonymized, CTX), CTX) == woocommerce.order_state(anonymized, CTX)
     nobody = dict(guest, billing=dict(guest["billing"], email=""))
     assert woocommerce.order_state(scrubbed(nobody, CTX), CTX) == woocommerce.order_state(nobody, CTX)
