@@ -73,7 +73,7 @@ def handle(db, topic: str, domain: str, payload: Any, now: datetime | None = Non
         keys = _customer_keys(shop, customer)
         if topic == "customers/data_request":
             return _keep_data_request(session, shop, payload, customer, keys, now)
-        orders = {str(o) for o in payload.get("orders_to_redact") or []}
+        orders = _order_ids(payload.get("orders_to_redact"))
         return _redact_customer(session, shop, customer, keys, orders)
 
 
@@ -87,6 +87,11 @@ def _installed_since(session, shop: Shop, triggered_at: datetime | None) -> bool
 
 def _context(shop: Shop) -> Context:
     return Context(received_at=datetime.now(timezone.utc), triggered_at=None, customer_hash_key=shop.customer_hash_key)
+
+
+def _order_ids(value: Any) -> set[str]:  # noqa: ANN401
+    """The order ids a privacy webhook lists, as text (anything but a list of them lists none)."""
+    return {str(o) for o in value if isinstance(o, (int, str))} if isinstance(value, list) else set()
 
 
 def _customer_id(customer: dict) -> str | None:
@@ -106,7 +111,7 @@ def _keep_data_request(session, shop: Shop, payload: dict, customer: dict, keys:
     address) or named by the request, and the stored deliveries of those orders and of checkouts
     that name the customer (plugin.shopify.data_requests gives the merchant their download)."""
     request = payload.get("data_request") if isinstance(payload.get("data_request"), dict) else {}
-    requested = {str(o) for o in payload.get("orders_requested") or []}
+    requested = _order_ids(payload.get("orders_requested"))
     linked = set(session.scalars(select(EntityState.key).where(
         EntityState.shop_id == shop.id, EntityState.kind == "order", EntityState.customer_key.in_(keys)))) \
         if keys else set()

