@@ -54,6 +54,14 @@ DAYS = 365
 PROFILE = [0.3, 0.2, 0.15, 0.1, 0.1, 0.15, 0.3, 0.6, 1.0, 1.3, 1.5, 1.6, 1.7, 1.6, 1.5, 1.5, 1.5, 1.6, 1.8, 2.0,
            2.0, 1.7, 1.2, 0.6]
 WEEKDAY = [1.1, 1.0, 0.95, 0.95, 1.0, 0.85, 1.15]
+# The "retail" year (--year retail): weekends have an hourly rhythm of their own (a late Saturday
+# morning and an early evening; a slow Sunday morning and a long Sunday evening), and the year has
+# the days a Dutch or Belgian webshop sells more on. None of them is a drop: on that year every
+# firing of an orders rule is a false alert, however the rule computes its normal.
+SATURDAY = [0.3, 0.25, 0.15, 0.1, 0.1, 0.1, 0.15, 0.3, 0.6, 1.0, 1.4, 1.6, 1.7, 1.7, 1.6, 1.5, 1.4, 1.3, 1.2, 1.2,
+            1.2, 1.1, 0.9, 0.5]
+SUNDAY = [0.35, 0.25, 0.15, 0.1, 0.1, 0.1, 0.1, 0.2, 0.4, 0.8, 1.1, 1.3, 1.4, 1.4, 1.4, 1.5, 1.6, 1.8, 2.0, 2.3,
+          2.5, 2.3, 1.6, 0.8]
 PRICES = [9.99, 12.95, 14.0, 19.95, 24.5, 34.95, 49.0, 89.99]
 DROP_RULES = {"orders_drop_cusum", "orders_drop_today", "orders_drop_recent", "orders_drop_half_day", "orders_drop_day", "orders_drop_week",
               "net_sales_drop_today", "no_orders"}
@@ -76,6 +84,37 @@ def poisson(rng: random.Random, lam: float) -> int:
     return k
 
 
+def black_friday(year: int) -> date:
+    """The Friday after the fourth Thursday of November."""
+    first = date(year, 11, 1)
+    thursday = first + timedelta(days=(3 - first.weekday()) % 7 + 21)
+    return thursday + timedelta(days=1)
+
+
+def first_weekday(year: int, month: int, weekday: int) -> date:
+    first = date(year, month, 1)
+    return first + timedelta(days=(weekday - first.weekday()) % 7)
+
+
+def retail_day(day: date) -> tuple[float, dict[int, float]]:
+    """The retail year's own days: (factor on the day's orders, extra factor per hour). All sell more:
+    Black Friday × 3 and the weekend after it × 1.6, Cyber Monday × 2, the first day of the summer and
+    winter sales × 1.8, and a monthly newsletter on the first Tuesday, sent at 10:00, that brings
+    × 2.5 the orders from 10:00 to 14:00."""
+    friday = black_friday(day.year)
+    if day == friday:
+        return 3.0, {}
+    if friday < day < friday + timedelta(days=3):
+        return 1.6, {}
+    if day == friday + timedelta(days=3):
+        return 2.0, {}
+    if day in (first_weekday(day.year, 7, 0), date(day.year, 12, 27)):
+        return 1.8, {}
+    if day == first_weekday(day.year, day.month, 1):
+        return 1.0, {hour: 2.5 for hour in range(10, 14)}
+    return 1.0, {}
+
+
 def day_rate(per_day: float, day: date, noise: float) -> float:
     doy = day.timetuple().tm_yday
     season = 1 + 0.25 * math.cos(2 * math.pi * (doy - 340) / 365)
@@ -83,22 +122,28 @@ def day_rate(per_day: float, day: date, noise: float) -> float:
     return per_day * WEEKDAY[day.weekday()] * season * trend * noise
 
 
-def generate_day(per_day: float, day: date, seed: int, drop_from: int | None = None
+def generate_day(per_day: float, day: date, seed: int, drop_from: int | None = None, year: str = "plain"
                  ) -> tuple[dict, list, list[float]]:
     """One day of events: {(day, hour): [(minute, counters)]} of its orders, carts and checkouts,
     the refunds of its orders as [((day, hour), minute, counters)] booked days later, and the
     expected orders of each hour without a drop. `drop_from`: from this hour on, traffic is halved.
     Every event has an arrival minute within its hour, so that the current hour can be counted for
-    the part that has passed, as the product counts it."""
+    the part that has passed, as the product counts it. `year`: "plain" (every day the same rhythm)
+    or "retail" (weekends' own rhythm, sale days and newsletters: `retail_day`)."""
     rng = random.Random(seed * 100_003 + day.toordinal())
     total = day_rate(per_day, day, math.exp(rng.gauss(0, 0.08)))
-    weight = sum(PROFILE)
+    profile, boost = PROFILE, {}
+    if year == "retail":
+        profile = {5: SATURDAY, 6: SUNDAY}.get(day.weekday(), PROFILE)
+        factor, boost = retail_day(day)
+        total *= factor
+    weight = sum(profile)
     events: dict = {}
     refunds: list = []
     expected = []
     for hour in range(24):
         factor = 0.5 if drop_from is not None and hour >= drop_from else 1.0
-        expected.append(total * PROFILE[hour] / weight)
+        expected.append(total * profile[hour] / weight * boost.get(hour, 1.0))
         lam = expected[-1] * factor
         orders = poisson(rng, lam)
         hour_events = []
@@ -128,14 +173,14 @@ class Shop:
     the product sees them every STEP of the hour (`partial[key][i]`: what arrived before minute
     i × STEP), and the expected orders per hour (`expected`)."""
 
-    def __init__(self, per_day: float, seed: int) -> None:
-        self.per_day, self.seed = per_day, seed
+    def __init__(self, per_day: float, seed: int, year: str = "plain") -> None:
+        self.per_day, self.seed, self.year = per_day, seed, year
         self.events: dict = {}
         self.refunds: dict = defaultdict(list)
         self.expected: dict = {}
         for offset in range(DAYS):
             day = START + timedelta(days=offset)
-            events, refunds, expected = generate_day(per_day, day, seed)
+            events, refunds, expected = generate_day(per_day, day, seed, year=year)
             self.events.update(events)
             for key, minute, counters in refunds:
                 self.refunds[key].append((minute, counters))
@@ -152,7 +197,8 @@ class Shop:
         full, partial = dict(self.full), dict(self.partial)
         for offset in range(days):
             d = day + timedelta(days=offset)
-            events, _, _ = generate_day(self.per_day, d, self.seed, drop_from=12 if offset == 0 else 0)
+            events, _, _ = generate_day(self.per_day, d, self.seed, drop_from=12 if offset == 0 else 0,
+                                        year=self.year)
             for key, hour_events in events.items():
                 full[key], partial[key] = counters_by_step(hour_events + self.refunds.get(key, []))
         return full, partial
@@ -221,18 +267,23 @@ def false_alerts(shop: Shop) -> tuple[float, Counter, int, list]:
     return len(fired) / months, Counter(key for _, key in fired), int(round(months)), fired
 
 
-def trial_days(trials: int) -> list[date]:
+def trial_days(trials: int, year: str = "plain") -> list[date]:
     spacing = (DAYS - 42 - DROP_DAYS - 1) // trials
     # every weekday in turn: trial t falls on START's weekday + t (adding t % 7 days to a spacing of
     # 13 days, 6 mod 7, put every trial on a Monday)
-    return [START + timedelta(days=42 + trial * spacing + (trial - trial * spacing) % 7) for trial in range(trials)]
+    days = [START + timedelta(days=42 + trial * spacing + (trial - trial * spacing) % 7) for trial in range(trials)]
+    if year == "retail":
+        # a halving from noon on a newsletter's Tuesday is still above normal until the newsletter's
+        # hours end: such a trial moves a week on (the trials' Tuesdays all fell on first Tuesdays)
+        days = [day + timedelta(days=7) if retail_day(day) != (1.0, {}) else day for day in days]
+    return days
 
 
 def delays(shop: Shop, trials: int) -> list[float | None]:
     """Hours from 12:00 to the first firing of an orders/net-sales rule, per trial (None: not while
     the drop lasts)."""
     out = []
-    for day in trial_days(trials):
+    for day in trial_days(trials, shop.year):
         full, partial = shop.with_drop(day, DROP_DAYS)
         noon = datetime.combine(day, time(12), ZONE)
         fired = run(full, partial, noon - timedelta(days=2), noon + timedelta(hours=HORIZON),
@@ -264,7 +315,7 @@ def oracle(shop: Shop, trials: int, hours: int) -> float:
     included) and when the drop began, made once a day, so that a false-alarm probability of
     1 / 30.4 per test is one false alert a month."""
     powers = []
-    for day in trial_days(trials):
+    for day in trial_days(trials, shop.year):
         noon = datetime.combine(day, time(12))
         lam = sum(shop.expected.get(((noon + timedelta(hours=h)).date(), (noon + timedelta(hours=h)).hour), 0.0)
                   for h in range(hours))
@@ -317,7 +368,7 @@ def cusum_oracle(shop: Shop, trials: int) -> list[float | None]:
         middle = (low + high) / 2
         low, high = (low, middle) if len(cusum(year, middle)) <= budget else (middle, high)
     out = []
-    for day in trial_days(trials):
+    for day in trial_days(trials, shop.year):
         full, partial = shop.with_drop(day, DROP_DAYS)
         start = day - timedelta(days=2)
         steps = increments(order_steps(full, partial, start, DROP_DAYS + 2))
@@ -339,9 +390,9 @@ def within(values: list[float | None], hours: float) -> int:
     return sum(1 for v in values if v is not None and v <= hours)
 
 
-def bench_shop(name: str, per_day: float, seed: int, trials: int, verbose: bool) -> str:
+def bench_shop(name: str, per_day: float, seed: int, trials: int, verbose: bool, year: str = "plain") -> str:
     """One shop's figures, as printed lines (one process per shop)."""
-    shop = Shop(per_day, seed)
+    shop = Shop(per_day, seed, year)
     rate, by_rule, months, fired = false_alerts(shop)
     lines = [f"\n{name}",
              f"  false alerts: {rate:.2f} per month over {months} months "
@@ -355,7 +406,7 @@ def bench_shop(name: str, per_day: float, seed: int, trials: int, verbose: bool)
     lines.append(f"  reported within 1 h: {within(found, 1)}/{trials}; within 2 h: {within(found, 2)}/{trials}; "
                  f"the same day (by 24:00): {within(found, 12)}/{trials}; within 24 h: {within(found, 24)}/{trials}; "
                  f"within 3 days: {within(found, 72)}/{trials}")
-    lines.append(f"  oracles at one false alert a month, knowing the exact normal of every hour (today's level included):")
+    lines.append("  oracles at one false alert a month, knowing the exact normal of every hour (today's level included):")
     lines.append(f"    knowing also the drop's start, one test a day: by 14:00 {oracle(shop, trials, 2):.0%}, "
                  f"by 24:00 {oracle(shop, trials, 12):.0%}, within 24 h {oracle(shop, trials, 24):.0%}")
     watching = cusum_oracle(shop, trials)
@@ -371,16 +422,18 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=24)
     parser.add_argument("--verbose", action="store_true", help="list every false alert and every delay")
     parser.add_argument("--shop", choices=("big", "small", "both"), default="both")
+    parser.add_argument("--year", choices=("plain", "retail"), default="plain",
+                        help="retail: weekends' own hourly rhythm, Black Friday, sales and newsletters")
     args = parser.parse_args()
     print(f"reproduce: .venv/bin/python benchmarks/alerts_detection.py --seed {args.seed} --trials {args.trials}"
-          + (f" --shop {args.shop}" if args.shop != "both" else ""))
+          + (f" --shop {args.shop}" if args.shop != "both" else "") + (" --year retail" if args.year == "retail" else ""))
     print(f"every default rule evaluated every {STEP_MINUTES} minutes (the product's KOMPAS_ALERTS_INTERVAL), "
           f"the current hour counted so far")
     shops = [("big shop, ~700 orders/day (>= 20 orders/h from 09:00 to 22:00 all year)", 700.0),
              ("small shop, 20 orders/day", 20.0)]
     shops = [s for s in shops if args.shop == "both" or s[0].startswith(args.shop)]
     with ProcessPoolExecutor(max_workers=2) as pool:   # one process per shop
-        jobs = [pool.submit(bench_shop, name, per_day, args.seed, args.trials, args.verbose) for name, per_day in shops]
+        jobs = [pool.submit(bench_shop, name, per_day, args.seed, args.trials, args.verbose, args.year) for name, per_day in shops]
         for job in jobs:
             print(job.result(), flush=True)
 

@@ -16,7 +16,8 @@ A rule watches one KPI over a window of shop-local hours:
 - "cusum" (a count, kind drop): every stretch of the last `window_hours` hours that ends now, the
   one whose counts most favour "down by change_pct %" over the weeks' normal (Page's CUSUM,
   `cusum_scan`: it finds when a drop began by itself, what a small shop's slow evidence needs);
-  each hour's normal is the mean of its weeks, as only sums over many hours matter there.
+  each hour's normal is the mean of its weeks (only sums over many hours matter there), a week
+  whose day was far above the others counted as if it had been only as high as weeks get.
 and compares it either with a fixed value ("threshold": below or above), or with its own normal
 ("drop" / "rise"): the same weekday and hours of the previous four weeks, the current hour counted
 for the part of it that has passed. The normal is the median of the weeks (one odd week, a sale or
@@ -40,7 +41,7 @@ A drop/rise rule over "hours" with `reference_hours` R > 0 (orders only) is also
 today's own level, the R whole hours right before the window that fall on the window's first day
 (`reference_cells`: yesterday evening's newsletter says nothing of this morning's level): the share
 test (`share_test`) compares the window's count with theirs, the shape of the day taken from the
-weeks, so that the day's level (season, trend, a busy or a slow day) cancels out; its normal is the
+weeks (the median of their shapes: one week's newsletter does not set it), so that the day's level (season, trend, a busy or a slow day) cancels out; its normal is the
 weeks' normal at today's level (the figures shown are the share test's unless only the weeks'
 breach). A breach then needs one of the two tests at ALPHA and the other pointing the same way at
 HOLD_ALPHA (a day slow throughout is no sudden drop: the "today" rules are for it; a busy morning
@@ -64,7 +65,7 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 from datetime import date, datetime, time, timedelta, timezone
 from statistics import median
-from typing import Mapping
+from typing import Mapping, Sequence
 from zoneinfo import ZoneInfo
 
 Cells = Mapping[tuple[date, int], Mapping[str, int]]
@@ -75,6 +76,7 @@ HOLD_ALPHA = 0.05      # ... and, once firing, the tail that keeps it firing
 BASELINE_WEEKS = 4
 MIN_WEEKS = 2
 SILENCE_LOOKBACK_HOURS = 7 * 24
+ODD_DAY = 2.0          # "cusum" window: a week's day more deviations than this above the weeks' median is trimmed to it
 CUSUM_SCORE = 5.0      # "cusum" window: the score a breach must reach at one order an hour (more above, see cusum_scan)
 MICROS = 1_000_000
 OK, PENDING, FIRING = "ok", "pending", "firing"
@@ -428,11 +430,12 @@ def assess(spec: RuleSpec, cells: Cells, now: datetime, zone: ZoneInfo, first_da
     if not (kpi.kind == "count" and spec.window == "hours" and spec.reference_hours > 0):
         return by_weeks
     ref = reference_cells(spec, now, zone, window)
-    b_ref = sum(_sum(kpi, cells, ref, shift, weighted=True, memo=memo)[0] for shift in shifts)
-    if not ref or b_ref < spec.min_volume * k:   # too little before the window to tell today's level
-        return by_weeks
+    b_refs = [_sum(kpi, cells, ref, shift, weighted=True, memo=memo)[0] for shift in shifts]
+    b_counts = [w[0] for w in weeks]
+    if not ref or sum(b_refs) < spec.min_volume * k or median(b_refs) <= 0:   # too little before the window
+        return by_weeks                                                       # to tell today's level
     ref_count = _sum(kpi, cells, ref, 0, weighted=False, memo=memo)[0]
-    s_normal, s_tail = share_test(max(num, 0.0), ref_count, sum(w[0] for w in weeks), b_ref)
+    s_normal, s_tail = share_test(max(num, 0.0), ref_count, b_counts, b_refs)
     s_change = (value - s_normal) / s_normal * 100 if s_normal else None   # type: ignore[operator]
     share = _verdict(spec, s_change, s_tail, lower, firing, s_normal, volume, base)
     if firing:   # either keeps it firing: a drop older than the reference hours is in them too (only the weeks see it)
@@ -451,23 +454,24 @@ def _points(change: float | None, tail: tuple[float, float, float], lower: bool)
     return change is not None and (change < 0) == lower and binomial_tail(*tail, lower) <= HOLD_ALPHA
 
 
-def share_test(count: float, ref_count: float, b_count: float, b_ref: float
+def share_test(count: float, ref_count: float, b_counts: Sequence[float], b_refs: Sequence[float]
                ) -> tuple[float, tuple[float, float, float]]:
     """The level-free test of a window's `count` against the `ref_count` of the hours right before
     it: (the window's normal at today's level, the binomial tail's (k, n, p) for binomial_tail).
 
-    `b_count` and `b_ref` are the same two stretches summed over the baseline weeks: they give the
-    shape of the day, the window's share p0 = b_count / (b_count + b_ref) of the two. Given
-    N = count + ref_count, and no change, count ~ Binomial(N, p0) whatever the day's level (season,
-    trend, a busy or a slow day), so the normal is ref_count × b_count / b_ref. The binomial variance
-    is widened for p0's own uncertainty (estimated from b_count + b_ref orders: × (1 + N / (b_count
-    + b_ref))) and for swings of the window's level against the hours before it (relative variance
-    PHI each, so p0 moves by p0 (1 − p0) √(2 PHI)): count and N are divided by the factor, as in
-    the quasi-Poisson test of `assess`."""
-    p0 = b_count / (b_count + b_ref)
+    `b_counts` and `b_refs` are the same two stretches in each baseline week: they give the shape
+    of the day, the window's share p0 of the two, the median of the weeks' shares (a week whose
+    morning had a newsletter has a share of its own, and it would otherwise set the next weeks'
+    shape). Given N = count + ref_count, and no change, count ~ Binomial(N, p0) whatever the day's
+    level (season, trend, a busy or a slow day), so the normal is ref_count × p0 / (1 − p0). The
+    binomial variance is widened for p0's own uncertainty (estimated from the weeks' orders B:
+    × (1 + N / B)) and for swings of the window's level against the hours before it (relative
+    variance PHI each, so p0 moves by p0 (1 − p0) √(2 PHI)): count and N are divided by the factor,
+    as in the quasi-Poisson test of `assess`."""
+    p0 = median(c / (c + r) for c, r in zip(b_counts, b_refs) if c + r > 0)
     n = count + ref_count
-    spread = 1.0 + n / (b_count + b_ref) + 2 * PHI * p0 * (1 - p0) * n
-    return ref_count * b_count / b_ref, (count / spread, n / spread, p0)
+    spread = 1.0 + n / (sum(b_counts) + sum(b_refs)) + 2 * PHI * p0 * (1 - p0) * n
+    return ref_count * p0 / (1 - p0), (count / spread, n / spread, p0)
 
 
 def cusum_scan(counts: list[float], normals: list[float], ratio: float, phi: float = 0.0
@@ -507,15 +511,38 @@ def cusum_threshold(per_hour: float) -> float:
 def _cusum_hours(kpi: Kpi, cells: Cells, window: list[tuple[date, int, float]], shifts: list[int]
                  ) -> tuple[list[float], list[float]]:
     """Per hour of the window: its count (the KPI's numerator), and its normal, the mean of the same
-    weekday and hour of the weeks `shifts` days back, the current hour weighted by the part passed."""
+    weekday and hour of the weeks `shifts` days back, the current hour weighted by the part passed.
+
+    A week whose day was far above the others (Black Friday, a sale, a newsletter) counts as if it
+    had been only as high as ordinary weeks get (`_day_caps`): its full count would raise the normal
+    of that weekday for a month and make every ordinary day after it look like a drop."""
     counts, normals = [], []
     get = cells.get
+    caps: dict[date, list[float]] = {}
     for day, hour, weight in window:
         cell = get((day, hour)) or {}
         counts.append(kpi.part(cell, kpi.num))
-        past = [kpi.part(get((day - timedelta(days=shift), hour)) or {}, kpi.num) for shift in shifts]
+        if day not in caps:
+            caps[day] = _day_caps(kpi, cells, day, shifts)
+        past = [cap * kpi.part(get((day - timedelta(days=shift), hour)) or {}, kpi.num)
+                for shift, cap in zip(shifts, caps[day])]
         normals.append(weight * sum(past) / len(past))
     return counts, normals
+
+
+def _day_caps(kpi: Kpi, cells: Cells, day: date, shifts: list[int]) -> list[float]:
+    """Per week `shifts` days back, the factor its counts on `day`'s weekday are taken at: 1, or for
+    a day whose whole-day count T is more than ODD_DAY deviations above the weeks' median M (a
+    deviation the quasi-Poisson √(M (1 + PHI M)) of `dispersion`), the factor that brings T down to
+    that bound. An ordinary week stays as it is (about one in forty is trimmed a little), so the
+    normal keeps the precision of the mean of all weeks where the median of a few small counts
+    would lose it."""
+    get = cells.get
+    totals = [sum(kpi.part(get((day - timedelta(days=shift), hour)) or {}, kpi.num) for hour in range(24))
+              for shift in shifts]
+    middle = median(totals) if totals else 0.0
+    bound = middle + ODD_DAY * math.sqrt(max(middle, 0.0) * dispersion(middle))
+    return [bound / total if total > bound else 1.0 for total in totals]
 
 
 def _assess_cusum(spec: RuleSpec, kpi: Kpi, cells: Cells, window: list[tuple[date, int, float]], zone: ZoneInfo,
