@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
-from babel.dates import format_date, format_datetime, format_timedelta
+from babel.dates import format_date, format_datetime, format_time, format_timedelta, get_datetime_format
 from babel.numbers import format_currency, format_decimal, format_percent
 
 from .alerts.texts import ALERT_STRINGS
@@ -246,6 +247,13 @@ def duration(seconds: float, language: str) -> str:
     return format_timedelta(timedelta(seconds=seconds), threshold=1.1, locale=LANGUAGES[language])
 
 
-def moment(value: datetime, zone: str, language: str) -> str:
-    return format_datetime(value, format="medium", tzinfo=zone, locale=LANGUAGES[language])
+def moment(value: datetime, zone: str, language: str, seconds: bool = True) -> str:
+    """An instant in the shop's zone, "9 nov 2026, 11:00:00"; without seconds "9 nov 2026, 11:00"
+    (CLDR's medium date with its short time, joined as CLDR joins them)."""
+    if seconds:
+        return format_datetime(value, format="medium", tzinfo=zone, locale=LANGUAGES[language])
+    local = value.astimezone(ZoneInfo(zone))
+    return (get_datetime_format("medium", locale=LANGUAGES[language]).replace("'", "")
+            .replace("{0}", format_time(local, "short", locale=LANGUAGES[language]))
+            .replace("{1}", format_date(local, "medium", locale=LANGUAGES[language])))
 
