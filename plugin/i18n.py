@@ -44,6 +44,12 @@ STRINGS: dict[str, dict[str, str]] = {
     "fresh.never": {"nl": "Nog geen webhooks ontvangen.", "en": "No webhooks received yet."},
     "fresh.stale": {"nl": "Al lang geen webhook ontvangen: controleer of je winkel bereikbaar is.",
                     "en": "No webhook for an unusually long time: check that your shop is reachable."},
+    "carts.silent": {
+        "nl": "Er komen nog bestellingen binnen ({orders} sindsdien), maar sinds {when} geen nieuwe winkelwagen: "
+              "staat de Kompas-plugin in WordPress nog aan? Zonder de plugin krijgt Kompas geen winkelwagens "
+              "en klopt het cijfer voor verlaten winkelwagens niet.",
+        "en": "Orders still arrive ({orders} since then), but no new cart since {when}: is the Kompas plugin "
+              "still active in WordPress? Without it, Kompas gets no carts and the cart abandonment figure is wrong."},
     "chart": {"nl": "Verloop", "en": "Over time"},
     "error": {"nl": "De cijfers konden niet worden geladen.", "en": "The figures could not be loaded."},
     "bounce.opening": {"nl": "Kompas wordt geopend… Gebeurt er niets, laad de pagina dan opnieuw.",
