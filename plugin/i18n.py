@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
-from babel.dates import format_date, format_datetime, format_timedelta
+from babel.dates import format_date, format_datetime, format_time, format_timedelta, get_datetime_format
 from babel.numbers import format_currency, format_decimal, format_percent
 
 from .alerts.texts import ALERT_STRINGS
@@ -43,6 +44,12 @@ STRINGS: dict[str, dict[str, str]] = {
     "fresh.never": {"nl": "Nog geen webhooks ontvangen.", "en": "No webhooks received yet."},
     "fresh.stale": {"nl": "Al lang geen webhook ontvangen: controleer of je winkel bereikbaar is.",
                     "en": "No webhook for an unusually long time: check that your shop is reachable."},
+    "carts.silent": {
+        "nl": "Er komen nog bestellingen binnen ({orders} sindsdien), maar sinds {when} geen nieuwe winkelwagen: "
+              "staat de Kompas-plugin in WordPress nog aan? Zonder de plugin krijgt Kompas geen winkelwagens "
+              "en klopt het cijfer voor verlaten winkelwagens niet.",
+        "en": "Orders still arrive ({orders} since then), but no new cart since {when}: is the Kompas plugin "
+              "still active in WordPress? Without it, Kompas gets no carts and the cart abandonment figure is wrong."},
     "chart": {"nl": "Verloop", "en": "Over time"},
     "error": {"nl": "De cijfers konden niet worden geladen.", "en": "The figures could not be loaded."},
     "bounce.opening": {"nl": "Kompas wordt geopend… Gebeurt er niets, laad de pagina dan opnieuw.",
@@ -246,6 +253,13 @@ def duration(seconds: float, language: str) -> str:
     return format_timedelta(timedelta(seconds=seconds), threshold=1.1, locale=LANGUAGES[language])
 
 
-def moment(value: datetime, zone: str, language: str) -> str:
-    return format_datetime(value, format="medium", tzinfo=zone, locale=LANGUAGES[language])
+def moment(value: datetime, zone: str, language: str, seconds: bool = True) -> str:
+    """An instant in the shop's zone, "9 nov 2026, 11:00:00"; without seconds "9 nov 2026, 11:00"
+    (CLDR's medium date with its short time, joined as CLDR joins them)."""
+    if seconds:
+        return format_datetime(value, format="medium", tzinfo=zone, locale=LANGUAGES[language])
+    local = value.astimezone(ZoneInfo(zone))
+    return (get_datetime_format("medium", locale=LANGUAGES[language]).replace("'", "")
+            .replace("{0}", format_time(local, "short", locale=LANGUAGES[language]))
+            .replace("{1}", format_date(local, "medium", locale=LANGUAGES[language])))
 

@@ -33,6 +33,7 @@ from .. import i18n
 from webhooks.platforms.woocommerce import EXCLUDED_STATUSES as NEVER_COUNTED
 from . import api, bp
 from ..woocommerce import auth as wordpress
+from ..woocommerce import carts as wordpress_carts
 from ..woocommerce import repairs as wordpress_repairs
 from .auth import MYSHOPIFY, SessionTokenError, mint_session_token, verify_session_token
 from .ranges import COMPARISONS, GRAINS, PRESETS, RangeError, buckets, compared_buckets, comparison, resolve
@@ -356,6 +357,7 @@ def view():  # noqa: ANN201
         statuses = sorted((set(ingest.statuses_seen(session, shop.id)) - NEVER_COUNTED)
                           | excluded) if shop.platform == "woocommerce" else []
         requests = data_requests.listed(session, shop, language) if shop.platform == "shopify" else []
+        cart_hint = wordpress_carts.panel_hint(session, shop, language)  # WooCommerce: orders, no carts any more
     k = current["kpis"]
     customer_rows = [(i18n.t(label, language), count) for label, count in (
         ("customers.new", k["new_customers"]), ("customers.returning", k["returning_customers"]),
@@ -390,6 +392,7 @@ def view():  # noqa: ANN201
         "backfill": _backfill(shop, language),
         "reconciliation": (_reconciliation(shop, language) if shop.platform != "woocommerce"
                            else wordpress_repairs.panel_line(shop, language)),  # the resync's own counts
+        "cart_hint": cart_hint,
         "tiles": tiles,
     })
 

@@ -1,6 +1,6 @@
 """Panel pieces that need no browser: formatting in both languages, ranges, session tokens."""
 import time
-from datetime import date
+from datetime import date, datetime, timezone
 
 import jwt
 import pytest
@@ -21,6 +21,16 @@ def test_formatting_follows_the_language(language, money, number, percent, day):
     assert i18n.number(12345, language) == number
     assert i18n.percent("6.67", language) == percent
     assert i18n.day(date(2026, 3, 1), language) == day
+
+
+@pytest.mark.parametrize("language, with_seconds, without", [
+    ("nl", "10 nov 2026, 00:30:00", "10 nov 2026, 00:30"),
+    ("en", "Nov 10, 2026, 12:30:00\u202fAM", "Nov 10, 2026, 12:30\u202fAM"),
+])
+def test_a_moment_is_told_in_the_shops_zone_with_or_without_seconds(language, with_seconds, without):
+    at = datetime(2026, 11, 9, 23, 30, tzinfo=timezone.utc)   # the next day in Amsterdam
+    assert i18n.moment(at, "Europe/Amsterdam", language) == with_seconds
+    assert i18n.moment(at, "Europe/Amsterdam", language, seconds=False) == without
 
 
 def test_money_in_currencies_without_cents_and_signed_changes():

@@ -98,6 +98,8 @@
     fresh.textContent = view.freshness.stale ? view.freshness.stale_text + " " + view.freshness.text : view.freshness.text;
     fresh.classList.toggle("stale", !!view.freshness.stale);
     if (view.reconciliation) fresh.textContent += " " + view.reconciliation.text;
+    $("cart-hint").hidden = !view.cart_hint;   // WooCommerce: orders arrive, carts no longer do
+    $("cart-hint").textContent = view.cart_hint ? view.cart_hint.text : "";
     if (backfill(view.backfill)) return;
     $("state").hidden = !view.empty;
     if (view.empty) $("state").textContent = strings["empty"];
