@@ -423,6 +423,30 @@ def test_a_newsletter_in_one_week_does_not_set_the_shape_of_the_day_for_the_next
     assert detect.share_test(45, 360, [45, 45, 45, 112.5], [360, 360, 360, 450])[0] == pytest.approx(45.0)
 
 
+def test_the_afternoon_of_a_newsletter_day_is_judged_against_the_weeks_alone():
+    """A newsletter today: 75 orders an hour from 10:00 to 14:00 instead of 30. Counted as today's
+    level, those hours would put it at 1.5 × the weeks', and an afternoon a little slow would look
+    a drop by more than half against its morning (found on the retail year of
+    benchmarks/alerts_detection.py: false alerts on the afternoons of newsletter days). Hours that
+    do not follow the weeks' shape tell no level: the weeks alone judge."""
+    spec = _default("orders_drop_recent")
+    morning = {h: 75 if 10 <= h < 14 else 30 for h in range(15)}
+    slow = history(per_hour=30, today=morning | {15: 20})
+    slow[(TODAY, 16)] = {"orders": 10}   # at 16:30: 30 where 45 are normal, a third down
+    figures = assess(spec, slow, at(16, 30), AMS)
+    assert (figures.breach, figures.normal) == (False, pytest.approx(45.0))
+    assert not detect.follows_the_day(detect.KPIS["orders"], slow, detect.reference_cells(
+        spec, at(16, 30), AMS, detect.window_cells(spec, at(16, 30), AMS)), [7, 14, 21, 28])
+    # a real halving that afternoon is still told, by the weeks
+    halved = history(per_hour=30, today=morning | {15: 12})
+    halved[(TODAY, 16)] = {"orders": 5}
+    assert assess(spec, halved, at(16, 30), AMS).breach is True
+    # a day running 30 % high all morning follows the shape: its level is today's
+    high = history(per_hour=30, today={h: 39 for h in range(15)})
+    high[(TODAY, 16)] = {"orders": 20}
+    assert assess(spec, high, at(16, 30), AMS).normal == pytest.approx(45.0 * 1.3)
+
+
 def test_a_halving_on_a_day_running_30_percent_above_normal_is_flagged_within_two_hours():
     spec = _default("orders_drop_recent")
     # the weeks: 30 an hour; today 39 an hour until noon, then half that: 12:00 and most of 13:00
