@@ -17,7 +17,7 @@ A rule watches one KPI over a window of shop-local hours:
   one whose counts most favour "down by change_pct %" over the weeks' normal (Page's CUSUM,
   `cusum_scan`: it finds when a drop began by itself, what a small shop's slow evidence needs);
   each hour's normal is the mean of its weeks (only sums over many hours matter there), a week
-  whose day was far above the others counted as if it had been only as high as weeks get.
+  whose day was far above the others taken at the weeks' median level.
 and compares it either with a fixed value ("threshold": below or above), or with its own normal
 ("drop" / "rise"): the same weekday and hours of the previous four weeks, the current hour counted
 for the part of it that has passed. The normal is the median of the weeks (one odd week, a sale or
@@ -78,7 +78,7 @@ MIN_WEEKS = 2
 SILENCE_LOOKBACK_HOURS = 7 * 24
 SHAPE_ALPHA = 0.01     # share test: the reference hours' shape beyond this is a burst, they tell no level ...
 SHAPE_MIN_EXPECTED = 5.0   # ... judged on the hours expecting at least this many orders
-ODD_DAY = 2.0          # "cusum" window: a week's day more deviations than this above the weeks' median is trimmed to it
+ODD_DAY = 2.0          # "cusum" window: a week's day more deviations than this above the weeks' median is odd
 CUSUM_SCORE = 5.0      # "cusum" window: the score a breach must reach at one order an hour (more above, see cusum_scan)
 MICROS = 1_000_000
 OK, PENDING, FIRING = "ok", "pending", "firing"
@@ -563,9 +563,9 @@ def _cusum_hours(kpi: Kpi, cells: Cells, window: list[tuple[date, int, float]], 
     """Per hour of the window: its count (the KPI's numerator), and its normal, the mean of the same
     weekday and hour of the weeks `shifts` days back, the current hour weighted by the part passed.
 
-    A week whose day was far above the others (Black Friday, a sale, a newsletter) counts as if it
-    had been only as high as ordinary weeks get (`_day_caps`): its full count would raise the normal
-    of that weekday for a month and make every ordinary day after it look like a drop."""
+    A week whose day was far above the others (Black Friday, a sale) is taken at the weeks' median
+    level (`_day_caps`): its full count would raise the normal of that weekday for a month and make
+    every ordinary day after it look like a drop."""
     counts, normals = [], []
     get = cells.get
     caps: dict[date, list[float]] = {}
@@ -582,17 +582,17 @@ def _cusum_hours(kpi: Kpi, cells: Cells, window: list[tuple[date, int, float]], 
 
 def _day_caps(kpi: Kpi, cells: Cells, day: date, shifts: list[int]) -> list[float]:
     """Per week `shifts` days back, the factor its counts on `day`'s weekday are taken at: 1, or for
-    a day whose whole-day count T is more than ODD_DAY deviations above the weeks' median M (a
-    deviation the quasi-Poisson √(M (1 + PHI M)) of `dispersion`), the factor that brings T down to
-    that bound. An ordinary week stays as it is (about one in forty is trimmed a little), so the
-    normal keeps the precision of the mean of all weeks where the median of a few small counts
-    would lose it."""
+    an odd day, whose whole-day count T is more than ODD_DAY deviations above the weeks' median M
+    (a deviation the quasi-Poisson √(M (1 + PHI M)) of `dispersion`), M / T: that day is taken at
+    the median's level, its hours keeping their shape. An ordinary week stays as it is (about one
+    in forty is taken down), so the normal keeps the precision of the mean of all weeks where the
+    median of a few small counts would lose it."""
     get = cells.get
     totals = [sum(kpi.part(get((day - timedelta(days=shift), hour)) or {}, kpi.num) for hour in range(24))
               for shift in shifts]
     middle = median(totals) if totals else 0.0
     bound = middle + ODD_DAY * math.sqrt(max(middle, 0.0) * dispersion(middle))
-    return [bound / total if total > bound else 1.0 for total in totals]
+    return [middle / total if total > bound else 1.0 for total in totals]
 
 
 def _assess_cusum(spec: RuleSpec, kpi: Kpi, cells: Cells, window: list[tuple[date, int, float]], zone: ZoneInfo,
