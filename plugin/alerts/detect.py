@@ -65,10 +65,11 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 from datetime import date, datetime, time, timedelta, timezone
 from statistics import median
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence, TypeVar
 from zoneinfo import ZoneInfo
 
 Cells = Mapping[tuple[date, int], Mapping[str, int]]
+T = TypeVar("T")
 
 ALPHA = 0.002          # one-sided tail a breach must reach
 PHI = 0.005            # relative variance of a window's level beyond chance (about 7 % day to day)
@@ -315,6 +316,15 @@ def week_shifts(first: date | None, first_day: date | None, lag_days: int = 0) -
             if first_day is None or first is None or first - timedelta(days=7 * j) >= first_day]
 
 
+def _remembered(memo: dict | None, key: tuple, compute: Callable[[], T]) -> T:
+    """compute(), kept in `memo` under `key` when the caller gives one (see `assess`)."""
+    if memo is None:
+        return compute()
+    if key not in memo:
+        memo[key] = compute()
+    return memo[key]
+
+
 def _sum(kpi: Kpi, cells: Cells, window: list[tuple[date, int, float]], shift_days: int,
          weighted: bool, memo: dict | None = None) -> tuple[float, float, float, float]:
     """(num, den, orders, sales) over the window shifted back by `shift_days` (sales only for a money
@@ -329,9 +339,8 @@ def _sum(kpi: Kpi, cells: Cells, window: list[tuple[date, int, float]], shift_da
         return _sum_cells(kpi, cells, window, shift_days, weighted, (0.0, 0.0, 0.0, 0.0))
     # a window is a run of consecutive real hours: its first and last hour and its length name it
     key = (kpi, shift_days, weighted, window[0][:2], window[whole - 1][:2], whole)
-    past = memo.get(key)
-    if past is None:
-        past = memo[key] = _sum_cells(kpi, cells, window[:whole], shift_days, weighted, (0.0, 0.0, 0.0, 0.0))
+    past = _remembered(memo, key, lambda: _sum_cells(kpi, cells, window[:whole], shift_days, weighted,
+                                                     (0.0, 0.0, 0.0, 0.0)))
     return _sum_cells(kpi, cells, window[whole:], shift_days, weighted, past)
 
 
@@ -436,15 +445,10 @@ def assess(spec: RuleSpec, cells: Cells, now: datetime, zone: ZoneInfo, first_da
     b_counts = [w[0] for w in weeks]
     if not ref or sum(b_refs) < spec.min_volume * k or median(b_refs) <= 0:   # too little before the window
         return by_weeks                                                       # to tell today's level
-    # hours of the same day: within an hour (the promise of `memo`) the answer stays the same
-    key = ("follows_the_day", kpi, ref[0][:2], len(ref), tuple(shifts))
-    follows = memo.get(key) if memo is not None else None
-    if follows is None:
-        follows = follows_the_day(kpi, cells, ref, shifts)
-        if memo is not None:
-            memo[key] = follows
-    if not follows:   # a burst (a newsletter, a sale) in them: they tell no level
-        return by_weeks
+    # whole hours of one day: within an hour (the promise of `memo`) the answer stays the same
+    if not _remembered(memo, ("follows_the_day", kpi, ref[0][:2], len(ref), tuple(shifts)),
+                       lambda: follows_the_day(kpi, cells, ref, shifts)):
+        return by_weeks   # a burst (a newsletter, a sale) in them: they tell no level
     ref_count = _sum(kpi, cells, ref, 0, weighted=False, memo=memo)[0]
     s_normal, s_tail = share_test(max(num, 0.0), ref_count, b_counts, b_refs)
     s_change = (value - s_normal) / s_normal * 100 if s_normal else None   # type: ignore[operator]
@@ -477,7 +481,7 @@ def follows_the_day(kpi: Kpi, cells: Cells, ref: list[tuple[date, int, float]], 
     normals = [median(kpi.part(get((day - timedelta(days=shift), hour)) or {}, kpi.num) for shift in shifts)
                for day, hour, _ in ref]
     total = sum(normals)
-    if total <= 0 or not shifts:
+    if total <= 0:
         return True
     level = sum(today) / total
     judged = [(n, m) for n, m in zip(today, normals) if level * m >= SHAPE_MIN_EXPECTED]
@@ -558,17 +562,16 @@ def cusum_threshold(per_hour: float) -> float:
     return CUSUM_SCORE + math.log(max(per_hour, 1.0))
 
 
-def _cusum_hours(kpi: Kpi, cells: Cells, window: list[tuple[date, int, float]], shifts: list[int]
-                 ) -> tuple[list[float], list[float]]:
+def _cusum_hours(kpi: Kpi, cells: Cells, window: list[tuple[date, int, float]], shifts: list[int],
+                 caps: dict[date, list[float]]) -> tuple[list[float], list[float]]:
     """Per hour of the window: its count (the KPI's numerator), and its normal, the mean of the same
     weekday and hour of the weeks `shifts` days back, the current hour weighted by the part passed.
 
     A week whose day was far above the others (Black Friday, a sale) is taken at the weeks' median
     level (`_day_caps`): its full count would raise the normal of that weekday for a month and make
-    every ordinary day after it look like a drop."""
+    every ordinary day after it look like a drop. `caps` keeps each day's factors, filled as needed."""
     counts, normals = [], []
     get = cells.get
-    caps: dict[date, list[float]] = {}
     for day, hour, weight in window:
         cell = get((day, hour)) or {}
         counts.append(kpi.part(cell, kpi.num))
@@ -614,15 +617,11 @@ def _assess_cusum(spec: RuleSpec, kpi: Kpi, cells: Cells, window: list[tuple[dat
     ratio = min(max(1.0 - spec.change_pct / 100.0, 0.01), 0.99)
     whole = len(window) if window[-1][2] == 1.0 else len(window) - 1
     key = ("cusum", spec.kpi, ratio, window[0][:2], len(window), whole, tuple(shifts))
+    caps: dict[date, list[float]] = {}   # per day of the window, shared by its whole hours and the current one
     # the whole hours do not change within an hour: with `memo`, they are read once
-    past = memo.get(key) if memo is not None else None
-    if past is None:
-        past = _cusum_hours(kpi, cells, window[:whole], shifts)
-        if memo is not None:
-            memo[key] = past
-    counts, normals = past
+    counts, normals = _remembered(memo, key, lambda: _cusum_hours(kpi, cells, window[:whole], shifts, caps))
     if whole < len(window):
-        now_counts, now_normals = _cusum_hours(kpi, cells, window[whole:], shifts)
+        now_counts, now_normals = _cusum_hours(kpi, cells, window[whole:], shifts, caps)
         counts, normals = counts + now_counts, normals + now_normals
     volume = sum(normals)
     if volume < spec.min_volume:

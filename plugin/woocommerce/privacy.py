@@ -189,7 +189,6 @@ def _context(customer_hash_key: str) -> Context:
     return Context(received_at=datetime.now(timezone.utc), triggered_at=None, customer_hash_key=customer_hash_key)
 
 
-
 def order_id_of(raw: bytes) -> str | None:
     """The id of an order body, from its first bytes where it leads (WooCommerce's own order),
     else by parsing it."""
