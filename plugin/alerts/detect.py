@@ -17,7 +17,7 @@ A rule watches one KPI over a window of shop-local hours:
   one whose counts most favour "down by change_pct %" over the weeks' normal (Page's CUSUM,
   `cusum_scan`: it finds when a drop began by itself, what a small shop's slow evidence needs);
   each hour's normal is the mean of its weeks (only sums over many hours matter there), a week
-  whose day was far above the others taken at the weeks' median level.
+  whose day was far above the others left out.
 and compares it either with a fixed value ("threshold": below or above), or with its own normal
 ("drop" / "rise"): the same weekday and hours of the previous four weeks, the current hour counted
 for the part of it that has passed. The normal is the median of the weeks (one odd week, a sale or
@@ -563,39 +563,43 @@ def cusum_threshold(per_hour: float) -> float:
 
 
 def _cusum_hours(kpi: Kpi, cells: Cells, window: list[tuple[date, int, float]], shifts: list[int],
-                 caps: dict[date, list[float]]) -> tuple[list[float], list[float]]:
+                 ordinary: dict[date, list[int]]) -> tuple[list[float], list[float]]:
     """Per hour of the window: its count (the KPI's numerator), and its normal, the mean of the same
     weekday and hour of the weeks `shifts` days back, the current hour weighted by the part passed.
 
-    A week whose day was far above the others (Black Friday, a sale) is taken at the weeks' median
-    level (`_day_caps`): its full count would raise the normal of that weekday for a month and make
-    every ordinary day after it look like a drop. `caps` keeps each day's factors, filled as needed."""
+    A week whose day was far above the others (Black Friday, a sale, a newsletter) is left out
+    (`ordinary_weeks`): its full count would raise the normal of that weekday for a month and make
+    every ordinary day after it look like a drop. `ordinary` keeps each day's ordinary weeks, filled
+    as needed."""
     counts, normals = [], []
     get = cells.get
     for day, hour, weight in window:
         cell = get((day, hour)) or {}
         counts.append(kpi.part(cell, kpi.num))
-        if day not in caps:
-            caps[day] = _day_caps(kpi, cells, day, shifts)
-        past = [cap * kpi.part(get((day - timedelta(days=shift), hour)) or {}, kpi.num)
-                for shift, cap in zip(shifts, caps[day])]
+        if day not in ordinary:
+            ordinary[day] = ordinary_weeks(kpi, cells, day, shifts)
+        past = [kpi.part(get((day - timedelta(days=shift), hour)) or {}, kpi.num) for shift in ordinary[day]]
         normals.append(weight * sum(past) / len(past))
     return counts, normals
 
 
-def _day_caps(kpi: Kpi, cells: Cells, day: date, shifts: list[int]) -> list[float]:
-    """Per week `shifts` days back, the factor its counts on `day`'s weekday are taken at: 1, or for
-    an odd day, whose whole-day count T is more than ODD_DAY deviations above the weeks' median M
-    (a deviation the quasi-Poisson √(M (1 + PHI M)) of `dispersion`), M / T: that day is taken at
-    the median's level, its hours keeping their shape. An ordinary week stays as it is (about one
-    in forty is taken down), so the normal keeps the precision of the mean of all weeks where the
-    median of a few small counts would lose it."""
+def ordinary_weeks(kpi: Kpi, cells: Cells, day: date, shifts: list[int]) -> list[int]:
+    """Of the weeks `shifts` days back, those whose `day`'s weekday was ordinary: an odd day, whose
+    whole-day count is more than ODD_DAY deviations above the weeks' median M (a deviation the
+    quasi-Poisson √(M (1 + PHI M)) of `dispersion`), is left out, at least half of them stay.
+
+    Left out, not scaled down: taken at the median's level (as first built), a newsletter's day
+    kept its burst hours' share of that level, and the busy shop's CUSUM then told ordinary
+    Tuesday mornings after a newsletter as drops (retail year of benchmarks/alerts_detection.py,
+    seeds 8 to 10: one or two a year each, none since). An ordinary week stays (about one in forty
+    is left out), so the normal keeps the precision of the mean of all weeks where the median of
+    a few small counts would lose it."""
     get = cells.get
     totals = [sum(kpi.part(get((day - timedelta(days=shift), hour)) or {}, kpi.num) for hour in range(24))
               for shift in shifts]
     middle = median(totals) if totals else 0.0
     bound = middle + ODD_DAY * math.sqrt(max(middle, 0.0) * dispersion(middle))
-    return [middle / total if total > bound else 1.0 for total in totals]
+    return [shift for shift, total in zip(shifts, totals) if total <= bound]
 
 
 def _assess_cusum(spec: RuleSpec, kpi: Kpi, cells: Cells, window: list[tuple[date, int, float]], zone: ZoneInfo,
@@ -617,11 +621,11 @@ def _assess_cusum(spec: RuleSpec, kpi: Kpi, cells: Cells, window: list[tuple[dat
     ratio = min(max(1.0 - spec.change_pct / 100.0, 0.01), 0.99)
     whole = len(window) if window[-1][2] == 1.0 else len(window) - 1
     key = ("cusum", spec.kpi, ratio, window[0][:2], len(window), whole, tuple(shifts))
-    caps: dict[date, list[float]] = {}   # per day of the window, shared by its whole hours and the current one
+    ordinary: dict[date, list[int]] = {}   # per day of the window, shared by its whole hours and the current one
     # the whole hours do not change within an hour: with `memo`, they are read once
-    counts, normals = _remembered(memo, key, lambda: _cusum_hours(kpi, cells, window[:whole], shifts, caps))
+    counts, normals = _remembered(memo, key, lambda: _cusum_hours(kpi, cells, window[:whole], shifts, ordinary))
     if whole < len(window):
-        now_counts, now_normals = _cusum_hours(kpi, cells, window[whole:], shifts, caps)
+        now_counts, now_normals = _cusum_hours(kpi, cells, window[whole:], shifts, ordinary)
         counts, normals = counts + now_counts, normals + now_normals
     volume = sum(normals)
     if volume < spec.min_volume:
