@@ -95,8 +95,8 @@ def panel_link(config: Mapping[str, Any], shop: Shop, event: AlertEvent | None =
     shop's admin, which hands the panel its session token. Shopify: the app in the shop's admin
     (/admin/apps/<client id> opens the embedded app); WooCommerce: the plugin's page in the shop's
     wp-admin. Only without a Shopify client id (a demo) Kompas's own /panel/ address."""
-    if shop.platform == "woocommerce":
-        return shop.domain.rstrip("/") + WORDPRESS_PANEL
+    if shop.platform == "woocommerce":   # the site's URL as written: its path's letter case matters
+        return (shop.site_url or shop.domain).rstrip("/") + WORDPRESS_PANEL
     if shop.platform == "shopify" and config.get("SHOPIFY_API_KEY"):
         return f"https://{shop.domain}/admin/apps/{quote(str(config['SHOPIFY_API_KEY']), safe='')}"
     base = (config.get("PUBLIC_URL") or "").rstrip("/")

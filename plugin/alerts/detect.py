@@ -306,6 +306,20 @@ def reference_cells(spec: RuleSpec, now: datetime, zone: ZoneInfo, window: list[
 
 # --- assessing a rule ------------------------------------------------------------------------
 
+def history_days(spec: RuleSpec) -> int:
+    """How many local days before today's the counters assessing `spec` can reach back: its window
+    (with the reference hours before it, a day more for the clock's changes and a window's first
+    partial day) and the BASELINE_WEEKS before that. Fewer days read would leave the older weeks of
+    a long window partly empty and its normal too low."""
+    if spec.window == "today":
+        back_hours = 0
+    elif spec.window == "silence":
+        back_hours = SILENCE_LOOKBACK_HOURS
+    else:
+        back_hours = max(1, spec.window_hours) + max(0, spec.reference_hours)
+    return math.ceil(back_hours / 24) + 1 + 7 * BASELINE_WEEKS
+
+
 def week_shifts(first: date | None, first_day: date | None, lag_days: int = 0) -> list[int]:
     """The days back (7, 14, …) of the weeks a normal is taken from, for a window whose first
     local day is `first`: the BASELINE_WEEKS before it, less those that start before the shop's

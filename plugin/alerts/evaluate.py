@@ -31,7 +31,7 @@ from .rules import install_default_rules, spec_of, state_of, store_state
 log = logging.getLogger(__name__)
 
 _ADVISORY_NAMESPACE = 0x4B41   # "KA": alert evaluation, apart from the applier's "KO"
-HISTORY_DAYS = 7 * detect.BASELINE_WEEKS + 8   # the longest window (a week) and four weeks before it
+HISTORY_DAYS = 7 * detect.BASELINE_WEEKS + 8   # at least: a week's window and four weeks before it
 _SC = SourceCounter.__table__
 _HC = HourCounter.__table__
 
@@ -181,7 +181,9 @@ def evaluate_shop(session: Session, shop: Shop, now: datetime, outcome: Outcome 
     if not rules:
         return outcome
     today = now.astimezone(zone).date()
-    cells = read_cells(session, shop.id, today - timedelta(days=HISTORY_DAYS), today)
+    # a longer window than a week (a merchant's, up to four weeks) needs its own four weeks before it
+    back = max([HISTORY_DAYS] + [detect.history_days(spec_of(rule)) for rule in rules])
+    cells = read_cells(session, shop.id, today - timedelta(days=back), today)
     first = first_day(session, shop.id)
     channels = list(session.scalars(select(AlertChannel).where(
         AlertChannel.shop_id == shop.id, AlertChannel.enabled.is_(True), AlertChannel.alerts.is_(True))

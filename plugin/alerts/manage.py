@@ -7,10 +7,11 @@ from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from ..outbound import private_address
 from ..refusals import Refusal
+from . import outbox
 from .models import AlertChannel
 
 KINDS = ("email", "slack", "webhook")
@@ -66,7 +67,26 @@ def add_channel(session: Session, shop_id: int, data: dict[str, Any]) -> AlertCh
     return channel
 
 
+# what switching each setting off stops among the notifications not sent yet (outbox.cancel_unsent)
+_STOPS = {"enabled": None, "alerts": outbox.ALERT_KINDS, "digest_daily": ("digest_daily",),
+          "digest_weekly": ("digest_weekly",)}
+
+
 def update_channel(channel: AlertChannel, data: dict[str, Any]) -> None:
+    """Apply the panel's, CLI's or an unsubscribe link's changes to a channel, checking each (raises
+    ChannelInputError). Switching the channel, its alerts or a digest off also cancels what of it
+    was waiting to be sent (a retry of a failing channel, a digest held up by a mail server that
+    was down): switched off means nothing more goes there."""
+    switched_off = [name for name, value in data.items()
+                    if name in _STOPS and value is False and getattr(channel, name) is not False]
+    _apply(channel, data)
+    session = object_session(channel)
+    if session is not None and channel.id is not None:
+        for name in switched_off:
+            outbox.cancel_unsent(session, channel.id, _STOPS[name], f"cancelled: {name} switched off")
+
+
+def _apply(channel: AlertChannel, data: dict[str, Any]) -> None:
     for name, value in data.items():
         if name == "language":
             if value not in ("nl", "en"):

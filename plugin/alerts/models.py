@@ -92,7 +92,8 @@ class AlertEvent(Base):
 class AlertNotification(Base):
     """The outbox. `dedupe_key` is unique: one row per (event, channel, kind), or per (digest
     period, channel). status: pending → sending (claimed, with a lease until next_attempt_at)
-    → sent | pending again with a later next_attempt_at (retry) | failed (gave up)."""
+    → sent | pending again with a later next_attempt_at (retry) | failed (gave up); or cancelled
+    before it was sent (its channel, or what it carries, switched off: outbox.cancel_unsent)."""
 
     __tablename__ = "alert_notifications"
     __table_args__ = (Index("ix_alert_notifications_due", "status", "next_attempt_at"),)

@@ -9,6 +9,8 @@ channel, kind) or (digest period, channel), in the transaction that records the 
 2. send, outside any transaction;
 3. record: "sent", or back to "pending" with a later next_attempt_at (backoff) and the error, or
    "failed" after MAX_ATTEMPTS.
+A row not yet sent is "cancelled" when the merchant switches its channel, or what it carries, off
+(`cancel_unsent`).
 
 A channel's alerts go out in the order they happened: an alert notification is not claimed while
 an earlier one to the same channel is unsent (pending or sending), so that a channel that was down
@@ -33,6 +35,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Mapping
 
 from sqlalchemy import and_, exists, or_, select, update
+from sqlalchemy.orm import Session
 
 from ..db import Database
 from ..models import Shop
@@ -40,7 +43,8 @@ from .models import AlertChannel, AlertEvent, AlertNotification
 
 log = logging.getLogger(__name__)
 
-PENDING, SENDING, SENT, FAILED = "pending", "sending", "sent", "failed"
+PENDING, SENDING, SENT, FAILED, CANCELLED = "pending", "sending", "sent", "failed", "cancelled"
+ALERT_KINDS = ("firing", "repeat", "resolved")   # what a channel's `alerts` switch covers (not "test")
 LEASE = timedelta(minutes=10)
 BACKOFF = [timedelta(minutes=m) for m in (1, 5, 15, 60, 180, 360, 720)]
 MAX_ATTEMPTS = len(BACKOFF) + 1
@@ -59,13 +63,27 @@ def backoff(attempts: int) -> timedelta:
 
 
 def _first_of_its_channel():  # noqa: ANN202
-    """Where a notification may go out now by its channel's order: a digest, or an alert with no
-    earlier alert notification to its channel unsent (pending or sending). Read by `due` and in
-    `claim`'s own UPDATE (a sent or failed row never becomes unsent again)."""
+    """Where a notification may go out now by its channel's order: a digest or a test, or an alert
+    with no earlier alert notification to its channel unsent (pending or sending). Read by `due`
+    and in `claim`'s own UPDATE (a sent, failed or cancelled row never becomes unsent again).
+
+    A test is in no order: the merchant who fixed a channel's address and presses "test" wants it
+    now, not after the next retry of the alert that failed at the old address."""
     earlier = _N.alias("earlier")
-    return or_(_N.c.event_id.is_(None), ~exists().where(
+    return or_(_N.c.event_id.is_(None), _N.c.kind == "test", ~exists().where(
         earlier.c.channel_id == _N.c.channel_id, earlier.c.id < _N.c.id, earlier.c.event_id.is_not(None),
-        earlier.c.status.in_((PENDING, SENDING))))
+        earlier.c.kind != "test", earlier.c.status.in_((PENDING, SENDING))))
+
+
+def cancel_unsent(session: Session, channel_id: int, kinds: tuple[str, ...] | None, reason: str) -> int:
+    """Mark the channel's unsent notifications (of `kinds`; None: all) cancelled, in the caller's
+    transaction; returns how many. What a merchant switched off (a channel, its alerts, a digest,
+    an unsubscribe) gets nothing more, not even what was waiting for a retry. A row being sent
+    right now may still go out (its sender's `record` then finds it no longer its own)."""
+    query = update(_N).where(_N.c.channel_id == channel_id, _N.c.status.in_((PENDING, SENDING)))
+    if kinds is not None:
+        query = query.where(_N.c.kind.in_(kinds))
+    return session.execute(query.values(status=CANCELLED, last_error=reason)).rowcount
 
 
 def claim(db: Database, notification_id: int, now: datetime) -> int | None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 
+from dataclasses import replace
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -147,6 +148,10 @@ def update_rule(rule: AlertRule, changes: dict[str, Any]) -> None:
         raise RuleError("the cusum window watches a drop in orders only")
     if rule.window == "cusum" and not 0 < rule.change_pct < 100:
         raise RuleError("the cusum window needs a drop of more than 0 and less than 100 %")
+    if changes.get("enabled") is False:
+        # switched off, it is no longer watched: whatever it was firing about is closed without a word
+        # (a recovery owed too), and switched on again it starts afresh, not in the old incident
+        store_state(rule, replace(AlertState(), incident=rule.incident))
 
 
 def _checked(name: str, value: Any) -> Any:  # noqa: ANN401

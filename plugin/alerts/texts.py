@@ -14,6 +14,8 @@ ALERT_STRINGS: dict[str, dict[str, str]] = {
     "alerts.no_failures": {"nl": "Geen mislukte verzendingen.", "en": "No failed deliveries."},
     "alerts.test": {"nl": "Testmelding sturen", "en": "Send a test notification"},
     "alerts.test_sent": {"nl": "Testmelding verstuurd", "en": "Test notification sent"},
+    "alerts.test_queued": {"nl": "De testmelding wordt al verstuurd of gaat bij de volgende ronde mee",
+                           "en": "The test notification is being sent already or goes out with the next run"},
     "alerts.save": {"nl": "Opslaan", "en": "Save"},
     "alerts.add_channel": {"nl": "Kanaal toevoegen", "en": "Add channel"},
     "alerts.remove": {"nl": "Verwijderen", "en": "Remove"},

@@ -108,7 +108,7 @@ def state():  # noqa: ANN201
         failures = session.execute(
             select(AlertNotification, AlertChannel).join(AlertChannel, AlertChannel.id == AlertNotification.channel_id)
             .where(AlertNotification.shop_id == shop.id, AlertNotification.last_error.is_not(None),
-                   AlertNotification.status != outbox.SENT)
+                   AlertNotification.status.not_in((outbox.SENT, outbox.CANCELLED)))
             .order_by(AlertNotification.id.desc()).limit(HISTORY)).all()
         return jsonify({
             "rules": [_rule_json(r, shop, language) for r in rules],
@@ -251,7 +251,7 @@ def unsubscribe(key: str):  # noqa: ANN201
             return render_template("panel/unsubscribe.html", language=language, ask=True, period=period,
                                    message=i18n.t("unsubscribe.ask", language, **names),
                                    button=i18n.t("digest.unsubscribe", language))
-        setattr(channel, f"digest_{period}", False)
+        update_channel(channel, {f"digest_{period}": False})   # and one still waiting to be sent is not
     return render_template("panel/unsubscribe.html", language=language, ask=False,
                            message=i18n.t("unsubscribe.done", language, **names))
 
@@ -279,5 +279,9 @@ def test():  # noqa: ANN201
         status = outbox.deliver_one(db, notification_id, current_app.config, now)
         with db.reading() as session:
             row = session.get(AlertNotification, notification_id)
-            results.append({"channel": row.channel_id, "status": status, "error": row.last_error})
+            if status is None:   # another sender (a scheduler run) took it first: it goes out all the same
+                results.append({"channel": row.channel_id, "status": "queued",
+                                "error": i18n.t("alerts.test_queued", _language())})
+            else:
+                results.append({"channel": row.channel_id, "status": status, "error": row.last_error})
     return jsonify(results=results)

@@ -121,6 +121,25 @@ def test_channels_test_notification_and_failures(panel, db, shopify_shop, smtp_s
         assert s.scalar(select(AlertChannel.digest_weekly).where(AlertChannel.id == email_id)) is True
 
 
+def test_a_test_notification_another_run_is_sending_is_reported_as_such(panel, db, shopify_shop, monkeypatch):
+    """A scheduler run may claim the fresh test notification before the panel does (both take due
+    rows): the panel then says it is on its way, in the merchant's language, not an empty status."""
+    from plugin.alerts import outbox
+
+    panel.post("/panel/alerts/channels", headers=bearer(), json={"kind": "slack",
+                                                                 "target": "https://hooks.slack.com/services/T/B/X"})
+    real_claim = outbox.claim
+
+    def scheduler_first(db_, notification_id, now):   # the other run's claim, for real, then ours
+        real_claim(db_, notification_id, now)
+        return real_claim(db_, notification_id, now)
+
+    monkeypatch.setattr(outbox, "claim", scheduler_first)
+    r = panel.post("/panel/alerts/test?lang=nl", headers=bearer(), json={})
+    (result,) = r.get_json()["results"]
+    assert result["status"] == "queued" and result["error"].startswith("De testmelding wordt al verstuurd")
+
+
 @pytest.mark.parametrize("path, body", [
     ("/panel/alerts/rules", {"change_pct": "NaN", "threshold": 5}),
     ("/panel/alerts/rules", {"change_pct": "inf", "threshold": 5}),

@@ -22,8 +22,8 @@ from plugin.alerts.models import AlertChannel, AlertEvent, AlertNotification, Al
 from plugin.alerts.rules import DEFAULT_RULES
 from plugin.kpi.contributions import CounterKey, hour_counter
 from plugin.shops import find_shop
-from tests.alerts_support import (AMS, TODAY, add_hours_rules, at, only_rule, parts, send_dropping_day, send_normal_weeks,
-                                  send_order, smtp_server_fixture)  # noqa: F401
+from tests.alerts_support import (AMS, TODAY, add_hours_rules, at, free_port, only_rule, parts, send_dropping_day,
+                                  send_normal_weeks, send_order, smtp_server_fixture)  # noqa: F401
 from tests.helpers import SHOP
 
 SLACK = "https://hooks.slack.com/services/T000/B000/XXXX"
@@ -617,3 +617,116 @@ def test_an_uninstalled_shop_hears_nothing_more(app, db, send, shopify_shop):
     assert uninstalled.status_code == 200
     assert outbox.due(db, at(14)) == []                          # nothing queued goes out
     assert evaluate.evaluate_all(db, at(15)).events == []         # and nothing new is evaluated
+
+
+def test_a_window_of_four_weeks_is_judged_against_its_whole_four_weeks_before(app, db, shopify_shop):
+    """A merchant's rule over the last 28 days needs the 28 days of each of the four weeks before
+    them, 56 days back: read only as far as the default rules need (36 days), the older weeks were
+    partly empty, their median too low, and a perfectly steady shop fired as "up 44 %"."""
+    with db.transaction() as s:
+        counts = Counter()
+        for back in range(71):   # 10 orders at 12:00 every day for ten weeks, nothing ever changes
+            day = TODAY - timedelta(days=back)
+            counts[CounterKey("orders", day)] += 10
+            counts[CounterKey(hour_counter(12, "orders"), day)] += 10
+        counters.add(s, shopify_shop.id, counts)
+        for rule in s.scalars(select(AlertRule)):
+            rule.enabled = False
+        rule = AlertRule(shop_id=shopify_shop.id, key="month_rise", enabled=True, status="ok", owed_resolved=False,
+                         incident=0, kpi="orders", kind="rise", window="hours", window_hours=24 * 28,
+                         change_pct=30, min_volume=10, for_minutes=0, repeat_minutes=0, direction="below")
+        s.add(rule)
+    outcome = evaluate.evaluate_all(db, at(13))
+    with db.reading() as s:
+        figures = s.scalar(select(AlertRule).where(AlertRule.key == "month_rise")).figures
+    assert outcome.events == [] and (figures["value"], figures["normal"]) == (280, 280)
+
+
+def test_a_channel_switched_off_gets_nothing_more_not_even_a_retry(app, db, shopify_shop):
+    """Slack fails at 14:00 and the merchant switches that channel off: the alert waiting for its
+    retry is cancelled (it was posted on for a day, 7 more attempts), and is no failure to show."""
+    nid = _notification(db, shopify_shop.id)
+    with responses.RequestsMock() as mocked:
+        mocked.post(SLACK, status=500, body="invalid_token")
+        outbox.deliver_due(db, app.config, at(14))
+        with db.transaction() as s:
+            update_channel(s.get(AlertChannel, _row(db, nid).channel_id), {"enabled": False})
+        assert outbox.deliver_due(db, app.config, at(16)) == outbox.Sent(0, 0)
+        assert len(mocked.calls) == 1
+    row = _row(db, nid)
+    assert (row.status, row.attempts) == ("cancelled", 1) and row.last_error == "cancelled: enabled switched off"
+
+
+def test_an_address_that_unsubscribed_gets_no_digest_that_was_waiting(app, db, send, shopify_shop, smtp_server,
+                                                                      client):
+    """The mail server is down at 07:00, so the daily digest waits for its retry; meanwhile the
+    address clicks the unsubscribe link of yesterday's digest. The waiting one is not sent (RFC 8058:
+    one click and the mail stops); the weekly digest, still wanted, is."""
+    mailbox, smtp = smtp_server
+    send_order(send, at(12, 0, date(2026, 3, 29)), "google")
+    with db.transaction() as s:
+        channel = add_channel(s, shopify_shop.id, {"kind": "email", "target": "dag@winkel.example",
+                                                   "digest_daily": True, "digest_weekly": True})
+        key = channel.unsubscribe_key
+    monday = date(2026, 3, 30)
+    down = {**app.config, **smtp, "SMTP_PORT": free_port()}   # nothing listens there
+    assert run_once(db, down, at(7, 0, monday))["failed"] == 2
+    assert client.post(f"/panel/alerts/unsubscribe/{key}?period=daily").status_code == 200
+    run_once(db, {**app.config, **smtp}, at(8, 0, monday))
+    (weekly,) = mailbox.to("dag@winkel.example")
+    assert "week" in weekly["Subject"]
+    with db.reading() as s:
+        kinds = dict(s.execute(select(AlertNotification.kind, AlertNotification.status)).all())
+    assert kinds == {"digest_daily": "cancelled", "digest_weekly": "sent"}
+
+
+def test_a_test_notification_does_not_wait_behind_an_alert_that_failed(app, db, shopify_shop):
+    """The alert failed at a wrong Slack address; the merchant corrects it and sends a test: it goes
+    out now (it used to wait for the failed alert's next retry and report nothing), and the alert,
+    still in its channel's order, goes out at its retry to the corrected address."""
+    nid = _notification(db, shopify_shop.id, target="https://hooks.slack.com/services/wrong")
+    with responses.RequestsMock() as mocked:
+        mocked.post("https://hooks.slack.com/services/wrong", status=404, body="no_service")
+        mocked.post(SLACK, body="ok")
+        outbox.deliver_due(db, app.config, at(14))
+        with db.transaction() as s:
+            channel_id = _row(db, nid).channel_id
+            update_channel(s.get(AlertChannel, channel_id), {"target": SLACK})
+            ids = evaluate.create_test_event(s, find_shop(s, SHOP), at(14, 0, TODAY) + timedelta(seconds=20),
+                                             [channel_id])
+        assert outbox.deliver_one(db, ids[0], app.config, at(14) + timedelta(seconds=20)) == "sent"
+        assert _row(db, nid).status == "pending"
+        outbox.deliver_due(db, app.config, at(14, 2))
+        assert _row(db, nid).status == "sent"
+        texts = [json.loads(c.request.body)["text"] for c in mocked.calls]
+        assert [c.request.url for c in mocked.calls] == ["https://hooks.slack.com/services/wrong", SLACK, SLACK]
+        assert "Test" in texts[1] and "Test" not in texts[2]
+
+
+def test_a_rule_switched_off_while_firing_starts_afresh_when_switched_on(app, db, send, shopify_shop, smtp_server):
+    """Switched off, a rule is no longer watched: its firing is closed without a word, and switched on
+    again while the drop lasts it tells the merchant again, as a new incident (it stayed "firing"
+    and went on with the old incident, telling nothing)."""
+    from plugin.alerts.rules import update_rule
+
+    mailbox, smtp = smtp_server
+    config = {**app.config, **smtp}
+    send_normal_weeks(send)
+    send_dropping_day(send)
+    only_rule(db, "orders_drop_today")
+    with db.transaction() as s:
+        add_channel(s, shopify_shop.id, {"kind": "email", "target": "eigenaar@winkel.example"})
+    run_once(db, config, at(13, 30))
+    run_once(db, config, at(14, 35))
+    assert events(db) == [("orders_drop_today", "firing")]
+    with db.transaction() as s:
+        rule = s.scalar(select(AlertRule).where(AlertRule.key == "orders_drop_today"))
+        update_rule(rule, {"enabled": False})
+        assert (rule.status, rule.since, rule.owed_resolved, rule.incident) == ("ok", None, False, 1)
+    with db.transaction() as s:
+        update_rule(s.scalar(select(AlertRule).where(AlertRule.key == "orders_drop_today")), {"enabled": True})
+    run_once(db, config, at(15, 0))
+    run_once(db, config, at(16, 5))
+    assert events(db) == [("orders_drop_today", "firing"), ("orders_drop_today", "firing")]
+    with db.reading() as s:
+        assert s.scalar(select(AlertRule.incident).where(AlertRule.key == "orders_drop_today")) == 2

@@ -50,3 +50,8 @@ def test_open_kompas_leads_to_the_panel_inside_the_shops_admin():
     assert channels.panel_link(config, woo, event()) == "https://winkel.example/wp-admin/admin.php?page=kompas"
     demo = channels.panel_link({"PUBLIC_URL": "https://k.example"}, SHOP, event())
     assert demo == "https://k.example/panel/?shop=kaas.myshopify.com&alert=7#alerts"
+    # a WordPress under /Winkel: the shop's key folds the path's case, the link must not
+    capital = Shop(id=3, platform="woocommerce", domain="https://winkel.example/winkel",
+                   site_url="https://winkel.example/Winkel", currency="EUR", timezone="Europe/Amsterdam")
+    assert channels.panel_link(config, capital, event()) == \
+        "https://winkel.example/Winkel/wp-admin/admin.php?page=kompas"
