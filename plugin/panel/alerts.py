@@ -16,7 +16,7 @@ from typing import Any
 from flask import Blueprint, current_app, g, jsonify, render_template, request
 from sqlalchemy import select
 
-from ..alerts import evaluate, outbox
+from ..alerts import detect, evaluate, outbox
 from ..alerts.channels import figure, kpi_label, rule_title
 from ..alerts.manage import add_channel, update_channel
 from ..alerts.models import AlertChannel, AlertEvent, AlertNotification, AlertRule
@@ -54,10 +54,32 @@ def _moment(value: datetime | None, shop: Shop, language: str) -> str | None:
     return i18n.moment(value, shop.timezone, language)
 
 
+def _title(rule: AlertRule, shop: Shop, language: str) -> str:
+    """A default rule's own name; a merchant's rule says what it watches: "Custom rule: Net sales ·
+    Today so far · below € 500,00" (several of them would otherwise all read "Custom rule")."""
+    title = rule_title(rule.key, language)
+    if f"alerts.rule.{rule.key}" in i18n.STRINGS:
+        return title
+    if rule.window == "today":
+        window = i18n.t("alerts.window.today", language)
+    elif rule.window == "hours" and rule.window_hours == 1:
+        window = i18n.t("alerts.window.hour", language)
+    else:
+        window = i18n.t("alerts.window.hours", language, hours=rule.window_hours)
+    if rule.kind == "threshold":
+        limit = None if rule.threshold is None else float(rule.threshold)
+        size = i18n.t(f"alerts.direction.{rule.direction}", language) + " " + figure(limit, rule.kpi, shop.currency,
+                                                                                     language)
+    else:
+        size = i18n.percent(f"{-rule.change_pct if rule.kind == 'drop' else rule.change_pct:.0f}", language,
+                            signed=True)
+    return f"{title}: {kpi_label(rule.kpi, language)} · {window} · {size}"
+
+
 def _rule_json(rule: AlertRule, shop: Shop, language: str) -> dict[str, Any]:
     figures = rule.figures or {}
     return {
-        "id": rule.id, "key": rule.key, "title": rule_title(rule.key, language), "kpi": rule.kpi,
+        "id": rule.id, "key": rule.key, "title": _title(rule, shop, language), "kpi": rule.kpi,
         "kpi_label": kpi_label(rule.kpi, language), "kind": rule.kind, "window": rule.window,
         "window_hours": rule.window_hours, "reference_hours": rule.reference_hours or 0,
         "change_pct": rule.change_pct, "threshold": rule.threshold,
@@ -115,6 +137,7 @@ def state():  # noqa: ANN201
             "firing": [_rule_json(r, shop, language) for r in rules if r.status == "firing" and r.enabled],
             "events": [_event_json(e, shop, language) for e in events],
             "channels": [_channel_json(c, language) for c in channels],
+            "kpis": [{"key": key, "label": kpi_label(key, language)} for key in detect.KPIS],
             "failures": [{"id": n.id, "channel": c.target, "channel_kind": c.kind, "kind": n.kind, "status": n.status,
                           "attempts": n.attempts, "error": n.last_error, "next_attempt_at": _iso(n.next_attempt_at),
                           "next_attempt_text": _moment(n.next_attempt_at, shop, language)} for n, c in failures],
@@ -177,6 +200,8 @@ def create_rule():  # noqa: ANN201
         rule = AlertRule(shop_id=shop.id, key=f"custom_{count + 1}", kpi="orders", kind="threshold", window="hours",
                          window_hours=24, change_pct=40.0, direction="below", min_volume=0.0, for_minutes=60,
                          repeat_minutes=1440, enabled=True, status="ok", owed_resolved=False, incident=0)
+        if data.get("kind") in ("drop", "rise") and "min_volume" not in data:
+            data = {**data, "min_volume": 12}   # as the defaults: two orders never fire an alert
         _apply_rule_changes(rule, data)
         session.add(rule)
         session.flush()

@@ -1,5 +1,5 @@
-"""The panel's alerts section in Debian's Chromium: rules, a channel added through the form, a rule
-switched off, a test e-mail that a real SMTP server receives, and no script error on the way."""
+"""The panel's alerts section in Debian's Chromium: rules, a channel and a rule added through the
+forms, a rule switched off, a test e-mail that a real SMTP server receives, and no script error on the way."""
 from sqlalchemy import select
 
 from plugin.alerts.models import AlertChannel, AlertRule
@@ -48,6 +48,17 @@ def test_alerts_section_manages_rules_and_channels_and_sends_a_test(chromium, ma
             row.locator("button").click()
             page.locator("#alerts-status").filter(has_text="Saved").wait_for()
 
+            # a merchant's own rule: net sales today below 500, added through the form
+            page.select_option("#alerts-rule-kpi", "net_sales")
+            page.select_option("#alerts-rule-kind", "below")
+            page.fill("#alerts-rule-value", "500")
+            page.select_option("#alerts-rule-window", "today")
+            page.click("#alerts-rule-form button[type=submit]")
+            added = page.locator('#alerts-rules tr[data-rule="custom_10"]')
+            added.wait_for()
+            assert "Custom rule: Net sales · Today so far · below €500.00" in added.inner_text()
+            assert rows.count() == len(DEFAULT_RULES) + 1
+
             page.click("#alerts-test")
             page.locator("#alerts-status").filter(has_text="Test notification sent").wait_for()
             page.locator("#alerts-events tbody tr").first.wait_for()
@@ -58,6 +69,9 @@ def test_alerts_section_manages_rules_and_channels_and_sends_a_test(chromium, ma
     assert errors == []
     with db.reading() as s:
         assert s.scalar(select(AlertRule.enabled).where(AlertRule.key == "no_orders")) is False
+        custom = s.scalar(select(AlertRule).where(AlertRule.key == "custom_10"))
+        assert (custom.kpi, custom.kind, custom.direction, custom.threshold, custom.window) == (
+            "net_sales", "threshold", "below", "500", "today")
         channel = s.scalar(select(AlertChannel))
         assert (channel.target, channel.language, channel.digest_daily, channel.digest_weekly) == (
             "owner@shop.example", "en", True, True)

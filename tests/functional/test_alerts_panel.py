@@ -80,11 +80,29 @@ def test_a_rule_of_another_shop_is_not_found(panel, db, shopify_shop):
 
 
 def test_a_threshold_rule_can_be_added(panel, db, shopify_shop):
-    r = panel.post("/panel/alerts/rules", headers=bearer(), json={
+    r = panel.post("/panel/alerts/rules?lang=nl", headers=bearer(), json={
         "kpi": "net_sales", "kind": "threshold", "window": "hours", "window_hours": 24, "threshold": "250",
         "direction": "below"})
     assert r.status_code == 201 and r.get_json()["threshold"] == "250"
+    assert r.get_json()["title"] == "Eigen regel: Netto-omzet · Laatste 24 uur · onder €\xa0250,00"
     assert panel.post("/panel/alerts/rules", headers=bearer(), json={"kind": "threshold", "threshold": ""}).status_code == 400
+
+
+def test_a_drop_rule_can_be_added_and_says_what_it_watches(panel, db, shopify_shop):
+    """The panel's add-rule form offers the KPIs a rule can watch; a drop against normal gets the
+    defaults' minimum volume unless it says its own, so that two orders never fire it."""
+    state = panel.get("/panel/alerts/state.json?lang=en", headers=bearer()).get_json()
+    assert [k["key"] for k in state["kpis"]] == ["orders", "net_sales", "refunds", "checkout_conversion",
+                                                 "cart_abandonment_rate", "return_rate"]
+    assert state["kpis"][2]["label"] == "Refund amount"
+    r = panel.post("/panel/alerts/rules?lang=en", headers=bearer(), json={
+        "kpi": "checkout_conversion", "kind": "drop", "window": "today", "change_pct": "25"})
+    body = r.get_json()
+    assert r.status_code == 201 and (body["min_volume"], body["change_pct"]) == (12, 25)
+    assert body["title"] == "Custom rule: Checkout conversion · Today so far · -25.0%"
+    r = panel.post("/panel/alerts/rules?lang=en", headers=bearer(), json={
+        "kpi": "orders", "kind": "rise", "window": "hours", "window_hours": 1, "change_pct": 50, "min_volume": 40})
+    assert r.get_json()["min_volume"] == 40 and r.get_json()["title"].endswith("· The last hour · +50.0%")
 
 
 def test_channels_test_notification_and_failures(panel, db, shopify_shop, smtp_server):

@@ -143,13 +143,30 @@
     load();
   }
 
+  function drawKpis(kpis) {   // the add-rule form's choice, once
+    const select = $("alerts-rule-kpi");
+    if (select.options.length) return;
+    for (const k of kpis) select.append(el("option", { value: k.key }, k.label));
+  }
+
   async function load() {
     try {
       const data = await call("GET", "/state.json");
-      drawFiring(data.firing); drawEvents(data.events); drawRules(data.rules);
+      drawKpis(data.kpis); drawFiring(data.firing); drawEvents(data.events); drawRules(data.rules);
       drawChannels(data.channels); drawFailures(data.failures);
     } catch (e) { status(strings["alerts.load_failed"] + " (" + e.message + ")"); }
   }
+
+  $("alerts-rule-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const kind = $("alerts-rule-kind").value, value = $("alerts-rule-value").value.trim().replace(",", ".");
+    const rule = { kpi: $("alerts-rule-kpi").value, window: $("alerts-rule-window").value };
+    if (rule.window === "hours") rule.window_hours = $("alerts-rule-hours").value;
+    if (kind === "below" || kind === "above") Object.assign(rule, { kind: "threshold", direction: kind, threshold: value });
+    else Object.assign(rule, { kind, change_pct: value });
+    try { await call("POST", "/rules", rule); $("alerts-rule-value").value = ""; status(strings["saved"]); load(); }
+    catch (e) { status(e.message); }
+  });
 
   $("alerts-channel-form").addEventListener("submit", async (event) => {
     event.preventDefault();
