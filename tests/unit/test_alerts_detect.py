@@ -663,6 +663,27 @@ def test_a_newsletter_week_does_not_make_the_cusum_rules_ordinary_morning_look_l
     assert figures.breach is True and figures.window_start == at(10) and figures.normal == pytest.approx(80)
 
 
+def test_a_newsletter_burst_that_leaves_its_day_ordinary_does_not_make_a_morning_look_halved():
+    """A newsletter's four hours at four times the orders, on a day otherwise quieter: its whole day
+    is within the weeks' spread, so the week stays (`ordinary_weeks`), but those hours would have
+    raised the normal of 10:00-14:00 to 35 where 20 is ordinary, and an ordinary morning scored as
+    "halved" (retail year, seeds 14 and 15). Each hour's weeks leave out a count far above their
+    median (`ordinary_counts`)."""
+    spec = _default("orders_drop_cusum")
+    cells = _days({h: 20 for h in range(14)}, per_hour=20)
+    for h in range(24):
+        cells[(TODAY - timedelta(days=14), h)] = {"orders": 80 if 10 <= h < 14 else 12}   # 560 orders that day
+    kpi = detect.KPIS["orders"]
+    assert detect.ordinary_weeks(kpi, cells, TODAY, [7, 14, 21, 28]) == [7, 14, 21, 28]
+    assert detect.ordinary_counts([20, 80, 20, 20]) == [20, 20, 20]
+    assert detect.ordinary_counts([1, 6, 0, 1]) == [1, 6, 0, 1]   # at a small shop, chance or a burst: kept
+    figures = assess(spec, cells, at(14), AMS, date(2026, 1, 1))
+    assert (figures.breach, figures.reason) == (False, "fine")
+    cells.update({(TODAY, h): {"orders": 10} for h in range(10, 14)})   # halved from 10:00: still told
+    figures = assess(spec, cells, at(14), AMS, date(2026, 1, 1))
+    assert figures.breach is True and figures.window_start == at(10) and figures.normal == pytest.approx(80)
+
+
 def test_the_cusum_rule_counts_the_current_hour_for_the_part_that_passed():
     spec = RuleSpec(kpi="orders", kind="drop", window="cusum", window_hours=24, change_pct=50, min_volume=10)
     cells = history(per_hour=20, today={h: 20 for h in range(14)})
