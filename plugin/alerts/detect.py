@@ -599,27 +599,39 @@ def _cusum_hours(kpi: Kpi, cells: Cells, window: list[tuple[date, int, float]], 
     return counts, normals
 
 
+def _lone_high(values: list[float], deviations: float, floor: float = 0.0) -> int | None:
+    """The index of the one value far above the others, or None: the highest, when it is more than
+    `deviations` quasi-Poisson deviations (`dispersion`, at least that of one order) above the
+    median of the others and the second highest is not. Two weeks up there are no odd week but a
+    shop whose level moved (it grew, a season began): leaving them out would judge it against its
+    old level, so both stay. None too when the others' median is below `floor`."""
+    if len(values) < 2:
+        return None
+    order = sorted(range(len(values)), key=lambda i: values[i])
+    top, second = order[-1], order[-2]
+    middle = median(values[i] for i in order[:-1])
+    if middle < floor:
+        return None
+    bound = middle + deviations * math.sqrt(max(middle, 1.0) * dispersion(middle))
+    return top if values[top] > bound >= values[second] else None
+
+
 def ordinary_counts(counts: list[float]) -> list[float]:
-    """The weeks' counts of one hour less those more than ODD_HOUR quasi-Poisson deviations above
-    their median (a deviation at least that of one order): a burst of a few hours (a newsletter's
-    morning) hardly moves its whole day, so `ordinary_weeks` keeps it, and its hours raised the
-    normal of the same hours for four weeks (retail year of benchmarks/alerts_detection.py, seeds
-    14 and 15: the busy shop's CUSUM told ordinary Tuesday mornings one and two weeks after a
-    newsletter as halved). Only from a median of SHAPE_MIN_EXPECTED orders: below it a burst
-    is no different from chance, and leaving out a small shop's rare busy hours cost it a trial
-    or two told later a year (plain year, seeds 6-10)."""
-    middle = median(counts)
-    if middle < SHAPE_MIN_EXPECTED:
-        return counts
-    bound = middle + ODD_HOUR * math.sqrt(max(middle, 1.0) * dispersion(middle))
-    kept = [count for count in counts if count <= bound]
-    return kept
+    """The weeks' counts of one hour less one far above the others (`_lone_high`, ODD_HOUR
+    deviations): a burst of a few hours (a newsletter's morning) hardly moves its whole day, so
+    `ordinary_weeks` keeps it, and its hours raised the normal of the same hours for four weeks
+    (retail year of benchmarks/alerts_detection.py, seeds 14 and 15: the busy shop's CUSUM told
+    ordinary Tuesday mornings one and two weeks after a newsletter as halved). Only from a median
+    of SHAPE_MIN_EXPECTED orders: below it a burst is no different from chance, and leaving out a
+    small shop's rare busy hours cost it a trial or two told later a year (plain year, seeds 6-10)."""
+    odd = _lone_high(counts, ODD_HOUR, SHAPE_MIN_EXPECTED)
+    return counts if odd is None else counts[:odd] + counts[odd + 1:]
 
 
 def ordinary_weeks(kpi: Kpi, cells: Cells, day: date, shifts: list[int]) -> list[int]:
-    """Of the weeks `shifts` days back, those whose `day`'s weekday was ordinary: an odd day, whose
-    whole-day count is more than ODD_DAY deviations above the weeks' median M (a deviation the
-    quasi-Poisson √(M (1 + PHI M)) of `dispersion`), is left out, at least half of them stay.
+    """Of the weeks `shifts` days back, those whose `day`'s weekday was ordinary: one odd day, whose
+    whole-day count is more than ODD_DAY deviations above the other weeks' median (`_lone_high`),
+    is left out.
 
     Left out, not scaled down: taken at the median's level (as first built), a newsletter's day
     kept its burst hours' share of that level, and the busy shop's CUSUM then told ordinary
@@ -630,9 +642,8 @@ def ordinary_weeks(kpi: Kpi, cells: Cells, day: date, shifts: list[int]) -> list
     get = cells.get
     totals = [sum(kpi.part(get((day - timedelta(days=shift), hour)) or {}, kpi.num) for hour in range(24))
               for shift in shifts]
-    middle = median(totals) if totals else 0.0
-    bound = middle + ODD_DAY * math.sqrt(max(middle, 0.0) * dispersion(middle))
-    return [shift for shift, total in zip(shifts, totals) if total <= bound]
+    odd = _lone_high(totals, ODD_DAY)
+    return [shift for i, shift in enumerate(shifts) if i != odd]
 
 
 def _assess_cusum(spec: RuleSpec, kpi: Kpi, cells: Cells, window: list[tuple[date, int, float]], zone: ZoneInfo,

@@ -663,6 +663,21 @@ def test_a_newsletter_week_does_not_make_the_cusum_rules_ordinary_morning_look_l
     assert figures.breach is True and figures.window_start == at(10) and figures.normal == pytest.approx(80)
 
 
+def test_a_shop_whose_level_doubled_two_weeks_ago_is_judged_at_its_new_level():
+    """Two of the four weeks far above the other two are no odd weeks but a shop that grew (or a
+    season that began): leaving both out would judge today against the old level, and a halving
+    back to it would go unseen."""
+    cells = _days({h: 20 for h in range(24)}, per_hour=20)
+    for back in (7, 14):
+        for h in range(24):
+            cells[(TODAY - timedelta(days=back), h)] = {"orders": 40}
+            cells[(TODAY - timedelta(days=back + 1), h)] = {"orders": 40}
+    kpi = detect.KPIS["orders"]
+    assert detect.ordinary_weeks(kpi, cells, TODAY, [7, 14, 21, 28]) == [7, 14, 21, 28]
+    _, normals = detect._cusum_hours(kpi, cells, [(TODAY, h, 1.0) for h in range(12)], [7, 14, 21, 28], {})
+    assert normals == [30.0] * 12   # the mean of 40, 40, 20 and 20 (both high weeks left out, it was 20)
+
+
 def test_a_newsletter_burst_that_leaves_its_day_ordinary_does_not_make_a_morning_look_halved():
     """A newsletter's four hours at four times the orders, on a day otherwise quieter: its whole day
     is within the weeks' spread, so the week stays (`ordinary_weeks`), but those hours would have
@@ -677,6 +692,7 @@ def test_a_newsletter_burst_that_leaves_its_day_ordinary_does_not_make_a_morning
     assert detect.ordinary_weeks(kpi, cells, TODAY, [7, 14, 21, 28]) == [7, 14, 21, 28]
     assert detect.ordinary_counts([20, 80, 20, 20]) == [20, 20, 20]
     assert detect.ordinary_counts([1, 6, 0, 1]) == [1, 6, 0, 1]   # at a small shop, chance or a burst: kept
+    assert detect.ordinary_counts([80, 80, 20, 20]) == [80, 80, 20, 20]   # two weeks up there: the level moved
     figures = assess(spec, cells, at(14), AMS, date(2026, 1, 1))
     assert (figures.breach, figures.reason) == (False, "fine")
     cells.update({(TODAY, h): {"orders": 10} for h in range(10, 14)})   # halved from 10:00: still told
