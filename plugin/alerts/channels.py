@@ -106,9 +106,31 @@ def panel_link(config: Mapping[str, Any], shop: Shop, event: AlertEvent | None =
     return f"{base}/panel/?{urlencode(query)}#alerts"
 
 
-def rule_title(rule_key: str, language: str) -> str:
+def rule_title(rule_key: str, language: str, kpi: str | None = None, rule: Mapping[str, Any] | None = None,
+               currency: str = "EUR") -> str:
+    """A default rule's own name; a merchant's rule (with its `kpi` and settings `rule`: kind,
+    window, window_hours, change_pct, threshold, direction) says what it watches, "Custom rule:
+    Net sales · Last 24 hours · below € 500,00", as several of them would all read "Custom rule"."""
     key = f"alerts.rule.{rule_key}"
-    return i18n.t(key if key in i18n.STRINGS else "alerts.rule.custom", language)
+    if key in i18n.STRINGS:
+        return i18n.t(key, language)
+    title = i18n.t("alerts.rule.custom", language)
+    if kpi is None or not rule:
+        return title
+    window, hours = rule.get("window"), rule.get("window_hours") or 1
+    if window in ("today", "silence", "cusum"):
+        span = i18n.t(f"alerts.new.{window}", language)
+    else:
+        span = i18n.t("alerts.window.hour", language) if hours == 1 else i18n.t("alerts.window.hours", language,
+                                                                                  hours=hours)
+    if rule.get("kind") == "threshold":
+        limit = rule.get("threshold")
+        size = i18n.t(f"alerts.direction.{rule.get('direction') or 'below'}", language) + " " + figure(
+            None if limit in (None, "") else float(limit), kpi, currency, language)
+    else:
+        change = float(rule.get("change_pct") or 0)
+        size = i18n.percent(str(round(-change if rule.get("kind") == "drop" else change, 2)), language, signed=True)
+    return f"{title}: {kpi_label(kpi, language)} · {span} · {size}"
 
 
 def alert_message(event: AlertEvent, shop: Shop, language: str, config: Mapping[str, Any]) -> dict[str, Any]:
@@ -146,7 +168,8 @@ def alert_message(event: AlertEvent, shop: Shop, language: str, config: Mapping[
         notes.append(i18n.t(f"alerts.contributor.{contributor['by']}", language, name=contributor["name"],
                             observed=figure(contributor["observed"], unit_kpi, shop.currency, language),
                             normal=figure(contributor["normal"], unit_kpi, shop.currency, language)))
-    return {"subject": headline, "title": rule_title(event.rule_key, language), "line": line, "notes": notes,
+    return {"subject": headline, "title": rule_title(event.rule_key, language, event.kpi, rule, shop.currency),
+            "line": line, "notes": notes,
             "series": event.details.get("series") or [], "link": panel_link(config, shop, event),
             "kpi": event.kpi, "currency": shop.currency}
 

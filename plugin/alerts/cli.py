@@ -112,7 +112,7 @@ def test(shop_key: str, channel_ids: tuple[int, ...]) -> None:
             click.echo(f"{channel.kind} {channel.target}: being sent by another run")
             continue
         click.echo(f"{channel.kind} {channel.target}: {status}" + (f" ({row.last_error})" if row.last_error else ""))
-        failed += status != outbox.SENT
+        failed += status in (outbox.PENDING, outbox.FAILED)
     if failed:
         raise click.ClickException(f"{failed} channel(s) failed; they are retried by `kompas alerts run`")
 

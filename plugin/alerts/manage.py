@@ -73,7 +73,7 @@ _STOPS = {"enabled": None, "alerts": outbox.ALERT_KINDS, "digest_daily": ("diges
 
 
 def update_channel(channel: AlertChannel, data: dict[str, Any]) -> None:
-    """Apply the panel's, CLI's or an unsubscribe link's changes to a channel, checking each (raises
+    """Apply the panel's (API's) or an unsubscribe link's changes to a channel, checking each (raises
     ChannelInputError). Switching the channel, its alerts or a digest off also cancels what of it
     was waiting to be sent (a retry of a failing channel, a digest held up by a mail server that
     was down): switched off means nothing more goes there."""

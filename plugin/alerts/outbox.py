@@ -39,7 +39,7 @@ from sqlalchemy.orm import Session
 
 from ..db import Database
 from ..models import Shop
-from .models import AlertChannel, AlertEvent, AlertNotification
+from .models import AlertChannel, AlertEvent, AlertNotification, AlertRule
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +84,30 @@ def cancel_unsent(session: Session, channel_id: int, kinds: tuple[str, ...] | No
     if kinds is not None:
         query = query.where(_N.c.kind.in_(kinds))
     return session.execute(query.values(status=CANCELLED, last_error=reason)).rowcount
+
+
+def cancel_unsent_of_rule(session: Session, rule_id: int, reason: str) -> int:
+    """`cancel_unsent` for the notifications of one rule's alerts (the rule was switched off)."""
+    events = select(AlertEvent.id).where(AlertEvent.rule_id == rule_id)
+    return session.execute(update(_N).where(_N.c.event_id.in_(events), _N.c.status.in_((PENDING, SENDING)))
+                           .values(status=CANCELLED, last_error=reason)).rowcount
+
+
+def switched_off(notification: AlertNotification, channel: AlertChannel, rule_enabled: bool | None) -> str | None:
+    """Why a claimed notification must not go out after all (None: it may): its channel, what the
+    channel carries of its kind, or its rule was switched off. Checked again when it is sent, as
+    an evaluation or digest run that read the channel before a switch-off committed can still
+    write a row for it afterwards (PostgreSQL, READ COMMITTED), which `cancel_unsent` did not see."""
+    kind = notification.kind
+    if not channel.enabled:
+        return "enabled"
+    if kind in ALERT_KINDS and not channel.alerts:
+        return "alerts"
+    if kind in ("digest_daily", "digest_weekly") and not getattr(channel, kind):
+        return kind
+    if kind in ALERT_KINDS and rule_enabled is False:
+        return "rule"
+    return None
 
 
 def claim(db: Database, notification_id: int, now: datetime) -> int | None:
@@ -145,13 +169,25 @@ Sender = Callable[[AlertNotification, AlertChannel, "AlertEvent | None", Shop, M
 def deliver_one(db: Database, notification_id: int, config: Mapping[str, Any], now: datetime,
                 send: Sender | None = None, clock: Callable[[], datetime] | None = None) -> str | None:
     """Claim (at `now`), send and record (at `clock()`, default `now`) one notification; returns its
-    new status (None: not ours to send)."""
+    new status (None: not ours to send; CANCELLED: its channel or rule was switched off meanwhile,
+    `switched_off`)."""
     from .channels import send_notification
 
     attempt = claim(db, notification_id, now)
     if attempt is None:
         return None
     notification, channel, event, shop = load(db, notification_id)
+    rule_enabled = None
+    if event is not None and event.rule_id is not None:
+        with db.reading() as session:
+            rule_enabled = session.scalar(select(AlertRule.enabled).where(AlertRule.id == event.rule_id))
+    off = switched_off(notification, channel, rule_enabled)
+    if off is not None:
+        with db.transaction() as session:
+            session.execute(update(_N).where(_N.c.id == notification_id, _N.c.status == SENDING,
+                                             _N.c.attempts == attempt)
+                            .values(status=CANCELLED, last_error=f"cancelled: {off} switched off"))
+        return CANCELLED
     error = None
     try:
         (send or send_notification)(notification, channel, event, shop, config)
@@ -186,5 +222,5 @@ def deliver_due(db: Database, config: Mapping[str, Any], now: datetime, send: Se
             status = deliver_one(db, notification_id, config, clock(), send, clock)
             if status == SENT:
                 result.sent += 1
-            elif status is not None:
+            elif status in (PENDING, FAILED):   # cancelled after all (switched off) is no failure
                 result.failed += 1

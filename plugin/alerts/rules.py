@@ -23,11 +23,12 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from ..refusals import Refusal
 from .detect import KINDS, KPIS, WINDOWS, AlertState, RuleSpec, minutes_of
 from .models import AlertRule
+from .outbox import cancel_unsent_of_rule
 
 DAY = 24 * 60
 
@@ -131,7 +132,12 @@ EDITABLE = ("kpi", "kind", "window", "window_hours", "reference_hours", "change_
 
 
 def update_rule(rule: AlertRule, changes: dict[str, Any]) -> None:
-    """Apply the panel's (or CLI's) changes to a rule, checking each; raises RuleError."""
+    """Apply the panel's (or the API's) changes to a rule, checking each; raises RuleError.
+
+    Switched off, a rule is no longer watched: whatever it was firing about is closed without a
+    word (a recovery owed too) and its notifications not sent yet are cancelled; switched on again
+    it starts afresh, not in an old incident."""
+    was_enabled = rule.enabled
     for name, value in changes.items():
         if name not in EDITABLE:
             raise RuleError(f"unknown rule setting {name!r}")
@@ -148,10 +154,18 @@ def update_rule(rule: AlertRule, changes: dict[str, Any]) -> None:
         raise RuleError("the cusum window watches a drop in orders only")
     if rule.window == "cusum" and not 0 < rule.change_pct < 100:
         raise RuleError("the cusum window needs a drop of more than 0 and less than 100 %")
-    if changes.get("enabled") is False:
-        # switched off, it is no longer watched: whatever it was firing about is closed without a word
-        # (a recovery owed too), and switched on again it starts afresh, not in the old incident
+    if rule.kind == "threshold" and rule.window == "today" and rule.direction == "below":
+        # at midnight today's figure is 0, below any limit: such a rule would fire every night
+        raise RuleError("a 'below' threshold over 'today so far' would fire every night: use the last hours",
+                        "alerts.refused.today_below")
+    if rule.kind == "drop" and rule.change_pct > 100:
+        raise RuleError("a drop of more than 100 % cannot happen", "alerts.refused.setting",
+                        setting=SETTING_LABELS["change_pct"], value=str(rule.change_pct))
+    if rule.enabled != was_enabled:
         store_state(rule, replace(AlertState(), incident=rule.incident))
+        session = object_session(rule)
+        if not rule.enabled and session is not None and rule.id is not None:
+            cancel_unsent_of_rule(session, rule.id, "cancelled: rule switched off")
 
 
 def _checked(name: str, value: Any) -> Any:  # noqa: ANN401

@@ -55,25 +55,9 @@ def _moment(value: datetime | None, shop: Shop, language: str) -> str | None:
 
 
 def _title(rule: AlertRule, shop: Shop, language: str) -> str:
-    """A default rule's own name; a merchant's rule says what it watches: "Custom rule: Net sales ·
-    Today so far · below € 500,00" (several of them would otherwise all read "Custom rule")."""
-    title = rule_title(rule.key, language)
-    if f"alerts.rule.{rule.key}" in i18n.STRINGS:
-        return title
-    if rule.window == "today":
-        window = i18n.t("alerts.window.today", language)
-    elif rule.window == "hours" and rule.window_hours == 1:
-        window = i18n.t("alerts.window.hour", language)
-    else:
-        window = i18n.t("alerts.window.hours", language, hours=rule.window_hours)
-    if rule.kind == "threshold":
-        limit = None if rule.threshold is None else float(rule.threshold)
-        size = i18n.t(f"alerts.direction.{rule.direction}", language) + " " + figure(limit, rule.kpi, shop.currency,
-                                                                                     language)
-    else:
-        size = i18n.percent(f"{-rule.change_pct if rule.kind == 'drop' else rule.change_pct:.0f}", language,
-                            signed=True)
-    return f"{title}: {kpi_label(rule.kpi, language)} · {window} · {size}"
+    return rule_title(rule.key, language, rule.kpi, {
+        "kind": rule.kind, "window": rule.window, "window_hours": rule.window_hours, "change_pct": rule.change_pct,
+        "threshold": rule.threshold, "direction": rule.direction}, shop.currency)
 
 
 def _rule_json(rule: AlertRule, shop: Shop, language: str) -> dict[str, Any]:
@@ -96,7 +80,8 @@ def _rule_json(rule: AlertRule, shop: Shop, language: str) -> dict[str, Any]:
 
 
 def _event_json(event: AlertEvent, shop: Shop, language: str) -> dict[str, Any]:
-    return {"id": event.id, "rule": event.rule_key, "title": rule_title(event.rule_key, language)
+    return {"id": event.id, "rule": event.rule_key,
+            "title": rule_title(event.rule_key, language, event.kpi, event.details.get("rule"), shop.currency)
             if event.rule_key != "test" else i18n.t("alerts.kind.test", language),
             "kind": event.kind, "kind_text": i18n.t(f"alerts.kind.{event.kind}", language),
             "at": _iso(event.at), "at_text": _moment(event.at, shop, language), "kpi": event.kpi,
@@ -214,7 +199,9 @@ def change_rule(rule_id: int):  # noqa: ANN201
     data = _body()
     with _db().transaction() as session:
         shop = _shop(session)
-        rule = session.get(AlertRule, rule_id) if rule_id <= MAX_ID else None
+        # locked as the evaluator locks it: a rule switched off while an evaluation moves its state
+        # would otherwise keep that state (its reset only writes what differs from what was read)
+        rule = session.get(AlertRule, rule_id, with_for_update=True) if rule_id <= MAX_ID else None
         if shop is None or rule is None or rule.shop_id != shop.id:
             return jsonify(error="unknown rule"), 404
         _apply_rule_changes(rule, data)

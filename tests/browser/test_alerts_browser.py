@@ -1,5 +1,7 @@
 """The panel's alerts section in Debian's Chromium: rules, a channel and a rule added through the
 forms, a rule switched off, a test e-mail that a real SMTP server receives, and no script error on the way."""
+from decimal import Decimal
+
 from sqlalchemy import select
 
 from plugin.alerts.models import AlertChannel, AlertRule
@@ -48,16 +50,22 @@ def test_alerts_section_manages_rules_and_channels_and_sends_a_test(chromium, ma
             row.locator("button").click()
             page.locator("#alerts-status").filter(has_text="Saved").wait_for()
 
-            # a merchant's own rule: net sales today below 500, added through the form
+            # a merchant's own rule: net sales over the last 24 hours (the form's default window) below
+            # 1,250.50, as an English-speaking merchant types it
             page.select_option("#alerts-rule-kpi", "net_sales")
             page.select_option("#alerts-rule-kind", "below")
-            page.fill("#alerts-rule-value", "500")
-            page.select_option("#alerts-rule-window", "today")
+            page.fill("#alerts-rule-value", "1,250.50")
             page.click("#alerts-rule-form button[type=submit]")
             added = page.locator('#alerts-rules tr[data-rule="custom_10"]')
             added.wait_for()
-            assert "Custom rule: Net sales · Today so far · below €500.00" in added.inner_text()
+            assert "Custom rule: Net sales · Last 24 hours · below €1,250.50" in added.inner_text()
+            assert added.locator("input").nth(1).input_value() == "1250.50"   # shown back as typed here
             assert rows.count() == len(DEFAULT_RULES) + 1
+            # "below" over "today so far" would fire every night: refused with the reason
+            page.select_option("#alerts-rule-window", "today")
+            page.fill("#alerts-rule-value", "500")
+            page.click("#alerts-rule-form button[type=submit]")
+            page.locator("#alerts-status").filter(has_text="would fire every night").wait_for()
 
             page.click("#alerts-test")
             page.locator("#alerts-status").filter(has_text="Test notification sent").wait_for()
@@ -70,8 +78,9 @@ def test_alerts_section_manages_rules_and_channels_and_sends_a_test(chromium, ma
     with db.reading() as s:
         assert s.scalar(select(AlertRule.enabled).where(AlertRule.key == "no_orders")) is False
         custom = s.scalar(select(AlertRule).where(AlertRule.key == "custom_10"))
-        assert (custom.kpi, custom.kind, custom.direction, custom.threshold, custom.window) == (
-            "net_sales", "threshold", "below", "500", "today")
+        assert (custom.kpi, custom.kind, custom.direction, Decimal(custom.threshold), custom.window,
+                custom.window_hours) == ("net_sales", "threshold", "below", Decimal("1250.5"), "hours", 24)
+        assert s.scalar(select(AlertRule).where(AlertRule.key == "custom_11")) is None
         channel = s.scalar(select(AlertChannel))
         assert (channel.target, channel.language, channel.digest_daily, channel.digest_weekly) == (
             "owner@shop.example", "en", True, True)

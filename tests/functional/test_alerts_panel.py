@@ -86,6 +86,16 @@ def test_a_threshold_rule_can_be_added(panel, db, shopify_shop):
     assert r.status_code == 201 and r.get_json()["threshold"] == "250"
     assert r.get_json()["title"] == "Eigen regel: Netto-omzet · Laatste 24 uur · onder €\xa0250,00"
     assert panel.post("/panel/alerts/rules", headers=bearer(), json={"kind": "threshold", "threshold": ""}).status_code == 400
+    # at midnight "today so far" is 0, below any limit: such a rule would fire every night
+    nightly = panel.post("/panel/alerts/rules?lang=nl", headers=bearer(), json={
+        "kpi": "net_sales", "kind": "threshold", "window": "today", "threshold": "500", "direction": "below"})
+    assert nightly.status_code == 400 and "gaat elke nacht af" in nightly.get_json()["error_text"]
+    above = panel.post("/panel/alerts/rules", headers=bearer(), json={
+        "kpi": "refunds", "kind": "threshold", "window": "today", "threshold": "200", "direction": "above"})
+    assert above.status_code == 201   # "refunds today above 200" is fine: it only rises through the day
+    impossible = panel.post("/panel/alerts/rules", headers=bearer(), json={
+        "kpi": "orders", "kind": "drop", "window": "today", "change_pct": 150})
+    assert impossible.status_code == 400
 
 
 def test_a_drop_rule_can_be_added_and_says_what_it_watches(panel, db, shopify_shop):

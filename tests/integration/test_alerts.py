@@ -730,3 +730,52 @@ def test_a_rule_switched_off_while_firing_starts_afresh_when_switched_on(app, db
     assert events(db) == [("orders_drop_today", "firing"), ("orders_drop_today", "firing")]
     with db.reading() as s:
         assert s.scalar(select(AlertRule.incident).where(AlertRule.key == "orders_drop_today")) == 2
+
+
+def test_a_row_written_after_its_channel_was_switched_off_is_not_sent(app, db, shopify_shop):
+    """On PostgreSQL an evaluation that read the channels before a switch-off committed can write
+    its row after it, where the switch-off's cancelling did not see it: the sender checks again."""
+    with db.transaction() as s:
+        channel = add_channel(s, shopify_shop.id, {"kind": "slack", "target": SLACK})
+        update_channel(channel, {"enabled": False})
+        channel_id = channel.id
+    nid = _notification(db, shopify_shop.id)   # a second channel, on, for contrast
+    with db.transaction() as s:
+        shop = find_shop(s, SHOP)
+        figures = evaluate.detect.Figures(kpi="orders", value=3, normal=30, change=-90, p_value=1e-9, volume=30,
+                                          weeks=4, breach=True, reason="breach", window_start=at(0))
+        event = evaluate.record_event(s, shop, None, "firing", figures, at(14), {}, AMS, None,
+                                      evaluate.detect.RuleSpec(kpi="orders", kind="drop"), incident=9)
+        evaluate.enqueue(s, event, [s.get(AlertChannel, channel_id)], at(14))
+        late = s.scalar(select(AlertNotification.id).where(AlertNotification.event_id == event.id))
+    with responses.RequestsMock() as mocked:
+        mocked.post(SLACK, body="ok")
+        assert outbox.deliver_due(db, app.config, at(14, 1)) == outbox.Sent(1, 0)
+        assert len(mocked.calls) == 1
+    assert _row(db, nid).status == "sent"
+    late_row = _row(db, late)
+    assert (late_row.status, late_row.last_error) == ("cancelled", "cancelled: enabled switched off")
+
+
+def test_a_rule_switched_off_has_its_waiting_alerts_cancelled(app, db, send, shopify_shop):
+    """Slack fails on the firing of a rule the merchant then switches off: the alert is not posted
+    at its retry (a "down" for a rule switched off, and never its recovery)."""
+    from plugin.alerts.rules import update_rule
+
+    send_normal_weeks(send)
+    send_dropping_day(send)
+    only_rule(db, "orders_drop_today")
+    with db.transaction() as s:
+        add_channel(s, shopify_shop.id, {"kind": "slack", "target": SLACK})
+    with responses.RequestsMock() as mocked:
+        mocked.post(SLACK, status=500, body="invalid_token")
+        run_once(db, app.config, at(13, 30))
+        run_once(db, app.config, at(14, 35))
+        assert len(mocked.calls) == 1 and events(db) == [("orders_drop_today", "firing")]
+        with db.transaction() as s:
+            update_rule(s.scalar(select(AlertRule).where(AlertRule.key == "orders_drop_today")), {"enabled": False})
+        run_once(db, app.config, at(16))
+        assert len(mocked.calls) == 1
+    with db.reading() as s:
+        (row,) = s.scalars(select(AlertNotification))
+        assert (row.status, row.last_error) == ("cancelled", "cancelled: rule switched off")

@@ -55,3 +55,22 @@ def test_open_kompas_leads_to_the_panel_inside_the_shops_admin():
                    site_url="https://winkel.example/Winkel", currency="EUR", timezone="Europe/Amsterdam")
     assert channels.panel_link(config, capital, event()) == \
         "https://winkel.example/Winkel/wp-admin/admin.php?page=kompas"
+
+
+def test_a_merchants_rule_is_titled_by_what_it_watches_wherever_it_is_shown():
+    """The rules table, the alert history and the messages name a merchant's rule by its settings
+    (kept with each event), as several would otherwise all read "Custom rule"; a default rule keeps
+    its own name."""
+    rule = {"kind": "drop", "window": "hours", "window_hours": 3, "change_pct": 12.5}
+    assert channels.rule_title("custom_3", "en", "orders", rule) == "Custom rule: Orders · Last 3 hours · -12.5%"
+    assert channels.rule_title("custom_4", "nl", "net_sales", {"kind": "threshold", "window": "today",
+                                                                "threshold": "200", "direction": "above"}) == \
+        "Eigen regel: Netto-omzet · Vandaag tot nu · boven €\xa0200,00"
+    assert channels.rule_title("custom_5", "en", "orders", {"kind": "drop", "window": "cusum", "window_hours": 168,
+                                                            "change_pct": 50}) == \
+        "Custom rule: Orders · Since the drop began (last week) · -50.0%"
+    assert channels.rule_title("no_orders", "en", "orders", rule) == "No orders for much longer than usual"
+    custom = event(rule=rule)
+    custom.rule_key = "custom_3"
+    message = channels.alert_message(custom, SHOP, "en", {})
+    assert message["title"] == "Custom rule: Orders · Last 3 hours · -12.5%"

@@ -30,6 +30,18 @@
     return node;
   }
 
+  // A number as the merchant types it in the panel's language: Dutch "1.250,50", English "1,250.50"
+  // (the saved rule's title shows it back as understood)
+  function typedNumber(text) {
+    const typed = text.trim().replace(/\s/g, "");
+    return lang() === "nl" ? typed.replace(/\./g, "").replace(",", ".") : typed.replace(/,/g, "");
+  }
+
+  function shownNumber(stored) {   // a stored "1250.5" as typedNumber reads it back
+    if (stored === null || stored === undefined) return "";
+    return lang() === "nl" ? String(stored).replace(".", ",") : String(stored);
+  }
+
   function status(text) { $("alerts-status").textContent = text; }
 
   function localInput(iso) {  // ISO instant → value of a datetime-local input
@@ -72,7 +84,7 @@
     for (const rule of rules) {
       const on = el("input", { type: "checkbox", checked: rule.enabled, "aria-label": strings["alerts.enabled"] });
       const size = rule.kind === "threshold"
-        ? el("input", { value: rule.threshold || "", size: 6, inputMode: "decimal", "aria-label": strings["alerts.threshold"] })
+        ? el("input", { value: shownNumber(rule.threshold), size: 6, inputMode: "decimal", "aria-label": strings["alerts.threshold"] })
         : el("input", { type: "number", min: 0, value: rule.change_pct, "aria-label": strings["alerts.change_pct"] });
       const forMin = el("input", { type: "number", min: 0, value: rule.for_minutes, "aria-label": strings["alerts.for"] });
       const repeat = el("input", { type: "number", min: 0, value: rule.repeat_minutes, "aria-label": strings["alerts.repeat"] });
@@ -84,7 +96,7 @@
         const changes = { enabled: on.checked, for_minutes: forMin.value, repeat_minutes: repeat.value,
           quiet_start: qStart.value, quiet_end: qEnd.value,
           muted_until: mute.value ? new Date(mute.value).toISOString() : null };
-        if (rule.kind === "threshold") changes.threshold = size.value; else changes.change_pct = size.value;
+        if (rule.kind === "threshold") changes.threshold = typedNumber(size.value); else changes.change_pct = size.value;
         try { await call("POST", "/rules/" + rule.id, changes); status(strings["saved"]); load(); }
         catch (e) { status(e.message); }
       });
@@ -159,7 +171,8 @@
 
   $("alerts-rule-form").addEventListener("submit", async (event) => {
     event.preventDefault();
-    const kind = $("alerts-rule-kind").value, value = $("alerts-rule-value").value.trim().replace(",", ".");
+    const value = typedNumber($("alerts-rule-value").value);
+    const kind = $("alerts-rule-kind").value;
     const rule = { kpi: $("alerts-rule-kpi").value, window: $("alerts-rule-window").value };
     if (rule.window === "hours") rule.window_hours = $("alerts-rule-hours").value;
     if (kind === "below" || kind === "above") Object.assign(rule, { kind: "threshold", direction: kind, threshold: value });
