@@ -116,6 +116,8 @@ ALERT_STRINGS: dict[str, dict[str, str]] = {
                                  "en": "Not saved: a threshold rule needs a threshold."},
     "alerts.refused.today_below": {"nl": "Niet opgeslagen: een drempel ‘onder’ over ‘vandaag tot nu’ gaat elke nacht af (om middernacht is alles nog 0). Kies de laatste uren.",
                                    "en": "Not saved: a ‘below’ threshold over ‘today so far’ would fire every night (at midnight everything is still 0). Choose the last hours."},
+    "alerts.refused.number": {"nl": "Niet opgeslagen: “{value}” is geen getal zoals je het in het Nederlands schrijft (1250,50 of 1.250,50).",
+                              "en": "Not saved: “{value}” is not a number as written in English (1250.50 or 1,250.50)."},
     "alerts.refused.channel": {"nl": "Niet opgeslagen: dit kanaal klopt niet.", "en": "Not saved: this channel is not valid."},
     "alerts.refused.email": {"nl": "Niet opgeslagen: “{value}” is geen e-mailadres.",
                              "en": "Not saved: “{value}” is not an e-mail address."},

@@ -54,6 +54,9 @@ def test_alerts_section_manages_rules_and_channels_and_sends_a_test(chromium, ma
             # 1,250.50, as an English-speaking merchant types it
             page.select_option("#alerts-rule-kpi", "net_sales")
             page.select_option("#alerts-rule-kind", "below")
+            page.fill("#alerts-rule-value", "1,5")   # one and a half, or fifteen? refused, not guessed
+            page.click("#alerts-rule-form button[type=submit]")
+            page.locator("#alerts-status").filter(has_text="is not a number as written in English").wait_for()
             page.fill("#alerts-rule-value", "1,250.50")
             page.click("#alerts-rule-form button[type=submit]")
             added = page.locator('#alerts-rules tr[data-rule="custom_10"]')
@@ -71,6 +74,22 @@ def test_alerts_section_manages_rules_and_channels_and_sends_a_test(chromium, ma
             page.locator("#alerts-status").filter(has_text="Test notification sent").wait_for()
             page.locator("#alerts-events tbody tr").first.wait_for()
             assert "Test" in page.locator("#alerts-events tbody tr").first.inner_text()
+
+            # in Dutch: the stored threshold is shown as Dutch writes it, "1.5" is refused, "2.500" is 2500
+            page.goto(f"{kompas.url}/panel/?id_token={token}&lang=nl")
+            mine = page.locator('#alerts-rules tr[data-rule="custom_10"]')
+            mine.wait_for()
+            assert mine.locator("input").nth(1).input_value() == "1250,50"
+            page.select_option("#alerts-rule-kpi", "net_sales")
+            page.select_option("#alerts-rule-kind", "above")
+            page.fill("#alerts-rule-value", "1.5")
+            page.click("#alerts-rule-form button[type=submit]")
+            page.locator("#alerts-status").filter(has_text="zoals je het in het Nederlands schrijft").wait_for()
+            page.fill("#alerts-rule-value", "2.500")
+            page.click("#alerts-rule-form button[type=submit]")
+            dutch = page.locator('#alerts-rules tr[data-rule="custom_11"]')
+            dutch.wait_for()
+            assert "Eigen regel: Netto-omzet · Laatste 24 uur · boven €\xa02.500,00" in dutch.inner_text()
             browser.close()
     finally:
         kompas.stop()
@@ -80,7 +99,8 @@ def test_alerts_section_manages_rules_and_channels_and_sends_a_test(chromium, ma
         custom = s.scalar(select(AlertRule).where(AlertRule.key == "custom_10"))
         assert (custom.kpi, custom.kind, custom.direction, Decimal(custom.threshold), custom.window,
                 custom.window_hours) == ("net_sales", "threshold", "below", Decimal("1250.5"), "hours", 24)
-        assert s.scalar(select(AlertRule).where(AlertRule.key == "custom_11")) is None
+        assert Decimal(s.scalar(select(AlertRule.threshold).where(AlertRule.key == "custom_11"))) == 2500
+        assert s.scalar(select(AlertRule).where(AlertRule.key == "custom_12")) is None   # nothing refused was saved
         channel = s.scalar(select(AlertChannel))
         assert (channel.target, channel.language, channel.digest_daily, channel.digest_weekly) == (
             "owner@shop.example", "en", True, True)

@@ -30,11 +30,15 @@
     return node;
   }
 
-  // A number as the merchant types it in the panel's language: Dutch "1.250,50", English "1,250.50"
-  // (the saved rule's title shows it back as understood)
+  // A number as the merchant types it in the panel's language: Dutch "1.250,50" or "1250,5", English
+  // "1,250.50" or "1250.5"; anything else (a Dutch "1.5": one and a half, or fifteen?) is refused
+  // rather than guessed: the error names the form the language expects
+  const NUMBER = { nl: /^-?(\d{1,3}(\.\d{3})+|\d+)(,\d+)?$/, en: /^-?(\d{1,3}(,\d{3})+|\d+)(\.\d+)?$/ };
   function typedNumber(text) {
     const typed = text.trim().replace(/\s/g, "");
-    return lang() === "nl" ? typed.replace(/\./g, "").replace(",", ".") : typed.replace(/,/g, "");
+    const nl = lang() === "nl";
+    if (!NUMBER[nl ? "nl" : "en"].test(typed)) throw new Error(strings["alerts.refused.number"].replace("{value}", typed));
+    return nl ? typed.replace(/\./g, "").replace(",", ".") : typed.replace(/,/g, "");
   }
 
   function shownNumber(stored) {   // a stored "1250.5" as typedNumber reads it back
@@ -96,9 +100,10 @@
         const changes = { enabled: on.checked, for_minutes: forMin.value, repeat_minutes: repeat.value,
           quiet_start: qStart.value, quiet_end: qEnd.value,
           muted_until: mute.value ? new Date(mute.value).toISOString() : null };
-        if (rule.kind === "threshold") changes.threshold = typedNumber(size.value); else changes.change_pct = size.value;
-        try { await call("POST", "/rules/" + rule.id, changes); status(strings["saved"]); load(); }
-        catch (e) { status(e.message); }
+        try {
+          if (rule.kind === "threshold") changes.threshold = typedNumber(size.value); else changes.change_pct = size.value;
+          await call("POST", "/rules/" + rule.id, changes); status(strings["saved"]); load();
+        } catch (e) { status(e.message); }
       });
       body.append(el("tr", { "data-rule": rule.key },
         el("td", {}, on), el("td", {}, rule.title),
@@ -171,7 +176,8 @@
 
   $("alerts-rule-form").addEventListener("submit", async (event) => {
     event.preventDefault();
-    const value = typedNumber($("alerts-rule-value").value);
+    let value;
+    try { value = typedNumber($("alerts-rule-value").value); } catch (e) { status(e.message); return; }
     const kind = $("alerts-rule-kind").value;
     const rule = { kpi: $("alerts-rule-kpi").value, window: $("alerts-rule-window").value };
     if (rule.window === "hours") rule.window_hours = $("alerts-rule-hours").value;
