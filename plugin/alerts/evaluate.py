@@ -26,7 +26,7 @@ from ..models import DailyCounter, HourCounter, Shop, SourceCounter
 from . import detect
 from .detect import FIRING, Cells, Figures, RuleSpec
 from .models import AlertChannel, AlertEvent, AlertNotification, AlertRule
-from .rules import install_default_rules, spec_of, state_of, store_state
+from .rules import install_default_rules, settings_of, spec_of, state_of, store_state
 
 log = logging.getLogger(__name__)
 
@@ -217,9 +217,7 @@ def record_event(session: Session, shop: Shop, rule: AlertRule | None, kind: str
     if incident is None:
         incident = rule.incident if rule else 0
     details = {"figures": figures.as_json(), "series": detect.chart_series(spec, cells, now, zone, first),
-               "rule": {"kind": spec.kind, "window": spec.window, "window_hours": spec.window_hours,
-                        "reference_hours": spec.reference_hours, "change_pct": spec.change_pct,
-                        "threshold": spec.threshold, "direction": spec.direction},
+               "rule": settings_of(spec),
                "contributor": contributor(session, shop.id, spec, figures, now, zone, cells, first)
                if kind != "resolved" else None}
     event = AlertEvent(shop_id=shop.id, rule_id=rule.id if rule else None, rule_key=rule.key if rule else "test",

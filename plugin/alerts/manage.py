@@ -67,23 +67,18 @@ def add_channel(session: Session, shop_id: int, data: dict[str, Any]) -> AlertCh
     return channel
 
 
-# what switching each setting off stops among the notifications not sent yet (outbox.cancel_unsent)
-_STOPS = {"enabled": None, "alerts": outbox.ALERT_KINDS, "digest_daily": ("digest_daily",),
-          "digest_weekly": ("digest_weekly",)}
-
-
 def update_channel(channel: AlertChannel, data: dict[str, Any]) -> None:
     """Apply the panel's (API's) or an unsubscribe link's changes to a channel, checking each (raises
     ChannelInputError). Switching the channel, its alerts or a digest off also cancels what of it
     was waiting to be sent (a retry of a failing channel, a digest held up by a mail server that
     was down): switched off means nothing more goes there."""
     switched_off = [name for name, value in data.items()
-                    if name in _STOPS and value is False and getattr(channel, name) is not False]
+                    if name in outbox.SWITCHES and value is False and getattr(channel, name) is not False]
     _apply(channel, data)
     session = object_session(channel)
     if session is not None and channel.id is not None:
         for name in switched_off:
-            outbox.cancel_unsent(session, channel.id, _STOPS[name], f"cancelled: {name} switched off")
+            outbox.cancel_unsent(session, channel.id, outbox.SWITCHES[name], f"cancelled: {name} switched off")
 
 
 def _apply(channel: AlertChannel, data: dict[str, Any]) -> None:

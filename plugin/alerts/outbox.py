@@ -45,6 +45,9 @@ log = logging.getLogger(__name__)
 
 PENDING, SENDING, SENT, FAILED, CANCELLED = "pending", "sending", "sent", "failed", "cancelled"
 ALERT_KINDS = ("firing", "repeat", "resolved")   # what a channel's `alerts` switch covers (not "test")
+# a channel's switches, and the notification kinds each stops when off (None: all of them)
+SWITCHES = {"enabled": None, "alerts": ALERT_KINDS, "digest_daily": ("digest_daily",),
+            "digest_weekly": ("digest_weekly",)}
 LEASE = timedelta(minutes=10)
 BACKOFF = [timedelta(minutes=m) for m in (1, 5, 15, 60, 180, 360, 720)]
 MAX_ATTEMPTS = len(BACKOFF) + 1
@@ -75,36 +78,36 @@ def _first_of_its_channel():  # noqa: ANN202
         earlier.c.kind != "test", earlier.c.status.in_((PENDING, SENDING))))
 
 
+def _cancel(session: Session, which: Any, reason: str) -> int:  # noqa: ANN401
+    """Mark the unsent notifications `which` selects cancelled, in the caller's transaction."""
+    return session.execute(update(_N).where(_N.c.status.in_((PENDING, SENDING)), which)
+                           .values(status=CANCELLED, last_error=reason)).rowcount
+
+
 def cancel_unsent(session: Session, channel_id: int, kinds: tuple[str, ...] | None, reason: str) -> int:
     """Mark the channel's unsent notifications (of `kinds`; None: all) cancelled, in the caller's
     transaction; returns how many. What a merchant switched off (a channel, its alerts, a digest,
     an unsubscribe) gets nothing more, not even what was waiting for a retry. A row being sent
     right now may still go out (its sender's `record` then finds it no longer its own)."""
-    query = update(_N).where(_N.c.channel_id == channel_id, _N.c.status.in_((PENDING, SENDING)))
-    if kinds is not None:
-        query = query.where(_N.c.kind.in_(kinds))
-    return session.execute(query.values(status=CANCELLED, last_error=reason)).rowcount
+    which = _N.c.channel_id == channel_id
+    return _cancel(session, which if kinds is None else and_(which, _N.c.kind.in_(kinds)), reason)
 
 
 def cancel_unsent_of_rule(session: Session, rule_id: int, reason: str) -> int:
     """`cancel_unsent` for the notifications of one rule's alerts (the rule was switched off)."""
-    events = select(AlertEvent.id).where(AlertEvent.rule_id == rule_id)
-    return session.execute(update(_N).where(_N.c.event_id.in_(events), _N.c.status.in_((PENDING, SENDING)))
-                           .values(status=CANCELLED, last_error=reason)).rowcount
+    return _cancel(session, _N.c.event_id.in_(select(AlertEvent.id).where(AlertEvent.rule_id == rule_id)), reason)
 
 
 def switched_off(notification: AlertNotification, channel: AlertChannel, rule_enabled: bool | None) -> str | None:
     """Why a claimed notification must not go out after all (None: it may): its channel, what the
-    channel carries of its kind, or its rule was switched off. Checked again when it is sent, as
-    an evaluation or digest run that read the channel before a switch-off committed can still
-    write a row for it afterwards (PostgreSQL, READ COMMITTED), which `cancel_unsent` did not see."""
+    channel carries of its kind (SWITCHES), or its rule was switched off. Checked again when it is
+    sent, as an evaluation or digest run that read the channel before a switch-off committed can
+    still write a row for it afterwards (PostgreSQL, READ COMMITTED), which `cancel_unsent` did not
+    see."""
     kind = notification.kind
-    if not channel.enabled:
-        return "enabled"
-    if kind in ALERT_KINDS and not channel.alerts:
-        return "alerts"
-    if kind in ("digest_daily", "digest_weekly") and not getattr(channel, kind):
-        return kind
+    for switch, kinds in SWITCHES.items():
+        if not getattr(channel, switch) and (kinds is None or kind in kinds):
+            return switch
     if kind in ALERT_KINDS and rule_enabled is False:
         return "rule"
     return None
@@ -124,10 +127,15 @@ def claim(db: Database, notification_id: int, now: datetime) -> int | None:
         return session.scalar(select(_N.c.attempts).where(_N.c.id == notification_id))
 
 
+def _mine(notification_id: int, attempt: int) -> Any:  # noqa: ANN401
+    """The row of one claimed attempt, while that claim is still the current one."""
+    return and_(_N.c.id == notification_id, _N.c.status == SENDING, _N.c.attempts == attempt)
+
+
 def record(db: Database, notification_id: int, attempt: int, now: datetime, error: str | None) -> None:
     """Write what became of one claimed attempt (only while that claim is still the current one)."""
     now = now.astimezone(timezone.utc)
-    mine = and_(_N.c.id == notification_id, _N.c.status == SENDING, _N.c.attempts == attempt)
+    mine = _mine(notification_id, attempt)
     with db.transaction() as session:
         if error is None:
             session.execute(update(_N).where(mine).values(status=SENT, sent_at=now, last_error=None))
@@ -154,13 +162,18 @@ def due(db: Database, now: datetime, limit: int = 200, shop_id: int | None = Non
         return list(session.scalars(query))
 
 
-def load(db: Database, notification_id: int) -> tuple[AlertNotification, AlertChannel, AlertEvent | None, Shop]:
+def load(db: Database, notification_id: int
+         ) -> tuple[AlertNotification, AlertChannel, AlertEvent | None, Shop, str | None]:
+    """A notification with what sending it needs, and why it must not go out after all
+    (`switched_off`; None: it may)."""
     with db.reading() as session:
         notification = session.get(AlertNotification, notification_id)
         channel = session.get(AlertChannel, notification.channel_id)
         event = session.get(AlertEvent, notification.event_id) if notification.event_id else None
         shop = session.get(Shop, notification.shop_id)
-        return notification, channel, event, shop
+        rule_enabled = session.scalar(select(AlertRule.enabled).where(AlertRule.id == event.rule_id)) \
+            if event is not None and event.rule_id is not None else None
+        return notification, channel, event, shop, switched_off(notification, channel, rule_enabled)
 
 
 Sender = Callable[[AlertNotification, AlertChannel, "AlertEvent | None", Shop, Mapping[str, Any]], None]
@@ -176,16 +189,10 @@ def deliver_one(db: Database, notification_id: int, config: Mapping[str, Any], n
     attempt = claim(db, notification_id, now)
     if attempt is None:
         return None
-    notification, channel, event, shop = load(db, notification_id)
-    rule_enabled = None
-    if event is not None and event.rule_id is not None:
-        with db.reading() as session:
-            rule_enabled = session.scalar(select(AlertRule.enabled).where(AlertRule.id == event.rule_id))
-    off = switched_off(notification, channel, rule_enabled)
+    notification, channel, event, shop, off = load(db, notification_id)
     if off is not None:
         with db.transaction() as session:
-            session.execute(update(_N).where(_N.c.id == notification_id, _N.c.status == SENDING,
-                                             _N.c.attempts == attempt)
+            session.execute(update(_N).where(_mine(notification_id, attempt))
                             .values(status=CANCELLED, last_error=f"cancelled: {off} switched off"))
         return CANCELLED
     error = None

@@ -108,6 +108,13 @@ def spec_of(rule: AlertRule) -> RuleSpec:
                     quiet_end=minutes_of(rule.quiet_end), muted_until=rule.muted_until)
 
 
+def settings_of(spec: RuleSpec) -> dict[str, Any]:
+    """What a rule watches, as kept with each of its events (channels.rule_title names it by them)."""
+    return {"kind": spec.kind, "window": spec.window, "window_hours": spec.window_hours,
+            "reference_hours": spec.reference_hours, "change_pct": spec.change_pct, "threshold": spec.threshold,
+            "direction": spec.direction}
+
+
 def state_of(rule: AlertRule) -> AlertState:
     return AlertState(status=rule.status, since=rule.since,
                       fired_at=rule.fired_at,

@@ -20,7 +20,7 @@ from ..alerts import detect, evaluate, outbox
 from ..alerts.channels import figure, kpi_label, rule_title
 from ..alerts.manage import add_channel, update_channel
 from ..alerts.models import AlertChannel, AlertEvent, AlertNotification, AlertRule
-from ..alerts.rules import RuleError, update_rule
+from ..alerts.rules import RuleError, settings_of, spec_of, update_rule
 from ..models import Shop
 from ..refusals import Refusal
 from ..shops import ShopError, find_shop
@@ -55,9 +55,7 @@ def _moment(value: datetime | None, shop: Shop, language: str) -> str | None:
 
 
 def _title(rule: AlertRule, shop: Shop, language: str) -> str:
-    return rule_title(rule.key, language, rule.kpi, {
-        "kind": rule.kind, "window": rule.window, "window_hours": rule.window_hours, "change_pct": rule.change_pct,
-        "threshold": rule.threshold, "direction": rule.direction}, shop.currency)
+    return rule_title(rule.key, language, rule.kpi, settings_of(spec_of(rule)), shop.currency)
 
 
 def _rule_json(rule: AlertRule, shop: Shop, language: str) -> dict[str, Any]:
