@@ -66,6 +66,9 @@ class Shop(Base):
     # WooCommerce: the site's URL as its store reports it, its path's letter case kept (the key,
     # `domain`, folds it); a connect from a site whose URL differs from it only in case is refused
     site_url: Mapped[str | None] = mapped_column(String(255))
+    # WooCommerce: the site's wp-admin, …/wp-admin/, from the plugin's return URL at connect: not
+    # always site_url + /wp-admin/ (WordPress in its own directory); None before migration 0022
+    admin_url: Mapped[str | None] = mapped_column(String(255))
 
 
 class ShopCredential(Base):

@@ -26,15 +26,21 @@ depends_on: Union[str, Sequence[str], None] = None
 
 def upgrade() -> None:
     from sqlalchemy import select
-    from sqlalchemy.orm import Session
+    from sqlalchemy.orm import Session, load_only
 
     from plugin.models import Shop
     from plugin.woocommerce.privacy import relink_lumped_orders
 
+    # The shops table as it is at this revision: the model may have more columns by now (0022's
+    # admin_url), which a plain select(Shop) would ask a database at this revision for.
+    columns = (Shop.id, Shop.platform, Shop.domain, Shop.name, Shop.currency, Shop.timezone, Shop.webhook_secret,
+               Shop.customer_hash_key, Shop.created_at, Shop.uninstalled_at, Shop.scopes, Shop.retention_days,
+               Shop.excluded_statuses, Shop.site_url)
     session = Session(bind=op.get_bind())
     try:
         now = datetime.now(timezone.utc)
-        for shop in session.scalars(select(Shop).where(Shop.platform == "woocommerce").order_by(Shop.id)).all():
+        shops = select(Shop).options(load_only(*columns, raiseload=True)).where(Shop.platform == "woocommerce")
+        for shop in session.scalars(shops.order_by(Shop.id)).all():
             relink_lumped_orders(session, shop, now)
         session.flush()
     finally:

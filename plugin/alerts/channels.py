@@ -87,16 +87,18 @@ def _window_text(event: AlertEvent, shop: Shop, language: str) -> str:
     return i18n.t("alerts.window.today", language)
 
 
-WORDPRESS_PANEL = "/wp-admin/admin.php?page=kompas"   # the WordPress plugin's page (Kompas_Admin::SLUG)
+WORDPRESS_PANEL = "admin.php?page=kompas"   # the WordPress plugin's page in wp-admin (Kompas_Admin::SLUG)
 
 
 def panel_link(config: Mapping[str, Any], shop: Shop, event: AlertEvent | None = None) -> str:
     """Where a notification's "Open Kompas" leads: the panel where the merchant has it, inside the
     shop's admin, which hands the panel its session token. Shopify: the app in the shop's admin
     (/admin/apps/<client id> opens the embedded app); WooCommerce: the plugin's page in the shop's
-    wp-admin. Only without a Shopify client id (a demo) Kompas's own /panel/ address."""
-    if shop.platform == "woocommerce":   # the site's URL as written: its path's letter case matters
-        return (shop.site_url or shop.domain).rstrip("/") + WORDPRESS_PANEL
+    wp-admin (the one its plugin connected from; for a shop connected before that was kept, the
+    site's URL + /wp-admin/). Only without a Shopify client id (a demo) Kompas's own /panel/ address."""
+    if shop.platform == "woocommerce":   # the URLs as written: a path's letter case matters
+        admin = shop.admin_url or (shop.site_url or shop.domain).rstrip("/") + "/wp-admin/"
+        return admin + WORDPRESS_PANEL
     if shop.platform == "shopify" and config.get("SHOPIFY_API_KEY"):
         return f"https://{shop.domain}/admin/apps/{quote(str(config['SHOPIFY_API_KEY']), safe='')}"
     base = (config.get("PUBLIC_URL") or "").rstrip("/")

@@ -69,6 +69,14 @@ class Keys:
 
 
 @dataclass(frozen=True)
+class ConnectState:
+    """What a connect's sealed state carries from its start to wc-auth's callback."""
+
+    site: str              # the URL the plugin connected from (its home_url)
+    admin: str | None      # its wp-admin, …/wp-admin/ (admin_of), None when the return URL named none
+
+
+@dataclass(frozen=True)
 class Urls:
     """Kompas's own URLs a store is given (under KOMPAS_PUBLIC_URL)."""
 
@@ -154,14 +162,33 @@ def start_url(app, site: Any, return_url: Any, now: float | None = None) -> str:
     if not isinstance(return_url, str) or not _same_origin(return_url, site):
         raise ConnectError("return_url must be a page of the same site")
     now = time.time() if now is None else now
-    state = app.extensions["kompas.vault"].seal({"site": site, "exp": int(now) + STATE_SECONDS})
+    state = app.extensions["kompas.vault"].seal({"site": site, "admin": admin_of(return_url),
+                                                 "exp": int(now) + STATE_SECONDS})
     query = urlencode({"app_name": APP_NAME, "scope": SCOPE, "user_id": state, "return_url": return_url,
                        "callback_url": urls(app).callback})
     return f"{site}/wc-auth/v1/authorize?{query}"
 
 
-def read_state(app, user_id: Any, now: float | None = None) -> str:  # noqa: ANN001
-    """The site a callback's `user_id` (our sealed state) was issued for."""
+def admin_of(return_url: str) -> str | None:
+    """The store's wp-admin address (…/wp-admin/) from the plugin's return URL, a page inside it
+    (admin_url('admin.php?page=kompas')); None when the URL has no /wp-admin/ or is too long.
+
+    It is not always the home URL + /wp-admin/: a WordPress in its own directory (Settings → General,
+    "WordPress Address" https://winkel.nl/wp, "Site Address" https://winkel.nl) has its admin under
+    the WordPress address, and the REST API, hence the shop's key, under the site address."""
+    try:
+        parts = urlsplit(return_url.strip())
+        cut = parts.path.find("/wp-admin/")
+        if parts.scheme not in ("http", "https") or not parts.netloc or cut < 0:
+            return None
+        admin = exact_site(f"{parts.scheme}://{parts.netloc}{parts.path[:cut]}") + "/wp-admin/"
+    except ValueError:   # a port out of range, a broken IPv6 host
+        return None
+    return admin if len(admin) <= 255 else None
+
+
+def read_state(app, user_id: Any, now: float | None = None) -> ConnectState:  # noqa: ANN001
+    """The site a callback's `user_id` (our sealed state) was issued for, and its wp-admin."""
     if not isinstance(user_id, str) or not user_id:
         raise ConnectError("user_id is missing")
     try:
@@ -171,7 +198,8 @@ def read_state(app, user_id: Any, now: float | None = None) -> str:  # noqa: ANN
     now = time.time() if now is None else now
     if not isinstance(state, dict) or not isinstance(state.get("exp"), int) or state["exp"] < now:
         raise ConnectError("the connect state has expired; start again from the plugin")
-    return _site(state.get("site"))
+    admin = state.get("admin")   # states sealed before it was kept have none
+    return ConnectState(_site(state.get("site")), admin if isinstance(admin, str) else None)
 
 
 def parse_callback(data: Any) -> tuple[str, Keys]:
@@ -270,9 +298,10 @@ def create_webhook(client: WooClient, topic: str, events_url: str, secret: str) 
 
 
 def connect(app, site: str, keys: Keys, client_factory: Callable[..., WooClient] | None = None,  # noqa: ANN001
-            now: datetime | None = None) -> str:
+            now: datetime | None = None, admin_url: str | None = None) -> str:
     """Finish a connect for `site` with granted `keys`; returns the shop's key. Undoes its own
-    changes when a step fails (ConnectError with the status to answer)."""
+    changes when a step fails (ConnectError with the status to answer). `admin_url`, the store's
+    wp-admin (ConnectState.admin), is kept for the links into the panel (None keeps the one known)."""
     db, vault, our = app.extensions["kompas.db"], app.extensions["kompas.vault"], urls(app)
     now = now or datetime.now(timezone.utc)
     if client_factory is None:  # WooCommerce waits 60 s for our answer: short timeouts, one retry
@@ -319,6 +348,8 @@ def connect(app, site: str, keys: Keys, client_factory: Callable[..., WooClient]
                                 extra={"shop": shop.domain, "zone": facts.timezone, "currency": facts.currency})
                 shop.webhook_secret, shop.uninstalled_at = webhook_secret, None
             shop.site_url = facts.site
+            if admin_url is not None:
+                shop.admin_url = admin_url
             shop_id = shop.id
             save_credential(session, vault, shop_id, WOOCOMMERCE_REST,
                             {"consumer_key": keys.consumer_key, "consumer_secret": keys.consumer_secret,

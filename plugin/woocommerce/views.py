@@ -82,8 +82,8 @@ def callback():  # noqa: ANN201
         return _error("the body is not JSON", 400)
     try:
         user_id, keys = parse_callback(data)
-        site = read_state(current_app, user_id)
-        shop = connect(current_app, site, keys)
+        state = read_state(current_app, user_id)
+        shop = connect(current_app, state.site, keys, admin_url=state.admin)
     except ConnectError as exc:
         log.warning("woocommerce.connect_refused", extra={"error": str(exc), "status": exc.status})
         return _error(str(exc), exc.status)

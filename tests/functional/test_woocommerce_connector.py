@@ -9,6 +9,7 @@ import json
 import threading
 import time
 from datetime import datetime, timedelta, timezone
+from urllib.parse import parse_qs, urlsplit
 
 import jwt
 from sqlalchemy import select, text
@@ -352,3 +353,35 @@ def test_an_anonymization_only_a_resync_reads_keeps_the_figures_and_gets_the_sto
     assert stored["customer_id"] == 0
     assert json.loads(cli(*report).output)["kpis"] == before
     assert cli("verify", "--shop", SITE).exit_code == 0
+
+
+def _connect_from(client, return_url: str, key_id: int) -> None:  # noqa: ANN001
+    start = client.get("/woocommerce/connect", query_string={"site": SITE, "return_url": return_url},
+                       headers={"Referer": SITE + "/"})
+    assert start.status_code == 302, start.get_json()
+    user_id = parse_qs(urlsplit(start.location).query)["user_id"][0]
+    answer = client.post("/woocommerce/callback", json={"key_id": key_id, "user_id": user_id, "consumer_key": KEY,
+                                                         "consumer_secret": SECRET, "key_permissions": "read_write"})
+    assert answer.status_code == 200, answer.get_json()
+
+
+def test_a_wordpress_in_its_own_directory_gets_alert_links_to_its_own_wp_admin(woo_app, store):
+    """WordPress Address https://winkel.example/wp, Site Address https://winkel.example: the REST
+    API (the shop's key) is under the site, wp-admin under WordPress's own directory. The plugin's
+    return URL names that wp-admin; an alert's "Open Kompas" leads there, not to a 404 at the
+    site's /wp-admin/. A reconnect whose return URL names no wp-admin keeps the one known."""
+    from plugin.alerts.channels import panel_link
+
+    client = woo_app.test_client()
+    _connect_from(client, SITE + "/wp/wp-admin/admin.php?page=kompas", 12)
+    db = woo_app.extensions["kompas.db"]
+
+    def shop() -> Shop:
+        with db.reading() as session:
+            return session.scalar(select(Shop).where(Shop.domain == SITE))
+
+    assert shop().admin_url == SITE + "/wp/wp-admin/"
+    assert panel_link(woo_app.config, shop()) == SITE + "/wp/wp-admin/admin.php?page=kompas"
+    _connect_from(client, SITE + "/", 13)
+    assert shop().admin_url == SITE + "/wp/wp-admin/"
+    assert panel_link(woo_app.config, shop()) == SITE + "/wp/wp-admin/admin.php?page=kompas"

@@ -55,6 +55,10 @@ def test_open_kompas_leads_to_the_panel_inside_the_shops_admin():
                    site_url="https://winkel.example/Winkel", currency="EUR", timezone="Europe/Amsterdam")
     assert channels.panel_link(config, capital, event()) == \
         "https://winkel.example/Winkel/wp-admin/admin.php?page=kompas"
+    # WordPress in its own directory: its wp-admin, as its plugin connected from it, not the site's
+    own = Shop(id=4, platform="woocommerce", domain="https://winkel.example", site_url="https://winkel.example",
+               admin_url="https://winkel.example/wp/wp-admin/", currency="EUR", timezone="Europe/Amsterdam")
+    assert channels.panel_link(config, own, event()) == "https://winkel.example/wp/wp-admin/admin.php?page=kompas"
 
 
 def test_a_merchants_rule_is_titled_by_what_it_watches_wherever_it_is_shown():

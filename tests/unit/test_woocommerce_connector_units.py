@@ -10,7 +10,7 @@ import responses
 
 from plugin.kpi.entities import CartState
 from plugin.woocommerce.client import WooClient, WooError
-from plugin.woocommerce.connect import ConnectError, zone_name
+from plugin.woocommerce.connect import ConnectError, admin_of, zone_name
 from webhooks.platforms import woocommerce
 from webhooks.platforms.base import Context, PayloadError
 
@@ -33,6 +33,22 @@ def test_the_store_time_zone(tz, offset, expected):
 def test_a_time_zone_kompas_cannot_name_stops_the_connect(tz, offset):
     with pytest.raises(ConnectError):
         zone_name(tz, offset)
+
+
+@pytest.mark.parametrize("return_url, admin", [
+    ("https://winkel.example/wp-admin/admin.php?page=kompas", "https://winkel.example/wp-admin/"),
+    # WordPress in its own directory: its admin under the WordPress address, not the site's
+    ("https://winkel.example/wp/wp-admin/admin.php?page=kompas", "https://winkel.example/wp/wp-admin/"),
+    ("https://Winkel.Example/Shop/wp-admin/admin.php?page=kompas", "https://winkel.example/Shop/wp-admin/"),
+    ("https://winkel.example:8443/wp-admin/admin.php?page=kompas", "https://winkel.example:8443/wp-admin/"),
+    ("https://winkel.example/wp-admin/", "https://winkel.example/wp-admin/"),
+    ("https://winkel.example/login", None),               # no wp-admin in it: the site's is assumed
+    ("https://winkel.example/wp-admin", None),            # not a page inside wp-admin
+    ("https://winkel.example/" + "a" * 300 + "/wp-admin/admin.php", None),   # longer than the column
+    ("https://winkel.example:99999/wp-admin/", None),     # a port out of range
+])
+def test_the_stores_wp_admin_is_read_from_the_plugins_return_url(return_url, admin):
+    assert admin_of(return_url) == admin
 
 
 def client() -> WooClient:
