@@ -779,3 +779,57 @@ def test_a_rule_switched_off_has_its_waiting_alerts_cancelled(app, db, send, sho
     with db.reading() as s:
         (row,) = s.scalars(select(AlertNotification))
         assert (row.status, row.last_error) == ("cancelled", "cancelled: rule switched off")
+
+
+def test_a_rule_switched_off_in_the_panel_during_an_evaluation_waits_for_it(app, make_app, db, send, shopify_shop,
+                                                                            monkeypatch):
+    """The evaluator locks the rules it assesses; the panel locks the rule it changes. A rule the
+    merchant switches off while an evaluation moves it from ok to firing waits for that evaluation
+    and then resets what it wrote: it ends off, ok, its alert cancelled. Without the panel's lock it
+    read the rule at ok, its reset wrote nothing back, and the rule stayed off and firing. The
+    evaluation pauses after its lock until the panel's request is seen waiting in pg_locks (or has
+    finished: the defect). PostgreSQL only: SQLite has one writer at a time."""
+    import time
+
+    from sqlalchemy import text
+
+    from plugin.alerts import detect
+    from plugin.alerts.rules import update_rule
+    from tests.helpers import PANEL_API_KEY, panel_bearer
+
+    if db.dialect != "postgresql":
+        pytest.skip("PostgreSQL only: SQLite has one writer at a time")
+    send_normal_weeks(send)
+    send_dropping_day(send)
+    only_rule(db, "orders_drop_today")
+    with db.transaction() as s:
+        update_rule(s.scalar(select(AlertRule).where(AlertRule.key == "orders_drop_today")), {"for_minutes": 0})
+        add_channel(s, shopify_shop.id, {"kind": "slack", "target": SLACK})
+        rule_id = s.scalar(select(AlertRule.id).where(AlertRule.key == "orders_drop_today"))
+    panel = make_app(SHOPIFY_API_KEY=PANEL_API_KEY).test_client()
+    answers, threads, done = [], [], threading.Event()
+    real_step_rules = detect.step_rules
+
+    def switch_off() -> None:
+        answers.append(panel.post(f"/panel/alerts/rules/{rule_id}", headers=panel_bearer(), json={"enabled": False}))
+        done.set()
+
+    def step_rules_while_the_merchant_switches_it_off(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        threads.append(threading.Thread(target=switch_off))
+        threads[0].start()
+        end = time.monotonic() + 30
+        while not done.is_set() and time.monotonic() < end:
+            with db.reading() as session:
+                if session.scalar(text("SELECT count(*) FROM pg_locks WHERE NOT granted")):
+                    break
+            time.sleep(0.01)
+        return real_step_rules(*args, **kwargs)
+
+    monkeypatch.setattr(detect, "step_rules", step_rules_while_the_merchant_switches_it_off)
+    assert evaluate.evaluate_all(db, at(14, 35)).events == [(SHOP, "orders_drop_today", "firing")]
+    threads[0].join(30)
+    assert answers[0].status_code == 200, answers[0].get_json()
+    with db.reading() as s:
+        rule = s.get(AlertRule, rule_id)
+        assert (rule.enabled, rule.status, rule.since) == (False, "ok", None)
+        assert [n.status for n in s.scalars(select(AlertNotification))] == ["cancelled"]
