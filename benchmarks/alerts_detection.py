@@ -16,8 +16,9 @@ holds what arrived before that minute, as the product's counters do:
 - false alerts: the year without any incident, after four weeks of history; every firing
   notification is a false alert;
 - detection delay: on `--trials` days spread over the year, orders, carts and checkouts fall by
-  50 % from 12:00 for a week; the delay is the time from 12:00 to the first firing of an orders or
-  net-sales rule;
+  50 % from 12:00 for a week (a fall in traffic; `--drop orders`: only the orders, a checkout or
+  payment fault); the delay is the time from 12:00 to the first firing of an orders, net-sales or
+  carts rule (carts_drop_cusum tells a fall of carts only with its orders: one incident);
 - two oracles, which know what no detector can: the exact expected number of orders of every hour
   (the day's own swing included, the one thing that orders cannot tell in time):
   - one that also knows when the drop began and tests the orders since 12:00 once a day at a
@@ -63,7 +64,7 @@ SATURDAY = [0.3, 0.25, 0.15, 0.1, 0.1, 0.1, 0.15, 0.3, 0.6, 1.0, 1.4, 1.6, 1.7, 
 SUNDAY = [0.35, 0.25, 0.15, 0.1, 0.1, 0.1, 0.1, 0.2, 0.4, 0.8, 1.1, 1.3, 1.4, 1.4, 1.4, 1.5, 1.6, 1.8, 2.0, 2.3,
           2.5, 2.3, 1.6, 0.8]
 PRICES = [9.99, 12.95, 14.0, 19.95, 24.5, 34.95, 49.0, 89.99]
-DROP_RULES = {"orders_drop_cusum", "orders_drop_today", "orders_drop_recent", "orders_drop_half_day", "orders_drop_day", "orders_drop_week",
+DROP_RULES = {"orders_drop_cusum", "carts_drop_cusum", "orders_drop_today", "orders_drop_recent", "orders_drop_half_day", "orders_drop_day", "orders_drop_week",
               "net_sales_drop_today", "no_orders"}
 M = 1_000_000
 DROP_DAYS = 7                       # a drop lasts a week in the trials
@@ -122,11 +123,13 @@ def day_rate(per_day: float, day: date, noise: float) -> float:
     return per_day * WEEKDAY[day.weekday()] * season * trend * noise
 
 
-def generate_day(per_day: float, day: date, seed: int, drop_from: int | None = None, year: str = "plain"
-                 ) -> tuple[dict, list, list[float]]:
+def generate_day(per_day: float, day: date, seed: int, drop_from: int | None = None, year: str = "plain",
+                 drop: str = "traffic") -> tuple[dict, list, list[float]]:
     """One day of events: {(day, hour): [(minute, counters)]} of its orders, carts and checkouts,
     the refunds of its orders as [((day, hour), minute, counters)] booked days later, and the
-    expected orders of each hour without a drop. `drop_from`: from this hour on, traffic is halved.
+    expected orders of each hour without a drop. `drop_from`: from this hour on, traffic is halved
+    (`drop` "traffic": orders, carts and checkouts) or only orders are ("orders": a checkout or
+    payment fault, as many carts and checkouts as without it).
     Every event has an arrival minute within its hour, so that the current hour can be counted for
     the part that has passed, as the product counts it. `year`: "plain" (every day the same rhythm)
     or "retail" (weekends' own rhythm, sale days and newsletters: `retail_day`)."""
@@ -160,9 +163,13 @@ def generate_day(per_day: float, day: date, seed: int, drop_from: int | None = N
                 price = rng.choice(PRICES)
                 refunds.append(((back, rng.choice(range(9, 22))), rng.random() * 60,
                                 {"returns": int(price * M), "refunds": int(price * 1.21 * M), "items_returned": 1}))
-        for _ in range(poisson(rng, lam * 2.5)):   # carts and checkouts that did not become an order
+        # carts and checkouts that did not become an order: 3.5 carts and 1.6 checkouts an order in all
+        carts, checkouts = lam * 2.5, lam * 0.6
+        if drop == "orders":   # as many as without the drop: the orders alone fell
+            carts, checkouts = expected[-1] * 3.5 - lam, expected[-1] * 1.6 - lam
+        for _ in range(poisson(rng, carts)):
             hour_events.append((rng.random() * 60, {"carts": 1}))
-        for _ in range(poisson(rng, lam * 0.6)):
+        for _ in range(poisson(rng, checkouts)):
             hour_events.append((rng.random() * 60, {"checkouts": 1}))
         events[(day, hour)] = hour_events
     return events, refunds, expected
@@ -173,8 +180,8 @@ class Shop:
     the product sees them every STEP of the hour (`partial[key][i]`: what arrived before minute
     i × STEP), and the expected orders per hour (`expected`)."""
 
-    def __init__(self, per_day: float, seed: int, year: str = "plain") -> None:
-        self.per_day, self.seed, self.year = per_day, seed, year
+    def __init__(self, per_day: float, seed: int, year: str = "plain", drop: str = "traffic") -> None:
+        self.per_day, self.seed, self.year, self.drop = per_day, seed, year, drop
         self.events: dict = {}
         self.refunds: dict = defaultdict(list)
         self.expected: dict = {}
@@ -198,7 +205,7 @@ class Shop:
         for offset in range(days):
             d = day + timedelta(days=offset)
             events, _, _ = generate_day(self.per_day, d, self.seed, drop_from=12 if offset == 0 else 0,
-                                        year=self.year)
+                                        year=self.year, drop=self.drop)
             for key, hour_events in events.items():
                 full[key], partial[key] = counters_by_step(hour_events + self.refunds.get(key, []))
         return full, partial
@@ -390,9 +397,10 @@ def within(values: list[float | None], hours: float) -> int:
     return sum(1 for v in values if v is not None and v <= hours)
 
 
-def bench_shop(name: str, per_day: float, seed: int, trials: int, verbose: bool, year: str = "plain") -> str:
+def bench_shop(name: str, per_day: float, seed: int, trials: int, verbose: bool, year: str = "plain",
+               drop: str = "traffic") -> str:
     """One shop's figures, as printed lines (one process per shop)."""
-    shop = Shop(per_day, seed, year)
+    shop = Shop(per_day, seed, year, drop)
     rate, by_rule, months, fired = false_alerts(shop)
     lines = [f"\n{name}",
              f"  false alerts: {rate:.2f} per month over {months} months "
@@ -400,7 +408,8 @@ def bench_shop(name: str, per_day: float, seed: int, trials: int, verbose: bool,
     if verbose:
         lines += [f"    false alert {at:%a %Y-%m-%d %H:%M} {key}" for at, key in fired]
     found = delays(shop, trials)
-    lines.append(f"  50 % drop in orders from 12:00, {trials} trials: delay {describe(found)}")
+    what = "traffic (orders, carts, checkouts)" if drop == "traffic" else "orders only"
+    lines.append(f"  50 % drop in {what} from 12:00, {trials} trials: delay {describe(found)}")
     if verbose:
         lines.append("    delays (h): " + ", ".join("-" if v is None else f"{v:.2f}" for v in found))
     lines.append(f"  reported within 1 h: {within(found, 1)}/{trials}; within 2 h: {within(found, 2)}/{trials}; "
@@ -424,16 +433,21 @@ def main() -> None:
     parser.add_argument("--shop", choices=("big", "small", "both"), default="both")
     parser.add_argument("--year", choices=("plain", "retail"), default="plain",
                         help="retail: weekends' own hourly rhythm, Black Friday, sales and newsletters")
+    parser.add_argument("--drop", choices=("traffic", "orders"), default="traffic",
+                        help="what the trials halve: traffic (orders, carts and checkouts) or only orders "
+                             "(a checkout or payment fault)")
     args = parser.parse_args()
     print(f"reproduce: .venv/bin/python benchmarks/alerts_detection.py --seed {args.seed} --trials {args.trials}"
-          + (f" --shop {args.shop}" if args.shop != "both" else "") + (" --year retail" if args.year == "retail" else ""))
+          + (f" --shop {args.shop}" if args.shop != "both" else "") + (" --year retail" if args.year == "retail" else "")
+          + (" --drop orders" if args.drop == "orders" else ""))
     print(f"every default rule evaluated every {STEP_MINUTES} minutes (the product's KOMPAS_ALERTS_INTERVAL), "
           f"the current hour counted so far")
     shops = [("big shop, ~700 orders/day (>= 20 orders/h from 09:00 to 22:00 all year)", 700.0),
              ("small shop, 20 orders/day", 20.0)]
     shops = [s for s in shops if args.shop == "both" or s[0].startswith(args.shop)]
     with ProcessPoolExecutor(max_workers=2) as pool:   # one process per shop
-        jobs = [pool.submit(bench_shop, name, per_day, args.seed, args.trials, args.verbose, args.year) for name, per_day in shops]
+        jobs = [pool.submit(bench_shop, name, per_day, args.seed, args.trials, args.verbose, args.year, args.drop)
+                for name, per_day in shops]
         for job in jobs:
             print(job.result(), flush=True)
 

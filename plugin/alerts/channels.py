@@ -164,6 +164,11 @@ def alert_message(event: AlertEvent, shop: Shop, language: str, config: Mapping[
     notes = []
     if event.kind == "test":
         notes.append(i18n.t("alerts.test_body", language))
+    confirmed = (event.details.get("figures") or {}).get("confirmed")
+    if confirmed and event.kind in ("firing", "repeat"):   # carts: what their orders did over the same time
+        notes.append(i18n.t("alerts.confirmed", language, kpi=kpi_label(confirmed["kpi"], language),
+                            value=figure(confirmed["value"], confirmed["kpi"], shop.currency, language),
+                            normal=figure(confirmed["normal"], confirmed["kpi"], shop.currency, language)))
     contributor = event.details.get("contributor")
     if contributor and event.kind != "resolved":
         unit_kpi = "net_sales" if contributor.get("money") else "orders"   # formats money or a count

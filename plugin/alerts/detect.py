@@ -95,6 +95,8 @@ class Kpi:
     num: tuple[tuple[str, int], ...]
     den: tuple[tuple[str, int], ...] = ()
     lag_days: int = 0   # refunds come days after their orders: history counts from first day + lag
+    # "cusum": counts that must favour the drop too before it is told (see _assess_cusum)
+    confirm: tuple[tuple[str, int], ...] = ()
 
     def part(self, cells: Mapping[str, int], terms: tuple[tuple[str, int], ...]) -> float:
         return float(sum(sign * cells.get(name, 0) for name, sign in terms))
@@ -107,6 +109,8 @@ KPIS: dict[str, Kpi] = {
     "checkout_conversion": Kpi("rate", (("checkout_purchases", 1),), (("checkouts", 1),)),
     "cart_abandonment_rate": Kpi("rate", (("carts", 1), ("cart_purchases", -1)), (("carts", 1),)),
     "return_rate": Kpi("rate", (("items_returned", 1),), (("items_sold", 1),), lag_days=14),
+    # carts made (section 4's carts): about three an order, so a fall in traffic shows sooner in them
+    "carts": Kpi("count", (("carts", 1),), confirm=(("orders", 1),)),
 }
 WINDOWS = ("today", "hours", "silence", "cusum")
 KINDS = ("drop", "rise", "threshold")
@@ -149,11 +153,14 @@ class Figures:
     breach: bool | None
     reason: str                     # breach | fine | low_volume | no_history | not_significant | small_change
     window_start: datetime | None = None
+    # a KPI with `confirm` (carts) that scored a breach: the confirming counts (orders) over the same
+    # stretch and their normal, {"kpi", "value", "normal"}, which the messages tell too
+    confirmed: dict | None = None
 
     def as_json(self) -> dict:
         return {"kpi": self.kpi, "value": self.value, "normal": self.normal, "change": self.change,
                 "p_value": self.p_value, "volume": self.volume, "weeks": self.weeks, "breach": self.breach,
-                "reason": self.reason,
+                "reason": self.reason, "confirmed": self.confirmed,
                 "window_start": self.window_start.isoformat() if self.window_start else None}
 
 
@@ -653,7 +660,13 @@ def _assess_cusum(spec: RuleSpec, kpi: Kpi, cells: Cells, window: list[tuple[dat
     stretch that scores best: its count, normal and change since its first hour (window_start); the
     p_value is e^−score (a likelihood ratio: "normal" is that many times likelier than the drop).
     A breach needs a score of CUSUM_SCORE (half that while firing) and a normal of at least
-    min_volume over the whole window (less: too little to say)."""
+    min_volume over the whole window (less: too little to say).
+
+    A KPI with `confirm` (carts: orders) is told only when those counts over the same stretch
+    favour the drop too (their log-likelihood ratio of "down by change_pct %" is above 0: orders at
+    most about 72 % of normal for a halving). Carts fall with traffic and tell it about three times
+    sooner than orders; without orders falling too, a fall of carts alone is no lost sale (a bot
+    that stopped, the shop's cart events switched off), and once told, carts alone keep it firing."""
     shifts = week_shifts(window[0][0] if window else None, first_day, kpi.lag_days)
     base = dict(kpi=spec.kpi, weeks=len(shifts))
     if kpi.kind != "count" or spec.kind != "drop" or not window:
@@ -680,10 +693,17 @@ def _assess_cusum(spec: RuleSpec, kpi: Kpi, cells: Cells, window: list[tuple[dat
     need = cusum_threshold(volume / sum(w for _, _, w in window))
     need = need / 2 if firing else need
     breach = score >= need
+    confirmed = None
+    if breach and kpi.confirm:
+        counts_c, normals_c = _cusum_hours(Kpi("count", kpi.confirm), cells, window[at:], shifts, {})
+        n, m = sum(counts_c), sum(normals_c)
+        confirmed = {"kpi": kpi.confirm[0][0], "value": n, "normal": m}
+        if not firing:   # told only when they favour the drop too; once told, the KPI alone holds it
+            breach = n * math.log(ratio) + (1.0 - ratio) * m > 0
     reason = "breach" if breach else ("fine" if score == 0 else "not_significant")
     return Figures(value=value if at < len(window) else None, normal=normal if at < len(window) else None,
                    change=change, p_value=math.exp(-score), volume=volume, breach=breach, reason=reason,
-                   window_start=_window_start(window[at:], zone), **base)
+                   window_start=_window_start(window[at:], zone), confirmed=confirmed, **base)
 
 
 def _verdict(spec: RuleSpec, change: float | None, tail: tuple[float, float, float], lower: bool, firing: bool,
@@ -804,7 +824,7 @@ def is_muted(spec: RuleSpec, now: datetime) -> bool:
 # KPIs whose drops (rises) are one incident, whatever the window: net sales are orders times
 # their value, so a drop in orders is a drop in net sales; a silence (no orders at all: webhooks
 # broken, the shop down) is a different matter and is told on its own
-SAME_INCIDENT = {"orders": "sales", "net_sales": "sales"}
+SAME_INCIDENT = {"orders": "sales", "net_sales": "sales", "carts": "sales"}
 
 
 def incident_family(spec: RuleSpec) -> tuple[str, str, bool] | None:

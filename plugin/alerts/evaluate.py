@@ -64,7 +64,8 @@ _BY_PRODUCT: dict[str, tuple[tuple[str, int], ...]] = {
     "refunds": (("returns", 1),),
 }
 # By traffic source, per hour (plugin.kpi.contributions.hour_source_counter): the cell counter
-_BY_SOURCE = {"orders": "orders", "net_sales": "sales", "checkout_conversion": "orders"}
+# carts have no source: a fall of carts (told with their orders') names the source whose orders fell most
+_BY_SOURCE = {"orders": "orders", "net_sales": "sales", "checkout_conversion": "orders", "carts": "orders"}
 
 
 def _breakdown(session: Session, shop_id: int, prefix: str, first: date, last: date,
@@ -140,7 +141,9 @@ def contributor(session: Session, shop_id: int, spec: RuleSpec, figures: Figures
     # the parts are shared out to the window's own observed and normal totals (a rate compares the
     # mix: the normal scaled to today's total)
     obs_total = sum(observed.values())
-    if detect.KPIS[spec.kpi].kind != "rate" and figures.normal and figures.value is not None:
+    if detect.KPIS[spec.kpi].confirm:   # carts: the source's orders and their normal as they are
+        scale = 1.0
+    elif detect.KPIS[spec.kpi].kind != "rate" and figures.normal and figures.value is not None:
         if obs_total > 0:
             observed = {k: v * figures.value / obs_total for k, v in observed.items()}
         scale = figures.normal / base_total

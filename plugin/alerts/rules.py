@@ -50,6 +50,11 @@ DEFAULT_RULES: list[tuple[str, RuleSpec]] = [
     # the last week of hours (detect.cusum_scan), which finds when the drop began by itself
     ("orders_drop_cusum", RuleSpec(kpi="orders", kind="drop", window="cusum", window_hours=168, change_pct=50,
                                    min_volume=10, for_minutes=30, repeat_minutes=DAY)),
+    # the same over carts made (about three an order, so traffic's fall shows sooner), told only when
+    # the orders over the same stretch point down too (detect._assess_cusum): one incident with the
+    # orders rules (detect.SAME_INCIDENT)
+    ("carts_drop_cusum", RuleSpec(kpi="carts", kind="drop", window="cusum", window_hours=168, change_pct=50,
+                                  min_volume=30, for_minutes=30, repeat_minutes=DAY)),
     # no orders at all for much longer than usual: webhooks broken or the shop down
     ("no_orders", RuleSpec(kpi="orders", kind="drop", window="silence", change_pct=100, min_volume=10,
                            for_minutes=0, repeat_minutes=DAY)),

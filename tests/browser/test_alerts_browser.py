@@ -12,6 +12,8 @@ from tests.browser.test_panel_browser import CHROMIUM_ARGS, Server, chromium  # 
 from tests.helpers import SHOP, SHOPIFY_SECRET
 
 API_KEY = "kompas-browser-test-client-id"
+# the keys of the merchant's first, second and third rule: after the defaults
+CUSTOM, SECOND, THIRD = (f"custom_{len(DEFAULT_RULES) + n}" for n in (1, 2, 3))
 
 
 def test_alerts_section_manages_rules_and_channels_and_sends_a_test(chromium, make_app, app, db, shopify_shop,  # noqa: F811
@@ -59,7 +61,7 @@ def test_alerts_section_manages_rules_and_channels_and_sends_a_test(chromium, ma
             page.locator("#alerts-status").filter(has_text="is not a number as written in English").wait_for()
             page.fill("#alerts-rule-value", "1,250.50")
             page.click("#alerts-rule-form button[type=submit]")
-            added = page.locator('#alerts-rules tr[data-rule="custom_10"]')
+            added = page.locator(f'#alerts-rules tr[data-rule="{CUSTOM}"]')
             added.wait_for()
             assert "Custom rule: Net sales · Last 24 hours · below €1,250.50" in added.inner_text()
             assert added.locator("input").nth(1).input_value() == "1250.50"   # shown back as typed here
@@ -77,7 +79,7 @@ def test_alerts_section_manages_rules_and_channels_and_sends_a_test(chromium, ma
 
             # in Dutch: the stored threshold is shown as Dutch writes it, "1.5" is refused, "2.500" is 2500
             page.goto(f"{kompas.url}/panel/?id_token={token}&lang=nl")
-            mine = page.locator('#alerts-rules tr[data-rule="custom_10"]')
+            mine = page.locator(f'#alerts-rules tr[data-rule="{CUSTOM}"]')
             mine.wait_for()
             assert mine.locator("input").nth(1).input_value() == "1250,50"
             page.select_option("#alerts-rule-kpi", "net_sales")
@@ -87,7 +89,7 @@ def test_alerts_section_manages_rules_and_channels_and_sends_a_test(chromium, ma
             page.locator("#alerts-status").filter(has_text="zoals je het in het Nederlands schrijft").wait_for()
             page.fill("#alerts-rule-value", "2.500")
             page.click("#alerts-rule-form button[type=submit]")
-            dutch = page.locator('#alerts-rules tr[data-rule="custom_11"]')
+            dutch = page.locator(f'#alerts-rules tr[data-rule="{SECOND}"]')
             dutch.wait_for()
             assert "Eigen regel: Netto-omzet · Laatste 24 uur · boven €\xa02.500,00" in dutch.inner_text()
             browser.close()
@@ -96,11 +98,11 @@ def test_alerts_section_manages_rules_and_channels_and_sends_a_test(chromium, ma
     assert errors == []
     with db.reading() as s:
         assert s.scalar(select(AlertRule.enabled).where(AlertRule.key == "no_orders")) is False
-        custom = s.scalar(select(AlertRule).where(AlertRule.key == "custom_10"))
+        custom = s.scalar(select(AlertRule).where(AlertRule.key == CUSTOM))
         assert (custom.kpi, custom.kind, custom.direction, Decimal(custom.threshold), custom.window,
                 custom.window_hours) == ("net_sales", "threshold", "below", Decimal("1250.5"), "hours", 24)
-        assert Decimal(s.scalar(select(AlertRule.threshold).where(AlertRule.key == "custom_11"))) == 2500
-        assert s.scalar(select(AlertRule).where(AlertRule.key == "custom_12")) is None   # nothing refused was saved
+        assert Decimal(s.scalar(select(AlertRule.threshold).where(AlertRule.key == SECOND))) == 2500
+        assert s.scalar(select(AlertRule).where(AlertRule.key == THIRD)) is None   # nothing refused was saved
         channel = s.scalar(select(AlertChannel))
         assert (channel.target, channel.language, channel.digest_daily, channel.digest_weekly) == (
             "owner@shop.example", "en", True, True)

@@ -103,8 +103,8 @@ def test_a_drop_rule_can_be_added_and_says_what_it_watches(panel, db, shopify_sh
     defaults' minimum volume unless it says its own, so that two orders never fire it."""
     state = panel.get("/panel/alerts/state.json?lang=en", headers=bearer()).get_json()
     assert [k["key"] for k in state["kpis"]] == ["orders", "net_sales", "refunds", "checkout_conversion",
-                                                 "cart_abandonment_rate", "return_rate"]
-    assert state["kpis"][2]["label"] == "Refund amount"
+                                                 "cart_abandonment_rate", "return_rate", "carts"]
+    assert (state["kpis"][2]["label"], state["kpis"][6]["label"]) == ("Refund amount", "Carts")
     r = panel.post("/panel/alerts/rules?lang=en", headers=bearer(), json={
         "kpi": "checkout_conversion", "kind": "drop", "window": "today", "change_pct": "25"})
     body = r.get_json()

@@ -93,7 +93,8 @@ def test_existing_shops_keep_their_rules_and_the_default_recent_rule_gets_its_re
         with engine.connect() as conn:
             got = dict(conn.execute(text("SELECT key, reference_hours FROM alert_rules")).all())
         engine.dispose()
-        assert got == {"orders_drop_recent": 12, "orders_drop_day": 0, "custom_1": 0, "orders_drop_cusum": 0}
+        assert got == {"orders_drop_recent": 12, "orders_drop_day": 0, "custom_1": 0, "orders_drop_cusum": 0,
+                       "carts_drop_cusum": 0}
     finally:
         if cleanup:
             cleanup()
@@ -279,7 +280,7 @@ def test_shops_get_the_cusum_rule_and_their_unchanged_half_day_day_and_week_rule
                                   f":status, false, 0, 0)"),
                              {"shop": shop, "key": key, "hours": hours, "change": change, "volume": volume,
                               "for_minutes": for_minutes, "repeat": repeat, "status": status})
-        upgrade(url)
+        upgrade(url, "0018_orders_drop_cusum_rule")
         with engine.connect() as conn:
             got = {(shop, key): (enabled, window) for shop, key, enabled, window in conn.execute(text(
                 'SELECT shop_id, key, enabled, "window" FROM alert_rules'))}
@@ -368,3 +369,45 @@ def test_woocommerce_orders_anonymized_before_0020_get_their_own_customers_back(
         assert sorted(session.scalars(select(AnonymizedOrder.order_id))) == ["5101", "5102"]
         shop = find_shop(session, WOO_SITE)
         assert ingest.differences(session, ingest.ShopContext.of(shop)) == {}
+
+
+def test_shops_with_rules_get_the_carts_rule_on_where_their_orders_cusum_is_on(tmp_path):
+    """0023: carts_drop_cusum for every shop that has rules, on where orders_drop_cusum is on (a
+    merchant who switched that off did not want slow drops told); a shop without rules gets none
+    here (its defaults come with its next evaluation). Downgraded, it is switched off: the code
+    before it knows no "carts" KPI."""
+    from alembic import command
+
+    from plugin.migrate import alembic_config
+
+    url, cleanup = _empty_database_url(tmp_path)
+    try:
+        upgrade(url, "0022_shop_admin_url")
+        engine = create_engine(url)
+        with engine.begin() as conn:
+            shops = [conn.execute(text("INSERT INTO shops (platform, domain, timezone, currency, customer_hash_key, "
+                                       "created_at) VALUES ('shopify', :domain, 'Europe/Amsterdam', 'EUR', 'salt', "
+                                       "CURRENT_TIMESTAMP) RETURNING id"), {"domain": domain}).scalar_one()
+                     for domain in ("a.myshopify.com", "b.myshopify.com", "c.myshopify.com")]
+            for shop, enabled in ((shops[0], True), (shops[1], False)):
+                conn.execute(text(
+                    'INSERT INTO alert_rules (shop_id, key, kpi, kind, "window", window_hours, change_pct, direction, '
+                    "min_volume, for_minutes, repeat_minutes, enabled, status, owed_resolved, incident, reference_hours) "
+                    "VALUES (:shop, 'orders_drop_cusum', 'orders', 'drop', 'cusum', 168, 50, 'below', 10, 30, 1440, "
+                    ":enabled, 'ok', false, 0, 0)"), {"shop": shop, "enabled": enabled})
+        upgrade(url)
+
+        def carts_rules() -> dict:
+            with engine.connect() as conn:
+                return {shop: (bool(enabled), kpi, window, hours, volume) for shop, enabled, kpi, window, hours, volume
+                        in conn.execute(text('SELECT shop_id, enabled, kpi, "window", window_hours, min_volume '
+                                             "FROM alert_rules WHERE key = 'carts_drop_cusum'"))}
+
+        a, b, _ = shops
+        assert carts_rules() == {a: (True, "carts", "cusum", 168, 30.0), b: (False, "carts", "cusum", 168, 30.0)}
+        command.downgrade(alembic_config(url), "0022_shop_admin_url")
+        assert {shop: rule[0] for shop, rule in carts_rules().items()} == {a: False, b: False}
+        engine.dispose()
+    finally:
+        if cleanup:
+            cleanup()

@@ -78,3 +78,21 @@ def test_a_merchants_rule_is_titled_by_what_it_watches_wherever_it_is_shown():
     custom.rule_key = "custom_3"
     message = channels.alert_message(custom, SHOP, "en", {})
     assert message["title"] == "Custom rule: Orders · Last 3 hours · -12.5%"
+
+
+def test_a_fall_of_carts_is_told_with_what_their_orders_did_over_the_same_time():
+    """carts_drop_cusum fires only when the orders point down too: the message says how far, in
+    both languages, and its recovery does not repeat it."""
+    rule = {"kind": "drop", "window": "cusum", "window_hours": 168, "change_pct": 50}
+    fell = event(kpi="carts", value=34.0, normal=69.0, change=-50.7, rule=rule)
+    fell.rule_key = "carts_drop_cusum"
+    fell.details["figures"] = {"window_start": "2026-03-25T11:00:00+00:00",
+                               "confirmed": {"kpi": "orders", "value": 11.0, "normal": 22.5}}
+    nl = channels.alert_message(fell, SHOP, "nl", {})
+    en = channels.alert_message(fell, SHOP, "en", {})
+    assert nl["subject"].startswith("Winkelwagens 51% onder normaal") and en["subject"].startswith("Carts 51% below")
+    assert "Bestellingen in dezelfde tijd: 11 tegen normaal 22,5." in nl["notes"]
+    assert "Orders over the same time: 11 against a normal of 22.5." in en["notes"]
+    assert nl["title"] == "Winkelwagens en bestellingen sinds enige tijd ver onder normaal"
+    fell.kind = "resolved"
+    assert not any("dezelfde tijd" in note for note in channels.alert_message(fell, SHOP, "nl", {})["notes"])

@@ -620,6 +620,43 @@ def test_the_cusum_rule_tells_a_small_shops_drop_by_itself_and_not_a_normal_day(
     assert assess(spec, {}, at(23, 30), AMS, TODAY - timedelta(days=8)).reason == "no_history"
 
 
+def _carts_days(carts_today, orders_today, carts=6, orders=2):
+    """Yesterday, the four weeks before it and before today: `carts` carts and `orders` orders an hour
+    (a cart for every order and two more), and today's hours as given."""
+    cells = {}
+    for j in range(5):
+        for h in range(24):
+            cells[(TODAY - timedelta(days=1 + 7 * j), h)] = {"carts": carts, "orders": orders}
+            if j:
+                cells[(TODAY - timedelta(days=7 * j), h)] = {"carts": carts, "orders": orders}
+    for h in range(24):
+        if h in carts_today or h in orders_today:
+            cells[(TODAY, h)] = {"carts": carts_today.get(h, 0), "orders": orders_today.get(h, 0)}
+    return cells
+
+
+def test_the_carts_rule_tells_a_fall_in_traffic_sooner_than_orders_and_only_when_orders_fall_too():
+    """A shop of 48 orders and 144 carts a day whose traffic halves from 12:00: by 23:30 the carts
+    tell it where the orders alone cannot yet; carts that fall while orders do not (a bot that
+    stopped, the shop's cart events switched off) are no drop."""
+    carts_rule, orders_rule = _default("carts_drop_cusum"), _default("orders_drop_cusum")
+    first = date(2026, 1, 1)
+    half_carts = {h: 6 if h < 12 else 3 for h in range(23)} | {23: 1}
+    halved = _carts_days(half_carts, {h: 2 if h < 12 else 1 for h in range(23)} | {23: 0})
+    figures = assess(carts_rule, halved, at(23, 30), AMS, first)
+    assert figures.breach is True and figures.window_start == at(12)
+    assert (figures.value, figures.normal) == (34, 69)      # carts since 12:00 against 11.5 hours' normal
+    assert figures.confirmed == {"kpi": "orders", "value": 11, "normal": 23}   # their orders, told with them
+    assert assess(orders_rule, halved, at(23, 30), AMS, first).breach is False   # 11 orders of 23: not yet
+    carts_only = _carts_days(half_carts, {h: 2 for h in range(23)} | {23: 1})
+    held = assess(carts_rule, carts_only, at(23, 30), AMS, first)
+    assert (held.breach, held.reason, held.value) == (False, "not_significant", 34)
+    # once told, the carts alone keep it firing (their fall is the incident's; orders may recover first)
+    assert assess(carts_rule, carts_only, at(23, 30), AMS, first, firing=True).breach is True
+    steady = _carts_days({h: 6 for h in range(23)} | {23: 3}, {h: 2 for h in range(23)} | {23: 1})
+    assert assess(carts_rule, steady, at(23, 30), AMS, first).breach is False
+
+
 def test_one_odd_week_does_not_make_the_cusum_rules_ordinary_days_look_like_a_drop():
     """Black Friday (here five times the orders) in one of the four weeks: the mean of those weeks
     would put the normal of every hour of that weekday at twice what it is, for a month, and an
