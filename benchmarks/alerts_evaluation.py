@@ -12,6 +12,9 @@ evaluates the same state). Prints the median time of each and their ratio, and t
 rows the evaluation reads. The evaluator reads the last HISTORY_DAYS days of hour counters once per
 shop and evaluation (every KOMPAS_ALERTS_INTERVAL, 5 minutes).
 
+A third figure: the default rules with carts_drop_cusum (the same CUSUM over carts) against them
+without it (the reference, same database).
+
 A second figure: the default rules with orders_drop_cusum (Page's CUSUM over the last week, which
 sums every hour of the week against its four weeks) against the defaults before it, with the
 half-day, day and week rules it replaced (the reference, same database).
@@ -103,6 +106,12 @@ def main() -> None:
         with_sources, rows_with = evaluation_ms(db, now, args.runs), hour_rows(db)
         by_source = hour_rows(db, HOUR_SOURCES)
         with_cusum = with_sources
+        with db.transaction() as session:   # the reference: the defaults without carts_drop_cusum
+            session.execute(text("UPDATE alert_rules SET enabled = false WHERE key = 'carts_drop_cusum'"))
+        evaluation_ms(db, now, 3)
+        without_carts = evaluation_ms(db, now, args.runs)
+        with db.transaction() as session:
+            session.execute(text("UPDATE alert_rules SET enabled = true WHERE key = 'carts_drop_cusum'"))
         with db.transaction() as session:   # the reference: the rules orders_drop_cusum replaced
             shop = find_shop(session, DOMAIN)
             session.execute(text("UPDATE alert_rules SET enabled = false WHERE key = 'orders_drop_cusum'"))
@@ -125,6 +134,8 @@ def main() -> None:
         print(f"evaluation of the {len(DEFAULT_RULES)} default rules "
               f"({args.db}), median of {args.runs}: {with_sources:.1f} ms with the hourly sources, "
               f"{without:.1f} ms without (reference); ratio {with_sources / without:.2f}")
+        print(f"with carts_drop_cusum {with_sources:.1f} ms, without it {without_carts:.1f} ms (reference); "
+              f"ratio {with_sources / without_carts:.2f}")
         print(f"with orders_drop_cusum {with_cusum:.1f} ms, with the half-day, day and week rules it replaced "
               f"{replaced:.1f} ms (reference); ratio {with_cusum / replaced:.2f}")
         db.dispose()

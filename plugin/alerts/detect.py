@@ -822,7 +822,8 @@ def is_muted(spec: RuleSpec, now: datetime) -> bool:
 
 
 # KPIs whose drops (rises) are one incident, whatever the window: net sales are orders times
-# their value, so a drop in orders is a drop in net sales; a silence (no orders at all: webhooks
+# their value, so a drop in orders is a drop in net sales, and carts fall with the traffic whose
+# orders fall (a carts rule is told only with its orders pointing down too); a silence (no orders at all: webhooks
 # broken, the shop down) is a different matter and is told on its own
 SAME_INCIDENT = {"orders": "sales", "net_sales": "sales", "carts": "sales"}
 
