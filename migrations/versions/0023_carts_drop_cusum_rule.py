@@ -1,10 +1,10 @@
 """alert rules: carts_drop_cusum for every shop that has rules
 
 A shop's fall in traffic shows in its carts about three times sooner than in its orders (a cart for
-every order and about two more that do not become one): a small shop's halving of orders was told
-after a day or two by orders_drop_cusum alone. carts_drop_cusum runs the same CUSUM over carts and
-is told only when the orders of the same stretch point down too (plugin.alerts.detect.KPIS["carts"]
-.confirm); it is one incident with the orders rules. Shops with rules get it, switched on where
+every order and about two more that do not become one). carts_drop_cusum runs orders_drop_cusum's
+CUSUM over carts, from 5,000 carts a week, and is told only when the orders of the same stretch
+point down too (plugin.alerts.detect.KPIS["carts"].confirm); it is one incident with the orders
+rules. Shops with rules get it, switched on where
 their orders_drop_cusum is on (a merchant who switched that off did not want to hear of slow drops),
 off otherwise. A shop without any rule gets the new defaults on its next evaluation
 (plugin.alerts.evaluate.ensure_default_rules).
@@ -33,7 +33,7 @@ RULES = sa.table("alert_rules", sa.column("shop_id", sa.Integer), sa.column("key
                  sa.column("owed_resolved", sa.Boolean), sa.column("incident", sa.Integer))
 # the rule as DEFAULT_RULES has it at this revision
 CARTS = {"key": "carts_drop_cusum", "kpi": "carts", "kind": "drop", "window": "cusum", "window_hours": 168,
-         "change_pct": 50.0, "threshold": None, "direction": "below", "min_volume": 30.0, "reference_hours": 0,
+         "change_pct": 50.0, "threshold": None, "direction": "below", "min_volume": 5000.0, "reference_hours": 0,
          "for_minutes": 30, "repeat_minutes": 1440, "status": "ok", "owed_resolved": False, "incident": 0}
 
 

@@ -404,7 +404,7 @@ def test_shops_with_rules_get_the_carts_rule_on_where_their_orders_cusum_is_on(t
                                              "FROM alert_rules WHERE key = 'carts_drop_cusum'"))}
 
         a, b, _ = shops
-        assert carts_rules() == {a: (True, "carts", "cusum", 168, 30.0), b: (False, "carts", "cusum", 168, 30.0)}
+        assert carts_rules() == {a: (True, "carts", "cusum", 168, 5000.0), b: (False, "carts", "cusum", 168, 5000.0)}
         command.downgrade(alembic_config(url), "0022_shop_admin_url")
         assert {shop: rule[0] for shop, rule in carts_rules().items()} == {a: False, b: False}
         engine.dispose()

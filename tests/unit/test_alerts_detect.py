@@ -638,11 +638,15 @@ def _carts_days(carts_today, orders_today, carts=6, orders=2):
 def test_the_carts_rule_tells_a_fall_in_traffic_sooner_than_orders_and_only_when_orders_fall_too():
     """A shop of 48 orders and 144 carts a day whose traffic halves from 12:00: by 23:30 the carts
     tell it where the orders alone cannot yet; carts that fall while orders do not (a bot that
-    stopped, the shop's cart events switched off) are no drop."""
-    carts_rule, orders_rule = _default("carts_drop_cusum"), _default("orders_drop_cusum")
+    stopped, the shop's cart events switched off) are no drop. The default rule watches from 5,000
+    carts a week: this shop's merchant lowered its minimum volume in the panel."""
+    orders_rule = _default("orders_drop_cusum")
+    carts_rule = replace(_default("carts_drop_cusum"), min_volume=30)
     first = date(2026, 1, 1)
     half_carts = {h: 6 if h < 12 else 3 for h in range(23)} | {23: 1}
     halved = _carts_days(half_carts, {h: 2 if h < 12 else 1 for h in range(23)} | {23: 0})
+    by_default = assess(_default("carts_drop_cusum"), halved, at(23, 30), AMS, first)
+    assert (by_default.breach, by_default.reason) == (None, "low_volume")   # about 1,000 carts a week
     figures = assess(carts_rule, halved, at(23, 30), AMS, first)
     assert figures.breach is True and figures.window_start == at(12)
     assert (figures.value, figures.normal) == (34, 69)      # carts since 12:00 against 11.5 hours' normal
