@@ -13,7 +13,7 @@ trials (before 2, 6, 4, 6, 9), within 3 days in 20, 22, 22, 20, 21 (12, 19, 15, 
 30, 29, 30, 25 h (56, 51, 42, 32, 28). The benchmark prints what a test that knows the exact normal
 could do at that volume: watching as the product must, 7 to 17 of 24 within 24 h.
 carts_drop_cusum (session 14) tells a busy shop's fall in traffic sooner: with it, more of its
-halvings are told within two hours at as many false alerts (README, "Alerts", for the figures).
+halvings are told within two hours at about as many false alerts (README, "Alerts", for the figures).
 The merchant can change or switch off each one in the panel.
 """
 from __future__ import annotations
