@@ -96,8 +96,9 @@ class Kpi:
     num: tuple[tuple[str, int], ...]
     den: tuple[tuple[str, int], ...] = ()
     lag_days: int = 0   # refunds come days after their orders: history counts from first day + lag
-    # "cusum": counts that must favour the drop too before it is told (see _assess_cusum)
-    confirm: tuple[tuple[str, int], ...] = ()
+    # "cusum": the KPI (a key of KPIS, a count) that must favour the drop too before it is told
+    # (see _assess_cusum)
+    confirm: str | None = None
 
     def part(self, cells: Mapping[str, int], terms: tuple[tuple[str, int], ...]) -> float:
         return float(sum(sign * cells.get(name, 0) for name, sign in terms))
@@ -111,7 +112,7 @@ KPIS: dict[str, Kpi] = {
     "cart_abandonment_rate": Kpi("rate", (("carts", 1), ("cart_purchases", -1)), (("carts", 1),)),
     "return_rate": Kpi("rate", (("items_returned", 1),), (("items_sold", 1),), lag_days=14),
     # carts made (section 4's carts): about three an order, so a fall in traffic shows sooner in them
-    "carts": Kpi("count", (("carts", 1),), confirm=(("orders", 1),)),
+    "carts": Kpi("count", (("carts", 1),), confirm="orders"),
 }
 WINDOWS = ("today", "hours", "silence", "cusum")
 KINDS = ("drop", "rise", "threshold")
@@ -676,25 +677,18 @@ def _assess_cusum(spec: RuleSpec, kpi: Kpi, cells: Cells, window: list[tuple[dat
     if len(shifts) < MIN_WEEKS:
         return Figures(value=None, normal=None, change=None, p_value=None, volume=0.0, breach=None,
                        reason="no_history", window_start=_window_start(window, zone), **base)
-    get = cells.get
-    whole = len(window) if window[-1][2] == 1.0 else len(window) - 1
     if spec.min_volume >= CUSUM_PRECHECK_VOLUME:
         # The weeks' plain mean over the window is at least the normal (leaving an odd week or hour
         # out only lowers it): below min_volume, the normal's sums are not needed to say so, at about
         # a third of their cost (a small shop's carts rule, every five minutes). A rule with a small
         # minimum (orders_drop_cusum's 10) is above it nearly everywhere: there the check only adds.
         # The volume shown is then that mean.
-        def weeks_total(hours: list[tuple[date, int, float]]) -> float:
-            return sum(weight * kpi.part(get((day - timedelta(days=shift), hour)) or {}, kpi.num)
-                       for day, hour, weight in hours for shift in shifts)
-
-        past = _remembered(memo, ("cusum_plain", spec.kpi, window[0][:2], whole, tuple(shifts)),
-                           lambda: weeks_total(window[:whole]))
-        plain = (past + weeks_total(window[whole:])) / len(shifts)
+        plain = sum(_sum(kpi, cells, window, shift, weighted=True, memo=memo)[0] for shift in shifts) / len(shifts)
         if plain < spec.min_volume:
             return Figures(value=None, normal=None, change=None, p_value=None, volume=plain, breach=None,
                            reason="low_volume", window_start=_window_start(window, zone), **base)
     ratio = min(max(1.0 - spec.change_pct / 100.0, 0.01), 0.99)
+    whole = len(window) if window[-1][2] == 1.0 else len(window) - 1
     key = ("cusum", spec.kpi, ratio, window[0][:2], len(window), whole, tuple(shifts))
     ordinary: dict[date, list[int]] = {}   # per day of the window, shared by its whole hours and the current one
     # the whole hours do not change within an hour: with `memo`, they are read once
@@ -713,9 +707,9 @@ def _assess_cusum(spec: RuleSpec, kpi: Kpi, cells: Cells, window: list[tuple[dat
     breach = score >= need
     confirmed = None
     if breach and kpi.confirm:
-        counts_c, normals_c = _cusum_hours(Kpi("count", kpi.confirm), cells, window[at:], shifts, {})
+        counts_c, normals_c = _cusum_hours(KPIS[kpi.confirm], cells, window[at:], shifts, {})
         n, m = sum(counts_c), sum(normals_c)
-        confirmed = {"kpi": kpi.confirm[0][0], "value": n, "normal": m}
+        confirmed = {"kpi": kpi.confirm, "value": n, "normal": m}
         if not firing:   # told only when they favour the drop too; once told, the KPI alone holds it
             breach = n * math.log(ratio) + (1.0 - ratio) * m > 0
     reason = "breach" if breach else ("fine" if score == 0 else "not_significant")
