@@ -167,7 +167,7 @@ def update_rule(rule: AlertRule, changes: dict[str, Any]) -> None:
     if rule.window == "silence" and rule.kpi != "orders":
         raise RuleError("the silence window watches orders only")
     if rule.window == "cusum" and (KPIS[rule.kpi].kind != "count" or rule.kind != "drop"):
-        raise RuleError("the cusum window watches a drop in orders only")
+        raise RuleError("the cusum window watches a drop in a count (orders, carts) only")
     if rule.window == "cusum" and not 0 < rule.change_pct < 100:
         raise RuleError("the cusum window needs a drop of more than 0 and less than 100 %")
     if rule.kind == "threshold" and rule.window == "today" and rule.direction == "below":

@@ -639,7 +639,7 @@ def test_the_carts_rule_tells_a_fall_in_traffic_sooner_than_orders_and_only_when
     """A shop of 48 orders and 144 carts a day whose traffic halves from 12:00: by 23:30 the carts
     tell it where the orders alone cannot yet; carts that fall while orders do not (a bot that
     stopped, the shop's cart events switched off) are no drop. The default rule watches from 5,000
-    carts a week: this shop's merchant lowered its minimum volume in the panel."""
+    carts a week: this shop's merchant lowered its minimum volume (min_volume)."""
     orders_rule = _default("orders_drop_cusum")
     carts_rule = replace(_default("carts_drop_cusum"), min_volume=30)
     first = date(2026, 1, 1)
