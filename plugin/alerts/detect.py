@@ -400,6 +400,18 @@ def _value(kpi: Kpi, num: float, den: float) -> float | None:
     return num
 
 
+def volume_counter(kpi_key: str, window: str) -> str:
+    """The counter a rule's `min_volume` counts (`assess` compares that volume with it): the KPI's own
+    count for a "cusum" window (orders or carts, in the normal), the denominator for a rate
+    (checkouts, carts, items sold, as observed), orders otherwise (the normal's; a threshold's: as observed)."""
+    kpi = KPIS[kpi_key]
+    if window == "cusum" and kpi.kind == "count":
+        return kpi.num[0][0]
+    if kpi.kind == "rate":
+        return kpi.den[0][0]
+    return "orders"
+
+
 def assess(spec: RuleSpec, cells: Cells, now: datetime, zone: ZoneInfo, first_day: date | None = None,
            firing: bool = False, memo: dict | None = None) -> Figures:
     """The rule's KPI over its window at `now`, its normal, and whether it breaches.

@@ -66,6 +66,7 @@ def _rule_json(rule: AlertRule, shop: Shop, language: str) -> dict[str, Any]:
         "window_hours": rule.window_hours, "reference_hours": rule.reference_hours or 0,
         "change_pct": rule.change_pct, "threshold": rule.threshold,
         "direction": rule.direction, "min_volume": rule.min_volume, "for_minutes": rule.for_minutes,
+        "volume_text": i18n.t(f"alerts.volume.{detect.volume_counter(rule.kpi, rule.window)}", language),
         "repeat_minutes": rule.repeat_minutes, "quiet_start": rule.quiet_start, "quiet_end": rule.quiet_end,
         "muted_until": _iso(rule.muted_until), "enabled": rule.enabled, "status": rule.status,
         "status_text": i18n.t(f"alerts.status.{rule.status}", language),

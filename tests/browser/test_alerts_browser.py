@@ -92,6 +92,17 @@ def test_alerts_section_manages_rules_and_channels_and_sends_a_test(chromium, ma
             dutch = page.locator(f'#alerts-rules tr[data-rule="{SECOND}"]')
             dutch.wait_for()
             assert "Eigen regel: Netto-omzet · Laatste 24 uur · boven €\xa02.500,00" in dutch.inner_text()
+
+            # a rule's minimum volume, as Dutch writes it, beside what it counts
+            carts = page.locator('#alerts-rules tr[data-rule="carts_drop_cusum"]')
+            assert carts.locator('input[name="min_volume"]').input_value() == "5000"
+            assert "winkelwagens" in carts.inner_text()
+            carts.locator('input[name="min_volume"]').fill("2.50")   # refused: not how Dutch writes a number
+            carts.locator("button").click()
+            page.locator("#alerts-status").filter(has_text="zoals je het in het Nederlands schrijft").wait_for()
+            carts.locator('input[name="min_volume"]').fill("2.500")
+            carts.locator("button").click()
+            page.locator("#alerts-status").filter(has_text="Opgeslagen").wait_for()
             browser.close()
     finally:
         kompas.stop()
@@ -102,6 +113,7 @@ def test_alerts_section_manages_rules_and_channels_and_sends_a_test(chromium, ma
         assert (custom.kpi, custom.kind, custom.direction, Decimal(custom.threshold), custom.window,
                 custom.window_hours) == ("net_sales", "threshold", "below", Decimal("1250.5"), "hours", 24)
         assert Decimal(s.scalar(select(AlertRule.threshold).where(AlertRule.key == SECOND))) == 2500
+        assert s.scalar(select(AlertRule.min_volume).where(AlertRule.key == "carts_drop_cusum")) == 2500
         assert s.scalar(select(AlertRule).where(AlertRule.key == THIRD)) is None   # nothing refused was saved
         channel = s.scalar(select(AlertChannel))
         assert (channel.target, channel.language, channel.digest_daily, channel.digest_weekly) == (

@@ -115,6 +115,17 @@ def test_a_drop_rule_can_be_added_and_says_what_it_watches(panel, db, shopify_sh
     assert r.get_json()["min_volume"] == 40 and r.get_json()["title"].endswith("· The last hour · +50.0%")
 
 
+def test_each_rule_names_what_its_minimum_volume_counts(panel, db, shopify_shop):
+    """Beside a rule's minimum volume the panel says what it counts, in the merchant's language."""
+    state = panel.get("/panel/alerts/state.json?lang=nl", headers=bearer()).get_json()
+    units = {rule["key"]: rule["volume_text"] for rule in state["rules"]}
+    assert (units["orders_drop_today"], units["carts_drop_cusum"], units["checkout_conversion_drop"],
+            units["cart_abandonment_rise"], units["return_rate_rise"], units["refunds_rise"]) == (
+        "bestellingen", "winkelwagens", "afrekenpogingen", "winkelwagens", "verkochte artikelen", "bestellingen")
+    english = panel.get("/panel/alerts/state.json?lang=en", headers=bearer()).get_json()
+    assert {rule["key"]: rule["volume_text"] for rule in english["rules"]}["return_rate_rise"] == "items sold"
+
+
 def test_channels_test_notification_and_failures(panel, db, shopify_shop, smtp_server):
     mailbox, _ = smtp_server
     r = panel.post("/panel/alerts/channels", headers=bearer(), json={

@@ -753,3 +753,15 @@ def test_the_cusum_rule_counts_the_current_hour_for_the_part_that_passed():
     figures = assess(spec, cells, at(14, 30), AMS)
     assert figures.value == 0 and figures.normal == pytest.approx(10.0)
     assert figures.window_start == at(14)
+
+
+@pytest.mark.parametrize(("kpi", "window", "counter"), [
+    ("orders", "today", "orders"), ("net_sales", "hours", "orders"), ("refunds", "hours", "orders"),
+    ("orders", "cusum", "orders"), ("carts", "cusum", "carts"), ("carts", "hours", "orders"),
+    ("checkout_conversion", "today", "checkouts"), ("cart_abandonment_rate", "today", "carts"),
+    ("return_rate", "hours", "items_sold"),
+])
+def test_volume_counter_names_what_a_rules_minimum_volume_counts(kpi, window, counter):
+    """The panel names the unit beside a rule's minimum volume: what `assess` compares it with."""
+    assert detect.volume_counter(kpi, window) == counter
+

@@ -90,6 +90,9 @@
       const size = rule.kind === "threshold"
         ? el("input", { value: shownNumber(rule.threshold), size: 6, inputMode: "decimal", "aria-label": strings["alerts.threshold"] })
         : el("input", { type: "number", min: 0, value: rule.change_pct, "aria-label": strings["alerts.change_pct"] });
+      // what the volume counts (orders, carts...) differs by rule: named beside the field
+      const volume = el("input", { name: "min_volume", value: shownNumber(rule.min_volume), size: 6, inputMode: "decimal",
+        title: strings["alerts.min_volume_help"], "aria-label": strings["alerts.min_volume"] + " (" + rule.volume_text + ")" });
       const forMin = el("input", { type: "number", min: 0, value: rule.for_minutes, "aria-label": strings["alerts.for"] });
       const repeat = el("input", { type: "number", min: 0, value: rule.repeat_minutes, "aria-label": strings["alerts.repeat"] });
       const qStart = el("input", { type: "time", value: rule.quiet_start || "", "aria-label": strings["alerts.quiet"] });
@@ -102,6 +105,7 @@
           muted_until: mute.value ? new Date(mute.value).toISOString() : null };
         try {
           if (rule.kind === "threshold") changes.threshold = typedNumber(size.value); else changes.change_pct = size.value;
+          changes.min_volume = typedNumber(volume.value);
           await call("POST", "/rules/" + rule.id, changes); status(strings["saved"]); load();
         } catch (e) { status(e.message); }
       });
@@ -109,7 +113,7 @@
         el("td", {}, on), el("td", {}, rule.title),
         el("td", {}, el("span", { class: "alert-" + rule.status }, rule.status_text), el("br"),
           el("span", { class: "subdued" }, rule.value_text ? figures(rule) : "")),
-        el("td", {}, size), el("td", {}, forMin), el("td", {}, repeat), el("td", {}, qStart, "–", qEnd),
+        el("td", {}, size), el("td", {}, volume, " ", el("span", { class: "subdued" }, rule.volume_text)), el("td", {}, forMin), el("td", {}, repeat), el("td", {}, qStart, "–", qEnd),
         el("td", {}, mute), el("td", {}, save)));
     }
   }
