@@ -21,8 +21,10 @@ A rule watches one KPI over a window of shop-local hours:
 and compares it either with a fixed value ("threshold": below or above), or with its own normal
 ("drop" / "rise"): the same weekday and hours of the previous four weeks, the current hour counted
 for the part of it that has passed. The normal is the median of the weeks (one odd week, a sale or
-an outage, does not move it); weeks before the shop's first day are left out, and at least two are
-needed.
+an outage, does not move it much); for a drop, a week whose orders over the window were far above
+the others' (ODD_HOUR quasi-Poisson deviations: a newsletter, a sale day) is left out first, as a
+median of four is the mean of the middle two and that week would still lift it. Weeks before the
+shop's first day are left out, and at least two are needed.
 
 A drop (rise) is a breach when all three hold:
 - volume: the normal count behind the KPI (orders; for a rate its observed denominator) is at
@@ -447,6 +449,13 @@ def assess(spec: RuleSpec, cells: Cells, now: datetime, zone: ZoneInfo, first_da
                        reason="breach" if breach else "fine", **base)
     if len(weeks) < MIN_WEEKS:
         return Figures(normal=None, change=None, p_value=None, volume=orders, breach=None, reason="no_history", **base)
+    if spec.kind == "drop" and kpi.kind != "rate":
+        # one week far above the others over the window (a newsletter's morning, a sale day) is
+        # left out: a median of four is the mean of the middle two, so that week still lifted it
+        odd = _lone_high([w[2] for w in weeks], ODD_HOUR, SHAPE_MIN_EXPECTED)
+        if odd is not None and len(weeks) > MIN_WEEKS:
+            weeks, shifts = weeks[:odd] + weeks[odd + 1:], shifts[:odd] + shifts[odd + 1:]
+            base["weeks"] = len(weeks)
     b_num = median(w[0] for w in weeks)
     b_den = median(w[1] for w in weeks)
     b_orders = median(w[2] for w in weeks)
