@@ -82,7 +82,8 @@ SILENCE_LOOKBACK_HOURS = 7 * 24
 SHAPE_ALPHA = 0.01     # share test: the reference hours' shape beyond this is a burst, they tell no level ...
 SHAPE_MIN_EXPECTED = 5.0   # ... judged on the hours expecting at least this many orders
 ODD_DAY = 2.0          # "cusum" window: a week's day more deviations than this above the weeks' median is odd
-ODD_HOUR = 3.0         # ... and a week's hour more deviations than this above the weeks' median of that hour
+ODD_HOUR = 3.0         # ... and a week's hour more deviations than this above the weeks' median of that hour;
+                       # for a drop over "today"/"hours", a week's orders over the window likewise
 CUSUM_SCORE = 5.0      # "cusum" window: the score a breach must reach at one order an hour (more above, see cusum_scan)
 CUSUM_PRECHECK_VOLUME = 1000.0   # "cusum" rules needing this normal or more check their volume cheaply first
 MICROS = 1_000_000
@@ -449,11 +450,11 @@ def assess(spec: RuleSpec, cells: Cells, now: datetime, zone: ZoneInfo, first_da
                        reason="breach" if breach else "fine", **base)
     if len(weeks) < MIN_WEEKS:
         return Figures(normal=None, change=None, p_value=None, volume=orders, breach=None, reason="no_history", **base)
-    if spec.kind == "drop" and kpi.kind != "rate":
+    if spec.kind == "drop" and kpi.kind != "rate" and len(weeks) > MIN_WEEKS:
         # one week far above the others over the window (a newsletter's morning, a sale day) is
         # left out: a median of four is the mean of the middle two, so that week still lifted it
         odd = _lone_high([w[2] for w in weeks], ODD_HOUR, SHAPE_MIN_EXPECTED)
-        if odd is not None and len(weeks) > MIN_WEEKS:
+        if odd is not None:
             weeks, shifts = weeks[:odd] + weeks[odd + 1:], shifts[:odd] + shifts[odd + 1:]
             base["weeks"] = len(weeks)
     b_num = median(w[0] for w in weeks)

@@ -766,7 +766,6 @@ def test_volume_counter_names_what_a_rules_minimum_volume_counts(kpi, window, co
     assert detect.volume_counter(kpi, window) == counter
 
 
-
 def test_one_week_far_above_the_others_is_left_out_of_a_drop_rules_normal():
     """Three ordinary weeks (950, 1,000 and 1,100 orders from 11:00 to 12:00) and a newsletter's
     (2,500): the median of four is the mean of the middle two, 1,050, so that week still lifted the
